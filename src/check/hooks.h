@@ -1,0 +1,74 @@
+/* hooks.h: the one seam between the runtime and the checker.
+ *
+ * The runtime calls these at every event the checker needs. In the release build
+ * (WREF_CHECKED undefined) each is an empty or trivial static inline and compiles to nothing;
+ * in the checked build (libwref-check) they are implemented in src/check/. The runtime
+ * includes no other checker file.
+ *
+ * Contracts (both builds):
+ * - object_alloc/object_free own the memory of every object (user objects, weakrefs,
+ *   callback objects). object_alloc returns zeroed-or-not memory of `size` bytes or NULL;
+ *   object_free receives the size passed to object_alloc.
+ * - use() is called at the top of every API entry point that receives an object pointer,
+ *   before the runtime reads it. It returns 1 when the runtime may go on, 0 when the checker
+ *   reported a finding and the pointer must not be touched (the entry point then fails as for
+ *   a bad argument). It never runs a callback.
+ * - The life events are called in this order for an object that dies:
+ *   created -> dying -> [resurrected -> ...] -> clearing -> cleared -> destroyed -> object_free.
+ *   dying/clearing/cleared/destroyed run on the thread that dropped the last reference, with
+ *   no runtime lock held.
+ */
+#ifndef WREF_CHECK_HOOKS_H
+#define WREF_CHECK_HOOKS_H
+
+#include "../runtime/internal.h"
+
+/* What an API entry point is about to do with an object pointer. */
+enum wref__use {
+    WREF__USE_QUERY,    /* read-only: refcount, type_of, is_*, weakref_count */
+    WREF__USE_INCREF,   /* a new strong reference */
+    WREF__USE_DECREF,   /* a strong reference dropped */
+    WREF__USE_REFERENT, /* becomes the referent of a new weakref or proxy */
+    WREF__USE_CALLBACK, /* becomes the callback of a new weakref or proxy */
+    WREF__USE_WEAKREF,  /* read through as a weakref: get_ref, get_object, ref_callback */
+    WREF__USE_CALL,     /* called */
+    WREF__USE_CLEAR     /* wref_clear_weakrefs / _no_callbacks */
+};
+
+#ifdef WREF_CHECKED
+
+void *wref__hook_object_alloc(size_t size);
+void wref__hook_object_free(wref_object *ob, size_t size);
+int wref__hook_use(const wref_object *ob, enum wref__use use);
+void wref__hook_created(wref_object *ob);
+void wref__hook_borrow(wref_object *ob, wref_object *ref);
+void wref__hook_dying(wref_object *ob);
+void wref__hook_resurrected(wref_object *ob);
+void wref__hook_clearing(wref_object *ob);
+void wref__hook_cleared(wref_object *ob);
+void wref__hook_callback_error(wref_object *weakref, wref_object *callback, wref_error kind,
+                               const char *message);
+void wref__hook_callback_suppressed(wref_object *weakref, wref_object *referent);
+void wref__hook_destroyed(wref_object *ob);
+
+#else /* release build: nothing to see */
+
+static inline void *wref__hook_object_alloc(size_t size) { return wref__mem_alloc(size); }
+static inline void wref__hook_object_free(wref_object *ob, size_t size) { wref__mem_free(ob, size); }
+static inline int wref__hook_use(const wref_object *ob, enum wref__use use) { (void)ob; (void)use; return 1; }
+static inline void wref__hook_created(wref_object *ob) { (void)ob; }
+static inline void wref__hook_borrow(wref_object *ob, wref_object *ref) { (void)ob; (void)ref; }
+static inline void wref__hook_dying(wref_object *ob) { (void)ob; }
+static inline void wref__hook_resurrected(wref_object *ob) { (void)ob; }
+static inline void wref__hook_clearing(wref_object *ob) { (void)ob; }
+static inline void wref__hook_cleared(wref_object *ob) { (void)ob; }
+static inline void wref__hook_callback_error(wref_object *weakref, wref_object *callback,
+                                             wref_error kind, const char *message)
+{ (void)weakref; (void)callback; (void)kind; (void)message; }
+static inline void wref__hook_callback_suppressed(wref_object *weakref, wref_object *referent)
+{ (void)weakref; (void)referent; }
+static inline void wref__hook_destroyed(wref_object *ob) { (void)ob; }
+
+#endif /* WREF_CHECKED */
+
+#endif /* WREF_CHECK_HOOKS_H */

@@ -1,0 +1,45 @@
+/* stack.h: backtrace capture and the stack depot.
+ *
+ * A captured stack is stored once (deduplicated by content) and named by a dense 32-bit id,
+ * so the registry keeps 4 bytes per recorded event. Depot memory comes from mmap, never from
+ * malloc: the checker must not recurse into the program's allocator. Stored stacks are never
+ * freed.
+ *
+ * Thread safety: capture is safe from any number of threads (inserts take one mutex, lookups
+ * of already stored stacks are lock-free). wref__stack_get is async-signal-safe: plain
+ * acquire loads only, so the fault handler may call it.
+ */
+#ifndef WREF_CHECK_STACK_H
+#define WREF_CHECK_STACK_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+typedef uint32_t wref__stack_id;    /* 0 means "no stack" */
+
+#define WREF__STACK_MAX_DEPTH 64
+
+/* Sets the number of frames kept per stack (clamped to [1, WREF__STACK_MAX_DEPTH]) and the
+ * unwinder: fast_unwind != 0 walks frame pointers (falling back to libunwind when that
+ * yields fewer than 2 frames), 0 always uses libunwind. Warms up libunwind and this thread's
+ * stack bounds so that later captures do not dlopen or malloc. Call it once at checker init,
+ * before other threads capture; calling it again only changes depth and unwinder.
+ * Without it, captures use depth 16 and fast unwinding. */
+void wref__stack_init(unsigned depth, int fast_unwind);
+
+/* Captures the stack of the caller of wref__stack_capture (frame 0 is the return address
+ * into the caller), dropping `skip` further innermost frames, stores it in the depot unless
+ * an equal stack is already there, and returns its id. Returns 0 when out of memory or when
+ * no frame was found. Not for signal handlers. */
+wref__stack_id wref__stack_capture(unsigned skip);
+
+/* Points *pcs at the frames of stack `id`, innermost first, and returns their count; the
+ * frames are return addresses (symbolize pc - 1). Returns 0 (and sets *pcs to NULL) for id 0
+ * or an id the depot never returned. The frames stay valid until process exit.
+ * Async-signal-safe. */
+size_t wref__stack_get(wref__stack_id id, const uintptr_t **pcs);
+
+/* Bytes of address space the depot has mapped (for statistics). */
+size_t wref__stack_depot_bytes(void);
+
+#endif /* WREF_CHECK_STACK_H */

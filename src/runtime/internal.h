@@ -1,0 +1,159 @@
+/* internal.h: what the runtime files share, grouped by the file that defines it.
+ * Names: wref__* are internal but shared across files; file-local helpers are static. */
+#ifndef WREF_RUNTIME_INTERNAL_H
+#define WREF_RUNTIME_INTERNAL_H
+
+#include "wref.h"
+#include <stdarg.h>
+#include <stdbool.h>
+
+#define WREF__LIKELY(x) __builtin_expect(!!(x), 1)
+#define WREF__UNLIKELY(x) __builtin_expect(!!(x), 0)
+
+/* ---- object.c ------------------------------------------------------------------------------
+ * Object header fields. ob_refcnt_ is only accessed with __atomic builtins.
+ * ob_weaklist_ holds the head of the weakref list (a wref__weakref *, 8-aligned) in its high
+ * bits and object flags in its low 3 bits; it is read and written under the object's stripe
+ * lock, except for the lock-free "is the list empty" test of a dying object. */
+#define WREF__FLAG_FINALIZED ((uintptr_t)1)   /* finalize has run (never again) */
+#define WREF__FLAG_MASK ((uintptr_t)7)
+
+extern wref_object wref__none;
+
+/* Every access to ob_weaklist_ is a relaxed atomic: writes happen under the stripe lock, and
+ * the dying object's "list empty?" test and its own flag bits are read without it. */
+static inline uintptr_t wref__weaklist_load(const wref_object *ob)
+{
+    return __atomic_load_n(&ob->ob_weaklist_, __ATOMIC_RELAXED);
+}
+
+static inline void wref__weaklist_store(wref_object *ob, uintptr_t v)
+{
+    __atomic_store_n(&ob->ob_weaklist_, v, __ATOMIC_RELAXED);
+}
+
+/* Count reached 0: run the destruction protocol (api.md) or defer it (trashcan). */
+void wref__dealloc(wref_object *ob);
+
+static inline intptr_t wref__load_count(const wref_object *ob)
+{
+    return __atomic_load_n(&ob->ob_refcnt_, __ATOMIC_ACQUIRE);
+}
+
+/* Increment unless the count is 0. Returns 1 on success. One CAS when uncontended. */
+static inline int wref__try_incref(wref_object *ob)
+{
+    intptr_t c = __atomic_load_n(&ob->ob_refcnt_, __ATOMIC_RELAXED);
+    do {
+        if (c == 0)
+            return 0;
+    } while (!__atomic_compare_exchange_n(&ob->ob_refcnt_, &c, c + 1, true, __ATOMIC_ACQUIRE,
+                                          __ATOMIC_RELAXED));
+    return 1;
+}
+
+/* incref/decref without the checker's use() hook, for pointers the runtime owns. */
+static inline void wref__incref(wref_object *ob)
+{
+    if (ob != &wref__none)
+        __atomic_fetch_add(&ob->ob_refcnt_, 1, __ATOMIC_RELAXED);
+}
+
+static inline void wref__decref(wref_object *ob)
+{
+    /* release: our writes to *ob happen before the destroyer's; acquire pairs below */
+    if (ob != &wref__none && __atomic_fetch_sub(&ob->ob_refcnt_, 1, __ATOMIC_RELEASE) == 1) {
+        __atomic_thread_fence(__ATOMIC_ACQUIRE);
+        wref__dealloc(ob);
+    }
+}
+
+static inline void wref__xdecref(wref_object *ob)
+{
+    if (ob)
+        wref__decref(ob);
+}
+
+static inline int wref__is_weakrefable(const wref_object *ob)
+{
+    return (ob->ob_type_->flags & WREF_TYPE_WEAKREFABLE) != 0;
+}
+
+/* Allocates and initialises an object of an internal or user type: count 1, zeroed body. */
+wref_object *wref__object_new(const wref_type *type);
+
+/* wref_call without the use() hook. */
+wref_object *wref__call(wref_object *callable, wref_object *arg);
+
+/* ---- weakref.c -------------------------------------------------------------------------- */
+typedef struct wref__weakref wref__weakref;
+
+/* A weak reference object (ref, proxy or callable proxy). 64 bytes on LP64.
+ * referent: the object, or NULL once cleared; written under the stripe lock, read with an
+ *   atomic load by the lock-free "dead" test of wref_get_ref.
+ * callback: strong reference or NULL; under the stripe lock.
+ * While linked (referent != NULL) link.prev/next chain the referent's list. After
+ * wref_clear_weakrefs took a ref to run its callback, pending.next/callback queue it on the
+ * clearing thread's private list (the ref is unlinked, so no other thread reads these). */
+struct wref__weakref {
+    wref_object base;
+    wref_object *referent;
+    wref_object *callback;
+    union {
+        struct { wref__weakref *prev, *next; } link;
+        struct { wref__weakref *next; wref_object *callback; } pending;
+    } u;
+    uint32_t stripe;   /* lock index, fixed at creation from the referent's address */
+};
+
+extern const wref_type wref__ref_type;
+extern const wref_type wref__proxy_type;
+extern const wref_type wref__callable_proxy_type;
+
+static inline int wref__is_weakref_type(const wref_type *t)
+{
+    return t == &wref__ref_type || t == &wref__proxy_type || t == &wref__callable_proxy_type;
+}
+
+/* Clears ob's weakrefs (the protocol's step 2, or 4 when run_callbacks is false). */
+void wref__clear_weakrefs(wref_object *ob, bool run_callbacks);
+
+/* Calls ref's referent through a proxy: wref_call semantics. */
+wref_object *wref__proxy_call(wref_object *proxy, wref_object *arg);
+
+/* ---- callback.c ------------------------------------------------------------------------- */
+extern const wref_type wref__callback_type;
+
+/* ---- lock.c -------------------------------------------------------------------------------
+ * Striped spinlocks protecting weakref lists: a referent's list, the links and the referent
+ * field of each of its weakrefs are guarded by lock wref__stripe_of(referent). Critical
+ * sections are short and never call user code or the allocator. */
+#define WREF__STRIPES 128u
+
+static inline uint32_t wref__stripe_of(const void *p)
+{
+    uint64_t x = (uint64_t)(uintptr_t)p >> 4;
+    return (uint32_t)((x * 0x9E3779B97F4A7C15ull) >> 57);   /* top 7 bits: 0..127 */
+}
+
+void wref__lock(uint32_t stripe);
+void wref__unlock(uint32_t stripe);
+void wref__locks_after_fork(void);   /* child side: every stripe unlocked */
+
+/* ---- error.c -------------------------------------------------------------------------------- */
+/* A saved error indicator, for code that must run user code without clobbering it. */
+typedef struct wref__saved_error {
+    wref_error kind;
+    char message[256];
+} wref__saved_error;
+
+void wref__err_save(wref__saved_error *s);          /* takes the pending error, clears it */
+void wref__err_restore(const wref__saved_error *s); /* puts it back (replacing any) */
+void wref__err_vset(wref_error kind, const char *fmt, va_list ap);
+void wref__unraisable(wref_error kind, const char *message, wref_object *obj);
+
+/* ---- alloc.c ------------------------------------------------------------------------------- */
+void *wref__mem_alloc(size_t size);           /* the configured allocator; NULL on failure */
+void wref__mem_free(void *p, size_t size);
+
+#endif /* WREF_RUNTIME_INTERNAL_H */

@@ -1,0 +1,462 @@
+/* weakref.c: refs and proxies, get-ref/get-object, clearing. Semantics: CPython 3.13
+ * (../shared/reference/cpython-weakref-semantics.md); locking: the free-threaded design.
+ *
+ * List invariant (spec 1.4), per referent, under its stripe lock:
+ *   head -> [basic ref]? -> [basic proxy]? -> the others, newest first -> NULL
+ * A weakref is linked iff its referent field is non-NULL. */
+#include "internal.h"
+#include "check/hooks.h"
+
+static void weakref_destroy(wref_object *self);
+static int weakref_traverse(wref_object *self, wref_visit_fn visit, void *arg);
+static wref_object *ref_call(wref_object *self, wref_object *arg);
+static wref_object *proxy_call(wref_object *self, wref_object *arg);
+
+const wref_type wref__ref_type = {
+    "weakref", sizeof(wref__weakref), 0, NULL, weakref_destroy, weakref_traverse, ref_call};
+const wref_type wref__proxy_type = {
+    "weakproxy", sizeof(wref__weakref), 0, NULL, weakref_destroy, weakref_traverse, NULL};
+const wref_type wref__callable_proxy_type = {
+    "weakcallableproxy", sizeof(wref__weakref), 0, NULL, weakref_destroy, weakref_traverse, proxy_call};
+
+static inline wref__weakref *as_weakref(wref_object *ob)
+{
+    return (wref__weakref *)ob;
+}
+
+static inline wref_object *referent_load(const wref__weakref *w)
+{
+    return __atomic_load_n(&w->referent, __ATOMIC_ACQUIRE);
+}
+
+static inline void referent_store(wref__weakref *w, wref_object *ob)
+{
+    __atomic_store_n(&w->referent, ob, __ATOMIC_RELEASE);
+}
+
+/* ---- the list (caller holds the referent's stripe lock) ------------------------------------ */
+
+static inline wref__weakref *head_of(const wref_object *ob)
+{
+    return (wref__weakref *)(wref__weaklist_load(ob) & ~WREF__FLAG_MASK);
+}
+
+static inline void set_head(wref_object *ob, wref__weakref *w)
+{
+    wref__weaklist_store(ob, (uintptr_t)w | (wref__weaklist_load(ob) & WREF__FLAG_MASK));
+}
+
+static inline bool is_proxy_type(const wref_type *t)
+{
+    return t == &wref__proxy_type || t == &wref__callable_proxy_type;
+}
+
+static inline bool is_basic_ref(const wref__weakref *w)
+{
+    return w->base.ob_type_ == &wref__ref_type && w->callback == NULL;
+}
+
+static inline bool is_basic_proxy(const wref__weakref *w)
+{
+    return is_proxy_type(w->base.ob_type_) && w->callback == NULL;
+}
+
+/* Only the first two nodes can be basic (spec 1.4). */
+static void get_basic_refs(wref__weakref *head, wref__weakref **ref, wref__weakref **proxy)
+{
+    *ref = *proxy = NULL;
+    if (head && is_basic_ref(head)) {
+        *ref = head;
+        head = head->u.link.next;
+    }
+    if (head && is_basic_proxy(head))
+        *proxy = head;
+}
+
+static void insert_after(wref_object *ob, wref__weakref *w, wref__weakref *prev)
+{
+    wref__weakref *next = prev ? prev->u.link.next : head_of(ob);
+    w->u.link.prev = prev;
+    w->u.link.next = next;
+    if (next)
+        next->u.link.prev = w;
+    if (prev)
+        prev->u.link.next = w;
+    else
+        set_head(ob, w);
+}
+
+static void unlink_ref(wref_object *ob, wref__weakref *w)
+{
+    if (w->u.link.prev)
+        w->u.link.prev->u.link.next = w->u.link.next;
+    else
+        set_head(ob, w->u.link.next);
+    if (w->u.link.next)
+        w->u.link.next->u.link.prev = w->u.link.prev;
+    w->u.link.prev = w->u.link.next = NULL;
+}
+
+/* ---- the weakref object itself ---------------------------------------------------------------- */
+
+/* Runs when the weakref dies: unlink it if still linked, drop its callback (never call it). */
+static void weakref_destroy(wref_object *self)
+{
+    wref__weakref *w = as_weakref(self);
+    wref__lock(w->stripe);
+    wref_object *cb = w->callback;
+    w->callback = NULL;
+    wref_object *ob = w->referent;
+    if (ob) {
+        unlink_ref(ob, w);
+        referent_store(w, NULL);
+    }
+    wref__unlock(w->stripe);
+    wref__xdecref(cb);
+}
+
+static int weakref_traverse(wref_object *self, wref_visit_fn visit, void *arg)
+{
+    wref__weakref *w = as_weakref(self);
+    wref__lock(w->stripe);
+    wref_object *cb = w->callback;
+    wref__unlock(w->stripe);
+    return cb ? visit(cb, arg) : 0;
+}
+
+/* The referent as a new reference, or NULL when dead or dying. One lock + one CAS at most. */
+static wref_object *strong_referent(wref__weakref *w)
+{
+    if (!referent_load(w))
+        return NULL;   /* cleared: no atomic read-modify-write at all */
+    wref__lock(w->stripe);
+    /* Re-check under the lock: clearing, which precedes freeing, holds this lock, so a
+     * non-NULL referent here is still allocated; its count says whether it is alive. */
+    wref_object *ob = w->referent;
+    if (ob && !wref__try_incref(ob))
+        ob = NULL;
+    wref__unlock(w->stripe);
+    return ob;
+}
+
+static wref_object *ref_call(wref_object *self, wref_object *arg)
+{
+    if (arg) {
+        wref_err_set(WREF_ERR_TYPE, "weakref expected 0 arguments, got 1");
+        return NULL;
+    }
+    wref_object *ob = strong_referent(as_weakref(self));
+    return ob ? ob : &wref__none;
+}
+
+static wref_object *proxy_call(wref_object *self, wref_object *arg)
+{
+    wref_object *ob = strong_referent(as_weakref(self));
+    if (!ob) {
+        wref_err_set(WREF_ERR_REFERENCE, "weakly-referenced object no longer exists");
+        return NULL;
+    }
+    wref_object *res = wref__call(ob, arg);
+    wref__decref(ob);
+    return res;
+}
+
+/* ---- creation ----------------------------------------------------------------------------- */
+
+/* Returns the canonical ref/proxy of ob as a new reference, or NULL. Caller holds the lock. */
+static wref__weakref *reuse_basic(wref_object *ob, bool proxy)
+{
+    wref__weakref *ref, *prx;
+    get_basic_refs(head_of(ob), &ref, &prx);
+    wref__weakref *cand = proxy ? prx : ref;
+    return cand && wref__try_incref(&cand->base) ? cand : NULL;
+}
+
+static wref_object *new_weakref(wref_object *ob, wref_object *callback, bool proxy)
+{
+    const char *fn = proxy ? "wref_proxy_new" : "wref_ref_new";
+    if (!ob) {
+        wref_err_set(WREF_ERR_SYSTEM, "%s: NULL object", fn);
+        return NULL;
+    }
+    if (callback == &wref__none)
+        callback = NULL;
+    if (!wref__hook_use(ob, WREF__USE_REFERENT) || (callback && !wref__hook_use(callback, WREF__USE_CALLBACK))) {
+        wref_err_set(WREF_ERR_SYSTEM, "%s: invalid object", fn);
+        return NULL;
+    }
+    if (!wref__is_weakrefable(ob)) {
+        wref_err_set(WREF_ERR_TYPE, "cannot create weak reference to '%s' object", ob->ob_type_->name);
+        return NULL;
+    }
+    if (callback && !callback->ob_type_->call) {
+        wref_err_set(WREF_ERR_TYPE, "callback must be callable, not '%s'", callback->ob_type_->name);
+        return NULL;
+    }
+
+    const wref_type *type = !proxy ? &wref__ref_type
+                            : ob->ob_type_->call ? &wref__callable_proxy_type
+                                                 : &wref__proxy_type;
+    uint32_t stripe = wref__stripe_of(ob);
+    wref__weakref *w;
+    if (!callback) {   /* no callback: share the canonical one, allocation-free */
+        wref__lock(stripe);
+        w = reuse_basic(ob, proxy);
+        wref__unlock(stripe);
+        if (w)
+            return &w->base;
+    }
+
+    w = as_weakref(wref__object_new(type));   /* outside the lock: may call user code */
+    if (!w)
+        return NULL;
+    w->stripe = stripe;
+    if (callback)
+        wref__incref(callback);
+    w->callback = callback;
+
+    wref__lock(stripe);
+    if (!callback) {
+        /* another thread may have made the canonical one meanwhile */
+        wref__weakref *won = reuse_basic(ob, proxy);
+        if (won) {
+            wref__unlock(stripe);
+            wref__decref(&w->base);   /* never linked: its destroy only takes the lock */
+            return &won->base;
+        }
+    }
+    wref__weakref *ref, *prx, *prev;
+    get_basic_refs(head_of(ob), &ref, &prx);
+    if (!callback)
+        prev = proxy ? ref : NULL;
+    else
+        prev = prx ? prx : ref;
+    insert_after(ob, w, prev);
+    referent_store(w, ob);
+    wref__unlock(stripe);
+    return &w->base;
+}
+
+wref_object *wref_ref_new(wref_object *ob, wref_object *callback)
+{
+    return new_weakref(ob, callback, false);
+}
+
+wref_object *wref_proxy_new(wref_object *ob, wref_object *callback)
+{
+    return new_weakref(ob, callback, true);
+}
+
+/* ---- type checks -------------------------------------------------------------------------- */
+
+int wref_is_weakref(const wref_object *ob)
+{
+    return ob && wref__hook_use(ob, WREF__USE_QUERY) && wref__is_weakref_type(ob->ob_type_);
+}
+
+int wref_is_ref(const wref_object *ob)
+{
+    return ob && wref__hook_use(ob, WREF__USE_QUERY) && ob->ob_type_ == &wref__ref_type;
+}
+
+int wref_is_proxy(const wref_object *ob)
+{
+    return ob && wref__hook_use(ob, WREF__USE_QUERY) && is_proxy_type(ob->ob_type_);
+}
+
+/* ---- reading ----------------------------------------------------------------------------- */
+
+/* Validates a weakref argument: 1 when ref may be read as a weakref; else an error is set. */
+static int check_weakref_arg(wref_object *ref, const char *fn, wref_error not_weakref_kind)
+{
+    if (!ref) {
+        wref_err_set(WREF_ERR_SYSTEM, "%s: NULL weakref", fn);
+        return 0;
+    }
+    if (!wref__hook_use(ref, WREF__USE_WEAKREF)) {
+        wref_err_set(WREF_ERR_SYSTEM, "%s: invalid object", fn);
+        return 0;
+    }
+    if (!wref__is_weakref_type(ref->ob_type_)) {
+        if (not_weakref_kind == WREF_ERR_TYPE)
+            wref_err_set(WREF_ERR_TYPE, "expected a weakref, not '%s'", ref->ob_type_->name);
+        else
+            wref_err_set(not_weakref_kind, "%s: expected a weakref, not '%s'", fn, ref->ob_type_->name);
+        return 0;
+    }
+    return 1;
+}
+
+int wref_get_ref(wref_object *ref, wref_object **pobj)
+{
+    if (!pobj) {
+        wref_err_set(WREF_ERR_SYSTEM, "wref_get_ref: NULL result pointer");
+        return -1;
+    }
+    *pobj = NULL;
+    if (!check_weakref_arg(ref, "wref_get_ref", WREF_ERR_TYPE))
+        return -1;
+    wref_object *ob = strong_referent(as_weakref(ref));
+    if (!ob)
+        return 0;
+    *pobj = ob;
+    return 1;
+}
+
+/* The referent if alive, else None; no count change. The lock keeps the referent's memory
+ * valid while its count is read; after the unlock the result is only borrowed. */
+static wref_object *borrow_referent(wref_object *ref)
+{
+    wref__weakref *w = as_weakref(ref);
+    if (!referent_load(w))
+        return &wref__none;
+    wref__lock(w->stripe);
+    wref_object *ob = w->referent;
+    bool alive = ob && wref__load_count(ob) > 0;
+    wref__unlock(w->stripe);
+    if (!alive)
+        return &wref__none;
+    wref__hook_borrow(ob, ref);
+    return ob;
+}
+
+wref_object *wref_get_object(wref_object *ref)
+{
+    if (!check_weakref_arg(ref, "wref_get_object", WREF_ERR_SYSTEM))
+        return NULL;
+    return borrow_referent(ref);
+}
+
+wref_object *wref_get_object_unchecked(wref_object *ref)
+{
+    if (!wref__hook_use(ref, WREF__USE_WEAKREF))
+        return &wref__none;
+    return borrow_referent(ref);
+}
+
+wref_object *wref_ref_callback(wref_object *ref)
+{
+    if (!ref || !wref__hook_use(ref, WREF__USE_QUERY) || !wref__is_weakref_type(ref->ob_type_))
+        return NULL;
+    wref__weakref *w = as_weakref(ref);
+    wref__lock(w->stripe);
+    wref_object *cb = w->callback;
+    wref__unlock(w->stripe);
+    return cb;
+}
+
+/* Common argument checks of the functions taking a referent: 1 to go on. */
+static int check_referent_arg(wref_object *ob, const char *fn, enum wref__use use)
+{
+    if (!ob) {
+        wref_err_set(WREF_ERR_SYSTEM, "%s: NULL object", fn);
+        return 0;
+    }
+    if (!wref__hook_use(ob, use)) {
+        wref_err_set(WREF_ERR_SYSTEM, "%s: invalid object", fn);
+        return 0;
+    }
+    return 1;
+}
+
+size_t wref_weakrefs(wref_object *ob, wref_object **out, size_t cap)
+{
+    if (!check_referent_arg(ob, "wref_weakrefs", WREF__USE_QUERY) || !wref__is_weakrefable(ob))
+        return 0;
+    uint32_t stripe = wref__stripe_of(ob);
+    size_t n = 0;
+    wref__lock(stripe);
+    for (wref__weakref *w = head_of(ob); w; w = w->u.link.next, n++) {
+        if (n < cap)
+            out[n] = wref__try_incref(&w->base) ? &w->base : NULL;
+    }
+    wref__unlock(stripe);
+    return n;
+}
+
+size_t wref_weakref_count(wref_object *ob)
+{
+    return wref_weakrefs(ob, NULL, 0);
+}
+
+/* ---- clearing ----------------------------------------------------------------------------- */
+
+void wref__clear_weakrefs(wref_object *ob, bool run_callbacks)
+{
+    if (!head_of(ob))
+        return;   /* the common case: never weakly referenced */
+
+    /* Phase 1, under the lock: every weakref dead and unlinked. Refs with a callback that we
+     * can take a reference to are queued, in list order, with their callback stolen (so
+     * wref_ref_callback reads NULL from now on, as in CPython). A ref whose own count is 0
+     * is dying on another thread: its callback stays with it and its destroy drops it. */
+    wref__weakref *queue = NULL, **tail = &queue;
+    uint32_t stripe = wref__stripe_of(ob);
+    wref__lock(stripe);
+    wref__weakref *w;
+    while ((w = head_of(ob)) != NULL) {
+        unlink_ref(ob, w);
+        referent_store(w, NULL);
+        if (!w->callback)
+            continue;
+        if (!run_callbacks) {
+            wref__hook_callback_suppressed(&w->base, ob);
+        } else if (wref__try_incref(&w->base)) {
+            w->u.pending.callback = w->callback;
+            w->u.pending.next = NULL;
+            w->callback = NULL;
+            *tail = w;
+            tail = &w->u.pending.next;
+        }
+    }
+    wref__unlock(stripe);
+    if (!queue)
+        return;
+
+    /* Phase 2, no lock held: the callbacks, newest first; each failure is unraisable. */
+    wref__saved_error saved;
+    wref__err_save(&saved);
+    while ((w = queue) != NULL) {
+        queue = w->u.pending.next;
+        wref_object *cb = w->u.pending.callback;
+        wref_object *res = wref__call(cb, &w->base);
+        if (res) {
+            wref__decref(res);
+        } else {
+            wref_error kind = wref_err_occurred();
+            const char *msg = wref_err_message();
+            wref__hook_callback_error(&w->base, cb, kind, msg);
+            wref__unraisable(kind, msg, cb);
+            wref_err_clear();
+        }
+        wref__decref(cb);
+        wref__decref(&w->base);
+    }
+    wref__err_restore(&saved);
+}
+
+void wref_clear_weakrefs(wref_object *ob)
+{
+    if (!check_referent_arg(ob, "wref_clear_weakrefs", WREF__USE_CLEAR))
+        return;
+    if (!wref__is_weakrefable(ob)) {
+        wref_err_set(WREF_ERR_SYSTEM, "wref_clear_weakrefs: '%s' objects have no weakrefs",
+                     ob->ob_type_->name);
+        return;
+    }
+    intptr_t count = wref__load_count(ob);
+    if (count != 0) {
+        wref_err_set(WREF_ERR_SYSTEM, "wref_clear_weakrefs: '%s' object is alive (count %ld)",
+                     ob->ob_type_->name, (long)count);
+        return;
+    }
+    wref__clear_weakrefs(ob, true);
+}
+
+void wref_clear_weakrefs_no_callbacks(wref_object *ob)
+{
+    if (!check_referent_arg(ob, "wref_clear_weakrefs_no_callbacks", WREF__USE_CLEAR))
+        return;
+    if (wref__is_weakrefable(ob))
+        wref__clear_weakrefs(ob, false);
+}
