@@ -129,7 +129,7 @@ WREF_API wref_object *wref_proxy_new(wref_object *ob, wref_object *callback);
  *   1 and *pobj = new reference      the referent is alive;
  *   0 and *pobj = NULL               the referent is dead or dying (no error);
  *  -1 and *pobj = NULL               WREF_ERR_SYSTEM (ref NULL) or WREF_ERR_TYPE
- *                                    ("expected a weakref").
+ *                                    ("expected a weakref, not 'T'").
  * Cost on a live object: one striped lock and one CAS; on a dead one no atomic RMW. */
 WREF_API int wref_get_ref(wref_object *ref, wref_object **pobj);
 

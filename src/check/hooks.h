@@ -16,7 +16,8 @@
  * - The life events are called in this order for an object that dies:
  *   created -> dying -> [resurrected -> ...] -> clearing -> cleared -> destroyed -> object_free.
  *   dying/clearing/cleared/destroyed run on the thread that dropped the last reference, with
- *   no runtime lock held.
+ *   no runtime lock held. callback_suppressed runs under the referent's stripe lock: the
+ *   checker must not call back into the runtime from it.
  */
 #ifndef WREF_CHECK_HOOKS_H
 #define WREF_CHECK_HOOKS_H
@@ -28,11 +29,13 @@ enum wref__use {
     WREF__USE_QUERY,    /* read-only: refcount, type_of, is_*, weakref_count */
     WREF__USE_INCREF,   /* a new strong reference */
     WREF__USE_DECREF,   /* a strong reference dropped */
-    WREF__USE_REFERENT, /* becomes the referent of a new weakref or proxy */
+    WREF__USE_REFERENT, /* becomes the referent of a new weakref or proxy without callback */
+    WREF__USE_REFERENT_CB, /* becomes the referent of a new weakref or proxy with a callback */
     WREF__USE_CALLBACK, /* becomes the callback of a new weakref or proxy */
     WREF__USE_WEAKREF,  /* read through as a weakref: get_ref, get_object, ref_callback */
     WREF__USE_CALL,     /* called */
-    WREF__USE_CLEAR     /* wref_clear_weakrefs / _no_callbacks */
+    WREF__USE_CLEAR,    /* wref_clear_weakrefs: only for a dead object */
+    WREF__USE_CLEAR_NO_CALLBACKS /* wref_clear_weakrefs_no_callbacks: any object */
 };
 
 #ifdef WREF_CHECKED
@@ -46,8 +49,8 @@ void wref__hook_dying(wref_object *ob);
 void wref__hook_resurrected(wref_object *ob);
 void wref__hook_clearing(wref_object *ob);
 void wref__hook_cleared(wref_object *ob);
-void wref__hook_callback_error(wref_object *weakref, wref_object *callback, wref_error kind,
-                               const char *message);
+void wref__hook_callback_error(wref_object *weakref, wref_object *callback, wref_object *referent,
+                               wref_error kind, const char *message);
 void wref__hook_callback_suppressed(wref_object *weakref, wref_object *referent);
 void wref__hook_destroyed(wref_object *ob);
 
@@ -63,8 +66,8 @@ static inline void wref__hook_resurrected(wref_object *ob) { (void)ob; }
 static inline void wref__hook_clearing(wref_object *ob) { (void)ob; }
 static inline void wref__hook_cleared(wref_object *ob) { (void)ob; }
 static inline void wref__hook_callback_error(wref_object *weakref, wref_object *callback,
-                                             wref_error kind, const char *message)
-{ (void)weakref; (void)callback; (void)kind; (void)message; }
+                                             wref_object *referent, wref_error kind, const char *message)
+{ (void)weakref; (void)callback; (void)referent; (void)kind; (void)message; }
 static inline void wref__hook_callback_suppressed(wref_object *weakref, wref_object *referent)
 { (void)weakref; (void)referent; }
 static inline void wref__hook_destroyed(wref_object *ob) { (void)ob; }

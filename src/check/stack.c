@@ -32,7 +32,6 @@
 #define BUCKET_BITS 16
 #define CHUNK_SIZE ((size_t)256 << 10)
 #define DEFAULT_DEPTH 16
-#define MAX_SKIP 64
 
 struct node {
     wref__stack_id next;   /* next node in the same bucket, 0 ends the chain */
@@ -100,52 +99,105 @@ static int thread_bounds(void)
     return bounds_state > 0;
 }
 
+/* Where an unwinder puts frames: drops the first `skip`, stores at most `max`. */
+struct sink {
+    uintptr_t *out;
+    size_t n, max;
+    unsigned skip;
+    size_t walked;      /* frames seen, including dropped ones */
+};
+
+/* Takes one frame; returns 0 when the sink is full. */
+static int put(struct sink *s, uintptr_t pc)
+{
+    s->walked++;
+    if (s->skip > 0) {
+        s->skip--;
+        return 1;
+    }
+    s->out[s->n++] = pc;
+    return s->n < s->max;
+}
+
 /* Walks the frame-pointer chain starting at frame `fp` (a frame record {saved fp, return
  * address}, as on x86-64 and AArch64 with frame pointers). Accepts a record only if it lies
  * inside this thread's stack, is word-aligned and is above the previous one, so a corrupt or
  * absent chain ends the walk instead of faulting. Stops at a pc below 4096. */
 __attribute__((no_sanitize_address))
-static size_t walk_frame_pointers(uintptr_t fp, uintptr_t *out, size_t max)
+static void walk_frame_pointers(uintptr_t fp, struct sink *s)
 {
-    size_t n = 0;
     if (!thread_bounds())
-        return 0;
-    while (n < max) {
+        return;
+    for (;;) {
         if (fp < stack_lo || fp > stack_hi - 2 * sizeof(uintptr_t) ||
             fp % sizeof(uintptr_t) != 0)
-            break;
+            return;
         const uintptr_t *frame = (const uintptr_t *)fp;
         uintptr_t pc = frame[1];
-        if (pc < 4096)
-            break;
-        out[n++] = pc;
+        if (pc < 4096 || !put(s, pc))
+            return;
         uintptr_t next = frame[0];
         if (next <= fp)
-            break;
+            return;
         fp = next;
     }
-    return n;
 }
 
-/* libunwind: fills out[] with frames starting at the frame that `ret` (the return address
- * into the caller of wref__stack_capture) belongs to. unw_backtrace also reports its own
- * and our frames; finding `ret` drops them without counting inlined layers. */
-static size_t walk_libunwind(uintptr_t ret, uintptr_t *out, size_t max)
+/* libunwind: puts the frames starting at the one that `ret` (the return address into the
+ * caller of the exported function) belongs to; the walk first sees this function and the
+ * exported one, and finding `ret` drops them however the compiler inlined them. If `ret` is
+ * not among the first SEEK frames, assumes that only the first frame is ours.
+ * unw_step rather than unw_backtrace: unw_backtrace keeps a per-thread cache whose
+ * thread-exit destructor crashes gcc 12's ThreadSanitizer runtime. */
+static void walk_libunwind(uintptr_t ret, struct sink *s)
 {
-    void *buf[WREF__STACK_MAX_DEPTH + MAX_SKIP + 8];
-    size_t want = max + 8 < sizeof buf / sizeof buf[0] ? max + 8 : sizeof buf / sizeof buf[0];
-    int got = unw_backtrace(buf, (int)want);
-    if (got <= 0)
+    enum { SEEK = 8 };
+    uintptr_t head[SEEK];
+    size_t nhead = 0;
+    int found = 0;
+    unw_context_t context;
+    unw_cursor_t cursor;
+    if (unw_getcontext(&context) != 0 || unw_init_local(&cursor, &context) != 0)
+        return;
+    do {
+        unw_word_t ip;
+        if (unw_get_reg(&cursor, UNW_REG_IP, &ip) != 0 || ip < 4096)
+            break;
+        if (!found) {
+            if ((uintptr_t)ip != ret) {
+                head[nhead++] = (uintptr_t)ip;
+                if (nhead < SEEK)
+                    continue;
+                found = 1; /* give up seeking: head[1..] are the caller's frames */
+                for (size_t i = 1; i < nhead; i++)
+                    if (!put(s, head[i]))
+                        return;
+                continue;
+            }
+            found = 1;
+        }
+        if (!put(s, (uintptr_t)ip))
+            return;
+    } while (unw_step(&cursor) > 0);
+    for (size_t i = 1; !found && i < nhead; i++) /* the walk ended while seeking */
+        if (!put(s, head[i]))
+            return;
+}
+
+/* Unwinds from the exported function whose frame is `fp` and whose return address is `ret`. */
+static size_t unwind(uintptr_t fp, uintptr_t ret, uintptr_t *pcs, size_t max, unsigned skip)
+{
+    struct sink s = { pcs, 0, max, skip, 0 };
+    if (max == 0)
         return 0;
-    size_t start = 0;
-    while (start < (size_t)got && start < 8 && (uintptr_t)buf[start] != ret)
-        start++;
-    if (start == (size_t)got || start == 8)
-        start = 1; /* ret not seen: assume only our own frame precedes the caller's */
-    size_t n = 0;
-    for (size_t i = start; i < (size_t)got && n < max; i++)
-        out[n++] = (uintptr_t)buf[i];
-    return n;
+    if (__atomic_load_n(&depot.fast_unwind, __ATOMIC_RELAXED)) {
+        walk_frame_pointers(fp, &s);
+        if (s.walked >= 2 || s.n == max)
+            return s.n;
+        s = (struct sink){ pcs, 0, max, skip, 0 };
+    }
+    walk_libunwind(ret, &s);
+    return s.n;
 }
 
 /* ---- depot --------------------------------------------------------------------------------- */
@@ -261,31 +313,39 @@ void wref__stack_init(unsigned depth, int fast_unwind)
     __atomic_store_n(&depot.depth, depth, __ATOMIC_RELAXED);
     __atomic_store_n(&depot.fast_unwind, fast_unwind != 0, __ATOMIC_RELAXED);
     pthread_once(&atfork_once, register_atfork);
-    /* libunwind loads its caches and may dlopen on first use: do it now, not in a hook. */
-    void *warm[4];
-    (void)unw_backtrace(warm, 4);
+    /* libunwind reads unwind tables and sets up its caches on first use: do it now, not in
+     * a hook. */
+    uintptr_t warm[4];
+    struct sink sink = { warm, 0, 4, 0, 0 };
+    walk_libunwind(0, &sink);
     (void)thread_bounds();
+}
+
+__attribute__((noinline))
+size_t wref__stack_unwind(uintptr_t *pcs, size_t max, unsigned skip)
+{
+    return unwind((uintptr_t)__builtin_frame_address(0), (uintptr_t)__builtin_return_address(0),
+                  pcs, max, skip);
+}
+
+wref__stack_id wref__stack_store(const uintptr_t *pcs, size_t n)
+{
+    if (n == 0)
+        return 0;
+    if (n > WREF__STACK_MAX_DEPTH)
+        n = WREF__STACK_MAX_DEPTH;
+    uint32_t hash = hash_pcs(pcs, n);
+    wref__stack_id id = find(hash, pcs, n);
+    return id != 0 ? id : insert(hash, pcs, n);
 }
 
 __attribute__((noinline))
 wref__stack_id wref__stack_capture(unsigned skip)
 {
-    uintptr_t pcs[WREF__STACK_MAX_DEPTH + MAX_SKIP];
-    unsigned depth = __atomic_load_n(&depot.depth, __ATOMIC_RELAXED);
-    if (skip > MAX_SKIP)
-        skip = MAX_SKIP;
-    size_t max = depth + skip, n = 0;
-    if (__atomic_load_n(&depot.fast_unwind, __ATOMIC_RELAXED))
-        n = walk_frame_pointers((uintptr_t)__builtin_frame_address(0), pcs, max);
-    if (n < 2)
-        n = walk_libunwind((uintptr_t)__builtin_return_address(0), pcs, max);
-    if (n <= skip)
-        return 0;
-    const uintptr_t *frames = pcs + skip;
-    n -= skip;
-    uint32_t hash = hash_pcs(frames, n);
-    wref__stack_id id = find(hash, frames, n);
-    return id != 0 ? id : insert(hash, frames, n);
+    uintptr_t pcs[WREF__STACK_MAX_DEPTH];
+    size_t n = unwind((uintptr_t)__builtin_frame_address(0), (uintptr_t)__builtin_return_address(0),
+                      pcs, __atomic_load_n(&depot.depth, __ATOMIC_RELAXED), skip);
+    return wref__stack_store(pcs, n);
 }
 
 size_t wref__stack_get(wref__stack_id id, const uintptr_t **pcs)

@@ -39,6 +39,15 @@ wref__stack_id wref__stack_capture(unsigned skip);
  * Async-signal-safe. */
 size_t wref__stack_get(wref__stack_id id, const uintptr_t **pcs);
 
+/* Unwinds the caller's stack into pcs (at most max frames, innermost first, frame 0 is the
+ * return address into the caller), dropping `skip` further frames; returns the count. Same
+ * unwinder choice as wref__stack_capture. Not for signal handlers. */
+size_t wref__stack_unwind(uintptr_t *pcs, size_t max, unsigned skip);
+
+/* Stores n frames in the depot (deduplicated) and returns the id; 0 for n == 0 or when out
+ * of memory. n is clamped to WREF__STACK_MAX_DEPTH. */
+wref__stack_id wref__stack_store(const uintptr_t *pcs, size_t n);
+
 /* Bytes of address space the depot has mapped (for statistics). */
 size_t wref__stack_depot_bytes(void);
 

@@ -1,19 +1,19 @@
 /* error.c: the thread-local error indicator and the unraisable hook. */
 #include "internal.h"
 
+#include <pthread.h>
 #include <stdio.h>
 #include <string.h>
 
 /* kind == WREF_OK means no error pending; message is then meaningless. */
 static __thread wref__saved_error current;
 
-/* The hook and its argument are published together: readers take the lock-free pair snapshot
- * under a tiny spin on `hook_seq` (seqlock), so a concurrent set never tears them. */
+/* The unraisable hook; the mutex keeps fn and arg a consistent pair (a cold path). */
 static struct {
+    pthread_mutex_t lock;
     wref_unraisable_fn fn;
     void *arg;
-    unsigned seq;   /* odd while a writer updates fn/arg */
-} hook;
+} hook = {PTHREAD_MUTEX_INITIALIZER, NULL, NULL};
 
 static const char *const names[] = {
     [WREF_OK] = "OK",
@@ -84,24 +84,18 @@ void wref__err_restore(const wref__saved_error *s)
 
 void wref_set_unraisable_hook(wref_unraisable_fn fn, void *arg)
 {
-    unsigned s = __atomic_fetch_add(&hook.seq, 1, __ATOMIC_ACQUIRE);   /* now odd */
-    (void)s;
-    __atomic_store_n(&hook.fn, fn, __ATOMIC_RELAXED);
-    __atomic_store_n(&hook.arg, arg, __ATOMIC_RELAXED);
-    __atomic_fetch_add(&hook.seq, 1, __ATOMIC_RELEASE);                /* even again */
+    pthread_mutex_lock(&hook.lock);
+    hook.fn = fn;
+    hook.arg = arg;
+    pthread_mutex_unlock(&hook.lock);
 }
 
 void wref__unraisable(wref_error kind, const char *message, wref_object *obj)
 {
-    wref_unraisable_fn fn;
-    void *arg;
-    unsigned s;
-    do {
-        s = __atomic_load_n(&hook.seq, __ATOMIC_ACQUIRE);
-        fn = __atomic_load_n(&hook.fn, __ATOMIC_RELAXED);
-        arg = __atomic_load_n(&hook.arg, __ATOMIC_RELAXED);
-        __atomic_thread_fence(__ATOMIC_ACQUIRE);
-    } while ((s & 1) || s != __atomic_load_n(&hook.seq, __ATOMIC_RELAXED));
+    pthread_mutex_lock(&hook.lock);
+    wref_unraisable_fn fn = hook.fn;
+    void *arg = hook.arg;
+    pthread_mutex_unlock(&hook.lock);
 
     if (fn) {
         fn(kind, message, obj, arg);

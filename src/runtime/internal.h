@@ -16,20 +16,23 @@
  * bits and object flags in its low 3 bits; it is read and written under the object's stripe
  * lock, except for the lock-free "is the list empty" test of a dying object. */
 #define WREF__FLAG_FINALIZED ((uintptr_t)1)   /* finalize has run (never again) */
+#define WREF__FLAG_DEFERRED ((uintptr_t)2)    /* in the trashcan: the high bits link the next deferred object */
 #define WREF__FLAG_MASK ((uintptr_t)7)
 
 extern wref_object wref__none;
 
-/* Every access to ob_weaklist_ is a relaxed atomic: writes happen under the stripe lock, and
- * the dying object's "list empty?" test and its own flag bits are read without it. */
+/* Every access to ob_weaklist_ is atomic: writes happen under the stripe lock, and the dying
+ * object's "list empty?" test and its own flag bits are read without it. The release store
+ * pairs with the acquire load: a dying object that sees the list emptied by a weakref
+ * unlinking itself on another thread frees its memory only after that store. */
 static inline uintptr_t wref__weaklist_load(const wref_object *ob)
 {
-    return __atomic_load_n(&ob->ob_weaklist_, __ATOMIC_RELAXED);
+    return __atomic_load_n(&ob->ob_weaklist_, __ATOMIC_ACQUIRE);
 }
 
 static inline void wref__weaklist_store(wref_object *ob, uintptr_t v)
 {
-    __atomic_store_n(&ob->ob_weaklist_, v, __ATOMIC_RELAXED);
+    __atomic_store_n(&ob->ob_weaklist_, v, __ATOMIC_RELEASE);
 }
 
 /* Count reached 0: run the destruction protocol (api.md) or defer it (trashcan). */
@@ -61,11 +64,10 @@ static inline void wref__incref(wref_object *ob)
 
 static inline void wref__decref(wref_object *ob)
 {
-    /* release: our writes to *ob happen before the destroyer's; acquire pairs below */
-    if (ob != &wref__none && __atomic_fetch_sub(&ob->ob_refcnt_, 1, __ATOMIC_RELEASE) == 1) {
-        __atomic_thread_fence(__ATOMIC_ACQUIRE);
+    /* acq_rel: every thread's writes to *ob happen before the destroyer's accesses (a
+     * standalone acquire fence would do on paper, but ThreadSanitizer cannot follow fences) */
+    if (ob != &wref__none && __atomic_fetch_sub(&ob->ob_refcnt_, 1, __ATOMIC_ACQ_REL) == 1)
         wref__dealloc(ob);
-    }
 }
 
 static inline void wref__xdecref(wref_object *ob)

@@ -118,12 +118,14 @@ wref_object *wref_call(wref_object *callable, wref_object *arg)
 
 /* ---- destruction ------------------------------------------------------------------------------
  * The trashcan: deallocations nest (destroy drops children, whose destroy drops theirs...).
- * Beyond TRASH_DEPTH nested deallocations on a thread, the object is pushed on a thread-local
- * stack instead, and the outermost deallocation drains it, so the C stack stays bounded for
- * chains of any length. Pending objects keep count 0 and their weakref list, so to every
- * accessor they are dying, exactly as while their protocol runs. The stack lives inline in
- * TLS and grows in chunks from the allocator; when a chunk cannot be allocated the
- * deallocation recurses instead (deep enough only in pathological out-of-memory cases). */
+ * Beyond TRASH_DEPTH nested deallocations on a thread, the object is deferred instead, and the
+ * outermost deallocation drains the deferred ones, so the C stack stays bounded for chains of
+ * any length. A deferred object keeps count 0 and its weakref list, so to every accessor it is
+ * dying, exactly as while its protocol runs.
+ * Storage for the deferred, allocation-free in the common case: an object with no weakrefs is
+ * linked through its own ob_weaklist_ (WREF__FLAG_DEFERRED; nobody else may read the list of
+ * a dead object without weakrefs). Objects with weakrefs go to a thread-local array, then to
+ * chunks from the allocator; only if that allocation fails does the deallocation recurse. */
 
 #define TRASH_DEPTH 64
 #define TRASH_INLINE 32
@@ -137,6 +139,7 @@ struct trash_chunk {
 
 static __thread struct {
     unsigned depth;                        /* nested wref__dealloc frames on this thread */
+    wref_object *linked;                   /* deferred objects without weakrefs, LIFO */
     unsigned n_inline;
     wref_object *inline_items[TRASH_INLINE];
     struct trash_chunk *chunk;             /* overflow, newest chunk first */
@@ -144,6 +147,12 @@ static __thread struct {
 
 static bool trash_push(wref_object *ob)
 {
+    uintptr_t wl = wref__weaklist_load(ob);
+    if (!(wl & ~WREF__FLAG_MASK)) {
+        wref__weaklist_store(ob, (uintptr_t)trash.linked | (wl & WREF__FLAG_MASK) | WREF__FLAG_DEFERRED);
+        trash.linked = ob;
+        return true;
+    }
     if (trash.n_inline < TRASH_INLINE) {
         trash.inline_items[trash.n_inline++] = ob;
         return true;
@@ -163,9 +172,16 @@ static bool trash_push(wref_object *ob)
 
 static wref_object *trash_pop(void)
 {
+    wref_object *ob = trash.linked;
+    if (ob) {
+        uintptr_t wl = wref__weaklist_load(ob);
+        trash.linked = (wref_object *)(wl & ~WREF__FLAG_MASK);
+        wref__weaklist_store(ob, wl & (WREF__FLAG_MASK & ~WREF__FLAG_DEFERRED));
+        return ob;
+    }
     struct trash_chunk *c = trash.chunk;
     if (c) {
-        wref_object *ob = c->items[--c->n];
+        ob = c->items[--c->n];
         if (c->n == 0) {
             trash.chunk = c->prev;
             wref__mem_free(c, sizeof *c);

@@ -181,7 +181,7 @@ static wref_object *new_weakref(wref_object *ob, wref_object *callback, bool pro
     }
     if (callback == &wref__none)
         callback = NULL;
-    if (!wref__hook_use(ob, WREF__USE_REFERENT) || (callback && !wref__hook_use(callback, WREF__USE_CALLBACK))) {
+    if (!wref__hook_use(ob, callback ? WREF__USE_REFERENT_CB : WREF__USE_REFERENT) || (callback && !wref__hook_use(callback, WREF__USE_CALLBACK))) {
         wref_err_set(WREF_ERR_SYSTEM, "%s: invalid object", fn);
         return NULL;
     }
@@ -425,7 +425,7 @@ void wref__clear_weakrefs(wref_object *ob, bool run_callbacks)
         } else {
             wref_error kind = wref_err_occurred();
             const char *msg = wref_err_message();
-            wref__hook_callback_error(&w->base, cb, kind, msg);
+            wref__hook_callback_error(&w->base, cb, ob, kind, msg);
             wref__unraisable(kind, msg, cb);
             wref_err_clear();
         }
@@ -455,7 +455,7 @@ void wref_clear_weakrefs(wref_object *ob)
 
 void wref_clear_weakrefs_no_callbacks(wref_object *ob)
 {
-    if (!check_referent_arg(ob, "wref_clear_weakrefs_no_callbacks", WREF__USE_CLEAR))
+    if (!check_referent_arg(ob, "wref_clear_weakrefs_no_callbacks", WREF__USE_CLEAR_NO_CALLBACKS))
         return;
     if (wref__is_weakrefable(ob))
         wref__clear_weakrefs(ob, false);

@@ -1,0 +1,167 @@
+/* checker.h: what the checker's files share, grouped by the file that defines it.
+ *
+ * Data flow: the runtime calls hooks (hooks.h) -> hooks.c decides what is a finding, using
+ * the registry (one record per object), the heap (memory, redzones, quarantine, guard pages)
+ * and the per-thread borrow table -> report.c formats every finding, census.c adds the
+ * findings known only at exit (leaks, callbacks that never ran). Stacks are captured into
+ * the depot (stack.c) as 32-bit ids and symbolized only when printed (symbolize.c). */
+#ifndef WREF_CHECK_CHECKER_H
+#define WREF_CHECK_CHECKER_H
+
+#include "../runtime/internal.h"
+#include "hooks.h"
+#include "options.h"
+#include "stack.h"
+
+#include <pthread.h>
+#include <stdbool.h>
+#include <stdint.h>
+
+/* ---- checker.c: life of the checker ---------------------------------------------------------- */
+void wref__checker_init(void);           /* idempotent; runs from the constructor */
+unsigned wref__thread_no(void);          /* T0, T1, ... in order of first contact */
+int wref__tid(void);                     /* kernel thread id */
+extern bool wref__checker_ready;         /* init done: hooks may record */
+bool wref__self_contains(uintptr_t pc);  /* pc is inside libwref-check itself */
+/* One-line warning about the checker itself (not a finding), printed once per `once` flag. */
+void wref__checker_warn(bool *once, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+
+/* ---- registry.c: one record per object -------------------------------------------------------
+ * Records live from creation until they leave the graveyard (long after the object's memory
+ * was reused), so a borrow or a finding can still name an object by its record. Every field
+ * below except the immutable ones (addr, serial, type, size, st_created, tno_created) is
+ * written under the record's bucket lock. */
+enum wref__state {
+    WREF__ALIVE,
+    WREF__FINALIZING,   /* count reached 0, finalize running (temporarily alive) */
+    WREF__CLEARING,     /* weakrefs being cleared, callbacks running */
+    WREF__DESTROYING,   /* destroy running, then late weakrefs cleared */
+    WREF__FREED,        /* memory in quarantine, poisoned */
+    WREF__GONE          /* memory returned; the record is kept in the graveyard */
+};
+
+/* rec->reported bits: a kind is reported at most once per object */
+#define WREF__REPORTED_UAF (1u << 0)
+#define WREF__REPORTED_UAC (1u << 1)
+#define WREF__REPORTED_OVERFLOW (1u << 2)
+#define WREF__REPORTED_WAF (1u << 3)
+#define WREF__REPORTED_LEAK (1u << 4)
+#define WREF__REPORTED_CB (1u << 5)
+#define WREF__REPORTED_DANGLING (1u << 6)
+
+typedef struct wref__rec {
+    struct wref__rec *hash_next;   /* bucket chain; under the bucket lock */
+    struct wref__rec *fifo_next;   /* quarantine / graveyard / free list; under the heap lock */
+    uintptr_t addr;
+    uint64_t serial;               /* 1, 2, ...: never reused */
+    const wref_type *type;
+    uint32_t size;                 /* the object's declared size (type->size) */
+    uint8_t state;                 /* enum wref__state */
+    uint8_t reported;              /* WREF__REPORTED_* */
+    uint8_t guarded;               /* memory is on its own pages (heap.c) */
+    uint8_t leak_mark;             /* census scratch */
+    uint16_t tno_created, tno_destroyed;
+    wref__stack_id st_created, st_cleared, st_destroyed;
+} wref__rec;
+
+/* Snapshot of a record taken under its lock, for reporting without holding it. */
+typedef wref__rec wref__rec_copy;
+
+wref__rec *wref__registry_add(wref_object *ob);     /* NULL when out of memory (then degraded) */
+/* Calls fn(rec, arg) with ob's record locked (NULL when unknown); returns fn's result. */
+int wref__registry_with(const void *ob, int (*fn)(wref__rec *rec, void *arg), void *arg);
+void wref__registry_remove(wref__rec *rec);        /* leaves the hash table (memory returned) */
+/* Walks every record in the table (live and quarantined) with its bucket locked. */
+void wref__registry_each(void (*fn)(wref__rec *rec, void *arg), void *arg);
+bool wref__registry_degraded(void);                /* a record could not be made: stay quiet */
+/* A record that left the table, found by serial in the graveyard; copies it. */
+bool wref__graveyard_find(uint64_t serial, wref__rec_copy *out);
+void wref__graveyard_add(wref__rec *rec);          /* takes ownership; recycles the oldest */
+size_t wref__registry_live_count(void);
+
+/* ---- heap.c: the debugging allocator ------------------------------------------------------- */
+void *wref__heap_alloc(size_t size);                 /* object memory: redzone after it */
+/* Checks the redzone (heap-overflow), poisons, quarantines; may evict older objects. */
+void wref__heap_free(wref_object *ob, size_t size, wref__rec *rec);
+/* Offset of the first modified redzone byte, or -1 when intact. */
+long wref__heap_check_redzone(const wref_object *ob, size_t size);
+void wref__heap_drain_check(void);                   /* at exit: check quarantined poison */
+bool wref__heap_is_guarded(const void *ob);
+void wref__heap_set_guard_rec(const void *ob, wref__rec *rec);   /* for the fault handler */
+/* Signal-safe: the record of the guarded object whose pages hold addr, or NULL. */
+wref__rec *wref__heap_guarded_find(uintptr_t addr, uintptr_t *obj_addr);
+
+/* ---- borrow.c: borrowed pointers per thread ------------------------------------------------- */
+typedef struct wref__borrow {
+    uintptr_t addr;          /* 0: empty slot */
+    uint64_t serial;         /* the object that was borrowed */
+    uint64_t ref_serial;     /* the weakref it was borrowed through */
+    wref__stack_id st_borrow;
+} wref__borrow;
+
+void wref__borrow_record(uintptr_t addr, uint64_t serial, uint64_t ref_serial, wref__stack_id st);
+bool wref__borrow_find(uintptr_t addr, wref__borrow *out);  /* this thread's open borrow of addr */
+void wref__borrow_end(uintptr_t addr);
+bool wref__borrow_any(void);                               /* this thread has open borrows */
+
+/* ---- report.c: the one place that formats output ----------------------------------------- */
+enum wref__kind {
+    WREF__K_DANGLING_BORROW,
+    WREF__K_USE_AFTER_FREE,
+    WREF__K_USE_AFTER_CLEAR,
+    WREF__K_INVALID_OBJECT,
+    WREF__K_HEAP_OVERFLOW,
+    WREF__K_WRITE_AFTER_FREE,
+    WREF__K_CLEAR_LIVE,
+    WREF__K_LEAK,
+    WREF__K_CALLBACK_NEVER_RAN,
+    WREF__K_CALLBACK_SUPPRESSED,
+    WREF__K_CALLBACK_ERROR,
+    WREF__K_COUNT
+};
+const char *wref__kind_name(enum wref__kind k);
+
+/* A labelled stack of a finding: "freed by thread T1 here". */
+typedef struct wref__labelled {
+    const char *label;       /* "destroyed", "created", ... */
+    wref__stack_id stack;
+    unsigned tno;            /* thread number, or ~0u when unknown */
+} wref__labelled;
+
+#define WREF__MAX_STACKS 6
+
+typedef struct wref__finding {
+    enum wref__kind kind;
+    const char *what;                /* one sentence after the kind */
+    const wref__rec_copy *object;    /* may be NULL (invalid-object) */
+    uintptr_t address;               /* the pointer involved */
+    wref__stack_id where;            /* where it happened (0: at exit) */
+    wref__labelled history[WREF__MAX_STACKS];
+    unsigned n_history;
+    const char *extra;               /* optional extra lines (leak tables, cycles) */
+} wref__finding;
+
+void wref__report(const wref__finding *f);   /* prints, counts, halts if halt_on_error */
+size_t wref__report_count(void);
+void wref__report_exit_summary(void);        /* final SUMMARY line when there were findings */
+/* Output helpers shared with census.c. */
+typedef struct wref__buf {
+    char *data;
+    size_t len, cap;
+} wref__buf;
+void wref__buf_printf(wref__buf *b, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+void wref__buf_stack(wref__buf *b, wref__stack_id id);
+void wref__buf_free(wref__buf *b);
+void wref__report_write(const char *data, size_t len);   /* to the report destination */
+const char *wref__type_name(const wref__rec_copy *r);
+
+/* ---- census.c: findings known at exit ------------------------------------------------------ */
+size_t wref__census(void);   /* leaks and callbacks that never ran; returns findings made */
+
+/* ---- fault.c: guard-page faults -------------------------------------------------------- */
+void wref__fault_install(void);
+
+/* ---- capture helper: the caller's stack without the checker's own frames -------------------- */
+wref__stack_id wref__capture(void);
+
+#endif /* WREF_CHECK_CHECKER_H */

@@ -1,0 +1,266 @@
+/* heap.c: the debugging allocator behind every object of the checked build.
+ *
+ * Plain chunk (from the program's wref allocator, so fault injection still works):
+ *     [ object: size bytes | redzone: 0xFA up to the next 16 bytes, then 16 more ]
+ * Guarded chunk (guard=all, or one in sample_rate with guard=sample; own mmap):
+ *     [ ...slack... | object | redzone to 16 ][ guard page, PROT_NONE ]
+ *   the object ends at the guard page, so an overflow past the redzone faults at once.
+ * On free the object is poisoned (0xDD) or, when guarded, its pages made inaccessible, and
+ * it waits in a FIFO quarantine bounded by quarantine_mb. Leaving the quarantine, poisoned
+ * bytes are verified (write-after-free) before the memory is returned.
+ *
+ * heap.lock guards the quarantine FIFO and the guard table's writers; the guard table is read
+ * without locks by the fault handler (entries are published with release stores). */
+#include "checker.h"
+
+#include <stdio.h>
+#include <string.h>
+#include <sys/mman.h>
+#include <unistd.h>
+
+#define REDZONE_BYTE 0xFA
+#define POISON_BYTE 0xDD
+#define MAX_GUARDED 4096
+
+struct guard_slot {
+    uintptr_t start, end;   /* the whole mapping, guard page included; 0 = free slot */
+    uintptr_t obj;
+    wref__rec *rec;         /* set by hooks via wref__heap_guarded_find once registered */
+};
+
+static struct {
+    pthread_mutex_t lock;
+    wref__rec *q_head, *q_tail;   /* oldest first */
+    size_t q_bytes;
+    size_t page;
+    unsigned long sampled;        /* atomic allocation counter for guard=sample */
+    unsigned guarded_live;
+    struct guard_slot guards[MAX_GUARDED];
+} heap = {.lock = PTHREAD_MUTEX_INITIALIZER};
+
+static inline size_t round16(size_t n)
+{
+    return (n + 15) & ~(size_t)15;
+}
+
+static inline size_t chunk_bytes(size_t size)
+{
+    return round16(size) + 16;
+}
+
+static size_t page_size(void)
+{
+    if (!heap.page)
+        heap.page = (size_t)sysconf(_SC_PAGESIZE);
+    return heap.page;
+}
+
+static struct guard_slot *guard_slot_of(uintptr_t obj)
+{
+    for (unsigned i = 0; i < MAX_GUARDED; i++)
+        if (__atomic_load_n(&heap.guards[i].obj, __ATOMIC_ACQUIRE) == obj)
+            return &heap.guards[i];
+    return NULL;
+}
+
+static void *guarded_alloc(size_t size)
+{
+    size_t pg = page_size();
+    size_t data = (round16(size) + pg - 1) & ~(pg - 1);
+    pthread_mutex_lock(&heap.lock);
+    struct guard_slot *slot = NULL;
+    if (heap.guarded_live < MAX_GUARDED)
+        for (unsigned i = 0; i < MAX_GUARDED && !slot; i++)
+            if (!heap.guards[i].start)
+                slot = &heap.guards[i];
+    if (!slot) {
+        pthread_mutex_unlock(&heap.lock);
+        return NULL;   /* table full: the caller uses a plain chunk */
+    }
+    char *map = mmap(NULL, data + pg, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+    if (map == MAP_FAILED) {
+        pthread_mutex_unlock(&heap.lock);
+        return NULL;
+    }
+    mprotect(map + data, pg, PROT_NONE);
+    char *obj = map + data - round16(size);
+    slot->start = (uintptr_t)map;
+    slot->end = (uintptr_t)map + data + pg;
+    slot->rec = NULL;
+    __atomic_store_n(&slot->obj, (uintptr_t)obj, __ATOMIC_RELEASE);
+    heap.guarded_live++;
+    pthread_mutex_unlock(&heap.lock);
+    return obj;
+}
+
+static bool want_guard(void)
+{
+    if (wref__opt.guard == WREF__GUARD_ALL)
+        return true;
+    if (wref__opt.guard == WREF__GUARD_SAMPLE && wref__opt.sample_rate)
+        return __atomic_fetch_add(&heap.sampled, 1, __ATOMIC_RELAXED) % wref__opt.sample_rate == 0;
+    return false;
+}
+
+void *wref__heap_alloc(size_t size)
+{
+    char *p = want_guard() ? guarded_alloc(size) : NULL;
+    if (!p) {
+        p = wref__mem_alloc(chunk_bytes(size));
+        if (!p)
+            return NULL;
+        memset(p + size, REDZONE_BYTE, chunk_bytes(size) - size);
+    } else {
+        memset(p + size, REDZONE_BYTE, round16(size) - size);
+    }
+    return p;
+}
+
+bool wref__heap_is_guarded(const void *ob)
+{
+    return wref__opt.guard != WREF__GUARD_NONE && guard_slot_of((uintptr_t)ob) != NULL;
+}
+
+void wref__heap_set_guard_rec(const void *ob, wref__rec *rec)
+{
+    struct guard_slot *s = guard_slot_of((uintptr_t)ob);
+    if (s)
+        __atomic_store_n(&s->rec, rec, __ATOMIC_RELEASE);
+}
+
+long wref__heap_check_redzone(const wref_object *ob, size_t size)
+{
+    const unsigned char *p = (const unsigned char *)ob;
+    size_t end = wref__heap_is_guarded(ob) ? round16(size) : chunk_bytes(size);
+    for (size_t i = size; i < end; i++)
+        if (p[i] != REDZONE_BYTE)
+            return (long)(i - size);
+    return -1;
+}
+
+/* Offset of the first byte of a quarantined object that is no longer poison, or -1. */
+static long check_poison(const wref__rec *r)
+{
+    if (r->guarded)
+        return -1;   /* inaccessible: any write would have faulted */
+    const unsigned char *p = (const unsigned char *)r->addr;
+    for (size_t i = 0; i < r->size; i++)
+        if (p[i] != POISON_BYTE)
+            return (long)i;
+    return -1;
+}
+
+static void report_write_after_free(wref__rec *r, long off)
+{
+    char what[160];
+    snprintf(what, sizeof what, "byte %ld of a destroyed %u-byte object was modified after it was destroyed "
+             "(detected when it left the quarantine)", off, r->size);
+    wref__rec_copy c = *r;
+    wref__finding f = {.kind = WREF__K_WRITE_AFTER_FREE, .what = what, .object = &c,
+                       .address = r->addr + (uintptr_t)off, .where = 0};
+    f.history[f.n_history++] = (wref__labelled){"destroyed", c.st_destroyed, c.tno_destroyed};
+    f.history[f.n_history++] = (wref__labelled){"created", c.st_created, c.tno_created};
+    wref__report(&f);
+}
+
+/* Returns an evicted record's memory and moves the record to the graveyard. */
+static void release(wref__rec *r)
+{
+    long off = check_poison(r);
+    if (off >= 0)
+        report_write_after_free(r, off);
+    if (r->guarded) {
+        pthread_mutex_lock(&heap.lock);
+        struct guard_slot *s = guard_slot_of(r->addr);
+        if (s) {
+            munmap((void *)s->start, s->end - s->start);
+            __atomic_store_n(&s->obj, 0, __ATOMIC_RELEASE);
+            s->start = s->end = 0;
+            s->rec = NULL;
+            heap.guarded_live--;
+        }
+        pthread_mutex_unlock(&heap.lock);
+    } else {
+        wref__mem_free((void *)r->addr, chunk_bytes(r->size));
+    }
+    wref__registry_remove(r);
+    wref__graveyard_add(r);
+}
+
+static size_t quarantine_cost(const wref__rec *r)
+{
+    return r->guarded ? page_size() : chunk_bytes(r->size);
+}
+
+void wref__heap_free(wref_object *ob, size_t size, wref__rec *rec)
+{
+    if (!rec) {   /* untracked (records ran out): no quarantine */
+        if (wref__heap_is_guarded(ob)) {
+            /* leave it mapped: rare, and unmapping needs the slot bookkeeping above */
+            return;
+        }
+        wref__mem_free(ob, chunk_bytes(size));
+        return;
+    }
+    if (rec->guarded) {
+        size_t pg = page_size();
+        uintptr_t first = (uintptr_t)ob & ~(uintptr_t)(pg - 1);
+        mprotect((void *)first, (uintptr_t)ob + round16(size) - first, PROT_NONE);
+    } else {
+        memset(ob, POISON_BYTE, size);
+    }
+    size_t limit = (size_t)wref__opt.quarantine_mb << 20;
+    wref__rec *evict = NULL, **tail = &evict;
+    pthread_mutex_lock(&heap.lock);
+    rec->fifo_next = NULL;
+    if (heap.q_tail)
+        heap.q_tail->fifo_next = rec;
+    else
+        heap.q_head = rec;
+    heap.q_tail = rec;
+    heap.q_bytes += quarantine_cost(rec);
+    while (heap.q_head && heap.q_bytes > limit) {
+        wref__rec *old = heap.q_head;
+        heap.q_head = old->fifo_next;
+        if (!heap.q_head)
+            heap.q_tail = NULL;
+        heap.q_bytes -= quarantine_cost(old);
+        old->fifo_next = NULL;
+        *tail = old;
+        tail = &old->fifo_next;
+    }
+    pthread_mutex_unlock(&heap.lock);
+    while (evict) {
+        wref__rec *next = evict->fifo_next;
+        release(evict);
+        evict = next;
+    }
+}
+
+void wref__heap_drain_check(void)
+{
+    pthread_mutex_lock(&heap.lock);
+    wref__rec *r = heap.q_head;
+    pthread_mutex_unlock(&heap.lock);
+    /* Records in the quarantine stay put until evicted, and nothing evicts at exit. */
+    for (; r; r = r->fifo_next) {
+        long off = check_poison(r);
+        if (off >= 0 && !(r->reported & WREF__REPORTED_WAF)) {
+            r->reported |= WREF__REPORTED_WAF;
+            report_write_after_free(r, off);
+        }
+    }
+}
+
+wref__rec *wref__heap_guarded_find(uintptr_t addr, uintptr_t *obj_addr)
+{
+    for (unsigned i = 0; i < MAX_GUARDED; i++) {
+        struct guard_slot *s = &heap.guards[i];
+        uintptr_t obj = __atomic_load_n(&s->obj, __ATOMIC_ACQUIRE);
+        if (obj && addr >= s->start && addr < s->end) {
+            *obj_addr = obj;
+            return __atomic_load_n(&s->rec, __ATOMIC_ACQUIRE);
+        }
+    }
+    return NULL;
+}

@@ -1,0 +1,355 @@
+/* hooks.c: the checker's side of the seam (hooks.h): what each runtime event means, and
+ * which events are findings. The policy lives here; the mechanisms are in registry.c, heap.c,
+ * borrow.c and report.c. */
+#include "checker.h"
+
+#include <stdio.h>
+
+/* ---- memory ------------------------------------------------------------------------------ */
+
+void *wref__hook_object_alloc(size_t size)
+{
+    wref__checker_init();
+    return wref__heap_alloc(size);
+}
+
+static int mark_freed(wref__rec *r, void *arg)
+{
+    if (r)
+        r->state = WREF__FREED;
+    *(wref__rec **)arg = r;
+    return 0;
+}
+
+void wref__hook_object_free(wref_object *ob, size_t size)
+{
+    wref__rec *rec = NULL;
+    wref__registry_with(ob, mark_freed, &rec);
+    wref__heap_free(ob, size, rec);
+}
+
+/* ---- life events ----------------------------------------------------------------------- */
+
+void wref__hook_created(wref_object *ob)
+{
+    wref__rec *r = wref__registry_add(ob);
+    if (r && wref__heap_is_guarded(ob)) {
+        r->guarded = 1;
+        wref__heap_set_guard_rec(ob, r);
+    }
+    if (wref__borrow_any())
+        wref__borrow_end((uintptr_t)ob);   /* this thread now holds a new object here */
+}
+
+struct event {
+    enum wref__state state;
+    wref__stack_id stack;
+    int which;   /* 0: destroyed site, 1: cleared site, 2: none */
+};
+
+static int set_state(wref__rec *r, void *arg)
+{
+    struct event *e = arg;
+    if (!r)
+        return 0;
+    r->state = (uint8_t)e->state;
+    if (e->which == 0) {
+        r->st_destroyed = e->stack;
+        r->tno_destroyed = (uint16_t)wref__thread_no();
+    } else if (e->which == 1) {
+        r->st_cleared = e->stack;
+    }
+    return 0;
+}
+
+void wref__hook_dying(wref_object *ob)
+{
+    struct event e = {WREF__FINALIZING, wref__capture(), 0};
+    wref__registry_with(ob, set_state, &e);
+}
+
+void wref__hook_resurrected(wref_object *ob)
+{
+    struct event e = {WREF__ALIVE, 0, 0};
+    wref__registry_with(ob, set_state, &e);
+}
+
+void wref__hook_clearing(wref_object *ob)
+{
+    bool has_refs = (wref__weaklist_load(ob) & ~WREF__FLAG_MASK) != 0;
+    struct event e = {WREF__CLEARING, has_refs ? wref__capture() : 0, has_refs ? 1 : 2};
+    wref__registry_with(ob, set_state, &e);
+}
+
+void wref__hook_cleared(wref_object *ob)
+{
+    struct event e = {WREF__DESTROYING, 0, 2};
+    wref__registry_with(ob, set_state, &e);
+}
+
+static int copy_rec(wref__rec *r, void *arg)
+{
+    if (!r)
+        return 0;
+    *(wref__rec_copy *)arg = *r;
+    return 1;
+}
+
+void wref__hook_destroyed(wref_object *ob)
+{
+    long off = wref__heap_check_redzone(ob, ob->ob_type_->size);
+    if (off < 0)
+        return;
+    wref__rec_copy c;
+    if (!wref__registry_with(ob, copy_rec, &c))
+        return;
+    char what[160];
+    snprintf(what, sizeof what, "%ld byte(s) past the end of a %u-byte object were written "
+             "(detected when it was destroyed)", off + 1, c.size);
+    wref__finding f = {.kind = WREF__K_HEAP_OVERFLOW, .what = what, .object = &c,
+                       .address = c.addr + c.size + (uintptr_t)off, .where = wref__capture()};
+    f.history[f.n_history++] = (wref__labelled){"created", c.st_created, c.tno_created};
+    wref__report(&f);
+}
+
+/* ---- borrows ------------------------------------------------------------------------------- */
+
+static int serial_of(wref__rec *r, void *arg)
+{
+    *(uint64_t *)arg = r ? r->serial : 0;
+    return 0;
+}
+
+void wref__hook_borrow(wref_object *ob, wref_object *ref)
+{
+    uint64_t serial = 0, ref_serial = 0;
+    wref__registry_with(ob, serial_of, &serial);
+    wref__registry_with(ref, serial_of, &ref_serial);
+    if (serial)
+        wref__borrow_record((uintptr_t)ob, serial, ref_serial, wref__capture());
+}
+
+/* ---- uses ------------------------------------------------------------------------------------ */
+
+enum verdict { V_OK, V_UNKNOWN, V_FREED, V_RECYCLED, V_DYING, V_CLEAR_LIVE, V_SILENT_BLOCK };
+
+struct use_ctx {
+    enum wref__use use;
+    bool have_borrow;
+    wref__borrow borrow;
+    enum verdict verdict;
+    wref__rec_copy rec;
+};
+
+static bool touches_dying(enum wref__use u)
+{
+    return u == WREF__USE_INCREF || u == WREF__USE_DECREF || u == WREF__USE_REFERENT || u == WREF__USE_CALL;
+}
+
+/* Under the record's bucket lock: classify the use; mark what will be reported. */
+static int classify(wref__rec *r, void *arg)
+{
+    struct use_ctx *c = arg;
+    if (!r) {
+        c->verdict = V_UNKNOWN;
+        return 0;
+    }
+    c->rec = *r;
+    switch ((enum wref__state)r->state) {
+    case WREF__ALIVE:
+        if (c->have_borrow && c->borrow.serial != r->serial) {
+            c->verdict = V_RECYCLED;   /* the address now holds a newer object */
+        } else if (c->use == WREF__USE_CLEAR) {
+            c->verdict = V_CLEAR_LIVE;
+        }
+        return 0;
+    case WREF__FINALIZING:
+        return 0;
+    case WREF__CLEARING:
+    case WREF__DESTROYING:
+        if (touches_dying(c->use)) {
+            if (r->reported & WREF__REPORTED_UAC) {
+                c->verdict = V_SILENT_BLOCK;
+            } else {
+                r->reported |= WREF__REPORTED_UAC;
+                c->verdict = V_DYING;
+            }
+        }
+        return 0;
+    case WREF__FREED:
+    case WREF__GONE:
+        if (r->reported & (WREF__REPORTED_UAF | WREF__REPORTED_DANGLING)) {
+            c->verdict = V_SILENT_BLOCK;
+        } else {
+            r->reported |= c->have_borrow && c->borrow.serial == r->serial ? WREF__REPORTED_DANGLING
+                                                                              : WREF__REPORTED_UAF;
+            c->verdict = V_FREED;
+        }
+        return 0;
+    }
+    return 0;
+}
+
+static const char *use_text(enum wref__use u)
+{
+    switch (u) {
+    case WREF__USE_QUERY: return "read";
+    case WREF__USE_INCREF: return "given a new reference (incref)";
+    case WREF__USE_DECREF: return "released (decref)";
+    case WREF__USE_REFERENT: return "given a new weakref";
+    case WREF__USE_REFERENT_CB: return "given a new weakref with a callback";
+    case WREF__USE_CALLBACK: return "registered as a weakref callback";
+    case WREF__USE_WEAKREF: return "read as a weakref";
+    case WREF__USE_CALL: return "called";
+    case WREF__USE_CLEAR: return "passed to wref_clear_weakrefs";
+    case WREF__USE_CLEAR_NO_CALLBACKS: return "passed to wref_clear_weakrefs_no_callbacks";
+    }
+    return "used";
+}
+
+static void add_history(wref__finding *f, const char *label, wref__stack_id st, unsigned tno)
+{
+    if (st && f->n_history < WREF__MAX_STACKS)
+        f->history[f->n_history++] = (wref__labelled){label, st, tno};
+}
+
+static void add_object_history(wref__finding *f, const wref__rec_copy *r)
+{
+    add_history(f, "weakrefs cleared", r->st_cleared, r->tno_destroyed);
+    add_history(f, "destroyed (the last reference dropped)", r->st_destroyed, r->tno_destroyed);
+    add_history(f, "created", r->st_created, r->tno_created);
+}
+
+/* A dangling borrow whose object's record may already be recycled: name it from the borrow. */
+static void report_dangling(struct use_ctx *c, const void *ob, bool recycled)
+{
+    wref__rec_copy old;
+    bool have = wref__graveyard_find(c->borrow.serial, &old);
+    if (!have && !recycled && c->rec.serial == c->borrow.serial) {
+        old = c->rec;
+        have = true;
+    }
+    char what[200];
+    snprintf(what, sizeof what,
+             "object %s: a borrowed pointer (from wref_get_object) used after its object was destroyed%s",
+             use_text(c->use), recycled ? "; its address now holds a newer object" : "");
+    wref__finding f = {.kind = WREF__K_DANGLING_BORROW, .what = what, .object = have ? &old : NULL,
+                       .address = (uintptr_t)ob, .where = wref__capture()};
+    add_history(&f, "borrowed", c->borrow.st_borrow, wref__thread_no());
+    if (have) {
+        add_object_history(&f, &old);
+    } else {
+        static char extra[96];
+        snprintf(extra, sizeof extra, "  (object serial #%llu: its history left the graveyard)\n",
+                 (unsigned long long)c->borrow.serial);
+        f.extra = extra;
+    }
+    wref__report(&f);
+}
+
+int wref__hook_use(const wref_object *ob, enum wref__use use)
+{
+    if (ob == &wref__none || !wref__checker_ready)
+        return 1;
+    struct use_ctx c = {.use = use, .verdict = V_OK};
+    c.have_borrow = wref__borrow_any() && wref__borrow_find((uintptr_t)ob, &c.borrow);
+    wref__registry_with(ob, classify, &c);
+
+    switch (c.verdict) {
+    case V_OK:
+        return 1;   /* includes a live borrowed object: fine while it lives */
+    case V_SILENT_BLOCK:
+        return 0;
+    case V_CLEAR_LIVE: {
+        wref__finding f = {.kind = WREF__K_CLEAR_LIVE,
+                           .what = "wref_clear_weakrefs called on a live object (count > 0); only its destruction may clear its weakrefs with callbacks",
+                           .object = &c.rec, .address = (uintptr_t)ob, .where = wref__capture()};
+        add_history(&f, "created", c.rec.st_created, c.rec.tno_created);
+        wref__report(&f);
+        return 1;   /* memory is fine: the runtime refuses with WREF_ERR_SYSTEM */
+    }
+    case V_DYING: {
+        char what[200];
+        snprintf(what, sizeof what, "object %s while it is being destroyed (its weakrefs were already cleared)",
+                 use_text(use));
+        wref__finding f = {.kind = WREF__K_USE_AFTER_CLEAR, .what = what, .object = &c.rec,
+                           .address = (uintptr_t)ob, .where = wref__capture()};
+        add_object_history(&f, &c.rec);
+        wref__report(&f);
+        return use == WREF__USE_REFERENT;   /* a canonical weakref is harmless; the rest is refused */
+    }
+    case V_RECYCLED:
+        report_dangling(&c, ob, true);
+        wref__borrow_end((uintptr_t)ob);
+        return 0;
+    case V_FREED:
+        if (c.have_borrow && c.borrow.serial == c.rec.serial) {
+            report_dangling(&c, ob, false);
+        } else {
+            char what[160];
+            snprintf(what, sizeof what, "object %s after it was destroyed", use_text(use));
+            wref__finding f = {.kind = WREF__K_USE_AFTER_FREE, .what = what, .object = &c.rec,
+                               .address = (uintptr_t)ob, .where = wref__capture()};
+            add_object_history(&f, &c.rec);
+            wref__report(&f);
+        }
+        return 0;
+    case V_UNKNOWN:
+        if (c.have_borrow) {
+            report_dangling(&c, ob, false);
+            wref__borrow_end((uintptr_t)ob);
+            return 0;
+        }
+        if (wref__registry_degraded())
+            return 1;   /* cannot tell: stay quiet rather than cry wolf */
+        {
+            wref__finding f = {.kind = WREF__K_INVALID_OBJECT,
+                               .what = "a pointer that wref never allocated (or that left the quarantine long ago) was passed as an object",
+                               .object = NULL, .address = (uintptr_t)ob, .where = wref__capture()};
+            wref__report(&f);
+        }
+        return 0;
+    }
+    return 1;
+}
+
+/* ---- callbacks ----------------------------------------------------------------------------- */
+
+void wref__hook_callback_error(wref_object *weakref, wref_object *callback, wref_object *referent,
+                               wref_error kind, const char *message)
+{
+    (void)callback;
+    wref__rec_copy w, ob;
+    bool have_w = wref__registry_with(weakref, copy_rec, &w);
+    bool have_ob = wref__registry_with(referent, copy_rec, &ob);
+    char what[400];
+    snprintf(what, sizeof what, "a weakref callback failed while its referent was destroyed: %s: %s",
+             wref_err_name(kind), message ? message : "");
+    wref__finding f = {.kind = WREF__K_CALLBACK_ERROR, .what = what, .object = have_ob ? &ob : NULL,
+                       .address = (uintptr_t)referent, .where = wref__capture()};
+    if (have_w)
+        add_history(&f, "callback registered (weakref created)", w.st_created, w.tno_created);
+    if (have_ob) {
+        add_history(&f, "referent destroyed", ob.st_destroyed, ob.tno_destroyed);
+        add_history(&f, "referent created", ob.st_created, ob.tno_created);
+    }
+    wref__report(&f);
+}
+
+void wref__hook_callback_suppressed(wref_object *weakref, wref_object *referent)
+{
+    wref__rec_copy w, ob;
+    bool have_w = wref__registry_with(weakref, copy_rec, &w);
+    bool have_ob = wref__registry_with(referent, copy_rec, &ob);
+    bool dying = have_ob && ob.state != WREF__ALIVE;
+    wref__finding f = {.kind = WREF__K_CALLBACK_SUPPRESSED,
+                       .what = dying ? "a weakref with a callback was created while its referent was being destroyed; "
+                                       "it is cleared without callbacks, so the callback never runs"
+                                     : "a weakref's callback will never run: wref_clear_weakrefs_no_callbacks cleared it",
+                       .object = have_ob ? &ob : NULL, .address = (uintptr_t)referent, .where = wref__capture()};
+    if (have_w)
+        add_history(&f, "callback registered (weakref created)", w.st_created, w.tno_created);
+    if (have_ob)
+        add_history(&f, "referent created", ob.st_created, ob.tno_created);
+    wref__report(&f);
+}

@@ -1,0 +1,190 @@
+/* registry.c: one record per object, found by address in O(1).
+ *
+ * A fixed table of 2^20 buckets (reserved lazily by mmap) chained through rec->hash_next,
+ * guarded by 1024 striped mutexes (bucket i uses lock i % 1024). Records come from mmap'd
+ * slabs, never from the program's allocator. A record leaves the table when its memory leaves
+ * the quarantine, then waits in the graveyard (bounded FIFO) so late reports can still name
+ * the object, and is recycled after that. */
+#include "checker.h"
+
+#include <sys/mman.h>
+
+#define BUCKET_BITS 20
+#define N_BUCKETS (1u << BUCKET_BITS)
+#define N_LOCKS 1024u
+#define SLAB_BYTES (1u << 20)
+#define GRAVEYARD_MAX 65536u
+
+static struct {
+    wref__rec **buckets;                 /* N_BUCKETS heads */
+    pthread_mutex_t locks[N_LOCKS];
+    pthread_mutex_t alloc_lock;          /* free list, slab, graveyard */
+    wref__rec *free_list;
+    char *slab;
+    size_t slab_left;
+    wref__rec *grave_head, *grave_tail;
+    size_t grave_n;
+    uint64_t next_serial;                /* atomic */
+    size_t live;                         /* atomic: records in the table */
+    bool degraded;
+} reg = {.alloc_lock = PTHREAD_MUTEX_INITIALIZER};
+
+static pthread_once_t reg_once = PTHREAD_ONCE_INIT;
+
+static void reg_init(void)
+{
+    for (unsigned i = 0; i < N_LOCKS; i++)
+        pthread_mutex_init(&reg.locks[i], NULL);
+    void *p = mmap(NULL, N_BUCKETS * sizeof(wref__rec *), PROT_READ | PROT_WRITE,
+                   MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
+    reg.buckets = p == MAP_FAILED ? NULL : p;
+}
+
+static inline uint32_t bucket_of(uintptr_t addr)
+{
+    return (uint32_t)(((uint64_t)(addr >> 4) * 0x9E3779B97F4A7C15ull) >> (64 - BUCKET_BITS));
+}
+
+static wref__rec *rec_alloc(void)
+{
+    wref__rec *r = NULL;
+    pthread_mutex_lock(&reg.alloc_lock);
+    if (reg.free_list) {
+        r = reg.free_list;
+        reg.free_list = r->fifo_next;
+    } else {
+        if (reg.slab_left < sizeof(wref__rec)) {
+            void *p = mmap(NULL, SLAB_BYTES, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+            if (p != MAP_FAILED) {
+                reg.slab = p;
+                reg.slab_left = SLAB_BYTES;
+            }
+        }
+        if (reg.slab_left >= sizeof(wref__rec)) {
+            r = (wref__rec *)reg.slab;
+            reg.slab += sizeof(wref__rec);
+            reg.slab_left -= sizeof(wref__rec);
+        }
+    }
+    pthread_mutex_unlock(&reg.alloc_lock);
+    return r;
+}
+
+wref__rec *wref__registry_add(wref_object *ob)
+{
+    pthread_once(&reg_once, reg_init);
+    wref__rec *r = reg.buckets ? rec_alloc() : NULL;
+    if (!r) {
+        static bool once;
+        __atomic_store_n(&reg.degraded, true, __ATOMIC_RELAXED);
+        wref__checker_warn(&once, "out of memory for object records; invalid-object and use-after-free checks are off from now on");
+        return NULL;
+    }
+    *r = (wref__rec){0};
+    r->addr = (uintptr_t)ob;
+    r->serial = __atomic_add_fetch(&reg.next_serial, 1, __ATOMIC_RELAXED);
+    r->type = ob->ob_type_;
+    r->size = (uint32_t)ob->ob_type_->size;
+    r->state = WREF__ALIVE;
+    r->tno_created = (uint16_t)wref__thread_no();
+    r->st_created = wref__capture();
+    uint32_t b = bucket_of(r->addr);
+    pthread_mutex_t *l = &reg.locks[b % N_LOCKS];
+    pthread_mutex_lock(l);
+    r->hash_next = reg.buckets[b];
+    reg.buckets[b] = r;
+    pthread_mutex_unlock(l);
+    __atomic_fetch_add(&reg.live, 1, __ATOMIC_RELAXED);
+    return r;
+}
+
+int wref__registry_with(const void *ob, int (*fn)(wref__rec *rec, void *arg), void *arg)
+{
+    pthread_once(&reg_once, reg_init);
+    if (!reg.buckets)
+        return fn(NULL, arg);
+    uintptr_t a = (uintptr_t)ob;
+    uint32_t b = bucket_of(a);
+    pthread_mutex_t *l = &reg.locks[b % N_LOCKS];
+    pthread_mutex_lock(l);
+    wref__rec *r = reg.buckets[b];
+    while (r && r->addr != a)
+        r = r->hash_next;
+    int res = fn(r, arg);
+    pthread_mutex_unlock(l);
+    return res;
+}
+
+void wref__registry_remove(wref__rec *rec)
+{
+    uint32_t b = bucket_of(rec->addr);
+    pthread_mutex_t *l = &reg.locks[b % N_LOCKS];
+    pthread_mutex_lock(l);
+    for (wref__rec **pp = &reg.buckets[b]; *pp; pp = &(*pp)->hash_next) {
+        if (*pp == rec) {
+            *pp = rec->hash_next;
+            break;
+        }
+    }
+    rec->state = WREF__GONE;
+    pthread_mutex_unlock(l);
+    __atomic_fetch_sub(&reg.live, 1, __ATOMIC_RELAXED);
+}
+
+void wref__registry_each(void (*fn)(wref__rec *rec, void *arg), void *arg)
+{
+    pthread_once(&reg_once, reg_init);
+    if (!reg.buckets)
+        return;
+    for (unsigned i = 0; i < N_LOCKS; i++) {
+        pthread_mutex_lock(&reg.locks[i]);
+        for (unsigned b = i; b < N_BUCKETS; b += N_LOCKS)
+            for (wref__rec *r = reg.buckets[b]; r; r = r->hash_next)
+                fn(r, arg);
+        pthread_mutex_unlock(&reg.locks[i]);
+    }
+}
+
+bool wref__registry_degraded(void)
+{
+    return __atomic_load_n(&reg.degraded, __ATOMIC_RELAXED);
+}
+
+size_t wref__registry_live_count(void)
+{
+    return __atomic_load_n(&reg.live, __ATOMIC_RELAXED);
+}
+
+void wref__graveyard_add(wref__rec *rec)
+{
+    pthread_mutex_lock(&reg.alloc_lock);
+    rec->fifo_next = NULL;
+    if (reg.grave_tail)
+        reg.grave_tail->fifo_next = rec;
+    else
+        reg.grave_head = rec;
+    reg.grave_tail = rec;
+    if (++reg.grave_n > GRAVEYARD_MAX) {
+        wref__rec *old = reg.grave_head;
+        reg.grave_head = old->fifo_next;
+        reg.grave_n--;
+        old->fifo_next = reg.free_list;
+        reg.free_list = old;
+    }
+    pthread_mutex_unlock(&reg.alloc_lock);
+}
+
+bool wref__graveyard_find(uint64_t serial, wref__rec_copy *out)
+{
+    bool found = false;
+    pthread_mutex_lock(&reg.alloc_lock);
+    for (wref__rec *r = reg.grave_head; r; r = r->fifo_next) {
+        if (r->serial == serial) {
+            *out = *r;
+            found = true;
+            break;
+        }
+    }
+    pthread_mutex_unlock(&reg.alloc_lock);
+    return found;
+}

@@ -1,0 +1,271 @@
+/* Unit tests for src/check/options.c: defaults, parsing each type, warnings, help text. */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <cmocka.h>
+
+#include <stdio.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "check/options.h"
+
+/* Collects warning lines. */
+struct warnings {
+    int count;
+    char lines[8][1024];
+};
+
+static void collect(const char *line, void *arg)
+{
+    struct warnings *w = arg;
+    if (w->count < 8)
+        snprintf(w->lines[w->count], sizeof w->lines[0], "%s", line);
+    w->count++;
+}
+
+static int parse(struct wref__options *o, const char *text, struct warnings *w)
+{
+    memset(w, 0, sizeof *w);
+    int n = wref__options_parse(o, text, collect, w);
+    assert_int_equal(n, w->count); /* returns the number of warn calls */
+    return n;
+}
+
+static void test_defaults(void **state)
+{
+    (void)state;
+    assert_false(wref__opt.halt_on_error);
+    assert_int_equal(wref__opt.exitcode, 23);
+    assert_string_equal(wref__opt.log_path, "");
+    assert_true(wref__opt.leak_check);
+    assert_int_equal(wref__opt.quarantine_mb, 64);
+    assert_int_equal(wref__opt.guard, WREF__GUARD_NONE);
+    assert_int_equal(wref__opt.sample_rate, 100);
+    assert_int_equal(wref__opt.stack_depth, 16);
+    assert_true(wref__opt.fast_unwind);
+    assert_int_equal(wref__opt.verbosity, 0);
+    assert_int_equal(wref__opt.color, WREF__COLOR_AUTO);
+    assert_string_equal(wref__opt.report, "text");
+    assert_string_equal(wref__opt.suppressions, "");
+    assert_true(wref__opt.print_summary);
+    assert_false(wref__opt.help);
+
+    struct wref__options o;
+    memset(&o, 0x5a, sizeof o);
+    wref__options_defaults(&o);
+    assert_memory_equal(&o, &wref__opt, sizeof o);
+}
+
+static void test_each_type(void **state)
+{
+    (void)state;
+    struct wref__options o;
+    struct warnings w;
+    wref__options_defaults(&o);
+    assert_int_equal(parse(&o, "halt_on_error=1:exitcode=42:quarantine_mb=8:"
+                               "log_path=/tmp/wref:guard=sample:color=never:verbosity=2",
+                           &w), 0);
+    assert_true(o.halt_on_error);
+    assert_int_equal(o.exitcode, 42);
+    assert_int_equal(o.quarantine_mb, 8);
+    assert_string_equal(o.log_path, "/tmp/wref");
+    assert_int_equal(o.guard, WREF__GUARD_SAMPLE);
+    assert_int_equal(o.color, WREF__COLOR_NEVER);
+    assert_int_equal(o.verbosity, 2);
+
+    /* bool spellings */
+    assert_int_equal(parse(&o, "halt_on_error=false leak_check=no", &w), 0);
+    assert_false(o.halt_on_error);
+    assert_false(o.leak_check);
+    assert_int_equal(parse(&o, "halt_on_error=true leak_check=yes fast_unwind=0", &w), 0);
+    assert_true(o.halt_on_error);
+    assert_true(o.leak_check);
+    assert_false(o.fast_unwind);
+
+    /* range edges, empty string, last one wins */
+    assert_int_equal(parse(&o, "exitcode=0:stack_depth=64:sample_rate=1:log_path=:exitcode=255", &w), 0);
+    assert_int_equal(o.exitcode, 255);
+    assert_int_equal(o.stack_depth, 64);
+    assert_int_equal(o.sample_rate, 1);
+    assert_string_equal(o.log_path, "");
+
+    /* every enum value */
+    assert_int_equal(parse(&o, "guard=all color=always", &w), 0);
+    assert_int_equal(o.guard, WREF__GUARD_ALL);
+    assert_int_equal(o.color, WREF__COLOR_ALWAYS);
+    assert_int_equal(parse(&o, "guard=none color=auto", &w), 0);
+    assert_int_equal(o.guard, WREF__GUARD_NONE);
+    assert_int_equal(o.color, WREF__COLOR_AUTO);
+    assert_string_equal(wref__option_value_name(WREF__GUARD_SAMPLE), "sample");
+    assert_string_equal(wref__option_value_name(WREF__OPTION_VALUE_COUNT_), "?");
+}
+
+static void test_bad_values(void **state)
+{
+    (void)state;
+    struct wref__options o;
+    struct warnings w;
+    wref__options_defaults(&o);
+    assert_int_equal(parse(&o, "exitcode=x", &w), 1);
+    assert_string_equal(w.lines[0], "wref-check: WARNING: bad value 'x' for option 'exitcode' "
+                                    "(expected an integer from 0 to 255; keeping default 23)");
+    assert_int_equal(o.exitcode, 23);
+
+    assert_int_equal(parse(&o, "guard=some", &w), 1);
+    assert_string_equal(w.lines[0], "wref-check: WARNING: bad value 'some' for option 'guard' "
+                                    "(expected none|sample|all; keeping default none)");
+    assert_int_equal(o.guard, WREF__GUARD_NONE);
+
+    /* one warning per bad pair; the good pairs around them still apply */
+    const char *bad = "halt_on_error=2:exitcode=256:exitcode=-1:exitcode=12abc:stack_depth=0:"
+                      "stack_depth=65:sample_rate=0:quarantine_mb=-1:"
+                      "quarantine_mb=99999999999999999999:quarantine_mb=4m:verbosity=1";
+    assert_int_equal(wref__options_parse(&o, bad, NULL, NULL), 10);
+    struct wref__options d;
+    wref__options_defaults(&d);
+    d.verbosity = 1;
+    assert_memory_equal(&o, &d, sizeof o);
+
+    /* a value set earlier is what is kept */
+    wref__options_defaults(&o);
+    assert_int_equal(parse(&o, "exitcode=5:exitcode=", &w), 1);
+    assert_string_equal(w.lines[0], "wref-check: WARNING: bad value '' for option 'exitcode' "
+                                    "(expected an integer from 0 to 255; keeping 5)");
+    assert_int_equal(o.exitcode, 5);
+
+    /* too long for the buffer: warned, clipped in the message, kept */
+    char text[WREF__OPTION_STRING_MAX + 64];
+    memset(text, 'a', sizeof text);
+    memcpy(text, "log_path=", 9);
+    text[sizeof text - 1] = 0;
+    assert_int_equal(parse(&o, text, &w), 1);
+    assert_non_null(strstr(w.lines[0], "for option 'log_path' (at most 511 bytes; keeping default \"\")"));
+    assert_non_null(strstr(w.lines[0], "aaa...'"));
+    assert_string_equal(o.log_path, "");
+    /* the longest value that fits */
+    text[9 + WREF__OPTION_STRING_MAX - 1] = 0;
+    assert_int_equal(parse(&o, text, &w), 0);
+    assert_int_equal(strlen(o.log_path), WREF__OPTION_STRING_MAX - 1);
+}
+
+static void test_unknown_and_malformed(void **state)
+{
+    (void)state;
+    struct wref__options o;
+    struct warnings w;
+    wref__options_defaults(&o);
+    assert_int_equal(parse(&o, "foo=1:exitcode=3", &w), 1);
+    assert_string_equal(w.lines[0],
+                        "wref-check: WARNING: unknown option 'foo' (ignored; help=1 lists the options)");
+    assert_int_equal(o.exitcode, 3);
+
+    assert_int_equal(parse(&o, "exitcode halt_on_error=1 =4", &w), 2);
+    assert_string_equal(w.lines[0],
+                        "wref-check: WARNING: expected name=value, got 'exitcode' (ignored)");
+    assert_string_equal(w.lines[1],
+                        "wref-check: WARNING: unknown option '' (ignored; help=1 lists the options)");
+    assert_true(o.halt_on_error);
+
+    /* names match whole: prefixes and case variants are unknown */
+    assert_int_equal(parse(&o, "exit=1:EXITCODE=1:exitcodes=1", &w), 3);
+    assert_int_equal(o.exitcode, 3);
+
+    assert_int_equal(wref__options_parse(&o, NULL, collect, &w), 0);
+    assert_int_equal(wref__options_parse(&o, "", collect, &w), 0);
+    assert_int_equal(wref__options_parse(&o, " :: ,\t\n", collect, &w), 0);
+}
+
+static void test_separators_and_quotes(void **state)
+{
+    (void)state;
+    struct wref__options o;
+    struct warnings w;
+    wref__options_defaults(&o);
+    assert_int_equal(parse(&o, "  exitcode=1 ,verbosity=2\tsample_rate=3\nstack_depth=4::"
+                               "quarantine_mb=5\r\nhalt_on_error=1 ",
+                           &w), 0);
+    assert_int_equal(o.exitcode, 1);
+    assert_int_equal(o.verbosity, 2);
+    assert_int_equal(o.sample_rate, 3);
+    assert_int_equal(o.stack_depth, 4);
+    assert_int_equal(o.quarantine_mb, 5);
+    assert_true(o.halt_on_error);
+
+    assert_int_equal(parse(&o, "log_path='/tmp/a b:c,d':suppressions=\"x 'y'\":exitcode=9", &w), 0);
+    assert_string_equal(o.log_path, "/tmp/a b:c,d");
+    assert_string_equal(o.suppressions, "x 'y'");
+    assert_int_equal(o.exitcode, 9);
+
+    assert_int_equal(parse(&o, "log_path='/tmp/open", &w), 1);
+    assert_non_null(strstr(w.lines[0], "bad value '/tmp/open' for option 'log_path' (unterminated quote; "));
+    assert_string_equal(o.log_path, "/tmp/a b:c,d");
+}
+
+static void test_help_lists_every_option(void **state)
+{
+    (void)state;
+    static const struct {
+        const char *name, *help;
+    } table[] = {
+#define WREF__OPTION(type, name, default_, help) { #name, help },
+#include "check/options.def"
+    };
+    FILE *f = tmpfile();
+    assert_non_null(f);
+    wref__options_help(fileno(f));
+    static char text[1 << 16];
+    rewind(f);
+    size_t n = fread(text, 1, sizeof text - 1, f);
+    fclose(f);
+    text[n] = 0;
+    assert_true(n > 0 && n < sizeof text - 1);
+    assert_non_null(strstr(text, "WREF_CHECK_OPTIONS"));
+    for (size_t i = 0; i < sizeof table / sizeof table[0]; i++) {
+        char row[128];
+        snprintf(row, sizeof row, "\n  %s ", table[i].name);
+        assert_non_null(strstr(text, row));
+        assert_non_null(strstr(text, table[i].help));
+    }
+    /* type and default columns */
+    assert_non_null(strstr(text, "\n  exitcode         int     23       "));
+    assert_non_null(strstr(text, "\n  guard            enum    none     "));
+    assert_non_null(strstr(text, "\n  log_path         string  \"\"       "));
+    assert_non_null(strstr(text, "\n  halt_on_error    bool    0        "));
+    assert_non_null(strstr(text, "\n  quarantine_mb    uint    64       "));
+    /* one line per option plus two header lines */
+    size_t lines = 0;
+    for (const char *p = text; *p; p++)
+        lines += *p == '\n';
+    assert_int_equal(lines, sizeof table / sizeof table[0] + 2);
+}
+
+/* String values are copied into arrays inside the struct (the parser does not allocate), so
+ * the caller's text may go away. */
+static void test_strings_live_in_struct(void **state)
+{
+    (void)state;
+    struct wref__options o;
+    wref__options_defaults(&o);
+    char text[] = "log_path=/tmp/p";
+    assert_int_equal(wref__options_parse(&o, text, NULL, NULL), 0);
+    memset(text, 0, sizeof text); /* the caller's text may go away */
+    assert_string_equal(o.log_path, "/tmp/p");
+    assert_true((char *)&o.log_path >= (char *)&o &&
+                (char *)&o.log_path < (char *)&o + sizeof o);
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_defaults),
+        cmocka_unit_test(test_each_type),
+        cmocka_unit_test(test_bad_values),
+        cmocka_unit_test(test_unknown_and_malformed),
+        cmocka_unit_test(test_separators_and_quotes),
+        cmocka_unit_test(test_help_lists_every_option),
+        cmocka_unit_test(test_strings_live_in_struct),
+    };
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}

@@ -1,0 +1,358 @@
+/* Unit tests for src/check/stack.c: capture (frame pointers and libunwind) and the depot.
+ * Compiled against the module sources (their symbols are hidden in libwref-check). */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <cmocka.h>
+
+#include <pthread.h>
+#include <string.h>
+
+#include "check/stack.h"
+#include "check/symbolize.h"
+
+/* noclone: gcc would otherwise name a specialized copy "recurse.constprop.0". */
+#ifdef __clang__
+#define NOINLINE __attribute__((noinline))
+#else
+#define NOINLINE __attribute__((noinline, noclone))
+#endif
+/* An empty asm after a call keeps the call from becoming a tail call (which would drop the
+ * caller's frame). */
+#define KEEP(x) __asm__ volatile("" : "+r"(x))
+/* Distinct stores keep identical-code folding (gcc -fipa-icf) from merging look-alike
+ * functions into one. */
+static int sink;
+#define MARK(v) __atomic_store_n(&sink, (v), __ATOMIC_RELAXED)
+
+static NOINLINE wref__stack_id capture_in_leaf(unsigned skip)
+{
+    wref__stack_id id = wref__stack_capture(skip);
+    KEEP(id);
+    return id;
+}
+
+static NOINLINE wref__stack_id call_site_a(void)
+{
+    MARK(1);
+    wref__stack_id id = capture_in_leaf(0);
+    KEEP(id);
+    return id;
+}
+
+static NOINLINE wref__stack_id call_site_b(void)
+{
+    MARK(2);
+    wref__stack_id id = capture_in_leaf(0);
+    KEEP(id);
+    return id;
+}
+
+static NOINLINE wref__stack_id recurse(int levels)
+{
+    wref__stack_id id = levels == 0 ? capture_in_leaf(0) : recurse(levels - 1);
+    KEEP(id);
+    return id;
+}
+
+static const char *function_at(uintptr_t pc)
+{
+    struct wref__frame_info fi;
+    wref__symbolize(pc, &fi);
+    return fi.function != NULL ? fi.function : "(unknown)";
+}
+
+static void test_id_zero_and_unknown(void **state)
+{
+    (void)state;
+    const uintptr_t *pcs = (const uintptr_t *)1;
+    assert_int_equal(wref__stack_get(0, &pcs), 0);
+    assert_null(pcs);
+    pcs = (const uintptr_t *)1;
+    assert_int_equal(wref__stack_get(0x7fffffff, &pcs), 0);
+    assert_null(pcs);
+    assert_int_equal(wref__stack_get(0xffffffffu, &pcs), 0);
+}
+
+static void same_site_same_id(int fast)
+{
+    wref__stack_init(16, fast);
+    wref__stack_id ids[3];
+    for (volatile int i = 0; i < 3; i++) /* volatile: one call site, not unrolled */
+        ids[i] = call_site_a();
+    assert_int_not_equal(ids[0], 0);
+    assert_int_equal(ids[0], ids[1]);
+    assert_int_equal(ids[0], ids[2]);
+}
+
+static void test_same_stack_same_id_fp(void **state) { (void)state; same_site_same_id(1); }
+static void test_same_stack_same_id_unwind(void **state) { (void)state; same_site_same_id(0); }
+
+static void different_sites_different_ids(int fast)
+{
+    wref__stack_init(16, fast);
+    wref__stack_id a = call_site_a(), b = call_site_b();
+    assert_int_not_equal(a, 0);
+    assert_int_not_equal(b, 0);
+    assert_int_not_equal(a, b);
+    const uintptr_t *pa, *pb;
+    size_t na = wref__stack_get(a, &pa), nb = wref__stack_get(b, &pb);
+    assert_true(na >= 2 && nb >= 2);
+    assert_int_equal(pa[0], pb[0]);        /* same return address into capture_in_leaf */
+    assert_int_not_equal(pa[1], pb[1]);    /* called from a, from b */
+}
+
+static void test_different_sites_fp(void **state) { (void)state; different_sites_different_ids(1); }
+static void test_different_sites_unwind(void **state) { (void)state; different_sites_different_ids(0); }
+
+static void depth_limit(int fast)
+{
+    const uintptr_t *pcs;
+    wref__stack_init(3, fast);
+    assert_int_equal(wref__stack_get(recurse(10), &pcs), 3);
+    wref__stack_init(0, fast); /* clamps to 1 */
+    assert_int_equal(wref__stack_get(recurse(10), &pcs), 1);
+    wref__stack_init(1000, fast); /* clamps to 64 */
+    assert_int_equal(wref__stack_get(recurse(100), &pcs), WREF__STACK_MAX_DEPTH);
+    /* Below the limit, every frame is kept. */
+    wref__stack_init(16, fast);
+    size_t n = wref__stack_get(recurse(5), &pcs);
+    assert_true(n >= 8); /* capture_in_leaf, 6 x recurse, test function */
+    assert_string_equal(function_at(pcs[0]), "capture_in_leaf");
+    for (size_t i = 1; i < 7; i++)
+        assert_string_equal(function_at(pcs[i]), "recurse");
+    assert_string_not_equal(function_at(pcs[7]), "recurse");
+}
+
+static void test_depth_limit_fp(void **state) { (void)state; depth_limit(1); }
+static void test_depth_limit_unwind(void **state) { (void)state; depth_limit(0); }
+
+/* Frame 0 is in the function that called wref__stack_capture, frame 1 in its caller. */
+static void frames_name_callers(int fast)
+{
+    wref__stack_init(16, fast);
+    const uintptr_t *pcs;
+    size_t n = wref__stack_get(call_site_b(), &pcs);
+    assert_true(n >= 3);
+    assert_string_equal(function_at(pcs[0]), "capture_in_leaf");
+    assert_string_equal(function_at(pcs[1]), "call_site_b");
+    assert_string_equal(function_at(pcs[2]), "frames_name_callers");
+}
+
+static void test_frames_fp(void **state) { (void)state; frames_name_callers(1); }
+static void test_frames_unwind(void **state) { (void)state; frames_name_callers(0); }
+
+static void test_skip(void **state)
+{
+    (void)state;
+    for (int fast = 0; fast < 2; fast++) {
+        wref__stack_init(16, fast);
+        const uintptr_t *pcs;
+        wref__stack_id id = capture_in_leaf(1);
+        KEEP(id);
+        assert_true(wref__stack_get(id, &pcs) >= 1);
+        assert_string_equal(function_at(pcs[0]), "test_skip");
+    }
+}
+
+/* Both unwinders see the same frames inside this program. */
+static void test_fp_and_unwind_agree(void **state)
+{
+    (void)state;
+    const uintptr_t *fp, *uw;
+    wref__stack_init(4, 1);
+    wref__stack_id a = recurse(3);
+    KEEP(a);
+    wref__stack_init(4, 0);
+    wref__stack_id b = recurse(3);
+    KEEP(b);
+    assert_int_equal(wref__stack_get(a, &fp), 4);
+    assert_int_equal(wref__stack_get(b, &uw), 4);
+    assert_memory_equal(fp, uw, 4 * sizeof(uintptr_t));
+    assert_int_equal(a, b);
+}
+
+static NOINLINE size_t unwind_in_leaf(uintptr_t *pcs, size_t max, unsigned skip)
+{
+    size_t n = wref__stack_unwind(pcs, max, skip);
+    KEEP(n);
+    return n;
+}
+
+static NOINLINE size_t unwind_deep(int levels, uintptr_t *pcs, size_t max)
+{
+    size_t n = levels == 0 ? unwind_in_leaf(pcs, max, 0) : unwind_deep(levels - 1, pcs, max);
+    KEEP(n);
+    return n;
+}
+
+/* wref__stack_unwind + wref__stack_store: the two halves of capture, for callers that trim
+ * frames themselves. */
+static void test_unwind_and_store(void **state)
+{
+    (void)state;
+    for (int fast = 0; fast < 2; fast++) {
+        wref__stack_init(16, fast);
+        uintptr_t pcs[100];
+        size_t n = unwind_in_leaf(pcs, 100, 0);
+        assert_true(n >= 2);
+        assert_string_equal(function_at(pcs[0]), "unwind_in_leaf");
+        assert_string_equal(function_at(pcs[1]), "test_unwind_and_store");
+        assert_int_equal(unwind_in_leaf(pcs, 1, 0), 1);
+        assert_int_equal(unwind_in_leaf(pcs, 0, 0), 0);
+        n = unwind_in_leaf(pcs, 100, 1);
+        assert_true(n >= 1);
+        assert_string_equal(function_at(pcs[0]), "test_unwind_and_store");
+
+        /* not limited by the depot depth: 80 frames from a 100-deep recursion */
+        assert_int_equal(unwind_deep(100, pcs, 80), 80);
+        assert_string_equal(function_at(pcs[0]), "unwind_in_leaf");
+        assert_string_equal(function_at(pcs[79]), "unwind_deep");
+
+        wref__stack_id a = wref__stack_store(pcs, 5), b = wref__stack_store(pcs, 5);
+        assert_int_not_equal(a, 0);
+        assert_int_equal(a, b);
+        assert_int_not_equal(wref__stack_store(pcs, 4), a);
+        const uintptr_t *got;
+        assert_int_equal(wref__stack_get(a, &got), 5);
+        assert_memory_equal(got, pcs, 5 * sizeof(uintptr_t));
+        assert_int_equal(wref__stack_store(pcs, 0), 0);
+        wref__stack_id c = wref__stack_store(pcs, 80); /* clamped */
+        assert_int_equal(wref__stack_get(c, &got), WREF__STACK_MAX_DEPTH);
+        assert_int_equal(wref__stack_store(pcs, WREF__STACK_MAX_DEPTH), c);
+    }
+}
+
+/* ---- threads --------------------------------------------------------------------------- */
+
+#define LEVELS 4
+#define PATHS (1u << LEVELS)
+#define ROUNDS 300
+#define THREADS 4
+#define DEPTH (2 * LEVELS + 1)
+
+static NOINLINE wref__stack_id path(unsigned bits, int level);
+
+static NOINLINE wref__stack_id path_0(unsigned bits, int level)
+{
+    MARK(0);
+    wref__stack_id id = path(bits, level);
+    KEEP(id);
+    return id;
+}
+
+static NOINLINE wref__stack_id path_1(unsigned bits, int level)
+{
+    MARK(1);
+    wref__stack_id id = path(bits, level);
+    KEEP(id);
+    return id;
+}
+
+/* The innermost DEPTH frames (path, then path_<bit> and path alternating) encode `bits`:
+ * PATHS distinct stacks, all frames in this file, so every thread produces the same PATHS
+ * stacks. */
+static NOINLINE wref__stack_id path(unsigned bits, int level)
+{
+    wref__stack_id id;
+    if (level == LEVELS)
+        id = wref__stack_capture(0);
+    else
+        id = (bits >> level) & 1 ? path_1(bits, level + 1) : path_0(bits, level + 1);
+    KEEP(id);
+    return id;
+}
+
+struct worker {
+    pthread_t thread;
+    unsigned seed;
+    wref__stack_id ids[PATHS];
+    int inconsistent;
+};
+
+static void *work(void *arg)
+{
+    struct worker *w = arg;
+    for (int r = 0; r < ROUNDS; r++) {
+        for (unsigned i = 0; i < PATHS; i++) {
+            unsigned bits = (i * 7 + w->seed + (unsigned)r) % PATHS;
+            wref__stack_id id = path(bits, 0);
+            if (w->ids[bits] == 0)
+                w->ids[bits] = id;
+            else if (w->ids[bits] != id)
+                w->inconsistent = 1;
+        }
+    }
+    return NULL;
+}
+
+static void concurrent(int fast)
+{
+    struct worker w[THREADS];
+    memset(w, 0, sizeof w);
+    wref__stack_init(DEPTH, fast);
+    for (unsigned t = 0; t < THREADS; t++) {
+        w[t].seed = t * 5;
+        assert_int_equal(pthread_create(&w[t].thread, NULL, work, &w[t]), 0);
+    }
+    for (unsigned t = 0; t < THREADS; t++)
+        pthread_join(w[t].thread, NULL);
+    for (unsigned t = 0; t < THREADS; t++) {
+        assert_false(w[t].inconsistent);
+        assert_memory_equal(w[t].ids, w[0].ids, sizeof w[0].ids);
+    }
+    for (unsigned i = 0; i < PATHS; i++) {
+        const uintptr_t *pcs;
+        assert_int_not_equal(w[0].ids[i], 0);
+        assert_int_equal(wref__stack_get(w[0].ids[i], &pcs), DEPTH);
+        for (unsigned j = 0; j < i; j++)
+            assert_int_not_equal(w[0].ids[i], w[0].ids[j]);
+        /* the stored frames spell the path: frame 2k + 1 is in path_<bit LEVELS-1-k> */
+        for (int k = 0; k < LEVELS; k++) {
+            unsigned bit = (i >> (LEVELS - 1 - k)) & 1;
+            assert_string_equal(function_at(pcs[2 * k]), "path");
+            assert_string_equal(function_at(pcs[2 * k + 1]), bit ? "path_1" : "path_0");
+        }
+    }
+    /* The main thread gets the same ids. */
+    for (unsigned i = 0; i < PATHS; i++)
+        assert_int_equal(path(i, 0), w[0].ids[i]);
+}
+
+static void test_threads_fp(void **state) { (void)state; concurrent(1); }
+static void test_threads_unwind(void **state) { (void)state; concurrent(0); }
+
+static void test_depot_bytes(void **state)
+{
+    (void)state;
+    wref__stack_init(16, 1);
+    (void)call_site_a();
+    size_t before = wref__stack_depot_bytes();
+    assert_true(before > 0);
+    for (int i = 0; i < 100; i++)
+        (void)call_site_a(); /* no new stack, no new memory */
+    assert_int_equal(wref__stack_depot_bytes(), before);
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_id_zero_and_unknown),
+        cmocka_unit_test(test_same_stack_same_id_fp),
+        cmocka_unit_test(test_same_stack_same_id_unwind),
+        cmocka_unit_test(test_different_sites_fp),
+        cmocka_unit_test(test_different_sites_unwind),
+        cmocka_unit_test(test_depth_limit_fp),
+        cmocka_unit_test(test_depth_limit_unwind),
+        cmocka_unit_test(test_frames_fp),
+        cmocka_unit_test(test_frames_unwind),
+        cmocka_unit_test(test_skip),
+        cmocka_unit_test(test_fp_and_unwind_agree),
+        cmocka_unit_test(test_unwind_and_store),
+        cmocka_unit_test(test_threads_fp),
+        cmocka_unit_test(test_threads_unwind),
+        cmocka_unit_test(test_depot_bytes),
+    };
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}

@@ -1,0 +1,456 @@
+/* test_threads.c: thread safety (api.md "Threads").
+ *
+ * 1. wref_get_ref racing with the last wref_decref on another thread never hands out an object
+ *    whose count reached 0: every object it returns has count >= 1 and has not been destroyed
+ *    while we hold it.
+ * 2. A mixed stress test on several threads: refs and proxies with and without callbacks,
+ *    get_ref, decref of shared objects, death (clearing and callbacks) racing with readers.
+ *
+ * WREF_STRESS_OPS scales the total number of operations (default 1,000,000; keep it so under
+ * ThreadSanitizer on two cores the whole program finishes well within 60 s). WREF_STRESS_THREADS
+ * sets the thread count (default 4, at least 2). */
+#include "support.h"
+
+#include <pthread.h>
+#include <sched.h>
+
+static struct counting_alloc g_alloc = {.fail_at = -1};
+
+static long env_long(const char *name, long dflt, long min)
+{
+    const char *s = getenv(name);
+    long v = s ? strtol(s, NULL, 10) : dflt;
+    return v < min ? min : v;
+}
+
+static long stress_ops(void) { return env_long("WREF_STRESS_OPS", 1000000, 1000); }
+
+/* ---- 1. get_ref vs last decref ------------------------------------------------------------ */
+
+struct race {
+    long n;
+    wref_object **objs;    /* strong refs, dropped by the killer thread */
+    wref_object **refs;    /* weakrefs, held by main */
+    int go;                /* atomic start flag */
+    long handed_out;       /* atomic: get_ref successes */
+    long bad_count;        /* atomic: returned with count < 2 (ours + someone's) */
+    long bad_destroyed;    /* atomic: returned after destroy() ran */
+    long bad_rc;           /* atomic: get_ref returned -1 or pobj inconsistent */
+    int destroyed;         /* atomic via widget_destroy */
+};
+
+static void *killer(void *arg)
+{
+    struct race *r = arg;
+    while (!__atomic_load_n(&r->go, __ATOMIC_ACQUIRE))
+        sched_yield();
+    for (long i = 0; i < r->n; i++)
+        wref_decref(r->objs[i]);
+    return NULL;
+}
+
+static void *reader(void *arg)
+{
+    struct race *r = arg;
+    while (!__atomic_load_n(&r->go, __ATOMIC_ACQUIRE))
+        sched_yield();
+    for (long i = 0; i < r->n; i++) {
+        for (;;) {
+            wref_object *o = (wref_object *)(uintptr_t)1;
+            int rc = wref_get_ref(r->refs[i], &o);
+            if (rc == 0) {
+                if (o != NULL)
+                    __atomic_fetch_add(&r->bad_rc, 1, __ATOMIC_RELAXED);
+                break;
+            }
+            if (rc != 1 || o == NULL) {
+                __atomic_fetch_add(&r->bad_rc, 1, __ATOMIC_RELAXED);
+                break;
+            }
+            __atomic_fetch_add(&r->handed_out, 1, __ATOMIC_RELAXED);
+            if (wref_refcount(o) < 1)
+                __atomic_fetch_add(&r->bad_count, 1, __ATOMIC_RELAXED);
+            if (__atomic_load_n(&W(o)->dead_flag, __ATOMIC_ACQUIRE))
+                __atomic_fetch_add(&r->bad_destroyed, 1, __ATOMIC_RELAXED);
+            /* hold it a moment, then check again: still not destroyed */
+            for (volatile int k = 0; k < 8; k++)
+                ;
+            if (__atomic_load_n(&W(o)->dead_flag, __ATOMIC_ACQUIRE))
+                __atomic_fetch_add(&r->bad_destroyed, 1, __ATOMIC_RELAXED);
+            wref_decref(o);   /* may be the last reference: destruction on this thread */
+        }
+    }
+    return NULL;
+}
+
+static void threads_getref_races_last_decref(void **state)
+{
+    (void)state;
+    struct race r = {.n = stress_ops() / 10};
+    r.objs = calloc((size_t)r.n, sizeof *r.objs);
+    r.refs = calloc((size_t)r.n, sizeof *r.refs);
+    assert_non_null(r.objs);
+    assert_non_null(r.refs);
+    for (long i = 0; i < r.n; i++) {
+        r.objs[i] = new_obj(&widget_type);
+        W(r.objs[i])->destroyed = &r.destroyed;
+        r.refs[i] = (i % 3 == 2) ? wref_proxy_new(r.objs[i], NULL) : wref_ref_new(r.objs[i], NULL);
+        assert_non_null(r.refs[i]);
+    }
+    pthread_t a, b;
+    assert_int_equal(pthread_create(&a, NULL, killer, &r), 0);
+    assert_int_equal(pthread_create(&b, NULL, reader, &r), 0);
+    __atomic_store_n(&r.go, 1, __ATOMIC_RELEASE);
+    pthread_join(a, NULL);
+    pthread_join(b, NULL);
+    assert_int_equal(r.bad_rc, 0);
+    assert_int_equal(r.bad_count, 0);
+    assert_int_equal(r.bad_destroyed, 0);
+    assert_int_equal(__atomic_load_n(&r.destroyed, __ATOMIC_ACQUIRE), r.n);
+    for (long i = 0; i < r.n; i++) {
+        wref_object *o = (wref_object *)(uintptr_t)1;
+        assert_int_equal(wref_get_ref(r.refs[i], &o), 0);
+        assert_null(o);
+        wref_decref(r.refs[i]);
+    }
+    free(r.objs);
+    free(r.refs);
+    print_message("get_ref handed out %ld live objects during the race\n", r.handed_out);
+}
+
+/* Same race with callbacks: the killer's last decref runs callbacks while the reader calls
+ * get_ref on the callback refs and on the canonical ref. Each callback must see its weakref
+ * dead and must run exactly once. */
+struct race_cb {
+    struct race base;
+    wref_object **cbrefs;
+    long calls;            /* atomic */
+    long cb_saw_live;      /* atomic */
+};
+
+static int race_cb_fn(wref_object *weakref, void *data)
+{
+    struct race_cb *r = data;
+    wref_object *o = NULL;
+    if (wref_get_ref(weakref, &o) != 0 || o)
+        __atomic_fetch_add(&r->cb_saw_live, 1, __ATOMIC_RELAXED);
+    __atomic_fetch_add(&r->calls, 1, __ATOMIC_RELAXED);
+    return 0;
+}
+
+static void threads_getref_races_death_with_callbacks(void **state)
+{
+    (void)state;
+    struct race_cb r = {.base.n = stress_ops() / 20};
+    long n = r.base.n;
+    r.base.objs = calloc((size_t)n, sizeof(wref_object *));
+    r.base.refs = calloc((size_t)n, sizeof(wref_object *));
+    r.cbrefs = calloc((size_t)n, sizeof(wref_object *));
+    wref_object *cb = wref_callback_new(race_cb_fn, &r, NULL);
+    assert_non_null(cb);
+    for (long i = 0; i < n; i++) {
+        r.base.objs[i] = new_obj(&widget_type);
+        W(r.base.objs[i])->destroyed = &r.base.destroyed;
+        r.base.refs[i] = wref_ref_new(r.base.objs[i], cb);
+        r.cbrefs[i] = wref_ref_new(r.base.objs[i], NULL);
+        assert_non_null(r.base.refs[i]);
+        assert_non_null(r.cbrefs[i]);
+    }
+    pthread_t a, b;
+    assert_int_equal(pthread_create(&a, NULL, killer, &r.base), 0);
+    assert_int_equal(pthread_create(&b, NULL, reader, &r.base), 0);
+    __atomic_store_n(&r.base.go, 1, __ATOMIC_RELEASE);
+    pthread_join(a, NULL);
+    pthread_join(b, NULL);
+    assert_int_equal(r.base.bad_rc, 0);
+    assert_int_equal(r.base.bad_count, 0);
+    assert_int_equal(r.base.bad_destroyed, 0);
+    assert_int_equal(r.calls, n);
+    assert_int_equal(r.cb_saw_live, 0);
+    for (long i = 0; i < n; i++) {
+        wref_decref(r.base.refs[i]);
+        wref_decref(r.cbrefs[i]);
+    }
+    wref_decref(cb);
+    free(r.base.objs);
+    free(r.base.refs);
+    free(r.cbrefs);
+}
+
+/* ---- 2. mixed stress ---------------------------------------------------------------------- */
+
+#define SLOTS 64
+
+struct slot {
+    pthread_mutex_t mu;
+    wref_object *strong;   /* a shared object, or NULL */
+    wref_object *weak;     /* a weakref (ref or proxy) to some object, or NULL */
+};
+
+struct stress {
+    struct slot slots[SLOTS];
+    long ops_per_thread;
+    int go;
+    wref_object *cb;           /* shared callback object */
+    long created;              /* atomic */
+    int destroyed;             /* atomic */
+    long cb_calls;             /* atomic */
+    long cb_bad;               /* atomic: callback saw its weakref live */
+    long bad;                  /* atomic: get_ref handed out a dying/destroyed object */
+    long getref_live;          /* atomic */
+};
+
+static int stress_cb(wref_object *weakref, void *data)
+{
+    struct stress *s = data;
+    wref_object *o = NULL;
+    if (!wref_is_weakref(weakref) || wref_get_ref(weakref, &o) != 0 || o)
+        __atomic_fetch_add(&s->cb_bad, 1, __ATOMIC_RELAXED);
+    __atomic_fetch_add(&s->cb_calls, 1, __ATOMIC_RELAXED);
+    return 0;
+}
+
+static uint64_t xorshift(uint64_t *s)
+{
+    uint64_t x = *s;
+    x ^= x << 13;
+    x ^= x >> 7;
+    x ^= x << 17;
+    return *s = x;
+}
+
+/* Swap `val` into the slot's field (steals val); drops the old value outside the lock. */
+static void slot_put(struct slot *sl, int weak, wref_object *val)
+{
+    pthread_mutex_lock(&sl->mu);
+    wref_object **f = weak ? &sl->weak : &sl->strong;
+    wref_object *old = *f;
+    *f = val;
+    pthread_mutex_unlock(&sl->mu);
+    wref_xdecref(old);
+}
+
+/* A new reference to the slot's field, or NULL. */
+static wref_object *slot_get(struct slot *sl, int weak)
+{
+    pthread_mutex_lock(&sl->mu);
+    wref_object *v = weak ? sl->weak : sl->strong;
+    wref_xincref(v);
+    pthread_mutex_unlock(&sl->mu);
+    return v;
+}
+
+static void check_handed_out(struct stress *s, wref_object *o)
+{
+    if (wref_refcount(o) < 1 || __atomic_load_n(&W(o)->dead_flag, __ATOMIC_ACQUIRE))
+        __atomic_fetch_add(&s->bad, 1, __ATOMIC_RELAXED);
+}
+
+static void *stress_worker(void *arg)
+{
+    struct stress *s = ((void **)arg)[0];
+    uint64_t seed = (uint64_t)(uintptr_t)((void **)arg)[1] * 0x9E3779B97F4A7C15ull + 1;
+    wref_object *mine[8] = {0};   /* thread-local strong objects */
+    while (!__atomic_load_n(&s->go, __ATOMIC_ACQUIRE))
+        sched_yield();
+    for (long op = 0; op < s->ops_per_thread; op++) {
+        uint64_t r = xorshift(&seed);
+        struct slot *sl = &s->slots[(r >> 8) % SLOTS];
+        unsigned kind = (unsigned)(r % 16);
+        switch (kind) {
+        case 0: case 1: {   /* create an object: keep it locally, publish it, or both */
+            wref_object *o = wref_new(&widget_type);
+            if (!o)
+                break;
+            __atomic_fetch_add(&s->created, 1, __ATOMIC_RELAXED);
+            W(o)->destroyed = &s->destroyed;
+            unsigned k = (unsigned)(r >> 20) % 8;
+            if (kind == 1) {
+                W(o)->id = 1;   /* shared: other threads may clear its weakrefs */
+                wref_incref(o);
+                slot_put(sl, 0, o);
+            }
+            wref_xdecref(mine[k]);   /* may be the last: clearing + callbacks here */
+            mine[k] = o;
+            break;
+        }
+        case 2: case 3: case 4: {   /* weakref to a local or shared object, publish it */
+            wref_object *o = (r & 0x10000) ? slot_get(sl, 0) : NULL;
+            if (!o) {
+                o = mine[(r >> 20) % 8];
+                wref_xincref(o);
+            }
+            if (!o)
+                break;
+            wref_object *w;
+            switch ((r >> 24) % 4) {
+            case 0: w = wref_ref_new(o, NULL); break;
+            case 1: w = wref_ref_new(o, s->cb); break;
+            case 2: w = wref_proxy_new(o, NULL); break;
+            default: w = wref_proxy_new(o, s->cb); break;
+            }
+            wref_decref(o);
+            if (w)
+                slot_put(sl, 1, w);
+            break;
+        }
+        case 5: case 6: case 7: case 8: case 9: {   /* get_ref through a shared weakref */
+            wref_object *w = slot_get(sl, 1);
+            if (!w)
+                break;
+            wref_object *o = NULL;
+            int rc = wref_get_ref(w, &o);
+            if (rc == 1) {
+                __atomic_fetch_add(&s->getref_live, 1, __ATOMIC_RELAXED);
+                check_handed_out(s, o);
+                if (kind == 9) {   /* the canonical ref of a live object is reused */
+                    wref_object *c1 = wref_ref_new(o, NULL), *c2 = wref_ref_new(o, NULL);
+                    /* another thread may clear o's weakrefs (case 14) in between: then c1 is dead */
+                    wref_object *g = NULL;
+                    if (c1 != c2 && c1 && wref_get_ref(c1, &g) == 1)
+                        __atomic_fetch_add(&s->bad, 1, __ATOMIC_RELAXED);
+                    wref_xdecref(g);
+                    wref_xdecref(c1);
+                    wref_xdecref(c2);
+                }
+                wref_decref(o);
+            } else if (rc != 0 || o) {
+                __atomic_fetch_add(&s->bad, 1, __ATOMIC_RELAXED);
+            }
+            wref_decref(w);
+            break;
+        }
+        case 10: case 11: {   /* drop a shared or local object (often the last reference) */
+            if (kind == 10) {
+                slot_put(sl, 0, NULL);
+            } else {
+                unsigned k = (unsigned)(r >> 20) % 8;
+                wref_xdecref(mine[k]);
+                mine[k] = NULL;
+            }
+            break;
+        }
+        case 12: {   /* drop a shared weakref */
+            slot_put(sl, 1, NULL);
+            break;
+        }
+        case 13: {   /* count / list weakrefs of a shared object */
+            wref_object *o = slot_get(sl, 0);
+            if (!o)
+                break;
+            wref_object *out[4];
+            size_t n = wref_weakrefs(o, out, 4);
+            for (size_t i = 0; i < n && i < 4; i++) {
+                if (out[i] && !wref_is_weakref(out[i]))
+                    __atomic_fetch_add(&s->bad, 1, __ATOMIC_RELAXED);
+                wref_xdecref(out[i]);
+            }
+            (void)wref_weakref_count(o);
+            wref_decref(o);
+            break;
+        }
+        case 14: {   /* clear a shared object's weakrefs without callbacks (live object) */
+            wref_object *o = slot_get(sl, 0);
+            if (o && ((r >> 30) % 8) == 0)
+                wref_clear_weakrefs_no_callbacks(o);
+            wref_xdecref(o);
+            break;
+        }
+        default: {   /* get_ref on a local object's canonical ref */
+            wref_object *o = mine[(r >> 20) % 8];
+            if (!o || W(o)->id == 1)
+                break;
+            wref_object *w = wref_ref_new(o, NULL), *got = NULL;
+            if (w && (wref_get_ref(w, &got) != 1 || got != o))
+                __atomic_fetch_add(&s->bad, 1, __ATOMIC_RELAXED);
+            wref_xdecref(got);
+            wref_xdecref(w);
+            break;
+        }
+        }
+    }
+    for (int k = 0; k < 8; k++)
+        wref_xdecref(mine[k]);
+    if (wref_err_occurred() != WREF_OK)
+        __atomic_fetch_add(&s->bad, 1, __ATOMIC_RELAXED);
+    return NULL;
+}
+
+static void threads_mixed_stress(void **state)
+{
+    (void)state;
+    long nthreads = env_long("WREF_STRESS_THREADS", 4, 2);
+    long total = stress_ops();
+    static struct stress s;
+    memset(&s, 0, sizeof s);
+    s.ops_per_thread = (total + nthreads - 1) / nthreads;
+    for (int i = 0; i < SLOTS; i++)
+        pthread_mutex_init(&s.slots[i].mu, NULL);
+    s.cb = wref_callback_new(stress_cb, &s, NULL);
+    assert_non_null(s.cb);
+    pthread_t th[64];
+    void *args[64][2];
+    if (nthreads > 64)
+        nthreads = 64;
+    for (long i = 0; i < nthreads; i++) {
+        args[i][0] = &s;
+        args[i][1] = (void *)(uintptr_t)(i + 1);
+        assert_int_equal(pthread_create(&th[i], NULL, stress_worker, args[i]), 0);
+    }
+    __atomic_store_n(&s.go, 1, __ATOMIC_RELEASE);
+    for (long i = 0; i < nthreads; i++)
+        pthread_join(th[i], NULL);
+    for (int i = 0; i < SLOTS; i++) {
+        slot_put(&s.slots[i], 0, NULL);
+        slot_put(&s.slots[i], 1, NULL);
+        pthread_mutex_destroy(&s.slots[i].mu);
+    }
+    assert_int_equal(s.bad, 0);
+    assert_int_equal(s.cb_bad, 0);
+    assert_int_equal(__atomic_load_n(&s.destroyed, __ATOMIC_ACQUIRE), s.created);
+    wref_decref(s.cb);
+    assert_int_equal(live_count(&g_alloc), 0);
+    assert_int_equal(g_alloc.bad_free, 0);
+    print_message("%ld threads x %ld ops: %ld objects, %ld live get_refs, %ld callbacks\n",
+                  nthreads, s.ops_per_thread, s.created, s.getref_live, s.cb_calls);
+}
+
+/* The error indicator is thread-local. */
+static void *set_error_thread(void *arg)
+{
+    int *res = arg;
+    res[0] = wref_err_occurred();
+    wref_err_set(WREF_ERR_MEMORY, "thread");
+    res[1] = wref_err_occurred();
+    return NULL;
+}
+
+static void threads_error_indicator_is_thread_local(void **state)
+{
+    (void)state;
+    wref_err_set(WREF_ERR_TYPE, "main");
+    int res[2] = {-1, -1};
+    pthread_t t;
+    assert_int_equal(pthread_create(&t, NULL, set_error_thread, res), 0);
+    pthread_join(t, NULL);
+    assert_int_equal(res[0], WREF_OK);
+    assert_int_equal(res[1], WREF_ERR_MEMORY);
+    assert_error_msg(WREF_ERR_TYPE, "main");
+    wref_err_clear();
+}
+
+int main(void)
+{
+    wref_allocator a = counting_allocator(&g_alloc);
+    if (wref_set_allocator(&a) != 0) {
+        fprintf(stderr, "wref_set_allocator failed\n");
+        return 1;
+    }
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(threads_getref_races_last_decref),
+        cmocka_unit_test(threads_getref_races_death_with_callbacks),
+        cmocka_unit_test(threads_mixed_stress),
+        cmocka_unit_test(threads_error_indicator_is_thread_local),
+    };
+    return cmocka_run_group_tests_name("threads", tests, NULL, NULL);
+}
