@@ -31,8 +31,8 @@ scripts/setup-debian.sh
 cmake_args_for() {
     case $1 in
         release) echo "-DCMAKE_BUILD_TYPE=Release -DWREF_WERROR=ON" ;;
-        asan) echo "-DCMAKE_BUILD_TYPE=Debug -DWREF_SANITIZE=address -DWREF_WERROR=OFF" ;;
-        tsan) echo "-DCMAKE_BUILD_TYPE=RelWithDebInfo -DWREF_SANITIZE=thread -DWREF_WERROR=OFF" ;;
+        asan) echo "-DCMAKE_BUILD_TYPE=Debug -DWREF_SANITIZE=address -DWREF_WERROR=ON" ;;
+        tsan) echo "-DCMAKE_BUILD_TYPE=RelWithDebInfo -DWREF_SANITIZE=thread -DWREF_WERROR=ON" ;;
         *) echo "test.sh: unknown build '$1'" >&2; return 1 ;;
     esac
 }
