@@ -162,12 +162,27 @@ void wref__report_write(const char *data, size_t len)
     }
 }
 
+/* ANSI colours like the sanitizers': the error line red, labels blue, SUMMARY bold. */
+static bool use_color(void)
+{
+    if (rep.fd < 0)
+        rep.fd = open_log();
+    if (wref__opt.color == WREF__COLOR_ALWAYS)
+        return true;
+    return wref__opt.color == WREF__COLOR_AUTO && isatty(rep.fd);
+}
+
 void wref__report(const wref__finding *f)
 {
     wref__buf b = {0};
     int pid = (int)getpid();
     const wref__rec_copy *o = f->object;
-    wref__buf_printf(&b, "==%d==ERROR: wref-check: %s", pid, wref__kind_name(f->kind));
+    pthread_mutex_lock(&rep.lock);
+    bool color = use_color();
+    pthread_mutex_unlock(&rep.lock);
+    const char *red = color ? "\033[1m\033[31m" : "", *blue = color ? "\033[1m\033[34m" : "";
+    const char *bold = color ? "\033[1m" : "", *reset = color ? "\033[0m" : "";
+    wref__buf_printf(&b, "%s==%d==ERROR: wref-check: %s", red, pid, wref__kind_name(f->kind));
     if (o)
         wref__buf_printf(&b, " on %s#%llu at 0x%lx (%u-byte object)", wref__type_name(o),
                          (unsigned long long)o->serial, (unsigned long)o->addr, o->size);
@@ -175,15 +190,15 @@ void wref__report(const wref__finding *f)
         wref__buf_printf(&b, " at 0x%lx", (unsigned long)f->address);
     if (f->where)
         wref__buf_printf(&b, " in thread T%u (tid %d)", wref__thread_no(), wref__tid());
-    wref__buf_printf(&b, "\n%s\n", f->what);
+    wref__buf_printf(&b, "%s\n%s\n", reset, f->what);
     if (f->where)
         wref__buf_stack(&b, f->where);
     for (unsigned i = 0; i < f->n_history; i++) {
         const wref__labelled *h = &f->history[i];
         if (h->tno != ~0u)
-            wref__buf_printf(&b, "%s by thread T%u here:\n", h->label, h->tno);
+            wref__buf_printf(&b, "%s%s by thread T%u here:%s\n", blue, h->label, h->tno, reset);
         else
-            wref__buf_printf(&b, "%s here:\n", h->label);
+            wref__buf_printf(&b, "%s%s here:%s\n", blue, h->label, reset);
         wref__buf_stack(&b, h->stack);
     }
     if (f->extra)
@@ -193,7 +208,7 @@ void wref__report(const wref__finding *f)
         fn = user_function(f->where);
     for (unsigned i = 0; !fn && i < f->n_history; i++)
         fn = user_function(f->history[i].stack);
-    wref__buf_printf(&b, "SUMMARY: wref-check: %s in %s\n\n", wref__kind_name(f->kind), fn ? fn : "??");
+    wref__buf_printf(&b, "%sSUMMARY: wref-check: %s in %s%s\n\n", bold, wref__kind_name(f->kind), fn ? fn : "??", reset);
 
     pthread_mutex_lock(&rep.lock);
     wref__report_write(b.data, b.len);
