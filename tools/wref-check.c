@@ -61,6 +61,8 @@ static const struct flag flags[] = {
      "Write reports to P.<pid> instead of stderr ('stderr' and 'stdout' name those streams). "
      "A relative P is made absolute here, so a program that changes directory still writes "
      "where you asked."},
+    {"color", V_ENUM, "auto|always|never",
+     "Colored reports: auto (default; when the report goes to a terminal), always or never."},
     {"leak_check", V_BOOL, "0|1",
      "At exit, report objects still alive and callbacks that never ran (default 1)."},
     {"quarantine_mb", V_UINT, "N",
@@ -75,7 +77,6 @@ static const struct flag flags[] = {
      "1: unwind by frame pointers, falling back to libunwind (default); 0: always libunwind."},
     {"verbosity", V_INT, "N",
      "Diagnostics about the checker itself: 0 none (default), 1 startup and statistics, 2 more."},
-    {"suppressions", V_PATH, "F", "Path of a suppressions file (made absolute like --log-path)."},
 };
 #define NFLAGS (sizeof flags / sizeof flags[0])
 
@@ -519,13 +520,13 @@ static void print_help(void)
     }
     printf("  --option KEY=VALUE\n");
     print_wrapped("Set any checker option, passed through unchecked (KEY as in WREF_CHECK_OPTIONS; "
-                  "'-' in KEY is read as '_'). Options without a flag of their own: report, "
-                  "color (auto|always|never), print_summary (0|1), help (1 prints the checker's "
-                  "option table). Repeatable.", 6);
+                  "'-' in KEY is read as '_'). Options without a flag of their own: "
+                  "print_summary (0|1), help (1 prints the checker's option table). "
+                  "Repeatable.", 6);
     printf("\nTool options:\n");
     printf("  --library PATH\n");
     print_wrapped("Preload this libwref-check.so. Otherwise: $WREF_CHECK_LIBRARY, then "
-                  "<tool dir>/../src/" LIBRARY_NAME " (build tree), <tool dir>/../"
+                  "TOOLDIR/../src/" LIBRARY_NAME " (build tree), TOOLDIR/../"
                   WREF_INSTALL_LIBDIR "/" LIBRARY_NAME ", " WREF_INSTALL_FULL_LIBDIR "/"
                   LIBRARY_NAME ".", 6);
     printf("  --print-env\n");
@@ -535,8 +536,9 @@ static void print_help(void)
     print_wrapped("Print this help and exit 0.", 6);
     printf("  --version\n");
     print_wrapped("Print the version and exit 0.", 6);
-    printf("\nValued options take --name=VALUE or --name VALUE. WREF_CHECK_OPTIONS already in the "
-           "\nenvironment is kept; the command line wins for the names it sets.\n");
+    putchar('\n');
+    print_wrapped("Valued options take --name=VALUE or --name VALUE. WREF_CHECK_OPTIONS already "
+                  "in the environment is kept; the command line wins for the names it sets.", 0);
     printf("\nExit status: the program's; the checker's exitcode after findings; 1 if the\n"
            "library is not found; 2 for a usage error; 126 if the program cannot be\n"
            "executed; 127 if it is not found.\n");

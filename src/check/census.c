@@ -19,6 +19,7 @@ struct node {
     size_t first_edge, n_edges;   /* CSR slice of edges[] */
     size_t scc;                    /* component index */
     size_t owner;                  /* root component that reaches it; SIZE_MAX: none yet */
+    size_t ind_count, ind_bytes;   /* for a direct root: what only it reaches */
 };
 
 struct graph {
@@ -360,11 +361,8 @@ static size_t report_leaks(struct graph *g, size_t n_scc)
             g->nodes[v].owner = s;
             size_t ind = 0, ind_bytes = 0;
             claim(g, s, &ind, &ind_bytes, scratch);
-            scratch[0] = ind, scratch[1] = ind_bytes;   /* kept below per node */
-            g->nodes[v].first_edge = ind;               /* reuse: indirect count of this root */
-            g->nodes[v].n_edges = ind_bytes;
-        } else if (!has_in[s]) {
-            g->nodes[v].first_edge = g->nodes[v].n_edges = 0;
+            g->nodes[v].ind_count = ind;
+            g->nodes[v].ind_bytes = ind_bytes;
         }
     }
     size_t n_groups = 0;
@@ -374,10 +372,7 @@ static size_t report_leaks(struct graph *g, size_t n_scc)
         bool in_cycle = has_in[s] && nv->owner == s;
         if (in_cycle)
             continue;
-        bool direct = !has_in[s];
-        if (!direct && nv->owner != SIZE_MAX && nv->owner != s) {
-            /* indirect: counted with its owner, grouped as indirect too */
-        }
+        bool direct = !has_in[s];   /* otherwise indirect: counted with its owner too */
         size_t k;
         for (k = 0; k < n_groups; k++)
             if (groups[k].stack == nv->rec.st_created && groups[k].type == nv->rec.type && groups[k].direct == direct)
@@ -387,8 +382,8 @@ static size_t report_leaks(struct graph *g, size_t n_scc)
         groups[k].count++;
         groups[k].bytes += nv->rec.size;
         if (direct) {
-            groups[k].indirect_count += nv->first_edge;
-            groups[k].indirect_bytes += nv->n_edges;
+            groups[k].indirect_count += nv->ind_count;
+            groups[k].indirect_bytes += nv->ind_bytes;
         }
     }
     qsort(groups, n_groups, sizeof *groups, group_cmp);

@@ -1,0 +1,272 @@
+#!/bin/sh
+# run_tool_test.sh <case>: one test of the wref-check tool. CTest sets (tests/tools/CMakeLists.txt):
+#   WREF_TOOL              the tool (build/tools/wref-check)
+#   WREF_TOOL_LIB_DIR      the directory of the build tree's libwref-check.so
+#   WREF_TOOL_RELEASE_LIB  libwref.so (a harmless library to put in LD_PRELOAD)
+#   WREF_TOOL_EXIT_WITH    clean wref program: exit_with N [--print-args args...]
+#   WREF_TOOL_LEAK_ONE     wref program that leaks one object
+#   WREF_TOOL_OPTIONS_DEF  src/check/options.def (the checker's option table)
+#   WREF_TOOL_VERSION      the project version
+#   WREF_TOOL_WORK         a scratch directory
+# Prints what it checks; exits non-zero at the first failed check.
+set -u
+case_name=${1:?usage: run_tool_test.sh <case>}
+tool=$WREF_TOOL
+lib=$WREF_TOOL_LIB_DIR/libwref-check.so
+work=$WREF_TOOL_WORK/$case_name
+rm -rf "$work" && mkdir -p "$work" || exit 1
+out=$work/stdout
+err=$work/stderr
+# The caller's own checker settings must not leak into the expectations.
+unset LD_PRELOAD WREF_CHECK_OPTIONS WREF_CHECK_LIBRARY
+
+fail() {
+    echo "FAIL: $*"
+    echo "--- stdout:"; cat "$out" 2>/dev/null
+    echo "--- stderr:"; cat "$err" 2>/dev/null
+    exit 1
+}
+ok() { echo "ok: $*"; }
+
+# run <command...>: runs it with stdout/stderr captured; sets $status.
+run() {
+    "$@" >"$out" 2>"$err"
+    status=$?
+}
+expect_status() {
+    [ "$status" -eq "$1" ] || fail "$2: exit status $status, expected $1"
+    ok "$2: exit status $1"
+}
+expect_out() {   # expect_out <file> <fixed string> <what>
+    grep -qF -- "$2" "$1" || fail "$3: '$2' not in $(basename "$1")"
+    ok "$3"
+}
+expect_not() {   # expect_not <file> <fixed string> <what>
+    if grep -qF -- "$2" "$1"; then fail "$3: '$2' unexpectedly in $(basename "$1")"; fi
+    ok "$3"
+}
+expect_empty() {
+    [ ! -s "$1" ] || fail "$2: $(basename "$1") is not empty"
+    ok "$2"
+}
+# env_value <NAME>: the value of NAME=... in --print-env output, with the shell's single
+# quotes removed (values here never contain a quote themselves).
+env_value() {
+    sed -n "s/^$1=//p" "$out" | sed "s/^'\\(.*\\)'\$/\\1/"
+}
+# The build tree's library, symlinks resolved (the tool reports the directory of its own
+# resolved executable, so compare real paths).
+real() { (cd "$(dirname "$1")" && echo "$(pwd -P)/$(basename "$1")"); }
+
+case $case_name in
+help)
+    run "$tool" --help
+    expect_status 0 "--help"
+    # Every option of the checker's table is reachable: a flag of its own (--name-with-dashes)
+    # or named in the --option paragraph.
+    names=$(sed -n 's/^WREF__OPTION(\([a-z]*\), *\([a-z_]*\),.*/\2/p' "$WREF_TOOL_OPTIONS_DEF")
+    [ -n "$names" ] || fail "no options parsed from $WREF_TOOL_OPTIONS_DEF"
+    for name in $names; do
+        flag=--$(echo "$name" | tr _ -)
+        if grep -qE -- "(^|[ ,])$flag([=[ ,]|\$)" "$out"; then
+            ok "--help documents $flag"
+        else
+            expect_out "$out" "$name" "--help names checker option $name (via --option)"
+        fi
+    done
+    # ...and every checker flag of the tool still names an option of the table.
+    flags=$(sed -n '/^Checker options/,/^  --option/s/^  --\([a-z-]*\).*/\1/p' "$out" | grep -vx option)
+    [ -n "$flags" ] || fail "no checker flags found in --help"
+    for flag in $flags; do
+        name=$(echo "$flag" | tr - _)
+        echo "$names" | grep -qx "$name" || fail "--$flag sets '$name', which options.def does not have"
+        ok "--$flag sets checker option $name"
+    done
+    for flag in --no-leak-check --no-halt-on-error --option --library --print-env --help --version; do
+        expect_out "$out" "$flag" "--help documents $flag"
+    done
+    expect_out "$out" "Exit status" "--help documents exit statuses"
+    run "$tool" -h
+    expect_status 0 "-h"
+    ;;
+
+version)
+    run "$tool" --version
+    expect_status 0 "--version"
+    [ "$(cat "$out")" = "wref-check $WREF_TOOL_VERSION" ] || fail "--version printed '$(cat "$out")'"
+    ok "--version prints 'wref-check $WREF_TOOL_VERSION'"
+    ;;
+
+print_env)
+    run "$tool" --print-env
+    expect_status 0 "--print-env without a program"
+    preload=$(env_value LD_PRELOAD)
+    case $preload in
+    */src/libwref-check.so) ok "LD_PRELOAD is the build tree's src/libwref-check.so" ;;
+    *) fail "LD_PRELOAD='$preload' is not <build>/src/libwref-check.so" ;;
+    esac
+    [ "$(real "$preload")" = "$(real "$lib")" ] || fail "LD_PRELOAD='$preload', expected $lib"
+    ok "LD_PRELOAD names $lib"
+    expect_not "$out" "WREF_CHECK_OPTIONS" "no WREF_CHECK_OPTIONS when there are no options"
+
+    # Merging: the library goes first, the user's preloads stay (minus duplicates of it); the
+    # user's other checker options stay, the command line wins for the names it sets.
+    run env LD_PRELOAD="$WREF_TOOL_RELEASE_LIB" \
+        WREF_CHECK_OPTIONS="verbosity=0,exitcode=5 color=never:log_path='/a b'" \
+        "$tool" --print-env --exitcode=42 --halt-on-error --log-path=/tmp/x \
+        --option print-summary=0 --guard sample
+    expect_status 0 "--print-env with options"
+    preload=$(env_value LD_PRELOAD)
+    [ "$preload" = "${preload%%:*}:$WREF_TOOL_RELEASE_LIB" ] ||
+        fail "LD_PRELOAD='$preload', expected <lib>:$WREF_TOOL_RELEASE_LIB"
+    [ "$(real "${preload%%:*}")" = "$(real "$lib")" ] || fail "LD_PRELOAD='$preload' does not start with $lib"
+    ok "LD_PRELOAD prepends the library to the existing LD_PRELOAD"
+    opts=$(env_value WREF_CHECK_OPTIONS)
+    expected="verbosity=0:color=never:exitcode=42:halt_on_error=1:log_path=/tmp/x:print_summary=0:guard=sample"
+    [ "$opts" = "$expected" ] || fail "WREF_CHECK_OPTIONS='$opts', expected '$expected'"
+    ok "WREF_CHECK_OPTIONS merged: $opts"
+
+    # The library already in LD_PRELOAD is not preloaded twice.
+    run env LD_PRELOAD="$lib" "$tool" --print-env
+    [ "$(env_value LD_PRELOAD)" = "$(env_value LD_PRELOAD | cut -d: -f1)" ] ||
+        fail "library preloaded twice: $(env_value LD_PRELOAD)"
+    ok "no duplicate LD_PRELOAD entry"
+
+    # Values with separators are quoted for the checker; relative paths become absolute.
+    (cd "$work" && "$tool" --print-env --log-path=rel/x --option report="a b" \
+        --no-leak-check --leak-check=1 --no-fast-unwind) >"$out" 2>"$err"
+    opts=$(sed -n 's/^WREF_CHECK_OPTIONS=//p' "$out")
+    expected="'log_path=$(cd "$work" && pwd)/rel/x:report=\"a b\":leak_check=1:fast_unwind=0'"
+    [ "$opts" = "$expected" ] || fail "WREF_CHECK_OPTIONS=$opts, expected $expected"
+    ok "quoting, absolute log path, last setting wins: $opts"
+    ;;
+
+env_reaches_program)
+    run env WREF_CHECK_OPTIONS=verbosity=0 "$tool" --exitcode=42 --no-leak-check -- \
+        sh -c 'printf "%s\n" "$WREF_CHECK_OPTIONS" "$LD_PRELOAD"'
+    expect_status 0 "sh under the tool"
+    [ "$(sed -n 1p "$out")" = "verbosity=0:exitcode=42:leak_check=0" ] ||
+        fail "the program saw WREF_CHECK_OPTIONS='$(sed -n 1p "$out")'"
+    ok "the program sees the merged WREF_CHECK_OPTIONS"
+    [ "$(real "$(sed -n 2p "$out")")" = "$(real "$lib")" ] ||
+        fail "the program saw LD_PRELOAD='$(sed -n 2p "$out")'"
+    ok "the program sees LD_PRELOAD"
+    # Without '--', options stop at the program; the program's own arguments are its own.
+    run "$tool" --exitcode=42 "$WREF_TOOL_EXIT_WITH" 0 --print-args --exitcode=1 -- x
+    expect_status 0 "program given without --"
+    [ "$(cat "$out" | tr '\n' ' ')" = "--exitcode=1 -- x " ] ||
+        fail "program arguments were '$(cat "$out" | tr '\n' ' ')'"
+    ok "arguments after the program are passed through untouched"
+    ;;
+
+library)
+    run "$tool" --library "$WREF_TOOL_RELEASE_LIB" --print-env
+    expect_status 0 "--library PATH"
+    [ "$(env_value LD_PRELOAD)" = "$WREF_TOOL_RELEASE_LIB" ] || fail "--library ignored: $(env_value LD_PRELOAD)"
+    ok "--library PATH is preloaded"
+    run env WREF_CHECK_LIBRARY="$WREF_TOOL_RELEASE_LIB" "$tool" --print-env
+    [ "$(env_value LD_PRELOAD)" = "$WREF_TOOL_RELEASE_LIB" ] || fail "WREF_CHECK_LIBRARY ignored"
+    ok "WREF_CHECK_LIBRARY is preloaded"
+    run "$tool" --library "$work/none.so" --print-env
+    expect_status 1 "--library to a missing file"
+    expect_out "$err" "$work/none.so" "the error names the missing --library"
+    run env WREF_CHECK_LIBRARY="$work/none.so" "$tool" --print-env
+    expect_status 1 "WREF_CHECK_LIBRARY to a missing file"
+    # A copy of the tool outside the build tree does not find the library and says where it looked.
+    if [ -e "/usr/local/lib/libwref-check.so" ] || [ -e "/usr/lib/libwref-check.so" ]; then
+        echo "skip: an installed libwref-check.so exists"
+    else
+        mkdir -p "$work/bin" && cp "$tool" "$work/bin/wref-check"
+        run "$work/bin/wref-check" --print-env
+        expect_status 1 "no library found"
+        expect_out "$err" "cannot find libwref-check.so" "not-found message"
+        expect_out "$err" "$work/src/libwref-check.so" "not-found message lists the build-tree place"
+        expect_out "$err" "WREF_CHECK_LIBRARY" "not-found message lists WREF_CHECK_LIBRARY"
+    fi
+    ;;
+
+usage_errors)
+    for args in "--bogus" "-x" "--exitcode=abc" "--guard=some" "--halt-on-error=2" \
+                "--option nokey" "--no-exitcode" "--exitcode" ""; do
+        # shellcheck disable=SC2086
+        run "$tool" $args
+        expect_status 2 "wref-check $args"
+        [ "$(wc -l <"$err")" -eq 1 ] || fail "wref-check $args: more than one line on stderr"
+        expect_out "$err" "see wref-check --help" "wref-check $args: one line pointing at --help"
+        expect_empty "$out" "wref-check $args: nothing on stdout"
+    done
+    ;;
+
+missing_program)
+    run "$tool" -- "$work/no-such-program"
+    expect_status 127 "missing program"
+    expect_out "$err" "wref-check: cannot run '$work/no-such-program': No such file or directory" "message"
+    run "$tool" no-such-program-in-path-wref
+    expect_status 127 "missing program in PATH"
+    printf 'not a program\n' >"$work/notexec" && chmod -x "$work/notexec"
+    run "$tool" -- "$work/notexec"
+    expect_status 126 "program not executable"
+    expect_out "$err" "cannot run '$work/notexec': Permission denied" "message"
+    ;;
+
+exit_status)
+    for n in 7 0 1; do
+        run "$tool" -- "$WREF_TOOL_EXIT_WITH" $n
+        expect_status $n "clean program exiting $n"
+        expect_not "$err" "ERROR" "clean program: no finding"
+    done
+    ;;
+
+leak)
+    run "$tool" -- "$WREF_TOOL_LEAK_ONE"
+    expect_status 23 "leaking program (default exitcode)"
+    expect_out "$err" "ERROR: wref-check: leak" "leak reported on stderr"
+    expect_out "$err" "SUMMARY: wref-check: leak in main" "SUMMARY line"
+    run "$tool" --halt-on-error -- "$WREF_TOOL_LEAK_ONE"
+    expect_status 23 "leaking program with --halt-on-error"
+    ;;
+
+exitcode)
+    run "$tool" --exitcode=42 -- "$WREF_TOOL_LEAK_ONE"
+    expect_status 42 "--exitcode=42"
+    expect_out "$err" "ERROR: wref-check: leak" "leak reported"
+    run env WREF_CHECK_OPTIONS=exitcode=5 "$tool" --exitcode 43 "$WREF_TOOL_LEAK_ONE"
+    expect_status 43 "--exitcode 43 over WREF_CHECK_OPTIONS=exitcode=5"
+    run env WREF_CHECK_OPTIONS=exitcode=5 "$tool" "$WREF_TOOL_LEAK_ONE"
+    expect_status 5 "the user's WREF_CHECK_OPTIONS kept"
+    ;;
+
+no_leak_check)
+    run "$tool" --no-leak-check -- "$WREF_TOOL_LEAK_ONE"
+    expect_status 0 "--no-leak-check"
+    expect_empty "$err" "--no-leak-check: nothing reported"
+    run "$tool" --leak-check=0 -- "$WREF_TOOL_LEAK_ONE"
+    expect_status 0 "--leak-check=0"
+    ;;
+
+log_path)
+    # exec keeps the pid: the shell's $$ is the tool's and the program's pid.
+    mkdir -p "$work/logs"
+    sh -c 'echo $$ >"$1"; shift; exec "$@"' sh "$work/pid" \
+        "$tool" --log-path="$work/logs/x" -- "$WREF_TOOL_LEAK_ONE" >"$out" 2>"$err"
+    status=$?
+    expect_status 23 "--log-path: exit status still the checker's"
+    expect_empty "$err" "--log-path: stderr stays clean"
+    pid=$(cat "$work/pid")
+    [ -f "$work/logs/x.$pid" ] || fail "no $work/logs/x.$pid (have: $(ls "$work/logs"))"
+    ok "report written to x.<pid of the tool> = x.$pid"
+    expect_out "$work/logs/x.$pid" "ERROR: wref-check: leak" "the log holds the leak report"
+    # A relative prefix is taken relative to where the tool was started.
+    (cd "$work" && "$tool" --log-path=logs/rel -- "$WREF_TOOL_LEAK_ONE") >"$out" 2>"$err"
+    status=$?
+    expect_status 23 "relative --log-path"
+    ls "$work/logs" | grep -q '^rel\.[0-9]*$' || fail "no logs/rel.<pid> (have: $(ls "$work/logs"))"
+    ok "relative --log-path writes logs/rel.<pid>"
+    ;;
+
+*)
+    echo "run_tool_test.sh: unknown case '$case_name'"
+    exit 2
+    ;;
+esac
+echo "PASS: $case_name"
