@@ -326,10 +326,21 @@ static size_t report_leaks(struct graph *g, size_t n_scc)
         }
     }
 
-    /* Cycles first: one finding each, naming the members. */
+    /* Cycles first: one finding each, naming the members from the oldest (lowest serial),
+     * so the report does not depend on the registry's hash order. */
+    size_t *oldest = malloc((n_scc ? n_scc : 1) * sizeof *oldest);
+    if (!oldest)
+        goto out;
+    for (size_t i = 0; i < n_scc; i++)
+        oldest[i] = SIZE_MAX;
     for (size_t v = 0; v < g->n; v++) {
         size_t s = g->nodes[v].scc;
-        if (has_in[s] || (scc_size[s] < 2 && !self_loop[s]))
+        if (oldest[s] == SIZE_MAX || g->nodes[v].rec.serial < g->nodes[oldest[s]].rec.serial)
+            oldest[s] = v;
+    }
+    for (size_t s = 0; s < n_scc; s++) {
+        size_t v = oldest[s];
+        if (v == SIZE_MAX || has_in[s] || (scc_size[s] < 2 && !self_loop[s]))
             continue;
         has_in[s] = true;   /* reported: not again for the other members */
         size_t ind = 0, ind_bytes = 0, bytes = 0;
@@ -353,6 +364,8 @@ static size_t report_leaks(struct graph *g, size_t n_scc)
         wref__buf_free(&ex);
         found++;
     }
+
+    free(oldest);
 
     /* Other roots own what they reach; the rest is grouped by creation stack and type. */
     for (size_t v = 0; v < g->n; v++) {

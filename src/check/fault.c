@@ -124,7 +124,7 @@ static void handler(int sig, siginfo_t *info, void *ctx)
         put(&o, "); frames are module+offset (signal handler: no symbolization)\n");
         put_context_stack(&o, ctx);
         if (freed && r->st_destroyed) {
-            put(&o, "destroyed by thread T");
+            put(&o, "destroyed (the last reference dropped) by thread T");
             put_num(&o, r->tno_destroyed, 10);
             put(&o, " here:\n");
             put_stack(&o, r->st_destroyed);

@@ -150,15 +150,15 @@ static long check_poison(const wref__rec *r)
     return -1;
 }
 
-static void report_write_after_free(wref__rec *r, long off)
+static void report_write_after_free(wref__rec *r, long off, const char *when)
 {
-    char what[160];
+    char what[200];
     snprintf(what, sizeof what, "byte %ld of a destroyed %u-byte object was modified after it was destroyed "
-             "(detected when it left the quarantine)", off, r->size);
+             "(detected %s)", off, r->size, when);
     wref__rec_copy c = *r;
     wref__finding f = {.kind = WREF__K_WRITE_AFTER_FREE, .what = what, .object = &c,
                        .address = r->addr + (uintptr_t)off, .where = 0};
-    f.history[f.n_history++] = (wref__labelled){"destroyed", c.st_destroyed, c.tno_destroyed};
+    f.history[f.n_history++] = (wref__labelled){"destroyed (the last reference dropped)", c.st_destroyed, c.tno_destroyed};
     f.history[f.n_history++] = (wref__labelled){"created", c.st_created, c.tno_created};
     wref__report(&f);
 }
@@ -168,7 +168,7 @@ static void release(wref__rec *r)
 {
     long off = check_poison(r);
     if (off >= 0)
-        report_write_after_free(r, off);
+        report_write_after_free(r, off, "when it left the quarantine");
     if (r->guarded) {
         pthread_mutex_lock(&heap.lock);
         struct guard_slot *s = guard_slot_of(r->addr);
@@ -239,17 +239,16 @@ void wref__heap_free(wref_object *ob, size_t size, wref__rec *rec)
 
 void wref__heap_drain_check(void)
 {
+    /* Under the lock so that no other thread evicts meanwhile; reporting never takes it. */
     pthread_mutex_lock(&heap.lock);
-    wref__rec *r = heap.q_head;
-    pthread_mutex_unlock(&heap.lock);
-    /* Records in the quarantine stay put until evicted, and nothing evicts at exit. */
-    for (; r; r = r->fifo_next) {
+    for (wref__rec *r = heap.q_head; r; r = r->fifo_next) {
         long off = check_poison(r);
         if (off >= 0 && !(r->reported & WREF__REPORTED_WAF)) {
             r->reported |= WREF__REPORTED_WAF;
-            report_write_after_free(r, off);
+            report_write_after_free(r, off, "at exit, while it was in the quarantine");
         }
     }
+    pthread_mutex_unlock(&heap.lock);
 }
 
 wref__rec *wref__heap_guarded_find(uintptr_t addr, uintptr_t *obj_addr)

@@ -74,11 +74,19 @@ void wref__hook_resurrected(wref_object *ob)
     wref__registry_with(ob, set_state, &e);
 }
 
+/* During destruction the "destroyed" stack already shows where the weakrefs were cleared;
+ * a separate "weakrefs cleared" stack is kept only for wref_clear_weakrefs_no_callbacks. */
 void wref__hook_clearing(wref_object *ob)
 {
-    bool has_refs = (wref__weaklist_load(ob) & ~WREF__FLAG_MASK) != 0;
-    struct event e = {WREF__CLEARING, has_refs ? wref__capture() : 0, has_refs ? 1 : 2};
+    struct event e = {WREF__CLEARING, 0, 2};
     wref__registry_with(ob, set_state, &e);
+}
+
+static int set_cleared(wref__rec *r, void *arg)
+{
+    if (r)
+        r->st_cleared = *(wref__stack_id *)arg;
+    return 0;
 }
 
 void wref__hook_cleared(wref_object *ob)
@@ -103,9 +111,10 @@ void wref__hook_destroyed(wref_object *ob)
     wref__rec_copy c;
     if (!wref__registry_with(ob, copy_rec, &c))
         return;
-    char what[160];
-    snprintf(what, sizeof what, "%ld byte(s) past the end of a %u-byte object were written "
-             "(detected when it was destroyed)", off + 1, c.size);
+    char what[256];
+    snprintf(what, sizeof what, "memory past the end of a %u-byte object was written: the first changed "
+             "byte is at offset %ld, %ld byte(s) past the end (detected when it was destroyed)",
+             c.size, (long)c.size + off, off);
     wref__finding f = {.kind = WREF__K_HEAP_OVERFLOW, .what = what, .object = &c,
                        .address = c.addr + c.size + (uintptr_t)off, .where = wref__capture()};
     f.history[f.n_history++] = (wref__labelled){"created", c.st_created, c.tno_created};
@@ -257,6 +266,10 @@ int wref__hook_use(const wref_object *ob, enum wref__use use)
 
     switch (c.verdict) {
     case V_OK:
+        if (use == WREF__USE_CLEAR_NO_CALLBACKS && (wref__weaklist_load(ob) & ~WREF__FLAG_MASK)) {
+            wref__stack_id st = wref__capture();
+            wref__registry_with(ob, set_cleared, &st);
+        }
         return 1;   /* includes a live borrowed object: fine while it lives */
     case V_SILENT_BLOCK:
         return 0;

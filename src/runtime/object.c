@@ -219,8 +219,10 @@ static void dealloc_one(wref_object *ob)
     }
     bool weakrefable = wref__is_weakrefable(ob);
     /* 2. every weakref dead, then callbacks newest first */
+    wref__hook_clearing(ob);
     if (weakrefable)
         wref__clear_weakrefs(ob, true);
+    wref__hook_cleared(ob);
     /* 3. release what the object owns */
     if (t->destroy)
         t->destroy(ob);
