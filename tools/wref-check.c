@@ -75,6 +75,9 @@ static const struct flag flags[] = {
     {"leak_format", V_ENUM, "wref|lsan",
      "lsan: also print leaks in LeakSanitizer's shape, for ctest -T memcheck with "
      "CTEST_MEMORYCHECK_TYPE=LeakSanitizer (LSAN_OPTIONS=log_path is then honoured)."},
+    {"flush_on_signal", V_BOOL, "0|1",
+     "On SIGTERM, SIGINT or SIGHUP (unless the program handles it), run the exit-time work "
+     "(leak census, summary, JSON complete=true) before dying by the signal (default 0)."},
     {"leak_check", V_BOOL, "0|1",
      "At exit, report objects still alive and callbacks that never ran (default 1)."},
     {"quarantine_mb", V_UINT, "N",

@@ -5,6 +5,7 @@
 #include "wref/check.h"
 
 #include <dlfcn.h>
+#include <signal.h>
 #include <link.h>
 #include <stdarg.h>
 #include <stdio.h>
@@ -109,7 +110,8 @@ static void warn_option(const char *line, void *arg)
         (void)!write(2, "\n", 1);
 }
 
-static void at_exit(void)
+/* The exit-time work: census, quarantine check, the reports' last words. */
+static void exit_work(void)
 {
     wref__buf graph = {0};
     if (wref__opt.leak_check)
@@ -117,9 +119,64 @@ static void at_exit(void)
     wref__heap_drain_check();
     wref__report_finish(graph.data);
     wref__buf_free(&graph);
+}
+
+static void at_exit(void)
+{
+    exit_work();
     if (wref__report_count()) {
         fflush(NULL);
         _exit(wref__opt.exitcode);
+    }
+}
+
+/* ---- flush_on_signal ------------------------------------------------------------------------
+ * Not async-signal-safe by nature (the census allocates and takes locks): if the signal
+ * interrupted a thread inside the checker, a lock it holds would never be released, so an
+ * alarm bounds the attempt. Findings made before the signal are on disk either way. */
+static volatile sig_atomic_t flushing;
+
+static void die_by(int sig)
+{
+    signal(sig, SIG_DFL);
+    raise(sig);   /* pending until the handler returns, then delivered with the default action */
+}
+
+static void flush_timeout(int sig)
+{
+    (void)sig;
+    static const char msg[] = "wref-check: WARNING: flush_on_signal: exit work did not finish in 2 s; dying\n";
+    (void)!write(2, msg, sizeof msg - 1);
+    signal((int)flushing, SIG_DFL);
+    raise((int)flushing);   /* SIGALRM's handler: the original signal, default action */
+    _exit(128 + (int)flushing);
+}
+
+static void flush_handler(int sig)
+{
+    if (flushing)
+        return;   /* already dying */
+    flushing = sig;
+    wref__report_dying_by_signal();
+    signal(SIGALRM, flush_timeout);
+    alarm(2);
+    exit_work();
+    alarm(0);
+    die_by(sig);
+}
+
+static void install_flush_on_signal(void)
+{
+    static const int sigs[] = {SIGTERM, SIGINT, SIGHUP};
+    for (size_t i = 0; i < sizeof sigs / sizeof sigs[0]; i++) {
+        struct sigaction old;
+        if (sigaction(sigs[i], NULL, &old) != 0 || (old.sa_flags & SA_SIGINFO) || old.sa_handler != SIG_DFL)
+            continue;   /* the program handles (or ignores) it: its exit runs our atexit */
+        struct sigaction sa;
+        memset(&sa, 0, sizeof sa);
+        sa.sa_handler = flush_handler;
+        sigemptyset(&sa.sa_mask);
+        sigaction(sigs[i], &sa, NULL);
     }
 }
 
@@ -157,6 +214,8 @@ static void init_once(void)
     (void)wref__thread_no();   /* the initialising thread (normally main) is T0 */
     if (wref__opt.guard != WREF__GUARD_NONE)
         wref__fault_install();
+    if (wref__opt.flush_on_signal)
+        install_flush_on_signal();
     atexit(at_exit);
     pthread_atfork(fork_prepare, fork_parent, fork_child);
     if (wref__opt.verbosity >= 1)

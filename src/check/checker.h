@@ -167,7 +167,8 @@ typedef struct wref__finding {
  * Halts the process when halt_on_error=1. */
 size_t wref__report(const wref__finding *f);
 size_t wref__report_count(void);
-size_t wref__report_count_unlocked(void);   /* for the signal handler */
+size_t wref__report_count_unlocked(void);
+void wref__report_dying_by_signal(void);   /* flush_on_signal: no exit status of ours */   /* for the signal handler */
 /* A finding formatted by the fault handler: counted and written as text and JSON with no lock
  * and no allocation. Async-signal-safe (for a process about to die). */
 void wref__report_signal_finding(enum wref__kind kind, const char *text, size_t text_len, const char *json,

@@ -39,6 +39,7 @@ static struct {
     int fd;                    /* text destination; -1 until the first write */
     bool text, json;           /* formats asked for (report=) */
     bool finished;
+    bool dying;                /* flush_on_signal: the process dies by a signal, not exitcode */
     size_t total, suppressed;
     size_t by_kind[WREF__K_COUNT];
     wref__buf lsan;            /* leak_format=lsan blocks, written at finish */
@@ -406,6 +407,11 @@ void wref__report_signal_finding(enum wref__kind kind, const char *text, size_t 
         wref__json_signal_finding(json, json_len, rep.by_kind, rep.total, rep.suppressed);
 }
 
+void wref__report_dying_by_signal(void)
+{
+    rep.dying = true;
+}
+
 size_t wref__report_count_unlocked(void)
 {
     return rep.total;
@@ -454,6 +460,6 @@ void wref__report_finish(const char *leak_graph)
     wref__buf_free(&b);
     if (rep.json)
         wref__json_tail(rep.by_kind, rep.total, rep.suppressed, leak_graph, true,
-                        rep.total ? wref__opt.exitcode : -1);
+                        rep.total && !rep.dying ? wref__opt.exitcode : -1);
     pthread_mutex_unlock(&rep.lock);
 }
