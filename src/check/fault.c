@@ -9,14 +9,43 @@
 #include "checker.h"
 #include "symbolize.h"
 
+#include <dlfcn.h>
 #include <errno.h>
 #include <signal.h>
 #include <string.h>
 #include <ucontext.h>
 #include <unistd.h>
 
-static struct sigaction previous;
+static struct sigaction previous;     /* the handler we chain to: the program's own */
 static volatile sig_atomic_t reporting;
+static bool installed;                /* our SIGSEGV handler is in place */
+
+typedef int (*sigaction_fn)(int, const struct sigaction *, struct sigaction *);
+
+/* libc's sigaction (or a sanitizer's interceptor in front of it), bypassing ours below. */
+static int real_sigaction(int sig, const struct sigaction *act, struct sigaction *old)
+{
+    static sigaction_fn next_fn;
+    sigaction_fn next = __atomic_load_n(&next_fn, __ATOMIC_ACQUIRE);
+    if (!next) {
+        next = (sigaction_fn)dlsym(RTLD_NEXT, "sigaction");
+        __atomic_store_n(&next_fn, next, __ATOMIC_RELEASE);
+    }
+    if (!next) {
+        errno = ENOSYS;
+        return -1;
+    }
+    return next(sig, act, old);
+}
+
+static void real_default(int sig)
+{
+    struct sigaction dfl;
+    memset(&dfl, 0, sizeof dfl);
+    dfl.sa_handler = SIG_DFL;
+    sigemptyset(&dfl.sa_mask);
+    real_sigaction(sig, &dfl, NULL);
+}
 
 /* ---- tiny formatting into a fixed buffer ------------------------------------------------------ */
 
@@ -248,7 +277,7 @@ static void handler(int sig, siginfo_t *info, void *ctx)
         previous.sa_handler(sig);
         return;
     }
-    signal(sig, SIG_DFL);   /* returning re-executes the access and dies as it would have */
+    real_default(sig);   /* returning re-executes the access and dies as it would have */
     errno = saved_errno;
 }
 
@@ -259,5 +288,36 @@ void wref__fault_install(void)
     sa.sa_sigaction = handler;
     sa.sa_flags = SA_SIGINFO | SA_NODEFER;
     sigemptyset(&sa.sa_mask);
-    sigaction(SIGSEGV, &sa, &previous);
+    if (real_sigaction(SIGSEGV, &sa, &previous) == 0)
+        __atomic_store_n(&installed, true, __ATOMIC_RELEASE);
+}
+
+/* ---- the program's own SIGSEGV handler: chained, not replacing ours ----------------------------
+ * While guard pages are on, sigaction and signal for SIGSEGV are interposed: the program's
+ * handler becomes the one ours chains to (after reporting a guard-page fault), and the program
+ * sees the handler it installed before as the old one, as if nothing stood between. */
+#define WREF_INTERPOSE __attribute__((visibility("default")))
+
+WREF_INTERPOSE int sigaction(int sig, const struct sigaction *act, struct sigaction *old)
+{
+    if (sig != SIGSEGV || !__atomic_load_n(&installed, __ATOMIC_ACQUIRE))
+        return real_sigaction(sig, act, old);
+    struct sigaction prev = previous;
+    if (act)
+        previous = *act;
+    if (old)
+        *old = prev;
+    return 0;
+}
+
+WREF_INTERPOSE sighandler_t signal(int sig, sighandler_t fn)
+{
+    struct sigaction sa, old;
+    memset(&sa, 0, sizeof sa);
+    sa.sa_handler = fn;
+    sa.sa_flags = SA_RESTART;   /* glibc's signal(): BSD semantics */
+    sigemptyset(&sa.sa_mask);
+    if (sigaction(sig, &sa, &old) != 0)
+        return SIG_ERR;
+    return (old.sa_flags & SA_SIGINFO) ? (sighandler_t)(void (*)(void))old.sa_sigaction : old.sa_handler;
 }

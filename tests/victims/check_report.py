@@ -58,7 +58,7 @@ sys.exit(1 if errors else 0)
 """
 
 
-def check_json(schema, workdir, findings, died, fail):
+def check_json(schema, workdir, findings, finished, fail):
     """The JSON report matches the schema and the text report's findings."""
     paths = glob.glob(os.path.join(workdir, "wref-check.*.json"))
     if len(paths) != 1:
@@ -71,8 +71,9 @@ def check_json(schema, workdir, findings, died, fail):
              v.stdout.decode("utf-8", "replace"))
         return
     doc = json.load(open(paths[0], encoding="utf-8"))
-    if doc["complete"] == died:
-        fail(f"json: complete is {doc['complete']} for a process that {'died' if died else 'exited'}")
+    if doc["complete"] != finished:
+        fail(f"json: complete is {doc['complete']}, but the checker {'did' if finished else 'did not'} "
+             "print its process summary")
     got = [f["kind"] for f in doc["findings"]]
     want = [f.kind for f in findings]
     if got != want:
@@ -280,7 +281,7 @@ def main(argv):
             fail(f"{where}: unknown directive {word!r}")
 
     if schema:
-        check_json(schema, workdir, findings, proc.returncode < 0, fail)
+        check_json(schema, workdir, findings, process_summary is not None or (proc.returncode == 0 and not findings), fail)
         for p in glob.glob(os.path.join(workdir, "*")):
             os.unlink(p)
         os.rmdir(workdir)
