@@ -255,8 +255,11 @@ static void cycle_path(struct graph *g, size_t start, wref__buf *b, size_t *prev
         prev[i] = SIZE_MAX;
     /* BFS inside the component from start until an edge returns to start */
     size_t *queue = malloc(g->n * sizeof *queue), head = 0, tail = 0, last = SIZE_MAX;
-    if (!queue)
+    *n_serials = 0;
+    if (!queue) {
+        g->oom = true;
         return;
+    }
     queue[tail++] = start;
     while (head < tail && last == SIZE_MAX) {
         size_t v = queue[head++];
@@ -320,8 +323,7 @@ static size_t report_leaks(struct graph *g, size_t n_scc)
     size_t *scratch = malloc((g->n ? g->n : 1) * sizeof *scratch);
     struct group *groups = calloc(g->n ? g->n : 1, sizeof *groups);
     if (!has_in || !scc_size || !self_loop || !scratch || !groups) {
-        static bool once;
-        wref__checker_warn(&once, "out of memory in the leak census; %zu leaked object(s) not reported", g->n);
+        g->oom = true;
         goto out;
     }
     for (size_t v = 0; v < g->n; v++) {
@@ -339,8 +341,10 @@ static size_t report_leaks(struct graph *g, size_t n_scc)
     /* Cycles first: one finding each, naming the members from the oldest (lowest serial),
      * so the report does not depend on the registry's hash order. */
     size_t *oldest = malloc((n_scc ? n_scc : 1) * sizeof *oldest);
-    if (!oldest)
+    if (!oldest) {
+        g->oom = true;
         goto out;
+    }
     for (size_t i = 0; i < n_scc; i++)
         oldest[i] = SIZE_MAX;
     for (size_t v = 0; v < g->n; v++) {
@@ -441,6 +445,8 @@ static size_t report_leaks(struct graph *g, size_t n_scc)
         found++;
     }
     size_t *sorted_pos = malloc((n_groups ? n_groups : 1) * sizeof *sorted_pos);
+    if (!sorted_pos)
+        g->oom = true;   /* the leak graph then names no finding */
     if (sorted_pos) {
         for (size_t k = 0; k < n_groups; k++)
             sorted_pos[groups[k].orig] = k;
@@ -522,6 +528,11 @@ size_t wref__census(wref__buf *graph)
     }
     if (graph && (g.slots || !g.n))
         graph_json(&g, graph);
+    if (g.oom) {
+        static bool once;
+        wref__checker_warn(&once, "out of memory in the leak census: leaks or pending callbacks may be missing "
+                                  "or reported without their grouping");
+    }
     free(g.nodes);
     free(g.slots);
     free(g.edges);

@@ -117,7 +117,7 @@ static void exit_work(void)
     if (wref__opt.leak_check)
         wref__census(&graph);
     wref__heap_drain_check();
-    wref__report_finish(graph.data);
+    wref__report_finish(graph.failed ? NULL : graph.data);   /* a cut graph is no JSON */
     wref__buf_free(&graph);
 }
 

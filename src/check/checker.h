@@ -183,6 +183,7 @@ void wref__report_finish(const char *leak_graph);
 typedef struct wref__buf {
     char *data;
     size_t len, cap;
+    bool failed;   /* a printf did not fit (out of memory): the text is cut short */
 } wref__buf;
 void wref__buf_printf(wref__buf *b, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 void wref__buf_free(wref__buf *b);

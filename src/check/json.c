@@ -148,6 +148,15 @@ static bool ensure_open(void)
     wref__buf_printf(&b, ",\n");
     options_json(&b);
     wref__buf_printf(&b, ",\n\"findings\":[");
+    if (!b.data || b.failed) {
+        wref__checker_warn(NULL, "out of memory: no JSON report (%s)", js.path);
+        close(js.fd);
+        unlink(js.path);
+        js.fd = -1;
+        js.failed = true;
+        wref__buf_free(&b);
+        return false;
+    }
     put_all(b.data, b.len, 0);
     js.body_end = (off_t)b.len;
     wref__buf_free(&b);
@@ -259,7 +268,16 @@ void wref__json_finding(size_t id, const wref__finding *f, const wref__rstack *s
     wref__buf_printf(&b, ",\"summary\":");
     wref__buf_json_string(&b, summary);
     wref__buf_printf(&b, "}");
-    wref__buf_printf(&js.pending, "%.*s", (int)b.len, b.data);
+    size_t before = js.pending.len;
+    if (b.data)
+        wref__buf_printf(&js.pending, "%.*s", (int)b.len, b.data);
+    if (!b.data || b.failed || js.pending.len != before + b.len) {
+        static bool once;
+        js.pending.len = before;   /* never half a finding: the document must stay valid */
+        wref__checker_warn(&once, "out of memory: finding %zu is missing from the JSON report %s", id, js.path);
+        wref__buf_free(&b);
+        return;
+    }
     js.n_findings++;
     wref__buf_free(&b);
 }
@@ -272,6 +290,7 @@ void wref__json_tail(const size_t *by_kind, size_t total, size_t suppressed, con
     if (!ensure_open())
         return;
     wref__buf b = js.pending;   /* pending findings, then the tail: one pwrite */
+    size_t pending_len = b.len;
     off_t tail_at = js.body_end + (off_t)b.len;
     js.pending = (wref__buf){0};
     wref__buf_printf(&b, "\n],\n\"suppressions\":");
@@ -292,6 +311,12 @@ void wref__json_tail(const size_t *by_kind, size_t total, size_t suppressed, con
     else
         wref__buf_printf(&b, "null");
     wref__buf_printf(&b, "},\n\"complete\":%s}\n", final ? "true" : "false");
+    if (b.failed) {   /* a cut tail would break the document: keep the findings for the next try */
+        static bool once;
+        wref__checker_warn(&once, "out of memory: the JSON report %s is not up to date", js.path);
+        js.pending = (wref__buf){b.data, pending_len, b.cap, false};
+        return;
+    }
     off_t end = js.body_end + (off_t)b.len;
     put_all(b.data, b.len, js.body_end);
     js.body_end = tail_at;

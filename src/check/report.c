@@ -55,6 +55,8 @@ const char *wref__kind_name(enum wref__kind k)
 
 void wref__buf_printf(wref__buf *b, const char *fmt, ...)
 {
+    if (b->failed)
+        return;   /* once cut, stays cut: never a text with a hole in it */
     for (;;) {
         va_list ap;
         va_start(ap, fmt);
@@ -71,8 +73,10 @@ void wref__buf_printf(wref__buf *b, const char *fmt, ...)
         while (cap < b->len + (size_t)n + 1)
             cap *= 2;
         char *d = realloc(b->data, cap);
-        if (!d)
+        if (!d) {
+            b->failed = true;
             return;   /* out of memory: the finding is cut short, never lost entirely */
+        }
         b->data = d;
         b->cap = cap;
     }
@@ -350,6 +354,13 @@ size_t wref__report(const wref__finding *f)
         if (rep.text) {
             wref__buf b = {0};
             format_text(&b, f, stacks, n, fn);
+            if (!b.data || !b.len) {   /* out of memory: the finding's first line still goes out */
+                char line[256];
+                int len = snprintf(line, sizeof line, "==%d==ERROR: wref-check: %s at 0x%lx (out of memory: "
+                                   "report cut short)\nSUMMARY: wref-check: %s in %s\n\n", (int)getpid(),
+                                   wref__kind_name(f->kind), (unsigned long)f->address, wref__kind_name(f->kind), fn);
+                wref__report_write(line, (size_t)len < sizeof line ? (size_t)len : sizeof line - 1);
+            }
             wref__report_write(b.data, b.len);
             wref__buf_free(&b);
         }
