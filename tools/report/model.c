@@ -25,7 +25,7 @@ const struct kind report_kinds[] = {
      "The poisoned memory of a destroyed object in quarantine was modified.", "error"},
     {"clear-live", "ClearLive", "Weak references of a live object cleared",
      "The weak references of an object that is still alive were cleared.", "error"},
-    {"leak", "Leak", "Objects alive at exit",
+    {"leak", "LeakAtExit", "Objects alive at exit",
      "Objects were still alive when the process exited: a missing release or a reference "
      "cycle.", "warning"},
     {"callback-never-ran", "CallbackNeverRan", "Weakref callback that can never run",
