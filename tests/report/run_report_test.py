@@ -357,16 +357,22 @@ def case_victims():
     victims = sorted(n[len("victim_"):-len("_preload")] for n in os.listdir(vb)
                      if n.startswith("victim_") and n.endswith("_preload"))
     check(len(victims) >= 13, "%d victims found" % len(victims))
-    for run in ("run1", "run2"):
+    sup = os.path.join(w, "suppressions.txt")
+    for run in ("run1", "run2", "suppressed"):
+        if run == "suppressed":
+            open(sup, "w").write(report("--gen-suppressions", os.path.join(w, "run1"), status=1).stdout)
         os.makedirs(os.path.join(w, run))
         for v in victims:
+            extra = (":guard=all" if v == "uaf_guard" else "") + (":suppressions=" + sup if run == "suppressed" else "")
             env = dict(os.environ, LD_PRELOAD=lib,
-                       WREF_CHECK_OPTIONS="report=json:log_path=%s/%s/%s%s" % (w, run, v, ":guard=all" if v == "uaf_guard" else ""))
+                       WREF_CHECK_OPTIONS="report=json:log_path=%s/%s/%s%s" % (w, run, v, extra))
             env["ASAN_OPTIONS"] = "verify_asan_link_order=0:detect_leaks=0:handle_segv=0"
             env["TSAN_OPTIONS"] = "handle_segv=0"
             subprocess.run([os.path.join(vb, "victim_%s_preload" % v)], env=env, capture_output=True)
         files = [f for f in os.listdir(os.path.join(w, run)) if f.endswith(".json")]
         check(len(files) == len(victims), "%s: a JSON report per victim (%d)" % (run, len(files)))
+    r = report(os.path.join(w, "suppressed"), status=0)
+    check("TOTAL: 0 distinct findings" in r.stdout, "--gen-suppressions entries silence every finding in the checker")
     one = json.loads(report("--format=json", os.path.join(w, "run1"), status=1).stdout)
     both = json.loads(report("--format=json", os.path.join(w, "run1"), os.path.join(w, "run2"), status=1).stdout)
     fp1 = sorted(g["fingerprint"] for g in one["findings"])
