@@ -242,6 +242,24 @@ on with the other callbacks. The stack is the destruction that ran the callback;
 shows where the callback was registered." \
 "Make callbacks that cannot fail, or handle the failure inside the callback. The unraisable
 hook (\`wref_set_unraisable_hook\`) can log these in production."
+
+cat <<'EOF'
+
+## Merging and converting JSON reports
+
+With `report=json` each process writes `<log_path>.<pid>.json` ([report-schema.json](report-schema.json)).
+`wref-check report` merges any number of them, de-duplicates findings by fingerprint (kind +
+top 3 user frames) and writes text, SARIF, JUnit, GitHub annotations, a picture of the leaked
+objects (dot/svg), merged JSON or symbolized JSON, or suppression entries
+(`--gen-suppressions`; the suppressions file syntax is there too):
+[report-tool.md](report-tool.md).
+
+```sh
+WREF_CHECK_OPTIONS=report=json:log_path=/tmp/wref/r ./my_tests
+wref-check report /tmp/wref                     # text, one block per distinct bug
+wref-check report --format=sarif --source-root=. -o wref.sarif /tmp/wref
+```
+EOF
 } >"$out.tmp"
 mv "$out.tmp" "$out"
 echo "wrote $out"

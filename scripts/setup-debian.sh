@@ -15,7 +15,11 @@ PACKAGES=(
     libunwind-dev     # the checker's backtraces
     libcmocka-dev     # unit tests
     libdw-dev         # elfutils: the checker's symbolizer
-    binutils          # nm, used by the exports test
+    binutils          # nm, used by the exports test; nm/readelf in tests/report/gen_big_report.py
+    libjansson-dev    # wref-check report: a mature, fuzzed JSON parser for untrusted input (the checker only writes JSON)
+    graphviz          # wref-check report --format=svg runs `dot -Tsvg`; tests/report checks it
+    python3-jsonschema  # tests/report: fixtures are validated against docs/report-schema.json
+    libicu72          # the SARIF Multitool (npm, a .NET app) aborts at start without ICU
 )
 
 installed() {
@@ -35,6 +39,13 @@ for pkg in "${PACKAGES[@]}"; do
         missing+=("$pkg")
     fi
 done
+
+# npm: scripts/setup-npm.sh installs the pinned SARIF Multitool for tests/report with it. Only
+# when there is no npm at all: a Node.js from elsewhere (e.g. NodeSource) brings its own npm and
+# conflicts with Debian's package.
+if ! command -v npm >/dev/null 2>&1 && ! installed npm; then
+    missing+=(npm)
+fi
 
 if [ ${#missing[@]} -eq 0 ]; then
     echo "setup-debian: all ${#PACKAGES[@]} packages already installed: ${PACKAGES[*]}"

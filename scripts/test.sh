@@ -25,6 +25,7 @@ export UBSAN_OPTIONS=${UBSAN_OPTIONS:-print_stacktrace=1:halt_on_error=1}
 export TSAN_OPTIONS=${TSAN_OPTIONS:-second_deadlock_stack=1}
 
 scripts/setup-debian.sh
+scripts/setup-npm.sh
 
 # Sanitizer trees do not use -Werror: -O0/-O1 and sanitizer instrumentation produce their own
 # warnings (e.g. GCC's -Wtsan), and the release tree already enforces a warning-free build.

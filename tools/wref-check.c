@@ -1,6 +1,7 @@
 /* wref-check.c: run a program under the wref checker.
  *
  *   wref-check [options] [--] prog args...
+ *   wref-check report [options] FILE|DIR|- ...   (tools/report/cli.c: read, merge, convert)
  *
  * Finds libwref-check.so, prepends it to LD_PRELOAD, merges the command-line options into
  * WREF_CHECK_OPTIONS and execvp()s the program in this very process (no fork), so the exit
@@ -25,6 +26,8 @@
 #include <string.h>
 #include <sys/stat.h>
 #include <unistd.h>
+
+#include "report/model.h"
 
 #ifndef WREF_VERSION
 #define WREF_VERSION "unknown"
@@ -516,7 +519,8 @@ static void flag_name(char *buf, size_t cap, const char *key)
 
 static void print_help(void)
 {
-    printf("Usage: wref-check [options] [--] program [args...]\n\n");
+    printf("Usage: wref-check [options] [--] program [args...]\n"
+           "       wref-check report [options] FILE|DIR|- ...   (see wref-check report --help)\n\n");
     print_wrapped("Runs program with the wref checker (libwref-check.so) preloaded: sets "
                   "LD_PRELOAD and WREF_CHECK_OPTIONS, then executes the program in place of "
                   "this process. The exit status is the program's, or the checker's exitcode "
@@ -599,6 +603,9 @@ int main(int argc, char **argv)
     const char *library = NULL;
     int print_env = 0;
     int i = 1;
+
+    if (argc > 1 && !strcmp(argv[1], "report"))
+        return report_main(argc - 1, argv + 1);
 
     for (; i < argc; i++) {
         const char *arg = argv[i];

@@ -1,0 +1,397 @@
+#!/usr/bin/env python3
+"""run_report_test.py CASE: one test of `wref-check report` (tools/report/, docs/report-tool.md).
+
+Environment (tests/report/CMakeLists.txt): WREF_TOOL (the wref-check binary), FIXTURES
+(tests/report/fixtures), WORK (scratch dir), SYM_BINARY (a victim built with -g, for
+symbolize), CHECK_LIB (libwref-check.so), VICTIMS_BIN (build/tests/victims), SARIF_DIR
+(tests/report/sarif, where scripts/setup-npm.sh installs the Multitool). Exits 0 on pass,
+77 to skip (with the reason on stdout), 1 on the first failed check.
+"""
+import json
+import os
+import re
+import shutil
+import subprocess
+import sys
+import xml.etree.ElementTree as ET
+
+TOOL = os.environ["WREF_TOOL"]
+FIX = os.environ["FIXTURES"]
+KINDS = ["dangling-borrow", "use-after-free", "use-after-clear", "invalid-object", "heap-overflow",
+         "write-after-free", "clear-live", "leak", "callback-never-ran", "callback-suppressed",
+         "callback-error"]
+A, B = FIX + "/dangling_borrow_a.json", FIX + "/dangling_borrow_b.json"
+ALL, CLEAN = FIX + "/all_kinds.json", FIX + "/clean.json"
+
+
+def work(case):
+    d = os.path.join(os.environ["WORK"], case)
+    shutil.rmtree(d, ignore_errors=True)
+    os.makedirs(d)
+    return d
+
+
+def fail(msg, r=None):
+    print("FAIL:", msg)
+    if r is not None:
+        print("--- stdout:\n" + r.stdout[:4000] + "\n--- stderr:\n" + r.stderr[:4000])
+    sys.exit(1)
+
+
+def check(cond, msg, r=None):
+    if not cond:
+        fail(msg, r)
+    print("ok:", msg)
+
+
+def report(*args, stdin=None, status=None):
+    r = subprocess.run([TOOL, "report"] + list(args), input=stdin, capture_output=True, text=True)
+    if status is not None:
+        check(r.returncode == status, "wref-check report %s: exit %d (expected %d)"
+              % (" ".join(a[-40:] for a in args), r.returncode, status), r)
+    return r
+
+
+def case_schema():
+    import jsonschema
+    schema = json.load(open(os.path.join(FIX, "..", "..", "..", "docs", "report-schema.json")))
+    v = jsonschema.Draft202012Validator(schema)
+    for name in sorted(os.listdir(FIX)):
+        v.validate(json.load(open(os.path.join(FIX, name))))
+        check(True, "%s conforms to docs/report-schema.json" % name)
+
+
+def case_kinds():
+    r = report("--format=json", ALL, status=1)
+    d = json.loads(r.stdout)
+    check(sorted(d["totals"]["by_kind"]) == sorted(KINDS), "every kind is loaded and kept apart")
+    check(all(v == 1 for v in d["totals"]["by_kind"].values()), "one finding per kind")
+    t = report(ALL, status=1).stdout
+    for k in KINDS:
+        check("] %s in victim_%s (all_kinds.c)" % (k, k.replace("-", "_")) in t, "text names %s" % k)
+
+
+def case_merge():
+    d = json.loads(report("--format=json", A, B, status=1).stdout)
+    check(d["totals"]["distinct"] == 1 and d["totals"]["occurrences"] == 2,
+          "same bug, other pids/addresses/offsets/paths: 1 finding, 2 occurrences")
+    g = d["findings"][0]
+    check(g["processes"] == 2 and [i["report"] for i in g["instances"]] == [0, 1],
+          "the finding occurs in both processes")
+    t = report(A, B, status=1).stdout
+    check("2 occurrences in 2 processes" in t, "text says '2 occurrences in 2 processes'")
+    d = json.loads(report("--format=json", A, ALL, B, status=1).stdout)
+    check(d["totals"]["distinct"] == 12, "different bugs stay separate (11 + 1)")
+    d = json.loads(report("--format=json", FIX, status=1).stdout)
+    check(len(d["reports"]) == 4 and d["totals"]["occurrences"] == 13, "a directory loads every *.json")
+
+
+def fingerprint_of(doc):
+    r = report("--format=json", "-", stdin=json.dumps(doc))
+    return json.loads(r.stdout)["findings"][0]["fingerprint"]
+
+
+def case_fingerprint():
+    a = json.load(open(A))
+    fa = fingerprint_of(a)
+    check(re.fullmatch(r"[0-9a-f]{16}", fa) is not None, "fingerprint is 16 hex digits")
+    check(fa == fingerprint_of(json.load(open(B))), "two runs/builds give the same fingerprint")
+    a2 = json.load(open(A))
+    for fr in a2["findings"][0]["stacks"][0]["frames"]:
+        fr["line"] = (fr["line"] or 1) + 7
+        fr["file"] = fr["file"] and "/elsewhere/" + os.path.basename(fr["file"])
+    check(fingerprint_of(a2) == fa, "lines and directories do not change it")
+    a3 = json.load(open(A))
+    a3["findings"][0]["stacks"][0]["frames"][1]["function"] = "another_function"
+    check(fingerprint_of(a3) != fa, "another user function changes it")
+    a4 = json.load(open(A))
+    a4["findings"][0]["stacks"][0]["frames"][0]["function"] = "wref_decref"
+    check(fingerprint_of(a4) == fa, "frames in libwref do not count")
+    a5 = json.load(open(A))
+    a5["findings"][0]["kind"] = "use-after-free"
+    check(fingerprint_of(a5) != fa, "the kind counts")
+
+
+def case_exit():
+    report(CLEAN, status=0)
+    report(A, status=1)
+    report("--exit-zero", A, status=0)
+    r = report("--help", status=0)
+    for opt in ["--format", "text", "sarif", "junit", "github", "dot", "svg", "json", "symbolize",
+                "--output", "--color", "--source-root", "--gen-suppressions", "--exit-zero", "Exit status"]:
+        check(opt in r.stdout, "--help documents %s" % opt)
+    for args in (["--format=xml", A], ["--color=sometimes", A], [], ["--bogus", A], ["--format"]):
+        r = report(*args, status=2)
+        check(len(r.stderr.splitlines()) == 1 and "see wref-check report --help" in r.stderr,
+              "usage error %s: one line" % args, r)
+
+
+def case_text():
+    t = report("--color=never", "--source-root=/home/ci/wref", A, B, status=1).stdout
+    check("\033[" not in t, "--color=never: no ANSI escapes")
+    check("#1 victim_use_borrowed tests/victims/dangling_borrow.c:18 (victim_dangling_borrow_preload+0x11b8)" in t,
+          "frames as 'function file:line (module+offset)', file relative to --source-root")
+    check(t.rstrip().splitlines()[-1] == "TOTAL: 1 distinct finding (2 occurrences) in 2 reports: 1 dangling-borrow",
+          "closing totals line")
+    check(t.count("borrowed, thread T0:") == 1, "only the first occurrence's stacks are printed")
+    t = report("--color=always", A, status=1).stdout
+    check("\033[1;31mdangling-borrow\033[0m" in t, "--color=always colours the kind")
+    o = os.path.join(work("text"), "out.txt")
+    report("-o", o, A, status=1)
+    check("\033[" not in open(o).read(), "-o FILE: no colour with auto")
+
+
+def case_sarif():
+    d = json.loads(report("--format=sarif", "--source-root=/home/ci/wref", A, ALL, B, status=1).stdout)
+    check(d["version"] == "2.1.0" and d["$schema"] == "https://json.schemastore.org/sarif-2.1.0.json", "version, $schema")
+    run = d["runs"][0]
+    rules = run["tool"]["driver"]["rules"]
+    check(run["tool"]["driver"]["name"] == "wref-check" and [r["id"] for r in rules] == KINDS, "a rule per kind")
+    check(all(r["helpUri"].endswith("docs/reports.md#" + r["id"]) and r["shortDescription"]["text"]
+              and r["fullDescription"]["text"] and r["defaultConfiguration"]["level"] in ("error", "warning")
+              for r in rules), "rules have descriptions, helpUri, default level")
+    check(run["originalUriBaseIds"]["SRCROOT"]["uri"] == "file:///home/ci/wref/", "SRCROOT base")
+    res = run["results"]
+    check(len(res) == 12, "one result per de-duplicated finding")
+    db = [r for r in res if r["ruleId"] == "dangling-borrow" and "victim_use_borrowed" in r["message"]["text"]][0]
+    loc = db["locations"][0]["physicalLocation"]
+    check(loc["artifactLocation"] == {"uri": "tests/victims/dangling_borrow.c", "uriBaseId": "SRCROOT"}
+          and loc["region"]["startLine"] == 18, "location: first user frame, relative to SRCROOT")
+    check(re.fullmatch(r"[0-9a-f]{16}", db["partialFingerprints"]["wrefFingerprint/v1"]) is not None, "partialFingerprints")
+    check([x["message"]["text"] for x in db["relatedLocations"]]
+          == ["borrowed", "destroyed (the last reference dropped)", "created"], "relatedLocations per history stack")
+    check(db["relatedLocations"][0]["physicalLocation"]["region"]["startLine"] == 8, "related location is the first user frame")
+    check(len(db["stacks"]) == 4 and len(db["stacks"][0]["frames"]) == 4, "stacks with every frame")
+    check(db["properties"]["occurrenceCount"] == 2 and db["properties"]["processCount"] == 2, "counts in properties")
+    check(db["level"] == "error" and [r for r in res if r["ruleId"] == "callback-error"][0]["level"] == "warning", "levels")
+    d = json.loads(report("--format=sarif", A, status=1).stdout)
+    uri = d["runs"][0]["results"][0]["locations"][0]["physicalLocation"]["artifactLocation"]
+    check(uri == {"uri": "file:///home/ci/wref/tests/victims/dangling_borrow.c"}, "absolute file:// URI without --source-root")
+
+
+def case_sarif_validate():
+    sd = os.environ["SARIF_DIR"]
+    exe = os.path.join(sd, "node_modules", ".bin", "sarif-multitool")
+    if not shutil.which("npm"):
+        print("SKIP: npm is not installed; the SARIF Multitool validation needs it (scripts/setup-npm.sh)")
+        sys.exit(77)
+    if not os.path.exists(exe):
+        fail("%s missing: run scripts/setup-npm.sh (npm is installed)" % exe)
+    w = work("sarif_validate")
+    for name, args in (("all", [A, ALL, B, "--source-root=/home/ci/wref"]), ("abs", [A]), ("clean", [CLEAN])):
+        path = os.path.join(w, name + ".sarif")
+        report("--format=sarif", "-o", path, *args)
+        out = os.path.join(w, name + ".validation.sarif")
+        r = subprocess.run([exe, "validate", path, "-o", out], capture_output=True, text=True)
+        check(r.returncode == 0, "Multitool ran on %s" % name, r)
+        problems = [x for x in json.load(open(out))["runs"][0].get("results", [])
+                    if x.get("level", "warning") in ("error", "warning")]
+        check(not problems, "Multitool: no error or warning for %s%s" % (name, "" if not problems else ": " + r.stdout))
+
+
+def case_junit():
+    x = report("--format=junit", A, ALL, B, status=1).stdout
+    root = ET.fromstring(x)
+    suites = root.findall("testsuite")
+    check([s.get("name") for s in suites] == KINDS, "one testsuite per kind")
+    cases = root.findall("testsuite/testcase")
+    check(len(cases) == 12 and int(root.get("failures")) == 12, "one failed testcase per finding")
+    db = [c for c in cases if "victim_use_borrowed" in c.get("name")][0]
+    check(db.get("classname") == "victim_dangling_borrow_preload", "classname is the program basename")
+    check(db.get("name").startswith("dangling-borrow in victim_use_borrowed"), "name = kind + fingerprint summary")
+    check("2 occurrences in 2 processes" in db.find("failure").text, "failure holds the text report")
+    ho = [c for c in cases if "heap_overflow" in c.get("name")][0].find("failure")
+    check(ho.get("message") == 'the heap-overflow message, with "quotes" <tags> & 100% a:b,c', "escaping round-trips")
+
+
+def case_github():
+    lines = report("--format=github", "--source-root=/home/ci/wref", A, ALL, B, status=1).stdout.splitlines()
+    check(len(lines) == 12, "one annotation per finding")
+    check("::error file=tests/victims/dangling_borrow.c,line=18,title=wref-check dangling-borrow::"
+          "dangling-borrow in victim_use_borrowed (dangling_borrow.c) < main (dangling_borrow.c): object given "
+          "a new reference (incref): a borrowed pointer (from wref_get_object) used after its object was "
+          "destroyed (2 occurrences in 2 processes)" in lines, "::error line with file relative to --source-root")
+    check(any(l.startswith("::warning file=tests/victims/all_kinds.c,line=21,title=wref-check callback-error::") for l in lines),
+          "::warning for severity warning")
+    check(any("100%25 a:b,c" in l for l in lines), "message escaping: % -> %25")
+    doc = json.load(open(A))
+    doc["findings"][0]["stacks"][0]["frames"][1]["file"] = "/x/a,b:c%d.c"
+    doc["findings"][0]["message"] = "two\nlines\r"
+    l = report("--format=github", "-", stdin=json.dumps(doc)).stdout
+    check("file=/x/a%2Cb%3Ac%25d.c,line=18," in l, "property escaping: , : %")
+    check("two%0Alines%0D" in l, "message escaping: newline, carriage return")
+
+
+def case_dot():
+    d = report("--format=dot", ALL, A, status=1).stdout
+    check("subgraph cluster_0" in d and 'label="all_kinds (pid 3003)"' in d, "a cluster per process")
+    check("p0_1 -> p0_2 [color=red, penwidth=3, style=bold]" in d and "p0_2 -> p0_1 [color=red, penwidth=3, style=bold]" in d,
+          "cycle edges highlighted bold red")
+    check(re.search(r"p0_2 -> p0_3;", d) is not None, "edge out of the cycle is plain")
+    check(re.search(r'p0_1 \[label="Node#1\\n32 bytes", fillcolor="#ff8080", color=red, penwidth=3\]', d) is not None,
+          "cycle member: red, bold red border")
+    check('p0_3 [label="Payload#3\\n32 bytes", fillcolor="#d0d0d0"]' in d, "indirect leak grey")
+    check('p0_5 -> p0_4 [style=dashed, label="callback pending"]' in d, "weakref: dashed edge, callback pending")
+    check("cluster_1" not in d, "a report without leak_graph has no cluster")
+    svg = report("--format=svg", ALL, status=1).stdout
+    root = ET.fromstring(svg)
+    check(root.tag.endswith("svg") and "Node#1" in svg, "dot -Tsvg renders it")
+    env = dict(os.environ, PATH="/nonexistent")
+    r = subprocess.run([TOOL, "report", "--format=svg", ALL], capture_output=True, text=True, env=env)
+    check(r.returncode == 2 and "Graphviz" in r.stderr and "not in PATH" in r.stderr, "clear error when dot is missing", r)
+
+
+def case_json():
+    d = json.loads(report("--format=json", A, B, CLEAN, status=1).stdout)
+    check(d["format"] == "wref-check-merged" and d["version"] == 1, "format, version")
+    check([r["pid"] for r in d["reports"]] == [1001, 2002, 4004], "reports in load order")
+    g = d["findings"][0]
+    check(g["kind"] == "dangling-borrow" and g["occurrences"] == 2 and g["first"]["id"] == 1
+          and g["first"]["stacks"][0]["label"] == "where", "group with the first occurrence as in its report")
+    check(d["totals"] == {"distinct": 1, "occurrences": 2, "reports": 3, "by_kind": {"dangling-borrow": 1}}, "totals")
+
+
+def case_suppressions():
+    out = report("--gen-suppressions", A, ALL, B, status=1).stdout.splitlines()
+    check(len(out) == 24 and all(l.startswith("# ") for l in out[0::2]), "a comment then an entry per finding")
+    check("dangling-borrow:victim_use_borrowed" in out and "leak:victim_leak" in out, "kind:function entries")
+    check(out[out.index("dangling-borrow:victim_use_borrowed") - 1].startswith(
+        "# dangling-borrow in victim_use_borrowed (dangling_borrow.c)"), "comment is the summary")
+    doc = json.load(open(A))
+    for s in doc["findings"][0]["stacks"]:
+        s["frames"] = [f for f in s["frames"] if os.path.basename(f["module"] or "").startswith("libwref")]
+    out = report("--gen-suppressions", "-", stdin=json.dumps(doc)).stdout.splitlines()
+    check(out[1] == "dangling-borrow:type=Widget", "kind:type=Type without a user frame")
+
+
+def case_symbolize():
+    w = work("symbolize")
+    big = os.path.join(w, "small.json")
+    gen = os.path.join(os.path.dirname(os.path.abspath(__file__)), "gen_big_report.py")
+    subprocess.run([sys.executable, gen, "--binary", os.environ["SYM_BINARY"], "--library",
+                    os.environ["CHECK_LIB"], "--findings", "20", "--graph-objects", "10", "-o", big], check=True)
+    out = os.path.join(w, "sym.json")
+    r = report("--format=symbolize", big, "-o", out, status=1)
+    check(r.stderr == "", "no warning", r)
+    d = json.load(open(out))
+    user = [f for fd in d["findings"] for s in fd["stacks"] for f in s["frames"] if f["module"] == os.environ["SYM_BINARY"]]
+    named = [f for f in user if f["function"] and f["file"] and f["line"]]
+    check(len(user) > 50 and len(named) > 0.8 * len(user), "%d of %d user frames got function/file/line" % (len(named), len(user)))
+    check(any(f["function"] == "main" and f["file"].endswith(".c") for f in named), "main is found with its .c file")
+    # build-id mismatch: skipped with a warning
+    doc = json.load(open(big))
+    for fd in doc["findings"]:
+        for s in fd["stacks"]:
+            for f in s["frames"]:
+                if f["module"] == os.environ["SYM_BINARY"]:
+                    f["build_id"] = "00ff"
+    r = report("--format=symbolize", "-", stdin=json.dumps(doc))
+    check(r.returncode == 1 and "build ID" in r.stderr and len(r.stderr.splitlines()) == 1, "build ID mismatch: one warning", r)
+    check(json.loads(r.stdout)["findings"][0]["stacks"][0]["frames"][1]["function"] is None, "mismatched frames left alone")
+    # symbolized output is still a valid report that loads
+    report("--format=json", out, status=1)
+    # several inputs need -o DIR
+    report("--format=symbolize", big, A, status=2)
+    report("--format=symbolize", big, A, "-o", w, status=1)
+    check(os.path.exists(os.path.join(w, "dangling_borrow_a.json")), "-o DIR writes one file per input")
+
+
+def bad_inputs(w):
+    good = open(A).read()
+    deep = "[" * 100000 + "]" * 100000
+    doc = json.loads(good)
+    doc["findings"][0]["message"] = "x" * (1 << 20)
+    big_string = json.dumps(doc)
+    wrong_version = json.loads(good)
+    wrong_version["version"] = 2
+    no_kind = json.loads(good)
+    del no_kind["findings"][0]["kind"]
+    bad_frame = json.loads(good)
+    bad_frame["findings"][0]["stacks"][1]["frames"][2]["line"] = "eight"
+    bad_hex = json.loads(good)
+    bad_hex["findings"][0]["address"] = "12"
+    cases = {
+        "truncated": (good[:len(good) // 2], "line"),
+        "empty": ("", "end of file"),
+        "not_object": ("[1, 2]", "expected a JSON object"),
+        "wrong_version": (json.dumps(wrong_version), "unsupported report version"),
+        "missing_kind": (json.dumps(no_kind), "findings[0]: missing required field 'kind'"),
+        "wrong_type": (json.dumps(bad_frame), "findings[0].stacks[1].frames[2]: field 'line': expected an integer or null, got a string"),
+        "bad_hex": (json.dumps(bad_hex), "field 'address': expected a hex string"),
+        "deep_nesting": (deep, "maximum parsing depth"),
+        "nul_byte": (good.replace('"where"', '"wh\\u0000ere"', 1), "NUL"),
+        "binary": ("\x00\x01\xff garbage", "line"),
+    }
+    for name, (text, want) in cases.items():
+        path = os.path.join(w, name + ".json")
+        with open(path, "w", encoding="utf-8", errors="surrogateescape") as f:
+            f.write(text)
+        yield name, path, want
+    path = os.path.join(w, "big_string.json")
+    open(path, "w").write(big_string)
+    yield "big_string_ok", path, None
+
+
+def case_bad_input():
+    w = work("bad_input")
+    for name, path, want in bad_inputs(w):
+        for fmt in ("text", "sarif", "symbolize"):
+            r = report("--format=" + fmt, path)
+            if want is None:
+                check(r.returncode == 1, "%s (1 MB string) loads (%s)" % (name, fmt), r)
+                continue
+            check(r.returncode == 2, "%s: exit 2 (%s)" % (name, fmt), r)
+            check(len(r.stderr.splitlines()) == 1 and path in r.stderr and want in r.stderr,
+                  "%s: one line naming the file and '%s'" % (name, want), r)
+    r = report(os.path.join(w, "no_such.json"), status=2)
+    check("no_such.json: No such file or directory" in r.stderr, "missing file named")
+    r = report(A, os.path.join(w, "truncated.json"), status=2)
+    check(r.stdout == "", "no partial report when one input is bad")
+
+
+def case_victims():
+    """Runs every victim twice with report=json; converts; checks the merge."""
+    vb = os.environ["VICTIMS_BIN"]
+    lib = os.environ["CHECK_LIB"]
+    w = work("victims")
+    victims = sorted(n[len("victim_"):-len("_preload")] for n in os.listdir(vb)
+                     if n.startswith("victim_") and n.endswith("_preload"))
+    check(len(victims) >= 13, "%d victims found" % len(victims))
+    sup = os.path.join(w, "suppressions.txt")
+    for run in ("run1", "run2", "suppressed"):
+        if run == "suppressed":
+            open(sup, "w").write(report("--gen-suppressions", os.path.join(w, "run1"), status=1).stdout)
+        os.makedirs(os.path.join(w, run))
+        for v in victims:
+            extra = (":guard=all" if v == "uaf_guard" else "") + (":suppressions=" + sup if run == "suppressed" else "")
+            env = dict(os.environ, LD_PRELOAD=lib,
+                       WREF_CHECK_OPTIONS="report=json:log_path=%s/%s/%s%s" % (w, run, v, extra))
+            env["ASAN_OPTIONS"] = "verify_asan_link_order=0:detect_leaks=0:handle_segv=0"
+            env["TSAN_OPTIONS"] = "handle_segv=0"
+            subprocess.run([os.path.join(vb, "victim_%s_preload" % v)], env=env, capture_output=True)
+        files = [f for f in os.listdir(os.path.join(w, run)) if f.endswith(".json")]
+        check(len(files) == len(victims), "%s: a JSON report per victim (%d)" % (run, len(files)))
+    r = report(os.path.join(w, "suppressed"), status=0)
+    check("TOTAL: 0 distinct findings" in r.stdout, "--gen-suppressions entries silence every finding in the checker")
+    one = json.loads(report("--format=json", os.path.join(w, "run1"), status=1).stdout)
+    both = json.loads(report("--format=json", os.path.join(w, "run1"), os.path.join(w, "run2"), status=1).stdout)
+    fp1 = sorted(g["fingerprint"] for g in one["findings"])
+    fp2 = sorted(g["fingerprint"] for g in both["findings"])
+    check(fp1 == fp2, "merging two runs: exactly one finding per bug (%d distinct)" % len(fp1))
+    check(both["totals"]["occurrences"] == 2 * one["totals"]["occurrences"], "every occurrence counted")
+    kinds = {g["kind"] for g in one["findings"]}
+    check(kinds >= set(KINDS) - {"write-after-free"} or len(kinds) >= 10, "victims cover the kinds: %s" % sorted(kinds))
+    for fmt in ("text", "sarif", "junit", "github", "dot", "svg", "json", "symbolize"):
+        args = ["--format=" + fmt, os.path.join(w, "run1")]
+        if fmt == "symbolize":
+            args += ["-o", os.path.join(w, "run1")]   # in place
+        r = report(*args, status=1)
+        check(r.stderr == "", "%s of every victim's report: no error" % fmt, r)
+    r = report("--format=sarif", os.path.join(w, "run1"), status=1)
+    check(len(json.loads(r.stdout)["runs"][0]["results"]) == len(fp1), "SARIF: a result per bug")
+
+
+if __name__ == "__main__":
+    name = sys.argv[1]
+    globals()["case_" + name]()
+    print("PASS:", name)

@@ -1,0 +1,53 @@
+/* github.c: --format=github, GitHub Actions workflow commands (annotations).
+ *
+ * Contract: one line per group, "::error file=F,line=L,title=wref-check KIND::MESSAGE"
+ * ("::warning" for severity warning); file and line are the first user frame with a file of
+ * the main stack, the file relative to --source-root when under it, and are left out when
+ * there is no such frame. Escaping is GitHub's: in the message % \r \n become %25 %0D %0A;
+ * in property values also : and , become %3A and %2C. */
+#include "model.h"
+
+#include <string.h>
+
+static void escape(FILE *out, const char *s, int property)
+{
+    for (const char *p = s; *p; p++) {
+        switch (*p) {
+        case '%': fputs("%25", out); break;
+        case '\r': fputs("%0D", out); break;
+        case '\n': fputs("%0A", out); break;
+        case ':': fputs(property ? "%3A" : ":", out); break;
+        case ',': fputs(property ? "%2C" : ",", out); break;
+        default: fputc(*p, out);
+        }
+    }
+}
+
+static void annotate(FILE *out, const struct group *g, const char *root)
+{
+    const struct finding *f = g->occ[0];
+    const struct frame *at = report_first_user_frame(report_main_stack(f), 1);
+    fprintf(out, "::%s ", strcmp(f->severity, "warning") ? "error" : "warning");
+    if (at) {
+        const char *rel = report_relative(at->file, root);
+        fputs("file=", out);
+        escape(out, rel ? rel : at->file, 1);
+        fprintf(out, ",line=%ld,", at->line);
+    }
+    fputs("title=", out);
+    escape(out, "wref-check ", 1);
+    escape(out, f->kind->id, 1);
+    fputs("::", out);
+    escape(out, f->fp_summary, 0);
+    fputs(": ", out);
+    escape(out, f->message, 0);
+    fprintf(out, " (%zu occurrence%s in %zu process%s)\n", g->nocc, g->nocc == 1 ? "" : "s",
+            g->nprocesses, g->nprocesses == 1 ? "" : "es");
+}
+
+int report_write_github(const struct merged *m, const struct out_opts *o)
+{
+    for (size_t i = 0; i < m->ngroups; i++)
+        annotate(o->out, &m->groups[i], o->source_root);
+    return 0;
+}

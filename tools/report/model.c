@@ -1,0 +1,148 @@
+/* model.c: the table of finding kinds, frame classification and memory helpers. */
+#include "model.h"
+
+#include <stdarg.h>
+#include <stdlib.h>
+#include <string.h>
+
+/* One row per kind of the schema's $defs.kind; texts follow docs/reports.md. */
+const struct kind report_kinds[] = {
+    {"dangling-borrow", "DanglingBorrow", "Borrowed pointer used after its object was destroyed",
+     "A pointer obtained from wref_get_object() (no reference taken) was passed to the wref API "
+     "after its object was destroyed.", "error"},
+    {"use-after-free", "UseAfterFree", "Destroyed object used",
+     "A pointer to a destroyed object was passed to the wref API, or its memory was accessed.",
+     "error"},
+    {"use-after-clear", "UseAfterClear", "Object used while it was being destroyed",
+     "An object in its dying window (weakrefs being cleared, callbacks running) was given a new "
+     "reference or a new weakref.", "error"},
+    {"invalid-object", "InvalidObject", "Pointer that wref never allocated used as an object",
+     "An address that the runtime never allocated was passed to the wref API as an object.",
+     "error"},
+    {"heap-overflow", "HeapOverflow", "Write past the end of an object",
+     "The redzone after an object was overwritten.", "error"},
+    {"write-after-free", "WriteAfterFree", "Destroyed object's memory written",
+     "The poisoned memory of a destroyed object in quarantine was modified.", "error"},
+    {"clear-live", "ClearLive", "Weak references of a live object cleared",
+     "The weak references of an object that is still alive were cleared.", "error"},
+    {"leak", "LeakAtExit", "Objects alive at exit",
+     "Objects were still alive when the process exited: a missing release or a reference "
+     "cycle.", "warning"},
+    {"callback-never-ran", "CallbackNeverRan", "Weakref callback that can never run",
+     "At exit, a weakref with a callback and its referent were both alive: the callback will "
+     "never run.", "warning"},
+    {"callback-suppressed", "CallbackSuppressed", "Weakref callback not called",
+     "A weakref callback was not called because the weakref died with its referent.",
+     "warning"},
+    {"callback-error", "CallbackError", "Weakref callback failed",
+     "A weakref callback reported an error.", "warning"},
+};
+const size_t report_nkinds = sizeof report_kinds / sizeof report_kinds[0];
+
+const struct kind *report_find_kind(const char *id)
+{
+    for (size_t i = 0; i < report_nkinds; i++)
+        if (!strcmp(report_kinds[i].id, id))
+            return &report_kinds[i];
+    return NULL;
+}
+
+const char *report_basename(const char *path)
+{
+    if (!path)
+        return "";
+    const char *slash = strrchr(path, '/');
+    return slash ? slash + 1 : path;
+}
+
+static int starts_with(const char *s, const char *prefix)
+{
+    return strncmp(s, prefix, strlen(prefix)) == 0;
+}
+
+int report_is_user_frame(const struct frame *f)
+{
+    if (!f->function || !f->function[0])
+        return 0;
+    const char *m = report_basename(f->module);
+    return !starts_with(m, "libwref") && !starts_with(m, "libc.so") &&
+           !starts_with(m, "libc-") && !starts_with(m, "ld-linux") &&
+           !starts_with(m, "libpthread");
+}
+
+const struct stack *report_main_stack(const struct finding *f)
+{
+    for (size_t i = 0; i < f->nstacks; i++)
+        if (!strcmp(f->stacks[i].label, "where"))
+            return &f->stacks[i];
+    return f->nstacks ? &f->stacks[0] : NULL;
+}
+
+const struct frame *report_first_user_frame(const struct stack *s, int need_line)
+{
+    for (size_t i = 0; s && i < s->nframes; i++) {
+        const struct frame *f = &s->frames[i];
+        if (report_is_user_frame(f) && (!need_line || (f->file && f->line > 0)))
+            return f;
+    }
+    return NULL;
+}
+
+const char *report_relative(const char *file, const char *root)
+{
+    size_t n = root ? strlen(root) : 0;
+    if (!file || !n || strncmp(file, root, n) != 0 || file[n] != '/')
+        return NULL;
+    return file + n + 1;
+}
+
+void report_free(struct report *r)
+{
+    if (!r)
+        return;
+    for (size_t i = 0; i < r->nfindings; i++) {
+        struct finding *f = &r->findings[i];
+        for (size_t j = 0; j < f->nstacks; j++)
+            free(f->stacks[j].frames);
+        free(f->stacks);
+        free(f->cycle);
+        free(f->fp_summary);
+    }
+    free(r->findings);
+    free(r->nodes);
+    free(r->edges);
+    json_decref(r->root);
+    free(r->name);
+    free(r);
+}
+
+void report_warn(const char *fmt, ...)
+{
+    va_list ap;
+    va_start(ap, fmt);
+    fputs("wref-check report: ", stderr);
+    vfprintf(stderr, fmt, ap);
+    va_end(ap);
+    fputc('\n', stderr);
+}
+
+void *report_xcalloc(size_t n, size_t size)
+{
+    void *p = calloc(n ? n : 1, size ? size : 1);
+    if (!p) {
+        report_warn("out of memory");
+        exit(REPORT_EXIT_ERROR);
+    }
+    return p;
+}
+
+void *report_xmalloc(size_t n)
+{
+    return report_xcalloc(1, n);
+}
+
+char *report_xstrdup(const char *s)
+{
+    size_t n = strlen(s) + 1;
+    return memcpy(report_xmalloc(n), s, n);
+}

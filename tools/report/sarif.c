@@ -1,0 +1,181 @@
+/* sarif.c: --format=sarif, SARIF 2.1.0 for code scanning (validated by Microsoft's SARIF
+ * Multitool in tests/report).
+ *
+ * Contract: one run; tool.driver "wref-check" with one rule per kind of report_kinds (id =
+ * kind); one result per group: level from the finding's severity, location = the first user
+ * frame with file and line of the main stack, relatedLocations = the first such frame of each
+ * other stack (message = its label), stacks = every stack, partialFingerprints
+ * {"wrefFingerprint/v1": fingerprint}, counts in properties. File URIs are relative to
+ * SRCROOT (= --source-root) when under it, absolute file:// URIs when absolute, and relative
+ * references otherwise. */
+#include "model.h"
+
+#include <stdlib.h>
+#include <string.h>
+
+#ifndef WREF_VERSION
+#define WREF_VERSION "unknown"
+#endif
+#define DOCS_URI "https://github.com/wref/wref/blob/main/docs/reports.md"
+
+/* Percent-encodes everything but RFC 3986 unreserved characters and '/'. */
+static char *uri_encode(const char *prefix, const char *path)
+{
+    static const char hex[] = "0123456789ABCDEF";
+    size_t n = strlen(prefix), cap = n + 3 * strlen(path) + 1;
+    char *s = report_xmalloc(cap), *o = s + n;
+    memcpy(s, prefix, n);
+    for (const unsigned char *p = (const unsigned char *)path; *p; p++) {
+        if (strchr("-._~/", *p) || (*p >= '0' && *p <= '9') || ((*p | 0x20) >= 'a' && (*p | 0x20) <= 'z')) {
+            *o++ = (char)*p;
+        } else {
+            *o++ = '%';
+            *o++ = hex[*p >> 4];
+            *o++ = hex[*p & 15];
+        }
+    }
+    *o = 0;
+    return s;
+}
+
+static json_t *text_message(const char *text)
+{
+    return json_pack("{s:s}", "text", text);
+}
+
+/* The artifactLocation of `file`. */
+static json_t *artifact(const char *file, const char *root)
+{
+    const char *rel = report_relative(file, root);
+    char *uri = uri_encode(rel ? "" : file[0] == '/' ? "file://" : "", rel ? rel : file);
+    json_t *a = json_pack("{s:s}", "uri", uri);
+    free(uri);
+    if (rel)
+        json_object_set_new(a, "uriBaseId", json_string("SRCROOT"));
+    return a;
+}
+
+/* A physicalLocation for a frame with a file (region only when it has a line). */
+static json_t *physical(const struct frame *f, const char *root)
+{
+    json_t *p = json_pack("{s:o}", "artifactLocation", artifact(f->file, root));
+    if (f->line > 0)
+        json_object_set_new(p, "region", json_pack("{s:I}", "startLine", (json_int_t)f->line));
+    return p;
+}
+
+static json_t *frame_location(const struct frame *f, const char *root)
+{
+    json_t *loc = json_object();
+    if (f->file)
+        json_object_set_new(loc, "physicalLocation", physical(f, root));
+    if (f->function)
+        json_object_set_new(loc, "logicalLocations",
+                            json_pack("[{s:s,s:s}]", "name", f->function, "kind", "function"));
+    char where[128];
+    snprintf(where, sizeof where, "%s+%s", report_basename(f->module), f->offset ? f->offset : f->pc);
+    json_object_set_new(loc, "message", text_message(where));
+    return loc;
+}
+
+static json_t *sarif_stack(const struct stack *s, const char *root)
+{
+    json_t *frames = json_array();
+    for (size_t i = 0; i < s->nframes; i++) {
+        const struct frame *f = &s->frames[i];
+        json_t *fr = json_pack("{s:o}", "location", frame_location(f, root));
+        if (f->module)
+            json_object_set_new(fr, "module", json_string(f->module));
+        if (s->thread >= 0)
+            json_object_set_new(fr, "threadId", json_integer(s->thread));
+        json_array_append_new(frames, fr);
+    }
+    return json_pack("{s:o,s:o}", "message", text_message(s->label), "frames", frames);
+}
+
+static json_t *rules(void)
+{
+    json_t *a = json_array();
+    for (size_t i = 0; i < report_nkinds; i++) {
+        const struct kind *k = &report_kinds[i];
+        char help[160];
+        snprintf(help, sizeof help, DOCS_URI "#%s", k->id);
+        json_array_append_new(a, json_pack("{s:s,s:s,s:o,s:o,s:s,s:{s:s}}", "id", k->id, "name",
+                                           k->name, "shortDescription", text_message(k->short_desc),
+                                           "fullDescription", text_message(k->full_desc),
+                                           "helpUri", help, "defaultConfiguration", "level",
+                                           k->level));
+    }
+    return a;
+}
+
+static json_t *related(const struct finding *f, const struct stack *main_stack, const char *root)
+{
+    json_t *a = json_array();
+    for (size_t i = 0; i < f->nstacks; i++) {
+        const struct frame *fr = report_first_user_frame(&f->stacks[i], 1);
+        if (&f->stacks[i] == main_stack || !fr)
+            continue;
+        json_array_append_new(a, json_pack("{s:I,s:o,s:o}", "id", (json_int_t)json_array_size(a),
+                                           "message", text_message(f->stacks[i].label),
+                                           "physicalLocation", physical(fr, root)));
+    }
+    return a;
+}
+
+static json_t *result(const struct group *g, const char *root)
+{
+    const struct finding *f = g->occ[0];
+    const struct stack *ms = report_main_stack(f);
+    const struct frame *at = report_first_user_frame(ms, 1);
+    char *text = NULL;
+    if (asprintf(&text, "%s: %s", f->fp_summary, f->message) < 0)
+        text = NULL;
+    json_t *stacks = json_array();
+    for (size_t i = 0; i < f->nstacks; i++)
+        json_array_append_new(stacks, sarif_stack(&f->stacks[i], root));
+    json_t *r = json_pack("{s:s,s:I,s:s,s:o}", "ruleId", f->kind->id, "ruleIndex",
+                          (json_int_t)(f->kind - report_kinds), "level", f->severity, "message",
+                          text_message(text ? text : f->message));
+    free(text);
+    if (at)
+        json_object_set_new(r, "locations", json_pack("[{s:o}]", "physicalLocation", physical(at, root)));
+    json_object_set_new(r, "partialFingerprints", json_pack("{s:s}", "wrefFingerprint/v1", f->fingerprint));
+    json_object_set_new(r, "relatedLocations", related(f, ms, root));
+    json_object_set_new(r, "stacks", stacks);
+    json_t *props = json_pack("{s:I,s:I,s:s,s:I,s:s}", "occurrenceCount", (json_int_t)g->nocc,
+                              "processCount", (json_int_t)g->nprocesses, "program",
+                              f->report->program, "pid", (json_int_t)f->report->pid, "fingerprintSummary",
+                              f->fp_summary);
+    if (f->has_object)
+        json_object_set_new(props, "object", json_pack("{s:s,s:I,s:I}", "type", f->type, "serial",
+                                                       (json_int_t)f->serial, "size", (json_int_t)f->size));
+    json_object_set_new(r, "properties", props);
+    return r;
+}
+
+int report_write_sarif(const struct merged *m, const struct out_opts *o)
+{
+    json_t *results = json_array();
+    for (size_t i = 0; i < m->ngroups; i++)
+        json_array_append_new(results, result(&m->groups[i], o->source_root));
+    json_t *run = json_pack("{s:{s:{s:s,s:s,s:s,s:o}},s:o}", "tool", "driver", "name",
+                            "wref-check", "version", WREF_VERSION, "informationUri",
+                            "https://github.com/wref/wref", "rules", rules(), "results", results);
+    if (o->source_root) {
+        char *dir = uri_encode("file://", o->source_root);
+        size_t n = strlen(dir);
+        char *with_slash = report_xmalloc(n + 2);
+        snprintf(with_slash, n + 2, "%s/", dir);
+        json_object_set_new(run, "originalUriBaseIds",
+                            json_pack("{s:{s:s}}", "SRCROOT", "uri", with_slash));
+        free(dir);
+        free(with_slash);
+    }
+    json_t *doc = json_pack("{s:s,s:s,s:[o]}", "$schema", "https://json.schemastore.org/sarif-2.1.0.json",
+                            "version", "2.1.0", "runs", run);
+    int rc = json_dumpf(doc, o->out, JSON_INDENT(2) | JSON_PRESERVE_ORDER);
+    fputc('\n', o->out);
+    json_decref(doc);
+    return rc ? -1 : 0;
+}
