@@ -201,6 +201,8 @@ static void report_fault(wref__rec *r, uintptr_t addr, uintptr_t obj, void *ctx)
     bool freed = r->state == WREF__FREED || r->state == WREF__GONE;
     const char *kind = freed ? "use-after-free" : "heap-overflow";
     const char *type = r->type && r->type->name ? r->type->name : "?";
+    if (wref__suppress_match_type(freed ? WREF__K_USE_AFTER_FREE : WREF__K_HEAP_OVERFLOW, type))
+        return;
     const char *what = freed ? "memory of a destroyed object was accessed (guard-page fault at "
                              : "memory past the end of the object was accessed (guard-page fault at ";
     put(&o, "==");

@@ -160,6 +160,11 @@ static bool ensure_open(void)
     put_all(b.data, b.len, 0);
     js.body_end = (off_t)b.len;
     wref__buf_free(&b);
+    /* a complete (empty) document from the start: a process that dies before its first
+     * finding or exit still leaves valid JSON */
+    static const char empty_tail[] = "\n],\n\"suppressions\":[],\n\"summary\":{\"findings\":0,\"by_kind\":{},"
+                                     "\"suppressed\":0,\"exit_status\":null},\n\"complete\":false}\n";
+    put_all(empty_tail, sizeof empty_tail - 1, js.body_end);
     return true;
 }
 

@@ -149,6 +149,19 @@ bool wref__suppress_match(const wref__finding *f, const wref__rstack *stacks, si
     return false;
 }
 
+bool wref__suppress_match_type(enum wref__kind kind, const char *type_name)
+{
+    for (size_t i = 0; i < sup.n; i++) {
+        struct entry *e = &sup.v[i];
+        if (e->by_type && (e->kind == -1 || e->kind == (int)kind) && !fnmatch(e->pattern, type_name, 0)) {
+            e->hits++;
+            sup.total++;
+            return true;
+        }
+    }
+    return false;
+}
+
 size_t wref__suppress_total(void)
 {
     return sup.total;
