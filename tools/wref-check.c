@@ -63,6 +63,18 @@ static const struct flag flags[] = {
      "where you asked."},
     {"color", V_ENUM, "auto|always|never",
      "Colored reports: auto (default; when the report goes to a terminal), always or never."},
+    {"report", V_ENUM, "text|json|text,json|json,text",
+     "Report formats: text (default; the human report, to the log path) and/or json "
+     "(docs/report-schema.json, written to <log-path>.<pid>.json, or ./wref-check.<pid>.json "
+     "when the log path is not a path prefix). Read JSON reports with 'wref-check report'."},
+    {"suppressions", V_PATH, "FILE",
+     "Suppressions file: lines kind:pattern, e.g. leak:legacy_cache_* or "
+     "dangling-borrow:type=Widget ('wref-check report --gen-suppressions' writes them)."},
+    {"print_suppressions", V_BOOL, "0|1",
+     "At exit, print the suppressions that matched and how many findings each silenced (default 1)."},
+    {"leak_format", V_ENUM, "wref|lsan",
+     "lsan: also print leaks in LeakSanitizer's shape, for ctest -T memcheck with "
+     "CTEST_MEMORYCHECK_TYPE=LeakSanitizer (LSAN_OPTIONS=log_path is then honoured)."},
     {"leak_check", V_BOOL, "0|1",
      "At exit, report objects still alive and callbacks that never ran (default 1)."},
     {"quarantine_mb", V_UINT, "N",

@@ -8,3 +8,6 @@ if(NOT TARGET PkgConfig::LIBDW)
   pkg_check_modules(LIBDW REQUIRED IMPORTED_TARGET libdw)
 endif()
 target_link_libraries(wref-check PRIVATE PkgConfig::LIBDW)
+
+# The JSON report names the library's version.
+target_compile_definitions(wref-check PRIVATE WREF_VERSION="${PROJECT_VERSION}")

@@ -20,6 +20,8 @@ struct node {
     size_t scc;                    /* component index */
     size_t owner;                  /* root component that reaches it; SIZE_MAX: none yet */
     size_t ind_count, ind_bytes;   /* for a direct root: what only it reaches */
+    size_t finding;                /* id of the leak finding that covers it (0: none) */
+    uint8_t role;                  /* enum wref__leak_shape */
 };
 
 struct graph {
@@ -243,8 +245,10 @@ static void claim(struct graph *g, size_t root_scc, size_t *count, size_t *bytes
     }
 }
 
-/* Text "A#1 -> B#2 -> A#1": a cycle through the component's first member. */
-static void cycle_path(struct graph *g, size_t start, wref__buf *b, size_t *prev)
+/* Text "A#1 -> B#2 -> A#1": a cycle through the component's first member; its serials in
+ * serials[] (at most 18: the start, 16 more, the start again), their number in *n_serials. */
+static void cycle_path(struct graph *g, size_t start, wref__buf *b, size_t *prev, uint64_t *serials,
+                       size_t *n_serials)
 {
     size_t scc = g->nodes[start].scc;
     for (size_t i = 0; i < g->n; i++)
@@ -276,10 +280,14 @@ static void cycle_path(struct graph *g, size_t start, wref__buf *b, size_t *prev
         path[n++] = v;
     wref__buf_printf(b, "  reference cycle: %s#%llu", wref__type_name(&g->nodes[start].rec),
                      (unsigned long long)g->nodes[start].rec.serial);
+    *n_serials = 0;
+    serials[(*n_serials)++] = g->nodes[start].rec.serial;
     while (n) {
         const wref__rec_copy *r = &g->nodes[path[--n]].rec;
         wref__buf_printf(b, " -> %s#%llu", wref__type_name(r), (unsigned long long)r->serial);
+        serials[(*n_serials)++] = r->serial;
     }
+    serials[(*n_serials)++] = g->nodes[start].rec.serial;
     wref__buf_printf(b, " -> %s#%llu\n", wref__type_name(&g->nodes[start].rec),
                      (unsigned long long)g->nodes[start].rec.serial);
     free(queue);
@@ -291,6 +299,8 @@ struct group {
     bool direct;
     size_t first;            /* a member, for the header */
     size_t count, bytes, indirect_count, indirect_bytes;
+    size_t finding;          /* id of its finding */
+    size_t orig;             /* index before sorting (node -> group map in scratch[]) */
 };
 
 static int group_cmp(const void *a, const void *b)
@@ -355,11 +365,18 @@ static size_t report_leaks(struct graph *g, size_t n_scc)
                          "%zu more object(s) (%zu byte(s)) are reachable only from it (indirect)",
                          scc_size[s], bytes, ind, ind_bytes);
         wref__buf ex = {0};
-        cycle_path(g, v, &ex, scratch);
+        uint64_t serials[18];
+        wref__leak_info li = {WREF__LEAK_CYCLE, scc_size[s], bytes, ind, ind_bytes, serials, 0};
+        cycle_path(g, v, &ex, scratch, serials, &li.cycle_len);
         wref__finding f = {.kind = WREF__K_LEAK, .what = b.data, .object = &g->nodes[v].rec,
-                           .address = g->nodes[v].rec.addr, .where = 0, .extra = ex.data};
+                           .address = g->nodes[v].rec.addr, .where = 0, .extra = ex.data, .leak = &li};
         f.history[f.n_history++] = (wref__labelled){"created", g->nodes[v].rec.st_created, g->nodes[v].rec.tno_created};
-        wref__report(&f);
+        size_t id = wref__report(&f);
+        for (size_t i = 0; i < g->n; i++)
+            if (g->nodes[i].scc == s) {
+                g->nodes[i].finding = id;
+                g->nodes[i].role = WREF__LEAK_CYCLE;
+            }
         wref__buf_free(&b);
         wref__buf_free(&ex);
         found++;
@@ -383,6 +400,7 @@ static size_t report_leaks(struct graph *g, size_t n_scc)
         struct node *nv = &g->nodes[v];
         size_t s = nv->scc;
         bool in_cycle = has_in[s] && nv->owner == s;
+        scratch[v] = SIZE_MAX;
         if (in_cycle)
             continue;
         bool direct = !has_in[s];   /* otherwise indirect: counted with its owner too */
@@ -391,7 +409,9 @@ static size_t report_leaks(struct graph *g, size_t n_scc)
             if (groups[k].stack == nv->rec.st_created && groups[k].type == nv->rec.type && groups[k].direct == direct)
                 break;
         if (k == n_groups)
-            groups[n_groups++] = (struct group){nv->rec.st_created, nv->rec.type, direct, v, 0, 0, 0, 0};
+            groups[n_groups++] = (struct group){nv->rec.st_created, nv->rec.type, direct, v, 0, 0, 0, 0, 0, k};
+        scratch[v] = k;
+        nv->role = direct ? WREF__LEAK_DIRECT : WREF__LEAK_INDIRECT;
         groups[k].count++;
         groups[k].bytes += nv->rec.size;
         if (direct) {
@@ -411,11 +431,23 @@ static size_t report_leaks(struct graph *g, size_t n_scc)
         else
             wref__buf_printf(&b, "indirect leak of %zu byte(s) in %zu %s object(s), reachable only from other leaked objects",
                              gr->bytes, gr->count, wref__type_name(r));
-        wref__finding f = {.kind = WREF__K_LEAK, .what = b.data, .object = r, .address = r->addr, .where = 0};
+        wref__leak_info li = {gr->direct ? WREF__LEAK_DIRECT : WREF__LEAK_INDIRECT, gr->count, gr->bytes,
+                              gr->direct ? gr->indirect_count : 0, gr->direct ? gr->indirect_bytes : 0, NULL, 0};
+        wref__finding f = {.kind = WREF__K_LEAK, .what = b.data, .object = r, .address = r->addr, .where = 0,
+                           .leak = &li};
         f.history[f.n_history++] = (wref__labelled){"created", r->st_created, r->tno_created};
-        wref__report(&f);
+        gr->finding = wref__report(&f);
         wref__buf_free(&b);
         found++;
+    }
+    size_t *sorted_pos = malloc((n_groups ? n_groups : 1) * sizeof *sorted_pos);
+    if (sorted_pos) {
+        for (size_t k = 0; k < n_groups; k++)
+            sorted_pos[groups[k].orig] = k;
+        for (size_t v = 0; v < g->n; v++)
+            if (scratch[v] != SIZE_MAX)
+                g->nodes[v].finding = groups[sorted_pos[scratch[v]]].finding;
+        free(sorted_pos);
     }
 out:
     free(has_in);
@@ -426,7 +458,56 @@ out:
     return found;
 }
 
-size_t wref__census(void)
+/* ---- the leak graph, for pictures (JSON: docs/report-schema.json#/$defs/leak_graph) ------------ */
+
+#define GRAPH_MAX_OBJECTS 10000
+
+static void graph_json(struct graph *g, wref__buf *b)
+{
+    static const char *const roles[] = {"direct", "indirect", "cycle"};
+    size_t n = g->n < GRAPH_MAX_OBJECTS ? g->n : GRAPH_MAX_OBJECTS;
+    wref__buf_printf(b, "{\"objects\":[");
+    for (size_t i = 0; i < n; i++) {
+        const struct node *nd = &g->nodes[i];
+        wref__buf_printf(b, "%s\n{\"serial\":%llu,\"type\":", i ? "," : "", (unsigned long long)nd->rec.serial);
+        wref__buf_json_string(b, wref__type_name(&nd->rec));
+        wref__buf_printf(b, ",\"size\":%u,\"address\":\"0x%lx\",\"role\":\"%s\",\"finding\":", nd->rec.size,
+                         (unsigned long)nd->rec.addr, roles[nd->role]);
+        if (nd->finding)
+            wref__buf_printf(b, "%zu", nd->finding);
+        else
+            wref__buf_printf(b, "null");
+        if (wref__is_weakref_type(nd->rec.type)) {
+            wref__weakref *w = (wref__weakref *)nd->rec.addr;
+            wref__lock(w->stripe);
+            wref_object *cb = w->callback, *referent = w->referent;
+            wref__unlock(w->stripe);
+            size_t j = referent ? find_node(g, (uintptr_t)referent) : SIZE_MAX;
+            if (j != SIZE_MAX)
+                wref__buf_printf(b, ",\"weakref\":{\"referent\":%llu", (unsigned long long)g->nodes[j].rec.serial);
+            else
+                wref__buf_printf(b, ",\"weakref\":{\"referent\":null");
+            wref__buf_printf(b, ",\"callback\":%s}", cb && referent ? "true" : "false");
+        }
+        wref__buf_printf(b, "}");
+    }
+    wref__buf_printf(b, "],\n\"edges\":[");
+    const char *sep = "";
+    for (size_t i = 0; i < n; i++) {
+        const struct node *nd = &g->nodes[i];
+        for (size_t e = 0; e < nd->n_edges; e++) {
+            size_t w = g->edges[nd->first_edge + e];
+            if (w >= n)
+                continue;
+            wref__buf_printf(b, "%s[%llu,%llu]", sep, (unsigned long long)nd->rec.serial,
+                             (unsigned long long)g->nodes[w].rec.serial);
+            sep = ",";
+        }
+    }
+    wref__buf_printf(b, "],\"truncated\":%s}", g->n > n ? "true" : "false");
+}
+
+size_t wref__census(wref__buf *graph)
 {
     struct graph g = {0};
     wref__registry_each(collect, &g);
@@ -439,6 +520,8 @@ size_t wref__census(void)
             found += report_leaks(&g, n_scc);
         }
     }
+    if (graph && (g.slots || !g.n))
+        graph_json(&g, graph);
     free(g.nodes);
     free(g.slots);
     free(g.edges);

@@ -111,11 +111,13 @@ static void warn_option(const char *line, void *arg)
 
 static void at_exit(void)
 {
+    wref__buf graph = {0};
     if (wref__opt.leak_check)
-        wref__census();
+        wref__census(&graph);
     wref__heap_drain_check();
+    wref__report_finish(graph.data);
+    wref__buf_free(&graph);
     if (wref__report_count()) {
-        wref__report_exit_summary();
         fflush(NULL);
         _exit(wref__opt.exitcode);
     }
@@ -128,6 +130,7 @@ static void init_once(void)
         wref__options_parse(&wref__opt, env, warn_option, NULL);
     if (wref__opt.help)
         wref__options_help(2);
+    wref__report_init();
     uintptr_t probe = (uintptr_t)&init_once;
     dl_iterate_phdr(find_self, &probe);
     wref__stack_init(wref__opt.stack_depth, wref__opt.fast_unwind);
@@ -161,7 +164,7 @@ int wref_check_active(void)
 size_t wref_check_leaks(void)
 {
     wref__checker_init();
-    return wref__census();
+    return wref__census(NULL);
 }
 
 void wref_check_borrow_end(wref_object *ob)

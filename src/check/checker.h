@@ -12,6 +12,7 @@
 #include "hooks.h"
 #include "options.h"
 #include "stack.h"
+#include "symbolize.h"
 
 #include <pthread.h>
 #include <stdbool.h>
@@ -130,6 +131,16 @@ typedef struct wref__labelled {
 
 #define WREF__MAX_STACKS 6
 
+/* What a leak finding covers (census.c), for the JSON report and leak_format=lsan. */
+enum wref__leak_shape { WREF__LEAK_DIRECT, WREF__LEAK_INDIRECT, WREF__LEAK_CYCLE };
+typedef struct wref__leak_info {
+    enum wref__leak_shape shape;
+    size_t count, bytes;                   /* the objects of the finding itself */
+    size_t indirect_count, indirect_bytes; /* reachable only from them */
+    const uint64_t *cycle;                 /* cycle: serials along it, first repeated last */
+    size_t cycle_len;
+} wref__leak_info;
+
 typedef struct wref__finding {
     enum wref__kind kind;
     const char *what;                /* one sentence after the kind */
@@ -139,24 +150,60 @@ typedef struct wref__finding {
     wref__labelled history[WREF__MAX_STACKS];
     unsigned n_history;
     const char *extra;               /* optional extra lines (leak tables, cycles) */
+    const wref__leak_info *leak;     /* leak findings only */
 } wref__finding;
 
-void wref__report(const wref__finding *f);   /* prints, counts, halts if halt_on_error */
+/* Reports f in every format the options ask for (text, json, lsan), unless a suppression
+ * matches it. Returns the finding's id (1, 2, ... in this process) or 0 when suppressed.
+ * Halts the process when halt_on_error=1. */
+size_t wref__report(const wref__finding *f);
 size_t wref__report_count(void);
-void wref__report_exit_summary(void);        /* final SUMMARY line when there were findings */
+void wref__report_init(void);     /* at checker init: formats, the JSON file, suppressions */
+/* At exit (or halt): the LeakSanitizer-shaped block, the suppressions table, the JSON
+ * document's final tail (leak_graph: JSON text of the leak graph or NULL) and the SUMMARY
+ * line. Idempotent. */
+void wref__report_finish(const char *leak_graph);
 /* Output helpers shared with census.c. */
 typedef struct wref__buf {
     char *data;
     size_t len, cap;
 } wref__buf;
 void wref__buf_printf(wref__buf *b, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
-void wref__buf_stack(wref__buf *b, wref__stack_id id);
 void wref__buf_free(wref__buf *b);
-void wref__report_write(const char *data, size_t len);   /* to the report destination */
+void wref__buf_json_string(wref__buf *b, const char *s);   /* a JSON string literal, or null */
+void wref__report_write(const char *data, size_t len);   /* to the text report destination */
 const char *wref__type_name(const wref__rec_copy *r);
 
+/* A stack resolved for output: its frames symbolized (inlined frames expanded). */
+typedef struct wref__rstack {
+    const char *label;               /* "where" for the place of the finding */
+    unsigned tno;                    /* thread number, or ~0u */
+    size_t n;
+    struct wref__frame_info *frames; /* n frames, owned by report.c */
+} wref__rstack;
+
+/* ---- json.c: the JSON report (docs/report-schema.json) -------------------------------------
+ * The file is valid JSON after every finding: each finding and the document's tail are
+ * written in one pwrite at the end of the findings array. Called under report.c's lock. */
+void wref__json_open(const char *path);   /* creates the file (O_EXCL|O_NOFOLLOW) */
+void wref__json_finding(size_t id, const wref__finding *f, const wref__rstack *stacks, size_t n_stacks,
+                        const char *summary);
+/* Rewrites the tail: counts, suppressions used, the leak graph; complete=true when final. */
+void wref__json_tail(const size_t *by_kind, size_t total, size_t suppressed, const char *leak_graph,
+                     bool final, int exit_status);
+
+/* ---- suppress.c: suppressions (option suppressions=FILE) ----------------------------------- */
+void wref__suppress_load(const char *path);    /* warns about bad lines; idempotent */
+/* The suppression matching f, counted; false when none. */
+bool wref__suppress_match(const wref__finding *f, const wref__rstack *stacks, size_t n_stacks);
+size_t wref__suppress_total(void);
+void wref__suppress_table_text(wref__buf *b);  /* "suppressions used:" table, or nothing */
+void wref__suppress_table_json(wref__buf *b);  /* [{"kind","pattern","count"}...] */
+
 /* ---- census.c: findings known at exit ------------------------------------------------------ */
-size_t wref__census(void);   /* leaks and callbacks that never ran; returns findings made */
+/* Leaks and callbacks that never ran; returns the findings made. With graph != NULL, also
+ * writes the leak graph's JSON there (json.c's leak_graph). */
+size_t wref__census(wref__buf *graph);
 
 /* ---- fault.c: guard-page faults -------------------------------------------------------- */
 void wref__fault_install(void);

@@ -335,8 +335,19 @@ int wref__options_parse(struct wref__options *o, const char *text,
                 unterminated = 1;
         } else {
             val = p;
-            while (*p != 0 && !is_separator(*p))
-                p++;
+            for (;;) {
+                while (*p != 0 && !is_separator(*p))
+                    p++;
+                /* ",word" without '=' continues the value: a list (report=text,json) */
+                const char *q = p + 1;
+                if (*p != ',')
+                    break;
+                while (*q != 0 && *q != '=' && !is_separator(*q))
+                    q++;
+                if (*q == '=' || q == p + 1)
+                    break;
+                p = q;
+            }
             val_len = (size_t)(p - val);
         }
 

@@ -1,15 +1,16 @@
-/* report.c: the one place that formats findings (text, sanitizer style).
+/* report.c: the one place findings go out: resolve their stacks, apply suppressions, then
+ * write each format the `report` option asks for (text, json) and, for leaks with
+ * leak_format=lsan, LeakSanitizer's shape.
  *
- * One framed block per finding, written whole with one write(2) under report.lock:
+ * Text: one framed block per finding, written whole with one write(2) under rep.lock:
  *   ==PID==ERROR: wref-check: <kind> on <Type>#<serial> at <addr> (<size>-byte object) ...
  *   <what happened>
  *       #0 0x... in fn file:line (module+0xoff)          <- where it happened
  *   <label> by thread T<n> here:                          <- the object's history
  *       #0 ...
  *   SUMMARY: wref-check: <kind> in <first frame outside wref>
- * The format is an API: tests and docs/reports.md match it. */
+ * The format is an API: tests and docs/reports.md match it. JSON: json.c. */
 #include "checker.h"
-#include "symbolize.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -34,11 +35,15 @@ static const char *const kind_names[WREF__K_COUNT] = {
 };
 
 static struct {
-    pthread_mutex_t lock;      /* one finding at a time; guards fd and counts */
-    int fd;                    /* -1 until the first write */
-    size_t total;
+    pthread_mutex_t lock;      /* one finding at a time; guards everything below */
+    int fd;                    /* text destination; -1 until the first write */
+    bool text, json;           /* formats asked for (report=) */
+    bool finished;
+    size_t total, suppressed;
     size_t by_kind[WREF__K_COUNT];
-} rep = {.lock = PTHREAD_MUTEX_INITIALIZER, .fd = -1};
+    wref__buf lsan;            /* leak_format=lsan blocks, written at finish */
+    size_t lsan_bytes, lsan_objects;
+} rep = {.lock = PTHREAD_MUTEX_INITIALIZER, .fd = -1, .text = true};
 
 const char *wref__kind_name(enum wref__kind k)
 {
@@ -78,46 +83,51 @@ void wref__buf_free(wref__buf *b)
     *b = (wref__buf){0};
 }
 
+/* Length of the well-formed UTF-8 sequence at p (1 for ASCII), 0 when it is not one. */
+static size_t utf8_len(const unsigned char *p)
+{
+    if (*p < 0x80)
+        return 1;
+    size_t n = *p >= 0xf0 && *p <= 0xf4 ? 4 : *p >= 0xe0 ? 3 : *p >= 0xc2 && *p < 0xe0 ? 2 : 0;
+    if (n == 0 || (n == 3 && *p >= 0xf0))
+        return 0;
+    for (size_t i = 1; i < n; i++)
+        if ((p[i] & 0xc0) != 0x80)
+            return 0;
+    if ((n == 3 && ((*p == 0xe0 && p[1] < 0xa0) || (*p == 0xed && p[1] >= 0xa0))) ||
+        (n == 4 && ((*p == 0xf0 && p[1] < 0x90) || (*p == 0xf4 && p[1] >= 0x90))))
+        return 0;   /* overlong, surrogate or beyond U+10FFFF */
+    return n;
+}
+
+void wref__buf_json_string(wref__buf *b, const char *s)
+{
+    if (!s) {
+        wref__buf_printf(b, "null");
+        return;
+    }
+    wref__buf_printf(b, "\"");
+    for (const unsigned char *p = (const unsigned char *)s; *p;) {
+        size_t len = utf8_len(p);
+        if (*p == '"' || *p == '\\')
+            wref__buf_printf(b, "\\%c", *p);
+        else if (*p == '\n')
+            wref__buf_printf(b, "\\n");
+        else if (*p < 0x20 || *p == 0x7f)
+            wref__buf_printf(b, "\\u%04x", *p);
+        else if (len == 0)
+            wref__buf_printf(b, "\\ufffd");   /* not UTF-8 (a path, say): the replacement character */
+        else
+            wref__buf_printf(b, "%.*s", (int)len, (const char *)p);
+        p += len ? len : 1;
+    }
+    wref__buf_printf(b, "\"");
+}
+
 static const char *base_name(const char *path)
 {
     const char *s = path ? strrchr(path, '/') : NULL;
     return s ? s + 1 : path ? path : "<unknown module>";
-}
-
-void wref__buf_stack(wref__buf *b, wref__stack_id id)
-{
-    const uintptr_t *pcs;
-    size_t n = wref__stack_get(id, &pcs);
-    if (!n) {
-        wref__buf_printf(b, "    <no stack>\n");
-        return;
-    }
-    for (size_t i = 0; i < n; i++) {
-        struct wref__frame_info fi;
-        memset(&fi, 0, sizeof fi);
-        wref__symbolize(pcs[i], &fi);
-        wref__buf_printf(b, "    #%zu 0x%lx in %s", i, (unsigned long)pcs[i], fi.function ? fi.function : "??");
-        if (fi.file)
-            wref__buf_printf(b, " %s:%d", fi.file, fi.line);
-        wref__buf_printf(b, " (%s+0x%lx)\n", base_name(fi.module), (unsigned long)fi.module_offset);
-    }
-}
-
-/* The first frame outside the checker library: the user's code, for the SUMMARY line. */
-static const char *user_function(wref__stack_id id)
-{
-    const uintptr_t *pcs;
-    size_t n = wref__stack_get(id, &pcs);
-    for (size_t i = 0; i < n; i++) {
-        if (wref__self_contains(pcs[i]))
-            continue;
-        struct wref__frame_info fi;
-        memset(&fi, 0, sizeof fi);
-        if (wref__symbolize(pcs[i], &fi) && fi.function)
-            return fi.function;
-        return "??";
-    }
-    return NULL;
 }
 
 const char *wref__type_name(const wref__rec_copy *r)
@@ -125,11 +135,87 @@ const char *wref__type_name(const wref__rec_copy *r)
     return r && r->type && r->type->name ? r->type->name : "?";
 }
 
-/* ---- output ------------------------------------------------------------------------------- */
+/* ---- resolved stacks -------------------------------------------------------------------- */
+
+#define MAX_FRAMES_PER_PC 9
+
+static void resolve(wref__rstack *rs, const char *label, unsigned tno, wref__stack_id id)
+{
+    const uintptr_t *pcs;
+    size_t n = wref__stack_get(id, &pcs);
+    uint32_t gen = wref__stack_gen(id);
+    *rs = (wref__rstack){label, tno, 0, NULL};
+    if (!n)
+        return;
+    rs->frames = malloc(n * MAX_FRAMES_PER_PC * sizeof *rs->frames);
+    if (!rs->frames)
+        return;
+    for (size_t i = 0; i < n; i++)
+        rs->n += wref__symbolize_frames(pcs[i], gen, rs->frames + rs->n, MAX_FRAMES_PER_PC);
+}
+
+/* The stacks of f: "where" first (when there is one), then its history. */
+static size_t resolve_all(const wref__finding *f, wref__rstack *out)
+{
+    size_t n = 0;
+    if (f->where)
+        resolve(&out[n++], "where", wref__thread_no(), f->where);
+    for (unsigned i = 0; i < f->n_history; i++)
+        resolve(&out[n++], f->history[i].label, f->history[i].tno, f->history[i].stack);
+    return n;
+}
+
+/* The first frame outside the checker library: the user's code, for the SUMMARY line. */
+static const char *user_function(const wref__rstack *stacks, size_t n)
+{
+    for (size_t s = 0; s < n; s++)
+        for (size_t i = 0; i < stacks[s].n; i++)
+            if (!wref__self_contains(stacks[s].frames[i].pc))
+                return stacks[s].frames[i].function ? stacks[s].frames[i].function : "??";
+    return "??";
+}
+
+static void text_frames(wref__buf *b, const wref__rstack *rs)
+{
+    if (!rs->n)
+        wref__buf_printf(b, "    <no stack>\n");
+    for (size_t i = 0; i < rs->n; i++) {
+        const struct wref__frame_info *fi = &rs->frames[i];
+        wref__buf_printf(b, "    #%zu 0x%lx in %s", i, (unsigned long)fi->pc, fi->function ? fi->function : "??");
+        if (fi->file)
+            wref__buf_printf(b, " %s:%d", fi->file, fi->line);
+        wref__buf_printf(b, " (%s+0x%lx)\n", base_name(fi->module), (unsigned long)fi->module_offset);
+    }
+}
+
+/* ---- destinations ------------------------------------------------------------------------- */
+
+/* log_path, or with leak_format=lsan and no log_path, LSAN_OPTIONS' log_path (so that
+ * ctest -T memcheck finds our leaks where it tells LeakSanitizer to write). */
+static const char *text_path(char *buf, size_t cap)
+{
+    const char *p = wref__opt.log_path;
+    if (!p[0] && wref__opt.leak_format == WREF__LEAK_FORMAT_LSAN) {
+        const char *lsan = secure_getenv("LSAN_OPTIONS");
+        const char *lp = lsan ? strstr(lsan, "log_path=") : NULL;
+        if (lp && (lp == lsan || lp[-1] == ':' || lp[-1] == ' ' || lp[-1] == ',')) {
+            lp += strlen("log_path=");
+            char q = (*lp == '\'' || *lp == '"') ? *lp++ : 0;
+            size_t len = q ? strcspn(lp, (char[]){q, 0}) : strcspn(lp, ": ,");
+            if (len && len < cap) {
+                memcpy(buf, lp, len);
+                buf[len] = 0;
+                return buf;
+            }
+        }
+    }
+    return p;
+}
 
 static int open_log(void)
 {
-    const char *p = wref__opt.log_path;
+    char lsan[512];
+    const char *p = text_path(lsan, sizeof lsan);
     if (!p[0] || !strcmp(p, "stderr"))
         return 2;
     if (!strcmp(p, "stdout"))
@@ -138,10 +224,8 @@ static int open_log(void)
     snprintf(path, sizeof path, "%s.%d", p, (int)getpid());
     int fd = open(path, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC | O_APPEND, 0644);
     if (fd < 0) {
-        char msg[700];
-        int n = snprintf(msg, sizeof msg, "wref-check: WARNING: cannot create log file %s (%s); writing to stderr\n",
-                         path, strerror(errno));
-        (void)!write(2, msg, (size_t)n);
+        static bool once;
+        wref__checker_warn(&once, "cannot create log file %s (%s); writing to stderr", path, strerror(errno));
         return 2;
     }
     return fd;
@@ -172,56 +256,121 @@ static bool use_color(void)
     return wref__opt.color == WREF__COLOR_AUTO && isatty(rep.fd);
 }
 
-void wref__report(const wref__finding *f)
+void wref__report_init(void)
 {
-    wref__buf b = {0};
-    int pid = (int)getpid();
+    rep.text = rep.json = false;
+    const char *p = wref__opt.report;
+    while (*p) {
+        size_t len = strcspn(p, ",");
+        if (len == 4 && !strncmp(p, "text", 4))
+            rep.text = true;
+        else if (len == 4 && !strncmp(p, "json", 4))
+            rep.json = true;
+        else if (len)
+            wref__checker_warn(NULL, "unknown report format '%.*s' in report=%s (known: text, json)", (int)len, p,
+                               wref__opt.report);
+        p += len + (p[len] == ',');
+    }
+    if (!rep.text && !rep.json) {
+        wref__checker_warn(NULL, "report=%s names no format; using text", wref__opt.report);
+        rep.text = true;
+    }
+    if (rep.json) {
+        const char *lp = wref__opt.log_path;
+        bool stream = !lp[0] || !strcmp(lp, "stderr") || !strcmp(lp, "stdout");
+        char path[600];
+        snprintf(path, sizeof path, "%s.%d.json", stream ? "wref-check" : lp, (int)getpid());
+        wref__json_open(path);
+    }
+    if (wref__opt.suppressions[0])
+        wref__suppress_load(wref__opt.suppressions);
+}
+
+/* ---- formats ------------------------------------------------------------------------------ */
+
+static void format_text(wref__buf *b, const wref__finding *f, const wref__rstack *stacks, size_t n,
+                        const char *fn)
+{
     const wref__rec_copy *o = f->object;
-    pthread_mutex_lock(&rep.lock);
     bool color = use_color();
-    pthread_mutex_unlock(&rep.lock);
     const char *red = color ? "\033[1m\033[31m" : "", *blue = color ? "\033[1m\033[34m" : "";
     const char *bold = color ? "\033[1m" : "", *reset = color ? "\033[0m" : "";
-    wref__buf_printf(&b, "%s==%d==ERROR: wref-check: %s", red, pid, wref__kind_name(f->kind));
+    wref__buf_printf(b, "%s==%d==ERROR: wref-check: %s", red, (int)getpid(), wref__kind_name(f->kind));
     if (o)
-        wref__buf_printf(&b, " on %s#%llu at 0x%lx (%u-byte object)", wref__type_name(o),
+        wref__buf_printf(b, " on %s#%llu at 0x%lx (%u-byte object)", wref__type_name(o),
                          (unsigned long long)o->serial, (unsigned long)o->addr, o->size);
     else if (f->address)
-        wref__buf_printf(&b, " at 0x%lx", (unsigned long)f->address);
+        wref__buf_printf(b, " at 0x%lx", (unsigned long)f->address);
     if (f->where)
-        wref__buf_printf(&b, " in thread T%u (tid %d)", wref__thread_no(), wref__tid());
-    wref__buf_printf(&b, "%s\n%s\n", reset, f->what);
-    if (f->where)
-        wref__buf_stack(&b, f->where);
-    for (unsigned i = 0; i < f->n_history; i++) {
-        const wref__labelled *h = &f->history[i];
-        if (h->tno != ~0u)
-            wref__buf_printf(&b, "%s%s by thread T%u here:%s\n", blue, h->label, h->tno, reset);
-        else
-            wref__buf_printf(&b, "%s%s here:%s\n", blue, h->label, reset);
-        wref__buf_stack(&b, h->stack);
+        wref__buf_printf(b, " in thread T%u (tid %d)", wref__thread_no(), wref__tid());
+    wref__buf_printf(b, "%s\n%s\n", reset, f->what);
+    for (size_t i = 0; i < n; i++) {
+        const wref__rstack *s = &stacks[i];
+        if (i > 0 || !f->where) {
+            if (s->tno != ~0u)
+                wref__buf_printf(b, "%s%s by thread T%u here:%s\n", blue, s->label, s->tno, reset);
+            else
+                wref__buf_printf(b, "%s%s here:%s\n", blue, s->label, reset);
+        }
+        text_frames(b, s);
     }
     if (f->extra)
-        wref__buf_printf(&b, "%s", f->extra);
-    const char *fn = NULL;
-    if (f->where)
-        fn = user_function(f->where);
-    for (unsigned i = 0; !fn && i < f->n_history; i++)
-        fn = user_function(f->history[i].stack);
-    wref__buf_printf(&b, "%sSUMMARY: wref-check: %s in %s%s\n\n", bold, wref__kind_name(f->kind), fn ? fn : "??", reset);
+        wref__buf_printf(b, "%s", f->extra);
+    wref__buf_printf(b, "%sSUMMARY: wref-check: %s in %s%s\n\n", bold, wref__kind_name(f->kind), fn, reset);
+}
+
+/* LeakSanitizer's block for one leak finding, kept for the report's end. */
+static void format_lsan(const wref__finding *f, const wref__rstack *stacks, size_t n)
+{
+    const wref__leak_info *l = f->leak;
+    wref__buf_printf(&rep.lsan, "%s leak of %zu byte(s) in %zu object(s) allocated from:\n",
+                     l->shape == WREF__LEAK_INDIRECT ? "Indirect" : "Direct", l->bytes, l->count);
+    for (size_t i = 0; i < n; i++)
+        if (!strcmp(stacks[i].label, "created"))
+            text_frames(&rep.lsan, &stacks[i]);
+    wref__buf_printf(&rep.lsan, "\n");
+    rep.lsan_bytes += l->bytes;
+    rep.lsan_objects += l->count;
+}
+
+size_t wref__report(const wref__finding *f)
+{
+    wref__rstack stacks[WREF__MAX_STACKS + 1];
+    size_t n = resolve_all(f, stacks);
+    const char *fn = user_function(stacks, n);
+    size_t id = 0;
 
     pthread_mutex_lock(&rep.lock);
-    wref__report_write(b.data, b.len);
-    rep.total++;
-    rep.by_kind[f->kind]++;
+    if (wref__suppress_match(f, stacks, n)) {
+        rep.suppressed++;
+    } else {
+        id = ++rep.total;
+        rep.by_kind[f->kind]++;
+        if (rep.text) {
+            wref__buf b = {0};
+            format_text(&b, f, stacks, n, fn);
+            wref__report_write(b.data, b.len);
+            wref__buf_free(&b);
+        }
+        if (rep.json) {
+            char summary[300];
+            snprintf(summary, sizeof summary, "%s in %s", wref__kind_name(f->kind), fn);
+            wref__json_finding(id, f, stacks, n, summary);
+            wref__json_tail(rep.by_kind, rep.total, rep.suppressed, NULL, false, -1);
+        }
+        if (f->leak && wref__opt.leak_format == WREF__LEAK_FORMAT_LSAN)
+            format_lsan(f, stacks, n);
+    }
     pthread_mutex_unlock(&rep.lock);
-    wref__buf_free(&b);
+    for (size_t i = 0; i < n; i++)
+        free(stacks[i].frames);
 
-    if (wref__opt.halt_on_error) {
-        wref__report_exit_summary();
+    if (id && wref__opt.halt_on_error) {
+        wref__report_finish(NULL);
         fflush(NULL);
         _exit(wref__opt.exitcode);
     }
+    return id;
 }
 
 size_t wref__report_count(void)
@@ -232,12 +381,27 @@ size_t wref__report_count(void)
     return n;
 }
 
-void wref__report_exit_summary(void)
+void wref__report_finish(const char *leak_graph)
 {
     pthread_mutex_lock(&rep.lock);
+    if (rep.finished) {
+        pthread_mutex_unlock(&rep.lock);
+        return;
+    }
+    rep.finished = true;
+    int pid = (int)getpid();
+    wref__buf b = {0};
+    if (rep.lsan.len) {
+        wref__buf_printf(&b, "=================================================================\n"
+                             "==%d==ERROR: LeakSanitizer: detected memory leaks\n\n", pid);
+        wref__buf_printf(&b, "%.*s", (int)rep.lsan.len, rep.lsan.data);
+        wref__buf_printf(&b, "SUMMARY: AddressSanitizer: %zu byte(s) leaked in %zu allocation(s).\n",
+                         rep.lsan_bytes, rep.lsan_objects);
+    }
+    if (wref__opt.print_suppressions)
+        wref__suppress_table_text(&b);
     if (rep.total && wref__opt.print_summary) {
-        wref__buf b = {0};
-        wref__buf_printf(&b, "SUMMARY: wref-check: %zu finding(s) in process %d:", rep.total, (int)getpid());
+        wref__buf_printf(&b, "SUMMARY: wref-check: %zu finding(s) in process %d:", rep.total, pid);
         const char *sep = " ";
         for (unsigned k = 0; k < WREF__K_COUNT; k++) {
             if (rep.by_kind[k]) {
@@ -246,8 +410,12 @@ void wref__report_exit_summary(void)
             }
         }
         wref__buf_printf(&b, "\n");
-        wref__report_write(b.data, b.len);
-        wref__buf_free(&b);
     }
+    if (b.len && (rep.text || rep.lsan.len))
+        wref__report_write(b.data, b.len);
+    wref__buf_free(&b);
+    if (rep.json)
+        wref__json_tail(rep.by_kind, rep.total, rep.suppressed, leak_graph, true,
+                        rep.total ? wref__opt.exitcode : -1);
     pthread_mutex_unlock(&rep.lock);
 }

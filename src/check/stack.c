@@ -16,6 +16,7 @@
 #define _GNU_SOURCE
 #endif
 #include "check/stack.h"
+#include "check/symbolize.h"
 
 #include <pthread.h>
 #include <stdbool.h>
@@ -37,7 +38,7 @@ struct node {
     wref__stack_id next;   /* next node in the same bucket, 0 ends the chain */
     uint32_t hash;
     uint32_t size;         /* number of frames */
-    uint32_t pad_;
+    uint32_t gen;          /* module-list generation at capture (symbolize.h) */
     uintptr_t pcs[];
 };
 
@@ -202,9 +203,9 @@ static size_t unwind(uintptr_t fp, uintptr_t ret, uintptr_t *pcs, size_t max, un
 
 /* ---- depot --------------------------------------------------------------------------------- */
 
-static uint32_t hash_pcs(const uintptr_t *pcs, size_t n)
+static uint32_t hash_pcs(const uintptr_t *pcs, size_t n, uint32_t gen)
 {
-    uint64_t h = 0x9e3779b97f4a7c15ull ^ n;
+    uint64_t h = (0x9e3779b97f4a7c15ull ^ n) + ((uint64_t)gen << 40);
     for (size_t i = 0; i < n; i++) {
         uint64_t k = (uint64_t)pcs[i];
         k ^= k >> 33;
@@ -227,7 +228,7 @@ static struct node *node_of(wref__stack_id id)
     return __atomic_load_n(&block[id & (DIR_BLOCK_SIZE - 1)], __ATOMIC_ACQUIRE);
 }
 
-static wref__stack_id find(uint32_t hash, const uintptr_t *pcs, size_t n)
+static wref__stack_id find(uint32_t hash, const uintptr_t *pcs, size_t n, uint32_t gen)
 {
     wref__stack_id id = __atomic_load_n(&depot.buckets[hash & ((1u << BUCKET_BITS) - 1)],
                                         __ATOMIC_ACQUIRE);
@@ -235,7 +236,7 @@ static wref__stack_id find(uint32_t hash, const uintptr_t *pcs, size_t n)
         const struct node *node = node_of(id);
         if (node == NULL)
             return 0; /* cannot happen: ids are published after their nodes */
-        if (node->hash == hash && node->size == n &&
+        if (node->hash == hash && node->size == n && node->gen == gen &&
             memcmp(node->pcs, pcs, n * sizeof(uintptr_t)) == 0)
             return id;
         id = node->next;
@@ -268,10 +269,10 @@ static struct node *alloc_node(size_t n)
     return node;
 }
 
-static wref__stack_id insert(uint32_t hash, const uintptr_t *pcs, size_t n)
+static wref__stack_id insert(uint32_t hash, const uintptr_t *pcs, size_t n, uint32_t gen)
 {
     pthread_mutex_lock(&depot.lock);
-    wref__stack_id id = find(hash, pcs, n); /* another thread may have won the race */
+    wref__stack_id id = find(hash, pcs, n, gen); /* another thread may have won the race */
     if (id != 0)
         goto out;
     wref__stack_id new_id = depot.next_id;
@@ -292,6 +293,7 @@ static wref__stack_id insert(uint32_t hash, const uintptr_t *pcs, size_t n)
     node->next = *head;
     node->hash = hash;
     node->size = (uint32_t)n;
+    node->gen = gen;
     memcpy(node->pcs, pcs, n * sizeof(uintptr_t));
     __atomic_store_n(&block[new_id & (DIR_BLOCK_SIZE - 1)], node, __ATOMIC_RELEASE);
     __atomic_store_n(head, new_id, __ATOMIC_RELEASE);
@@ -334,9 +336,10 @@ wref__stack_id wref__stack_store(const uintptr_t *pcs, size_t n)
         return 0;
     if (n > WREF__STACK_MAX_DEPTH)
         n = WREF__STACK_MAX_DEPTH;
-    uint32_t hash = hash_pcs(pcs, n);
-    wref__stack_id id = find(hash, pcs, n);
-    return id != 0 ? id : insert(hash, pcs, n);
+    uint32_t gen = wref__module_gen();
+    uint32_t hash = hash_pcs(pcs, n, gen);
+    wref__stack_id id = find(hash, pcs, n, gen);
+    return id != 0 ? id : insert(hash, pcs, n, gen);
 }
 
 __attribute__((noinline))
@@ -357,6 +360,12 @@ size_t wref__stack_get(wref__stack_id id, const uintptr_t **pcs)
     }
     *pcs = node->pcs;
     return node->size;
+}
+
+uint32_t wref__stack_gen(wref__stack_id id)
+{
+    const struct node *node = node_of(id);
+    return node != NULL ? node->gen : wref__module_gen();
 }
 
 size_t wref__stack_depot_bytes(void)

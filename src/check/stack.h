@@ -44,9 +44,13 @@ size_t wref__stack_get(wref__stack_id id, const uintptr_t **pcs);
  * unwinder choice as wref__stack_capture. Not for signal handlers. */
 size_t wref__stack_unwind(uintptr_t *pcs, size_t max, unsigned skip);
 
-/* Stores n frames in the depot (deduplicated) and returns the id; 0 for n == 0 or when out
+/* Stores n frames, captured at the current module generation, in the depot (deduplicated) and returns the id; 0 for n == 0 or when out
  * of memory. n is clamped to WREF__STACK_MAX_DEPTH. */
 wref__stack_id wref__stack_store(const uintptr_t *pcs, size_t n);
+
+/* The module-list generation (symbolize.h) current when stack `id` was stored: symbolize its
+ * frames at that generation. Async-signal-safe. */
+uint32_t wref__stack_gen(wref__stack_id id);
 
 /* Bytes of address space the depot has mapped (for statistics). */
 size_t wref__stack_depot_bytes(void);

@@ -1,43 +1,60 @@
-/* symbolize.h: program counters -> module, function, file:line.
+/* symbolize.h: the module map and program counters -> module, function, file:line.
  *
  * Two halves with different contracts:
- * - wref__symbolize: report time only. Uses elfutils libdwfl (symbol tables, so static
- *   functions of executables linked without -rdynamic are named, and DWARF line tables for
- *   file:line). May malloc and read files; NOT async-signal-safe; thread-safe (one mutex).
- * - wref__module_of: async-signal-safe (plain reads), for the fault handler. It answers from a
- *   module table snapshotted by wref__symbolize_snapshot_modules.
+ * - The module map (wref__module_*): every module the process ever loaded, one entry per
+ *   load, stamped with the generation of the module list in which it appeared and vanished.
+ *   A stack records the generation current when it was captured (stack.c), so a frame in a
+ *   plugin that was dlclose'd since, or whose address now holds another library, is still
+ *   named after the right file. Reads are async-signal-safe (plain acquire loads of an
+ *   append-only mmap'd table).
+ * - wref__symbolize*: report time only. elfutils libdwfl (symbol tables, so static functions
+ *   of executables linked without -rdynamic are named; DWARF line tables and inline scopes
+ *   for file:line). May malloc and read files; NOT async-signal-safe; thread-safe (one
+ *   mutex); results cached per (pc, load).
  */
 #ifndef WREF_CHECK_SYMBOLIZE_H
 #define WREF_CHECK_SYMBOLIZE_H
 
+#include <stddef.h>
 #include <stdint.h>
 
 struct wref__frame_info {
     uintptr_t pc;
     const char *function;       /* symbol name (not demangled); NULL when unknown */
-    uintptr_t function_offset;  /* pc - start of function */
+    uintptr_t function_offset;  /* pc - start of function (0 for an inlined frame) */
     const char *module;         /* path of the ELF module; NULL when unknown */
+    const char *build_id;       /* hex GNU build-id of the module; NULL when it has none */
     uintptr_t module_offset;    /* pc - module load bias: the address to give addr2line -e module */
     const char *file;           /* source file from DWARF; NULL without debug info */
     int line;                   /* 0 when unknown */
+    int inlined;                /* 1: a function inlined at pc; the next frame is its caller */
 };
 
-/* Fills *out for pc, a return address as stored by wref__stack_capture: the function and
- * file:line are looked up for pc - 1 (the call instruction), while out->pc and the offsets
- * are for pc itself. To symbolize the first instruction of a function, pass its address + 1.
- * Unknown fields are NULL / 0. Strings stay valid until process exit. Results are cached per
- * pc. Returns 1 if anything beyond pc was found, else 0. */
-int wref__symbolize(uintptr_t pc, struct wref__frame_info *out);
+/* The generation of the module list: it grows each time a refresh sees a library appear or
+ * vanish. Async-signal-safe; one relaxed load. */
+uint32_t wref__module_gen(void);
 
-/* Takes a snapshot of the loaded modules (dl_iterate_phdr) for wref__module_of. Call it at
- * checker init and after the program loads or unloads a library; not from a signal handler.
- * Snapshots are mmap'd and never freed (a reader may be using an older one); an unchanged
- * module list costs nothing. */
+/* Re-reads the loaded modules (dl_iterate_phdr) into the module map. Call it at checker
+ * init and around dlopen/dlclose; not from a signal handler. An unchanged module list
+ * costs one walk and changes nothing. */
 void wref__symbolize_snapshot_modules(void);
 
-/* Finds the module containing pc in the latest snapshot: sets *path (valid until process
- * exit) and *offset (pc - load bias) and returns 1; returns 0 if pc is in no module or no
- * snapshot was taken. Async-signal-safe. */
+/* Finds the module holding pc now: sets *path (valid until process exit) and *offset
+ * (pc - load bias) and returns 1; returns 0 if pc is in no module. Async-signal-safe. */
 int wref__module_of(uintptr_t pc, const char **path, uintptr_t *offset);
+
+/* Resolves pc, a return address captured at module generation gen, into at most max frames,
+ * innermost first: the functions inlined at pc (inlined = 1), then the function that holds
+ * it. Frames share pc, module and offsets; each has its own function and file:line (an
+ * inlined function's caller is at the call site's line). The function and file:line are
+ * looked up for pc - 1 (the call instruction). Unknown fields are NULL / 0; strings stay
+ * valid until process exit. Returns the number of frames filled: at least 1 when max >= 1. */
+size_t wref__symbolize_frames(uintptr_t pc, uint32_t gen, struct wref__frame_info *out, size_t max);
+
+/* The frame of the function that holds pc (the last of wref__symbolize_frames, at the
+ * current generation), with the file:line in that function. To symbolize the first
+ * instruction of a function, pass its address + 1. Returns 1 if anything beyond pc was
+ * found, else 0. */
+int wref__symbolize(uintptr_t pc, struct wref__frame_info *out);
 
 #endif /* WREF_CHECK_SYMBOLIZE_H */

@@ -46,7 +46,8 @@ if [ "$update" -eq 1 ]; then
     exit 0
 fi
 
-grep -v -e '^#' -e '^[[:space:]]*$' "$list" | LC_ALL=C sort -u >"$tmp/expected"
+# EXTRA_LIST (environment): a second list of names this library exports on top of LIST.
+cat "$list" ${EXTRA_LIST:+"$EXTRA_LIST"} | grep -v -e '^#' -e '^[[:space:]]*$' | LC_ALL=C sort -u >"$tmp/expected"
 
 name=$(basename "$lib")
 if diff -u --label "expected ($list)" --label "actual ($name)" "$tmp/expected" "$tmp/actual" >"$tmp/diff"; then

@@ -1,0 +1,259 @@
+/* json.c: the JSON report, one document per process (docs/report-schema.json).
+ *
+ * Crash-safe layout: the file is
+ *   <head: format, tool, program, options> "findings":[ f1, f2, ... ] <tail> }
+ * and each finding is written, together with a fresh tail, in one pwrite() at the offset
+ * where the previous tail began. So after every finding the file is a complete document
+ * (complete=false), and a process that dies leaves every finding made so far. The final
+ * tail (suppressions, leak_graph, complete=true) is written at exit. All calls come from
+ * report.c under its lock. */
+#include "checker.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+#ifndef WREF_VERSION
+#define WREF_VERSION "unknown"
+#endif
+
+static const char *const severities[WREF__K_COUNT] = {
+    [WREF__K_DANGLING_BORROW] = "error",     [WREF__K_USE_AFTER_FREE] = "error",
+    [WREF__K_USE_AFTER_CLEAR] = "error",     [WREF__K_INVALID_OBJECT] = "error",
+    [WREF__K_HEAP_OVERFLOW] = "error",       [WREF__K_WRITE_AFTER_FREE] = "error",
+    [WREF__K_CLEAR_LIVE] = "warning",        [WREF__K_LEAK] = "error",
+    [WREF__K_CALLBACK_NEVER_RAN] = "warning", [WREF__K_CALLBACK_SUPPRESSED] = "warning",
+    [WREF__K_CALLBACK_ERROR] = "warning",
+};
+
+static struct {
+    int fd;              /* -1: no JSON report */
+    off_t body_end;      /* where the next finding (and the tail) goes */
+    size_t n_findings;
+    wref__buf pending;   /* findings not yet written: they go out with the next tail */
+    char *path;
+} js = {.fd = -1};
+
+static void put_all(const char *data, size_t len, off_t at)
+{
+    while (len) {
+        ssize_t n = pwrite(js.fd, data, len, at);
+        if (n < 0 && errno == EINTR)
+            continue;
+        if (n <= 0) {
+            static bool once;
+            wref__checker_warn(&once, "cannot write the JSON report %s (%s)", js.path, strerror(errno));
+            return;
+        }
+        data += n;
+        len -= (size_t)n;
+        at += n;
+    }
+}
+
+/* ---- head ------------------------------------------------------------------------------- */
+
+static void program_json(wref__buf *b)
+{
+    char exe[4096] = "", cwd[4096] = "", when[32] = "";
+    ssize_t n = readlink("/proc/self/exe", exe, sizeof exe - 1);
+    exe[n > 0 ? n : 0] = 0;
+    if (!getcwd(cwd, sizeof cwd))
+        cwd[0] = 0;
+    time_t now = time(NULL);
+    struct tm tm;
+    if (gmtime_r(&now, &tm))
+        strftime(when, sizeof when, "%Y-%m-%dT%H:%M:%SZ", &tm);
+    wref__buf_printf(b, "\"program\":{\"path\":");
+    wref__buf_json_string(b, exe);
+    wref__buf_printf(b, ",\"argv\":[");
+    int fd = open("/proc/self/cmdline", O_RDONLY | O_CLOEXEC);
+    if (fd >= 0) {
+        char args[8192];
+        ssize_t len = read(fd, args, sizeof args - 1);
+        close(fd);
+        for (ssize_t i = 0, first = 1; len > 0 && i < len; first = 0) {
+            args[len] = 0;
+            wref__buf_printf(b, first ? "" : ",");
+            wref__buf_json_string(b, args + i);
+            i += (ssize_t)strlen(args + i) + 1;
+        }
+    }
+    wref__buf_printf(b, "],\"pid\":%d,\"ppid\":%d,\"cwd\":", (int)getpid(), (int)getppid());
+    wref__buf_json_string(b, cwd);
+    wref__buf_printf(b, ",\"start_time\":\"%s\"}", when);
+}
+
+#define JSON_OPT_bool(name) wref__buf_printf(b, "\"%s\":%s", #name, wref__opt.name ? "true" : "false")
+#define JSON_OPT_int(name) wref__buf_printf(b, "\"%s\":%d", #name, wref__opt.name)
+#define JSON_OPT_uint(name) wref__buf_printf(b, "\"%s\":%u", #name, wref__opt.name)
+#define JSON_OPT_size(name) wref__buf_printf(b, "\"%s\":%zu", #name, wref__opt.name)
+#define JSON_OPT_string(name) (wref__buf_printf(b, "\"%s\":", #name), wref__buf_json_string(b, wref__opt.name))
+#define JSON_OPT_enum(name) wref__buf_printf(b, "\"%s\":\"%s\"", #name, wref__option_value_name(wref__opt.name))
+
+static void options_json(wref__buf *b)
+{
+    wref__buf_printf(b, "\"options\":{");
+    const char *sep = "";
+#define WREF__OPTION(type, name, default_, help) \
+    wref__buf_printf(b, "%s", sep);              \
+    sep = ",";                                   \
+    JSON_OPT_##type(name);
+#include "options.def"
+    (void)sep;
+    wref__buf_printf(b, "}");
+}
+
+void wref__json_open(const char *path)
+{
+    js.path = strdup(path);
+    js.fd = open(path, O_RDWR | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0644);
+    if (js.fd < 0) {
+        wref__checker_warn(NULL, "cannot create the JSON report %s (%s); no JSON report", path, strerror(errno));
+        return;
+    }
+    wref__buf b = {0};
+    wref__buf_printf(&b, "{\"format\":\"wref-check-report\",\"version\":1,"
+                         "\"tool\":{\"name\":\"libwref-check\",\"version\":\"" WREF_VERSION "\"},\n");
+    program_json(&b);
+    wref__buf_printf(&b, ",\n");
+    options_json(&b);
+    wref__buf_printf(&b, ",\n\"findings\":[");
+    put_all(b.data, b.len, 0);
+    js.body_end = (off_t)b.len;
+    wref__buf_free(&b);
+    size_t none[WREF__K_COUNT] = {0};
+    wref__json_tail(none, 0, 0, NULL, false, -1);
+}
+
+/* ---- findings ------------------------------------------------------------------------- */
+
+static void frame_json(wref__buf *b, const struct wref__frame_info *fi)
+{
+    wref__buf_printf(b, "{\"pc\":\"0x%lx\",\"module\":", (unsigned long)fi->pc);
+    wref__buf_json_string(b, fi->module);
+    wref__buf_printf(b, ",\"build_id\":");
+    wref__buf_json_string(b, fi->build_id);
+    if (fi->module)
+        wref__buf_printf(b, ",\"offset\":\"0x%lx\",\"function\":", (unsigned long)fi->module_offset);
+    else
+        wref__buf_printf(b, ",\"offset\":null,\"function\":");
+    wref__buf_json_string(b, fi->function);
+    wref__buf_printf(b, ",\"file\":");
+    wref__buf_json_string(b, fi->file);
+    if (fi->file && fi->line > 0)
+        wref__buf_printf(b, ",\"line\":%d", fi->line);
+    else
+        wref__buf_printf(b, ",\"line\":null");
+    wref__buf_printf(b, ",\"inlined\":%s}", fi->inlined ? "true" : "false");
+}
+
+static void object_json(wref__buf *b, const wref__rec_copy *o)
+{
+    if (!o) {
+        wref__buf_printf(b, "null");
+        return;
+    }
+    wref__buf_printf(b, "{\"type\":");
+    wref__buf_json_string(b, wref__type_name(o));
+    wref__buf_printf(b, ",\"serial\":%llu,\"size\":%u,\"address\":\"0x%lx\"}", (unsigned long long)o->serial, o->size,
+                     (unsigned long)o->addr);
+}
+
+static void leak_json(wref__buf *b, const wref__leak_info *l)
+{
+    static const char *const shapes[] = {"direct", "indirect", "cycle"};
+    wref__buf_printf(b, ",\"leak\":{\"shape\":\"%s\",\"count\":%zu,\"bytes\":%zu,\"indirect_count\":%zu,"
+                        "\"indirect_bytes\":%zu",
+                     shapes[l->shape], l->count, l->bytes, l->indirect_count, l->indirect_bytes);
+    if (l->cycle_len) {
+        wref__buf_printf(b, ",\"cycle\":[");
+        for (size_t i = 0; i < l->cycle_len; i++)
+            wref__buf_printf(b, "%s%llu", i ? "," : "", (unsigned long long)l->cycle[i]);
+        wref__buf_printf(b, "]");
+    }
+    wref__buf_printf(b, "}");
+}
+
+void wref__json_finding(size_t id, const wref__finding *f, const wref__rstack *stacks, size_t n_stacks,
+                        const char *summary)
+{
+    if (js.fd < 0)
+        return;
+    wref__buf b = {0};
+    wref__buf_printf(&b, "%s\n{\"id\":%zu,\"kind\":\"%s\",\"severity\":\"%s\",\"message\":", js.n_findings ? "," : "",
+                     id, wref__kind_name(f->kind), severities[f->kind]);
+    wref__buf_json_string(&b, f->what);
+    wref__buf_printf(&b, ",\"object\":");
+    object_json(&b, f->object);
+    wref__buf_printf(&b, ",\"address\":\"0x%lx\",\"thread\":", (unsigned long)f->address);
+    if (f->where)
+        wref__buf_printf(&b, "{\"number\":%u,\"tid\":%d}", wref__thread_no(), wref__tid());
+    else
+        wref__buf_printf(&b, "null");
+    wref__buf_printf(&b, ",\"stacks\":[");
+    for (size_t s = 0; s < n_stacks; s++) {
+        wref__buf_printf(&b, "%s{\"label\":", s ? "," : "");
+        wref__buf_json_string(&b, stacks[s].label);
+        if (stacks[s].tno != ~0u)
+            wref__buf_printf(&b, ",\"thread\":%u,\"frames\":[", stacks[s].tno);
+        else
+            wref__buf_printf(&b, ",\"thread\":null,\"frames\":[");
+        for (size_t i = 0; i < stacks[s].n; i++) {
+            wref__buf_printf(&b, i ? "," : "");
+            frame_json(&b, &stacks[s].frames[i]);
+        }
+        wref__buf_printf(&b, "]}");
+    }
+    wref__buf_printf(&b, "]");
+    if (f->leak)
+        leak_json(&b, f->leak);
+    wref__buf_printf(&b, ",\"summary\":");
+    wref__buf_json_string(&b, summary);
+    wref__buf_printf(&b, "}");
+    wref__buf_printf(&js.pending, "%.*s", (int)b.len, b.data);
+    js.n_findings++;
+    wref__buf_free(&b);
+}
+
+/* ---- tail --------------------------------------------------------------------------------- */
+
+void wref__json_tail(const size_t *by_kind, size_t total, size_t suppressed, const char *leak_graph,
+                     bool final, int exit_status)
+{
+    if (js.fd < 0)
+        return;
+    wref__buf b = js.pending;   /* pending findings, then the tail: one pwrite */
+    off_t tail_at = js.body_end + (off_t)b.len;
+    js.pending = (wref__buf){0};
+    wref__buf_printf(&b, "\n],\n\"suppressions\":");
+    wref__suppress_table_json(&b);
+    if (leak_graph)
+        wref__buf_printf(&b, ",\n\"leak_graph\":%s", leak_graph);
+    wref__buf_printf(&b, ",\n\"summary\":{\"findings\":%zu,\"by_kind\":{", total);
+    const char *sep = "";
+    for (unsigned k = 0; k < WREF__K_COUNT; k++) {
+        if (by_kind[k]) {
+            wref__buf_printf(&b, "%s\"%s\":%zu", sep, wref__kind_name((enum wref__kind)k), by_kind[k]);
+            sep = ",";
+        }
+    }
+    wref__buf_printf(&b, "},\"suppressed\":%zu,\"exit_status\":", suppressed);
+    if (exit_status >= 0)
+        wref__buf_printf(&b, "%d", exit_status);
+    else
+        wref__buf_printf(&b, "null");
+    wref__buf_printf(&b, "},\n\"complete\":%s}\n", final ? "true" : "false");
+    off_t end = js.body_end + (off_t)b.len;
+    put_all(b.data, b.len, js.body_end);
+    js.body_end = tail_at;
+    if (ftruncate(js.fd, end) != 0) {
+        static bool once;
+        wref__checker_warn(&once, "cannot truncate the JSON report %s (%s)", js.path, strerror(errno));
+    }
+    wref__buf_free(&b);
+}
