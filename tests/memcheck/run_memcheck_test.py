@@ -16,6 +16,7 @@ the leak lines reached CTest twice (e.g. on stderr, which CTest also parses, and
 Prints what it saw; exits 1 on the first failed assertion.
 """
 import argparse
+import base64
 import glob
 import os
 import re
@@ -23,6 +24,7 @@ import shutil
 import subprocess
 import sys
 import xml.etree.ElementTree as ET
+import zlib
 
 
 def fail(msg, extra=""):
@@ -30,6 +32,15 @@ def fail(msg, extra=""):
     if extra:
         print(extra)
     sys.exit(1)
+
+
+def log_text(log):
+    """The text of a <Log>: CTest compresses it (zlib, base64) unless --no-compress-output."""
+    if log is None or not log.text:
+        return ""
+    if log.get("compression") == "gzip" and log.get("encoding") == "base64":
+        return zlib.decompress(base64.b64decode(log.text), zlib.MAX_WBITS | 32).decode(errors="replace")
+    return log.text
 
 
 def main():
@@ -80,7 +91,7 @@ def main():
     for t in da.findall("Test"):
         name = t.findtext("Name")
         defects = {d.get("type"): int(d.text) for d in t.findall("Results/Defect")}
-        tests[name] = (defects, t.findtext("Log") or "")
+        tests[name] = (defects, log_text(t.find("Log")))
     print("DynamicAnalysis.xml: " + ", ".join(
         "%s: %s" % (n, d) for n, (d, _) in sorted(tests.items())))
     if "leaks" not in tests:
