@@ -16,6 +16,7 @@ PACKAGES=(
     libcmocka-dev     # unit tests
     libdw-dev         # elfutils: the checker's symbolizer
     binutils          # nm, used by the exports test
+    python3           # test drivers (tests/victims, tests/clean, tests/memcheck); not pulled in by cmake
 )
 
 installed() {
