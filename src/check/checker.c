@@ -123,6 +123,25 @@ static void at_exit(void)
     }
 }
 
+static void fork_prepare(void)
+{
+    wref__heap_fork(WREF__FORK_PREPARE);
+    wref__report_fork(WREF__FORK_PREPARE);
+    wref__registry_fork(WREF__FORK_PREPARE);
+    wref__symbolize_fork(1);
+}
+
+static void fork_release(enum wref__fork_phase phase)
+{
+    wref__symbolize_fork(0);
+    wref__registry_fork(phase);
+    wref__report_fork(phase);
+    wref__heap_fork(phase);
+}
+
+static void fork_parent(void) { fork_release(WREF__FORK_PARENT); }
+static void fork_child(void) { fork_release(WREF__FORK_CHILD); }
+
 static void init_once(void)
 {
     const char *env = secure_getenv("WREF_CHECK_OPTIONS");
@@ -139,6 +158,7 @@ static void init_once(void)
     if (wref__opt.guard != WREF__GUARD_NONE)
         wref__fault_install();
     atexit(at_exit);
+    pthread_atfork(fork_prepare, fork_parent, fork_child);
     if (wref__opt.verbosity >= 1)
         wref__checker_warn(NULL, "active (pid %d)", (int)getpid());
     __atomic_store_n(&wref__checker_ready, true, __ATOMIC_RELEASE);

@@ -27,6 +27,15 @@ bool wref__self_contains(uintptr_t pc);  /* pc is inside libwref-check itself */
 /* One-line warning about the checker itself (not a finding), printed once per `once` flag. */
 void wref__checker_warn(bool *once, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 
+/* fork(): every checker lock is taken before fork and released after it in both
+ * processes, so a child never inherits a lock held by a thread that does not exist there.
+ * Order (the checker's lock order): heap, report, registry, symbolize (checker.c). */
+enum wref__fork_phase { WREF__FORK_PREPARE, WREF__FORK_PARENT, WREF__FORK_CHILD };
+void wref__heap_fork(enum wref__fork_phase phase);
+void wref__report_fork(enum wref__fork_phase phase);    /* the child starts its own report */
+void wref__registry_fork(enum wref__fork_phase phase);
+void wref__json_after_fork(void);                       /* child: a new document, opened lazily */
+
 /* ---- registry.c: one record per object -------------------------------------------------------
  * Records live from creation until they leave the graveyard (long after the object's memory
  * was reused), so a borrow or a finding can still name an object by its record. Every field
@@ -158,6 +167,12 @@ typedef struct wref__finding {
  * Halts the process when halt_on_error=1. */
 size_t wref__report(const wref__finding *f);
 size_t wref__report_count(void);
+size_t wref__report_count_unlocked(void);   /* for the signal handler */
+/* A finding formatted by the fault handler: counted and written as text and JSON with no lock
+ * and no allocation. Async-signal-safe (for a process about to die). */
+void wref__report_signal_finding(enum wref__kind kind, const char *text, size_t text_len, const char *json,
+                                 size_t json_len);
+size_t wref__utf8_len(const unsigned char *p);   /* well-formed UTF-8 sequence length, 0 if not */
 void wref__report_init(void);     /* at checker init: formats, the JSON file, suppressions */
 /* At exit (or halt): the LeakSanitizer-shaped block, the suppressions table, the JSON
  * document's final tail (leak_graph: JSON text of the leak graph or NULL) and the SUMMARY
@@ -185,12 +200,22 @@ typedef struct wref__rstack {
 /* ---- json.c: the JSON report (docs/report-schema.json) -------------------------------------
  * The file is valid JSON after every finding: each finding and the document's tail are
  * written in one pwrite at the end of the findings array. Called under report.c's lock. */
-void wref__json_open(const char *path);   /* creates the file (O_EXCL|O_NOFOLLOW) */
+/* Asks for a JSON report at <prefix>.<pid>.json; the file is created (O_EXCL|O_NOFOLLOW) at
+ * the first finding or at exit. */
+void wref__json_open(const char *prefix);
 void wref__json_finding(size_t id, const wref__finding *f, const wref__rstack *stacks, size_t n_stacks,
                         const char *summary);
 /* Rewrites the tail: counts, suppressions used, the leak graph; complete=true when final. */
 void wref__json_tail(const size_t *by_kind, size_t total, size_t suppressed, const char *leak_graph,
                      bool final, int exit_status);
+
+/* From a signal handler (fault.c), for a process about to die: appends one finding (JSON
+ * object text, no separator) and a tail with the counts, complete=false. Async-signal-safe:
+ * no allocation, no lock; does nothing when the document is not open. */
+void wref__json_signal_finding(const char *finding, size_t len, const size_t *by_kind, size_t total,
+                               size_t suppressed);
+/* Opens the document now (guard pages: the signal handler cannot create it). */
+void wref__json_open_now(void);
 
 /* ---- suppress.c: suppressions (option suppressions=FILE) ----------------------------------- */
 void wref__suppress_load(const char *path);    /* warns about bad lines; idempotent */

@@ -21,7 +21,7 @@ static volatile sig_atomic_t reporting;
 /* ---- tiny formatting into a fixed buffer ------------------------------------------------------ */
 
 struct out {
-    char buf[8192];
+    char buf[16384];
     size_t len;
 };
 
@@ -45,15 +45,50 @@ static void put_num(struct out *o, unsigned long v, unsigned base)
         o->buf[o->len++] = tmp[--n];
 }
 
-static void put_frame(struct out *o, unsigned i, uintptr_t pc)
+/* A JSON string: escapes quotes, backslashes and control bytes; bytes that are not UTF-8
+ * become U+FFFD, so the document stays valid whatever a path holds. */
+static void put_json_str(struct out *o, const char *s)
 {
-    const char *path;
-    uintptr_t off;
+    if (!s) {
+        put(o, "null");
+        return;
+    }
+    put(o, "\"");
+    for (const unsigned char *p = (const unsigned char *)s; *p;) {
+        size_t len = wref__utf8_len(p);
+        char esc[8] = "\\u00";
+        if (*p == '"' || *p == '\\') {
+            esc[1] = (char)*p;
+            esc[2] = 0;
+            put(o, esc);
+        } else if (*p < 0x20 || *p == 0x7f) {
+            esc[4] = "0123456789abcdef"[*p >> 4];
+            esc[5] = "0123456789abcdef"[*p & 15];
+            esc[6] = 0;
+            put(o, esc);
+        } else if (len == 0) {
+            put(o, "\\ufffd");
+        } else {
+            for (size_t i = 0; i < len && o->len < sizeof o->buf; i++)
+                o->buf[o->len++] = (char)p[i];
+        }
+        p += len ? len : 1;
+    }
+    put(o, "\"");
+}
+
+/* One frame, as text and as JSON (function and file:line are left to the offline
+ * `wref-check report --format=symbolize`). */
+static void put_frame(struct out *o, struct out *j, unsigned i, uintptr_t pc, uint32_t gen)
+{
+    const char *path = NULL, *build_id = NULL;
+    uintptr_t off = 0;
+    bool known = wref__module_info(pc, gen, &path, &build_id, &off);
     put(o, "    #");
     put_num(o, i, 10);
     put(o, " ");
     put_num(o, pc, 16);
-    if (wref__module_of(pc, &path, &off)) {
+    if (known) {
         const char *base = strrchr(path, '/');
         put(o, " (");
         put(o, base ? base + 1 : path);
@@ -62,39 +97,134 @@ static void put_frame(struct out *o, unsigned i, uintptr_t pc)
         put(o, ")");
     }
     put(o, "\n");
+    put(j, i ? ",{\"pc\":\"" : "{\"pc\":\"");
+    put_num(j, pc, 16);
+    put(j, "\",\"module\":");
+    put_json_str(j, known ? path : NULL);
+    put(j, ",\"build_id\":");
+    put_json_str(j, known ? build_id : NULL);
+    if (known) {
+        put(j, ",\"offset\":\"");
+        put_num(j, off, 16);
+        put(j, "\"");
+    } else {
+        put(j, ",\"offset\":null");
+    }
+    put(j, ",\"function\":null,\"file\":null,\"line\":null,\"inlined\":false}");
 }
 
-static void put_stack(struct out *o, wref__stack_id id)
+/* A labelled stack: the text section header (unless label is NULL) and a JSON stack. */
+static void put_stack(struct out *o, struct out *j, const char *label, const char *json_label, unsigned tno,
+                      wref__stack_id id)
 {
     const uintptr_t *pcs;
     size_t n = wref__stack_get(id, &pcs);
+    uint32_t gen = wref__stack_gen(id);
+    put(o, label);
+    put(o, " by thread T");
+    put_num(o, tno, 10);
+    put(o, " here:\n");
+    put(j, ",{\"label\":");
+    put_json_str(j, json_label);
+    put(j, ",\"thread\":");
+    put_num(j, tno, 10);
+    put(j, ",\"frames\":[");
     for (size_t i = 0; i < n; i++)
-        put_frame(o, (unsigned)i, pcs[i]);
+        put_frame(o, j, (unsigned)i, pcs[i], gen);
     if (!n)
         put(o, "    <no stack>\n");
+    put(j, "]}");
 }
 
 /* The faulting thread's stack by frame pointers from the signal context. */
-static void put_context_stack(struct out *o, const ucontext_t *uc)
+static void put_context_stack(struct out *o, struct out *j, const ucontext_t *uc)
 {
+    uint32_t gen = wref__module_gen();
+    put(j, "{\"label\":\"where\",\"thread\":");
+    put_num(j, wref__thread_no(), 10);
+    put(j, ",\"frames\":[");
 #if defined(__x86_64__)
     uintptr_t pc = (uintptr_t)uc->uc_mcontext.gregs[REG_RIP];
     uintptr_t fp = (uintptr_t)uc->uc_mcontext.gregs[REG_RBP];
     uintptr_t sp = (uintptr_t)uc->uc_mcontext.gregs[REG_RSP];
-    put_frame(o, 0, pc);
+    put_frame(o, j, 0, pc, gen);
     for (unsigned i = 1; i < wref__opt.stack_depth && fp > sp && fp - sp < (1u << 24) && !(fp & 7); i++) {
         uintptr_t next = ((uintptr_t *)fp)[0], ret = ((uintptr_t *)fp)[1];
         if (ret < 4096)
             break;
-        put_frame(o, i, ret);
+        put_frame(o, j, i, ret, gen);
         if (next <= fp)
             break;
         fp = next;
     }
 #else
     (void)uc;
+    (void)gen;
     put(o, "    <no stack on this architecture>\n");
 #endif
+    put(j, "]}");
+}
+
+static void report_fault(wref__rec *r, uintptr_t addr, uintptr_t obj, void *ctx)
+{
+    static struct out o, j;
+    o.len = j.len = 0;
+    bool freed = r->state == WREF__FREED || r->state == WREF__GONE;
+    const char *kind = freed ? "use-after-free" : "heap-overflow";
+    const char *type = r->type && r->type->name ? r->type->name : "?";
+    const char *what = freed ? "memory of a destroyed object was accessed (guard-page fault at "
+                             : "memory past the end of the object was accessed (guard-page fault at ";
+    put(&o, "==");
+    put_num(&o, (unsigned long)getpid(), 10);
+    put(&o, "==ERROR: wref-check: ");
+    put(&o, kind);
+    put(&o, " on ");
+    put(&o, type);
+    put(&o, "#");
+    put_num(&o, r->serial, 10);
+    put(&o, " at ");
+    put_num(&o, obj, 16);
+    put(&o, " (");
+    put_num(&o, r->size, 10);
+    put(&o, "-byte object)\n");
+    put(&o, what);
+    put_num(&o, addr, 16);
+    put(&o, "); frames are module+offset (signal handler: no symbolization)\n");
+
+    put(&j, "{\"id\":");
+    put_num(&j, wref__report_count_unlocked() + 1, 10);
+    put(&j, ",\"kind\":\"");
+    put(&j, kind);
+    put(&j, "\",\"severity\":\"error\",\"message\":\"");
+    put(&j, what);
+    put_num(&j, addr, 16);
+    put(&j, ")\",\"object\":{\"type\":");
+    put_json_str(&j, type);
+    put(&j, ",\"serial\":");
+    put_num(&j, r->serial, 10);
+    put(&j, ",\"size\":");
+    put_num(&j, r->size, 10);
+    put(&j, ",\"address\":\"");
+    put_num(&j, obj, 16);
+    put(&j, "\"},\"address\":\"");
+    put_num(&j, addr, 16);
+    put(&j, "\",\"thread\":{\"number\":");
+    put_num(&j, wref__thread_no(), 10);
+    put(&j, ",\"tid\":");
+    put_num(&j, (unsigned long)wref__tid(), 10);
+    put(&j, "},\"stacks\":[");
+    put_context_stack(&o, &j, ctx);
+    if (freed && r->st_destroyed)
+        put_stack(&o, &j, "destroyed (the last reference dropped)", "destroyed (the last reference dropped)",
+                  r->tno_destroyed, r->st_destroyed);
+    put_stack(&o, &j, "created", "created", r->tno_created, r->st_created);
+    put(&o, "SUMMARY: wref-check: ");
+    put(&o, kind);
+    put(&o, " (guard page)\n\n");
+    put(&j, "],\"summary\":\"");
+    put(&j, kind);
+    put(&j, " (guard page)\"}");
+    wref__report_signal_finding(freed ? WREF__K_USE_AFTER_FREE : WREF__K_HEAP_OVERFLOW, o.buf, o.len, j.buf, j.len);
 }
 
 static void handler(int sig, siginfo_t *info, void *ctx)
@@ -104,38 +234,7 @@ static void handler(int sig, siginfo_t *info, void *ctx)
     wref__rec *r = reporting ? NULL : wref__heap_guarded_find(addr, &obj);
     if (r) {
         reporting = 1;
-        static struct out o;
-        o.len = 0;
-        bool freed = r->state == WREF__FREED || r->state == WREF__GONE;
-        put(&o, "==");
-        put_num(&o, (unsigned long)getpid(), 10);
-        put(&o, freed ? "==ERROR: wref-check: use-after-free on " : "==ERROR: wref-check: heap-overflow on ");
-        put(&o, r->type && r->type->name ? r->type->name : "?");
-        put(&o, "#");
-        put_num(&o, r->serial, 10);
-        put(&o, " at ");
-        put_num(&o, obj, 16);
-        put(&o, " (");
-        put_num(&o, r->size, 10);
-        put(&o, "-byte object)\n");
-        put(&o, freed ? "memory of a destroyed object was accessed (guard-page fault at "
-                      : "memory past the end of the object was accessed (guard-page fault at ");
-        put_num(&o, addr, 16);
-        put(&o, "); frames are module+offset (signal handler: no symbolization)\n");
-        put_context_stack(&o, ctx);
-        if (freed && r->st_destroyed) {
-            put(&o, "destroyed (the last reference dropped) by thread T");
-            put_num(&o, r->tno_destroyed, 10);
-            put(&o, " here:\n");
-            put_stack(&o, r->st_destroyed);
-        }
-        put(&o, "created by thread T");
-        put_num(&o, r->tno_created, 10);
-        put(&o, " here:\n");
-        put_stack(&o, r->st_created);
-        put(&o, freed ? "SUMMARY: wref-check: use-after-free (guard page)\n\n"
-                      : "SUMMARY: wref-check: heap-overflow (guard page)\n\n");
-        wref__report_write(o.buf, o.len);
+        report_fault(r, addr, obj, ctx);
     }
     /* chain */
     if (previous.sa_flags & SA_SIGINFO) {

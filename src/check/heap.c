@@ -38,6 +38,14 @@ static struct {
     struct guard_slot guards[MAX_GUARDED];
 } heap = {.lock = PTHREAD_MUTEX_INITIALIZER};
 
+void wref__heap_fork(enum wref__fork_phase phase)
+{
+    if (phase == WREF__FORK_PREPARE)
+        pthread_mutex_lock(&heap.lock);
+    else
+        pthread_mutex_unlock(&heap.lock);
+}
+
 static inline size_t round16(size_t n)
 {
     return (n + 15) & ~(size_t)15;

@@ -31,11 +31,14 @@ static const char *const severities[WREF__K_COUNT] = {
 };
 
 static struct {
-    int fd;              /* -1: no JSON report */
+    int fd;              /* -1: not open (yet) */
+    char *prefix;        /* NULL: no JSON report asked for */
+    bool failed;         /* the file could not be created: stop trying */
+    time_t start;        /* when the checker started in this process */
     off_t body_end;      /* where the next finding (and the tail) goes */
     size_t n_findings;
     wref__buf pending;   /* findings not yet written: they go out with the next tail */
-    char *path;
+    char path[600];
 } js = {.fd = -1};
 
 static void put_all(const char *data, size_t len, off_t at)
@@ -64,9 +67,8 @@ static void program_json(wref__buf *b)
     exe[n > 0 ? n : 0] = 0;
     if (!getcwd(cwd, sizeof cwd))
         cwd[0] = 0;
-    time_t now = time(NULL);
     struct tm tm;
-    if (gmtime_r(&now, &tm))
+    if (gmtime_r(&js.start, &tm))
         strftime(when, sizeof when, "%Y-%m-%dT%H:%M:%SZ", &tm);
     wref__buf_printf(b, "\"program\":{\"path\":");
     wref__buf_json_string(b, exe);
@@ -108,13 +110,36 @@ static void options_json(wref__buf *b)
     wref__buf_printf(b, "}");
 }
 
-void wref__json_open(const char *path)
+/* Creates <prefix>.<pid>.json, never through a symlink and never over an existing file: when
+ * the name is taken (a process that exec'd keeps its pid), <prefix>.<pid>.<n>.json. */
+static int create(void)
 {
-    js.path = strdup(path);
-    js.fd = open(path, O_RDWR | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0644);
+    int pid = (int)getpid();
+    for (int n = 0; n < 100; n++) {
+        if (n == 0)
+            snprintf(js.path, sizeof js.path, "%s.%d.json", js.prefix, pid);
+        else
+            snprintf(js.path, sizeof js.path, "%s.%d.%d.json", js.prefix, pid, n);
+        int fd = open(js.path, O_RDWR | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0644);
+        if (fd >= 0 || errno != EEXIST)
+            return fd;
+    }
+    return -1;
+}
+
+/* Opens the document and writes its head, at the first finding or at exit (lazily, so that a
+ * process that only forks and execs leaves no empty report behind). */
+static bool ensure_open(void)
+{
+    if (js.fd >= 0)
+        return true;
+    if (!js.prefix || js.failed)
+        return false;
+    js.fd = create();
     if (js.fd < 0) {
-        wref__checker_warn(NULL, "cannot create the JSON report %s (%s); no JSON report", path, strerror(errno));
-        return;
+        js.failed = true;
+        wref__checker_warn(NULL, "cannot create the JSON report %s (%s); no JSON report", js.path, strerror(errno));
+        return false;
     }
     wref__buf b = {0};
     wref__buf_printf(&b, "{\"format\":\"wref-check-report\",\"version\":1,"
@@ -126,8 +151,27 @@ void wref__json_open(const char *path)
     put_all(b.data, b.len, 0);
     js.body_end = (off_t)b.len;
     wref__buf_free(&b);
-    size_t none[WREF__K_COUNT] = {0};
-    wref__json_tail(none, 0, 0, NULL, false, -1);
+    return true;
+}
+
+void wref__json_open(const char *prefix)
+{
+    js.prefix = strdup(prefix);
+    js.start = time(NULL);
+}
+
+void wref__json_after_fork(void)
+{
+    if (js.fd >= 0)
+        close(js.fd);
+    js.fd = -1;
+    js.failed = false;
+    js.body_end = 0;
+    js.n_findings = 0;
+    wref__buf_free(&js.pending);
+    js.start = time(NULL);
+    if (wref__opt.guard != WREF__GUARD_NONE)
+        (void)ensure_open();
 }
 
 /* ---- findings ------------------------------------------------------------------------- */
@@ -182,7 +226,7 @@ static void leak_json(wref__buf *b, const wref__leak_info *l)
 void wref__json_finding(size_t id, const wref__finding *f, const wref__rstack *stacks, size_t n_stacks,
                         const char *summary)
 {
-    if (js.fd < 0)
+    if (!ensure_open())
         return;
     wref__buf b = {0};
     wref__buf_printf(&b, "%s\n{\"id\":%zu,\"kind\":\"%s\",\"severity\":\"%s\",\"message\":", js.n_findings ? "," : "",
@@ -225,7 +269,7 @@ void wref__json_finding(size_t id, const wref__finding *f, const wref__rstack *s
 void wref__json_tail(const size_t *by_kind, size_t total, size_t suppressed, const char *leak_graph,
                      bool final, int exit_status)
 {
-    if (js.fd < 0)
+    if (!ensure_open())
         return;
     wref__buf b = js.pending;   /* pending findings, then the tail: one pwrite */
     off_t tail_at = js.body_end + (off_t)b.len;
@@ -257,3 +301,70 @@ void wref__json_tail(const size_t *by_kind, size_t total, size_t suppressed, con
     }
     wref__buf_free(&b);
 }
+
+/* ---- from a signal handler ------------------------------------------------------------------ */
+
+void wref__json_open_now(void)
+{
+    (void)ensure_open();
+}
+
+struct sbuf {
+    char *p;
+    size_t len, cap;
+};
+
+static void s_put(struct sbuf *b, const char *s)
+{
+    while (*s && b->len < b->cap)
+        b->p[b->len++] = *s++;
+}
+
+static void s_num(struct sbuf *b, size_t v)
+{
+    char tmp[24];
+    int n = 0;
+    do {
+        tmp[n++] = (char)('0' + v % 10);
+        v /= 10;
+    } while (v && n < 24);
+    while (n && b->len < b->cap)
+        b->p[b->len++] = tmp[--n];
+}
+
+void wref__json_signal_finding(const char *finding, size_t len, const size_t *by_kind, size_t total,
+                               size_t suppressed)
+{
+    static char out[65536];
+    if (js.fd < 0)
+        return;
+    struct sbuf b = {out, 0, sizeof out};
+    s_put(&b, js.n_findings ? ",\n" : "\n");
+    if (len > b.cap - b.len - 1024)
+        return;   /* cannot happen: the handler's buffer is smaller */
+    memcpy(out + b.len, finding, len);
+    b.len += len;
+    size_t tail_at = b.len;
+    s_put(&b, "\n],\n\"suppressions\":[],\n\"summary\":{\"findings\":");
+    s_num(&b, total);
+    s_put(&b, ",\"by_kind\":{");
+    const char *sep = "";
+    for (unsigned k = 0; k < WREF__K_COUNT; k++) {
+        if (by_kind[k]) {
+            s_put(&b, sep);
+            s_put(&b, "\"");
+            s_put(&b, wref__kind_name((enum wref__kind)k));
+            s_put(&b, "\":");
+            s_num(&b, by_kind[k]);
+            sep = ",";
+        }
+    }
+    s_put(&b, "},\"suppressed\":");
+    s_num(&b, suppressed);
+    s_put(&b, ",\"exit_status\":null},\n\"complete\":false}\n");
+    put_all(out, b.len, js.body_end);
+    if (ftruncate(js.fd, js.body_end + (off_t)b.len) == 0)
+        js.body_end += (off_t)tail_at;
+    js.n_findings++;
+}
+

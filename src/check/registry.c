@@ -31,6 +31,19 @@ static struct {
 
 static pthread_once_t reg_once = PTHREAD_ONCE_INIT;
 
+void wref__registry_fork(enum wref__fork_phase phase)
+{
+    if (phase == WREF__FORK_PREPARE) {
+        pthread_mutex_lock(&reg.alloc_lock);
+        for (unsigned i = 0; i < N_LOCKS; i++)
+            pthread_mutex_lock(&reg.locks[i]);
+        return;
+    }
+    for (unsigned i = N_LOCKS; i-- > 0;)
+        pthread_mutex_unlock(&reg.locks[i]);
+    pthread_mutex_unlock(&reg.alloc_lock);
+}
+
 static void reg_init(void)
 {
     for (unsigned i = 0; i < N_LOCKS; i++)

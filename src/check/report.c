@@ -84,7 +84,7 @@ void wref__buf_free(wref__buf *b)
 }
 
 /* Length of the well-formed UTF-8 sequence at p (1 for ASCII), 0 when it is not one. */
-static size_t utf8_len(const unsigned char *p)
+size_t wref__utf8_len(const unsigned char *p)
 {
     if (*p < 0x80)
         return 1;
@@ -108,7 +108,7 @@ void wref__buf_json_string(wref__buf *b, const char *s)
     }
     wref__buf_printf(b, "\"");
     for (const unsigned char *p = (const unsigned char *)s; *p;) {
-        size_t len = utf8_len(p);
+        size_t len = wref__utf8_len(p);
         if (*p == '"' || *p == '\\')
             wref__buf_printf(b, "\\%c", *p);
         else if (*p == '\n')
@@ -278,9 +278,9 @@ void wref__report_init(void)
     if (rep.json) {
         const char *lp = wref__opt.log_path;
         bool stream = !lp[0] || !strcmp(lp, "stderr") || !strcmp(lp, "stdout");
-        char path[600];
-        snprintf(path, sizeof path, "%s.%d.json", stream ? "wref-check" : lp, (int)getpid());
-        wref__json_open(path);
+        wref__json_open(stream ? "wref-check" : lp);
+        if (wref__opt.guard != WREF__GUARD_NONE)
+            wref__json_open_now();   /* the fault handler cannot create files with malloc */
     }
     if (wref__opt.suppressions[0])
         wref__suppress_load(wref__opt.suppressions);
@@ -371,6 +371,44 @@ size_t wref__report(const wref__finding *f)
         _exit(wref__opt.exitcode);
     }
     return id;
+}
+
+void wref__report_fork(enum wref__fork_phase phase)
+{
+    if (phase == WREF__FORK_PREPARE) {
+        pthread_mutex_lock(&rep.lock);
+        return;
+    }
+    if (phase == WREF__FORK_CHILD) {   /* the child's findings are its own: <log_path>.<its pid> */
+        if (rep.fd > 2)
+            close(rep.fd);
+        rep.fd = -1;
+        rep.finished = false;
+        rep.total = rep.suppressed = 0;
+        memset(rep.by_kind, 0, sizeof rep.by_kind);
+        wref__buf_free(&rep.lsan);
+        rep.lsan_bytes = rep.lsan_objects = 0;
+        wref__json_after_fork();
+    }
+    pthread_mutex_unlock(&rep.lock);
+}
+
+void wref__report_signal_finding(enum wref__kind kind, const char *text, size_t text_len, const char *json,
+                                 size_t json_len)
+{
+    if (rep.finished)
+        return;
+    rep.total++;   /* no lock: the thread that holds it may be this one, and the process is dying */
+    rep.by_kind[kind]++;
+    if (rep.text)
+        wref__report_write(text, text_len);
+    if (rep.json)
+        wref__json_signal_finding(json, json_len, rep.by_kind, rep.total, rep.suppressed);
+}
+
+size_t wref__report_count_unlocked(void)
+{
+    return rep.total;
 }
 
 size_t wref__report_count(void)

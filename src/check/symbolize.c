@@ -190,14 +190,21 @@ static const struct load *load_at(uintptr_t pc, uint32_t gen)
     return later != NULL ? later : any;
 }
 
-int wref__module_of(uintptr_t pc, const char **path, uintptr_t *offset)
+int wref__module_info(uintptr_t pc, uint32_t gen, const char **path, const char **build_id, uintptr_t *offset)
 {
-    const struct load *l = load_at(pc, wref__module_gen());
+    const struct load *l = load_at(pc, gen);
     if (l == NULL)
         return 0;
     *path = l->path;
+    *build_id = l->build_id;
     *offset = pc - l->bias;
     return 1;
+}
+
+int wref__module_of(uintptr_t pc, const char **path, uintptr_t *offset)
+{
+    const char *build_id;
+    return wref__module_info(pc, wref__module_gen(), path, &build_id, offset);
 }
 
 /* ---- symbolizer (report time, under sym.lock) ---------------------------------------------- */
@@ -509,4 +516,15 @@ int wref__symbolize(uintptr_t pc, struct wref__frame_info *out)
     size_t n = wref__symbolize_frames(pc, wref__module_gen(), frames, MAX_INLINE + 1);
     *out = frames[n - 1];
     return out->module != NULL || out->function != NULL;
+}
+
+void wref__symbolize_fork(int prepare)
+{
+    if (prepare) {
+        pthread_mutex_lock(&map.lock);
+        pthread_mutex_lock(&sym.lock);
+    } else {
+        pthread_mutex_unlock(&sym.lock);
+        pthread_mutex_unlock(&map.lock);
+    }
 }

@@ -43,6 +43,11 @@ void wref__symbolize_snapshot_modules(void);
  * (pc - load bias) and returns 1; returns 0 if pc is in no module. Async-signal-safe. */
 int wref__module_of(uintptr_t pc, const char **path, uintptr_t *offset);
 
+/* The load that held pc at generation gen (see wref__stack_gen): its path, build-id (NULL when
+ * it has none) and pc's offset from its load bias. Returns 0 if pc is in no module.
+ * Async-signal-safe. */
+int wref__module_info(uintptr_t pc, uint32_t gen, const char **path, const char **build_id, uintptr_t *offset);
+
 /* Resolves pc, a return address captured at module generation gen, into at most max frames,
  * innermost first: the functions inlined at pc (inlined = 1), then the function that holds
  * it. Frames share pc, module and offsets; each has its own function and file:line (an
@@ -56,5 +61,9 @@ size_t wref__symbolize_frames(uintptr_t pc, uint32_t gen, struct wref__frame_inf
  * instruction of a function, pass its address + 1. Returns 1 if anything beyond pc was
  * found, else 0. */
 int wref__symbolize(uintptr_t pc, struct wref__frame_info *out);
+
+/* fork(): prepare != 0 takes the module map's and the symbolizer's locks, 0 releases them
+ * (in the parent and in the child). Registered by the checker with pthread_atfork. */
+void wref__symbolize_fork(int prepare);
 
 #endif /* WREF_CHECK_SYMBOLIZE_H */

@@ -1,11 +1,14 @@
 #!/usr/bin/env python3
 """check_report.py: run a victim program and check the checker's report against an .expect file.
 
-usage: check_report.py --expect NAME.expect [--env NAME=VALUE]... [--show] -- PROGRAM [ARGS...]
+usage: check_report.py --expect NAME.expect [--env NAME=VALUE]... [--json SCHEMA] [--show] -- PROGRAM [ARGS...]
 
 The program runs with the caller's environment plus the --env settings (CTest passes
 LD_PRELOAD this way, so only the program, not this script's interpreter, gets the checker).
---show prints the parsed report even when it passes. Its stderr is parsed into findings, each finding into sections:
+--show prints the parsed report even when it passes. --json SCHEMA also asks for the JSON
+report (report=text,json; the program runs in a temporary directory, where the checker writes
+wref-check.<pid>.json), validates it against SCHEMA with /usr/bin/python3's jsonschema, and
+checks that it holds the same findings as the text (kinds, order, stack labels, summaries). Its stderr is parsed into findings, each finding into sections:
 
     ==PID==ERROR: wref-check: KIND ...          head: starts a finding
     <what happened>                             what
@@ -35,11 +38,55 @@ Expectation file syntax (one directive per line; lines starting with '#' and bla
       extra-re REGEX              a non-frame line of the finding matches REGEX (re.search)
       summary TEXT                its SUMMARY line is exactly TEXT
 """
+import glob
+import json
 import os
 import re
 import signal
 import subprocess
 import sys
+import tempfile
+
+VALIDATE = """
+import json, sys, jsonschema
+schema = json.load(open(sys.argv[1]))
+doc = json.load(open(sys.argv[2]))
+errors = sorted(jsonschema.Draft202012Validator(schema).iter_errors(doc), key=lambda e: list(e.path))
+for e in errors[:10]:
+    print("  at", "/".join(str(p) for p in e.path), ":", e.message[:300])
+sys.exit(1 if errors else 0)
+"""
+
+
+def check_json(schema, workdir, findings, died, fail):
+    """The JSON report matches the schema and the text report's findings."""
+    paths = glob.glob(os.path.join(workdir, "wref-check.*.json"))
+    if len(paths) != 1:
+        fail(f"json: expected one wref-check.<pid>.json, found {paths}")
+        return
+    v = subprocess.run(["/usr/bin/python3", "-c", VALIDATE, schema, paths[0]],
+                       stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
+    if v.returncode != 0:
+        fail("json: report does not match the schema (is python3-jsonschema installed?):\n" +
+             v.stdout.decode("utf-8", "replace"))
+        return
+    doc = json.load(open(paths[0], encoding="utf-8"))
+    if doc["complete"] == died:
+        fail(f"json: complete is {doc['complete']} for a process that {'died' if died else 'exited'}")
+    got = [f["kind"] for f in doc["findings"]]
+    want = [f.kind for f in findings]
+    if got != want:
+        fail(f"json: findings {got}, text has {want}")
+        return
+    for j, t in zip(doc["findings"], findings):
+        labels = [s["label"] for s in j["stacks"]]
+        text_labels = (["where"] if t.sections[0][2] else []) + [s[0] for s in t.sections[1:]]
+        if labels != text_labels:
+            fail(f"json: {j['kind']}: stack labels {labels}, text has {text_labels}")
+        if t.summary is not None and "SUMMARY: wref-check: " + j["summary"] != t.summary:
+            fail(f"json: {j['kind']}: summary {j['summary']!r}, text has {t.summary!r}")
+    if doc["summary"]["findings"] != len(findings):
+        fail(f"json: summary counts {doc['summary']['findings']} findings, text has {len(findings)}")
 
 HEAD = re.compile(r"^==(\d+)==ERROR: wref-check: (\S+)(.*)$")
 THREAD_IN_HEAD = re.compile(r" in thread (T\d+)")
@@ -123,7 +170,11 @@ def main(argv):
             name, _, value = opts[i + 1].partition("=")
             env[name] = value
 
-    proc = subprocess.run(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, timeout=120, env=env)
+    schema = opts[opts.index("--json") + 1] if "--json" in opts else None
+    workdir = tempfile.mkdtemp(prefix="wref-victim-") if schema else None
+    if schema:
+        env["WREF_CHECK_OPTIONS"] = ":".join(x for x in (env.get("WREF_CHECK_OPTIONS"), "report=text,json") if x)
+    proc = subprocess.run(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, timeout=120, env=env, cwd=workdir)
     report = proc.stderr.decode("utf-8", "replace")
     findings, process_summary, stray = parse(report)
     errors = []
@@ -227,6 +278,12 @@ def main(argv):
                 fail(f"{where}: {cur.kind}: expected {arg!r}, got {cur.summary!r}")
         else:
             fail(f"{where}: unknown directive {word!r}")
+
+    if schema:
+        check_json(schema, workdir, findings, proc.returncode < 0, fail)
+        for p in glob.glob(os.path.join(workdir, "*")):
+            os.unlink(p)
+        os.rmdir(workdir)
 
     for f in findings:
         if f.summary is None:

@@ -1,0 +1,131 @@
+#!/usr/bin/env python3
+"""check_options.py: report options of the checker, end to end on the victim programs.
+
+usage: check_options.py --lib LIBWREF_CHECK --victims DIR SCHEMA
+
+Each case runs a victim (built against libwref) with LD_PRELOAD=LIB and WREF_CHECK_OPTIONS,
+in a fresh temporary directory, and asserts on its exit status, stderr and files:
+  suppress-function   dangling-borrow:victim_use_borrowed silences the finding, exit 0,
+                      "Suppressions used" table with count 1
+  suppress-type       leak:type=Node silences the leak; JSON suppressions table and counts
+  suppress-file-glob  *:dangling_borrow.c (a source file) silences everything in it
+  suppress-no-match   an entry that matches nothing changes nothing
+  suppress-bad        a malformed line and a missing file give one-line warnings, not a crash
+  lsan                leak_format=lsan prints LeakSanitizer's shape, to LSAN_OPTIONS' log_path
+  halt-json           halt_on_error=1: the JSON report is complete with exit_status 23
+  json-path           report=json with log_path=P writes P.<pid>.json and no text
+"""
+import glob
+import json
+import os
+import re
+import subprocess
+import sys
+import tempfile
+
+errors = []
+
+
+def check(cond, msg):
+    if not cond:
+        errors.append(msg)
+    return cond
+
+
+def run(lib, exe, options, extra_env=None):
+    work = tempfile.mkdtemp(prefix="wref-options-")
+    env = dict(os.environ, LD_PRELOAD=lib, WREF_CHECK_OPTIONS=options)
+    env.update(extra_env or {})
+    p = subprocess.run([exe], cwd=work, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, timeout=60)
+    return p.returncode, p.stderr.decode("utf-8", "replace"), work
+
+
+def write(work_dir, name, text):
+    path = os.path.join(work_dir, name)
+    with open(path, "w", encoding="utf-8") as f:
+        f.write(text)
+    return path
+
+
+def main(argv):
+    lib = argv[argv.index("--lib") + 1]
+    victims = argv[argv.index("--victims") + 1]
+    borrow = os.path.join(victims, "victim_dangling_borrow_preload")
+    leak = os.path.join(victims, "victim_leak_preload")
+    tmp = tempfile.mkdtemp(prefix="wref-supp-")
+
+    # suppress-function
+    supp = write(tmp, "fn.supp", "# the demo's bug, known\ndangling-borrow:victim_use_borrowed\n")
+    rc, err, _ = run(lib, borrow, f"suppressions={supp}")
+    check(rc == 0, f"suppress-function: exit {rc}, expected 0\n{err}")
+    check("ERROR: wref-check" not in err, "suppress-function: a finding was still reported")
+    check(re.search(r"Suppressions used:\n  count pattern\n +1 dangling-borrow:victim_use_borrowed\n", err),
+          f"suppress-function: no 'Suppressions used' table with count 1:\n{err}")
+
+    # suppress-type, with the JSON report's suppressions table
+    supp = write(tmp, "type.supp", "leak:type=No?e   # glob on the type name\n")
+    rc, err, work = run(lib, leak, f"suppressions={supp}:report=text,json")
+    check(rc == 0, f"suppress-type: exit {rc}, expected 0\n{err}")
+    docs = glob.glob(os.path.join(work, "wref-check.*.json"))
+    if check(len(docs) == 1, f"suppress-type: JSON report missing in {work}"):
+        doc = json.load(open(docs[0]))
+        check(doc["findings"] == [], f"suppress-type: JSON findings {doc['findings']}")
+        check(doc["suppressions"] == [{"kind": "leak", "pattern": "type=No?e", "count": 1}],
+              f"suppress-type: JSON suppressions {doc['suppressions']}")
+        check(doc["summary"]["suppressed"] == 1 and doc["summary"]["exit_status"] is None,
+              f"suppress-type: JSON summary {doc['summary']}")
+
+    # suppress-file-glob: a source file's basename
+    supp = write(tmp, "file.supp", "*:dangling_borrow.c\n")
+    rc, err, _ = run(lib, borrow, f"suppressions={supp}")
+    check(rc == 0 and "ERROR: wref-check" not in err, f"suppress-file-glob: exit {rc}\n{err}")
+
+    # suppress-no-match
+    supp = write(tmp, "none.supp", "leak:no_such_function\nuse-after-free:*\n")
+    rc, err, _ = run(lib, borrow, f"suppressions={supp}")
+    check(rc == 23 and "ERROR: wref-check: dangling-borrow" in err and "Suppressions used" not in err,
+          f"suppress-no-match: exit {rc}\n{err}")
+
+    # suppress-bad: a bad line and a missing file
+    supp = write(tmp, "bad.supp", "not-a-kind:foo\nleak\n")
+    rc, err, _ = run(lib, borrow, f"suppressions={supp}")
+    check(rc == 23, f"suppress-bad: exit {rc}, expected 23")
+    check(err.count("bad suppression") == 2, f"suppress-bad: expected 2 'bad suppression' warnings:\n{err}")
+    rc, err, _ = run(lib, borrow, "suppressions=/nonexistent/wref.supp")
+    check(rc == 23 and "cannot read suppressions file /nonexistent/wref.supp" in err,
+          f"suppress-bad: missing file: exit {rc}\n{err}")
+
+    # lsan: LeakSanitizer's shape, in the file LSAN_OPTIONS names
+    rc, err, work = run(lib, leak, "leak_format=lsan", {"LSAN_OPTIONS": "verbosity=0:log_path=" + tmp + "/lsan"})
+    logs = glob.glob(os.path.join(tmp, "lsan.*"))
+    check(rc == 23, f"lsan: exit {rc}")
+    if check(len(logs) == 1, f"lsan: expected one {tmp}/lsan.<pid>, found {logs}; stderr:\n{err}"):
+        text = open(logs[0]).read()
+        check(re.search(r"==\d+==ERROR: LeakSanitizer: detected memory leaks\n\n"
+                        r"Direct leak of 64 byte\(s\) in 2 object\(s\) allocated from:\n"
+                        r"    #0 0x[0-9a-f]+ in wref_new", text), f"lsan: no LSan block:\n{text}")
+        check("SUMMARY: AddressSanitizer: 64 byte(s) leaked in 2 allocation(s)." in text, f"lsan: no LSan SUMMARY:\n{text}")
+        check("ERROR: wref-check: leak" in text, "lsan: the wref finding is missing from the log")
+
+    # halt-json
+    rc, err, work = run(lib, borrow, "halt_on_error=1:report=text,json")
+    docs = glob.glob(os.path.join(work, "wref-check.*.json"))
+    if check(rc == 23 and len(docs) == 1, f"halt-json: exit {rc}, JSON {docs}"):
+        doc = json.load(open(docs[0]))
+        check(doc["complete"] is True and doc["summary"]["exit_status"] == 23 and len(doc["findings"]) == 1,
+              f"halt-json: {doc['complete']} {doc['summary']}")
+
+    # json-path: report=json only, to <log_path>.<pid>.json, no text on stderr
+    rc, err, work = run(lib, borrow, f"report=json:log_path={tmp}/r")
+    docs = glob.glob(os.path.join(tmp, "r.*.json"))
+    check(rc == 23 and len(docs) == 1 and "ERROR" not in err and not glob.glob(os.path.join(tmp, "r.[0-9]*[0-9]")),
+          f"json-path: exit {rc}, files {os.listdir(tmp)}, stderr:\n{err}")
+
+    for e in errors:
+        print("FAIL: " + e)
+    print("ok" if not errors else f"{len(errors)} failure(s)")
+    return 1 if errors else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv[1:]))
