@@ -27,8 +27,9 @@ bool wref__self_contains(uintptr_t pc);  /* pc is inside libwref-check itself */
 /* One-line warning about the checker itself (not a finding), printed once per `once` flag. */
 void wref__checker_warn(bool *once, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 
-/* fork(): every checker lock is taken before fork and released after it in both
- * processes, so a child never inherits a lock held by a thread that does not exist there.
+/* fork(): the checker's locks are taken before fork and released after it in both processes
+ * (the registry's bucket locks are re-initialized in the child instead), so a child never
+ * inherits a lock held by a thread that does not exist there.
  * Order (the checker's lock order): heap, report, registry, symbolize (checker.c). */
 enum wref__fork_phase { WREF__FORK_PREPARE, WREF__FORK_PARENT, WREF__FORK_CHILD };
 void wref__heap_fork(enum wref__fork_phase phase);

@@ -16,7 +16,7 @@
 typedef void *(*dlopen_fn)(const char *, int);
 typedef int (*dlclose_fn)(void *);
 
-#define WREF_INTERPOSE __attribute__((visibility("default")))
+#define WREF_INTERPOSE __attribute__((visibility("default"), no_sanitize("thread")))
 
 WREF_INTERPOSE void *dlopen(const char *file, int mode)
 {

@@ -23,7 +23,7 @@ static bool installed;                /* our SIGSEGV handler is in place */
 typedef int (*sigaction_fn)(int, const struct sigaction *, struct sigaction *);
 
 /* libc's sigaction (or a sanitizer's interceptor in front of it), bypassing ours below. */
-static int real_sigaction(int sig, const struct sigaction *act, struct sigaction *old)
+__attribute__((no_sanitize("thread"))) static int real_sigaction(int sig, const struct sigaction *act, struct sigaction *old)
 {
     static sigaction_fn next_fn;
     sigaction_fn next = __atomic_load_n(&next_fn, __ATOMIC_ACQUIRE);
@@ -298,7 +298,8 @@ void wref__fault_install(void)
  * While guard pages are on, sigaction and signal for SIGSEGV are interposed: the program's
  * handler becomes the one ours chains to (after reporting a guard-page fault), and the program
  * sees the handler it installed before as the old one, as if nothing stood between. */
-#define WREF_INTERPOSE __attribute__((visibility("default")))
+/* Sanitizer runtimes call sigaction while they start, before they can run instrumented code. */
+#define WREF_INTERPOSE __attribute__((visibility("default"), no_sanitize("thread")))
 
 WREF_INTERPOSE int sigaction(int sig, const struct sigaction *act, struct sigaction *old)
 {

@@ -31,16 +31,20 @@ static struct {
 
 static pthread_once_t reg_once = PTHREAD_ONCE_INIT;
 
+/* Around fork: the allocation lock is held across it; the 1024 bucket locks are not (taking
+ * them all is slow, and ThreadSanitizer allows a thread 64 locks at once). Instead the child
+ * re-initializes them: a bucket's chain is consistent at every store (insert links a filled
+ * record with one store, remove unlinks with one), so a record another thread was updating
+ * is at worst stale in the child, never a broken list. */
 void wref__registry_fork(enum wref__fork_phase phase)
 {
     if (phase == WREF__FORK_PREPARE) {
         pthread_mutex_lock(&reg.alloc_lock);
-        for (unsigned i = 0; i < N_LOCKS; i++)
-            pthread_mutex_lock(&reg.locks[i]);
         return;
     }
-    for (unsigned i = N_LOCKS; i-- > 0;)
-        pthread_mutex_unlock(&reg.locks[i]);
+    if (phase == WREF__FORK_CHILD)
+        for (unsigned i = 0; i < N_LOCKS; i++)
+            pthread_mutex_init(&reg.locks[i], NULL);
     pthread_mutex_unlock(&reg.alloc_lock);
 }
 

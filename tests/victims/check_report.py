@@ -21,7 +21,8 @@ checks that it holds the same findings as the text (kinds, order, stack labels, 
 Expectation file syntax (one directive per line; lines starting with '#' and blank lines are ignored):
 
     exit N                      exit status N (signal SEGV: killed by SIGSEGV)
-    kinds K=N[,K=N...]          exactly these findings, by kind; any other kind fails
+    kinds K=N[,K=N...]          exactly these findings, by kind; any other kind fails ("kinds"
+                                alone: no finding at all)
     process-summary TEXT        the process SUMMARY line; @PID stands for the pid
     no-process-summary          there is none (the process died)
     finding KIND                the next finding of KIND (in report order); then, indented:
@@ -200,7 +201,7 @@ def main(argv):
                 fail(f"{where}: expected exit status {arg}, got {proc.returncode}")
         elif word == "kinds":
             want = {}
-            for item in arg.split(","):
+            for item in (arg.split(",") if arg.strip() else []):   # "kinds" alone: none
                 k, _, n = item.strip().partition("=")
                 want[k] = int(n)
             got = {}
