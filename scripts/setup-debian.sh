@@ -20,6 +20,7 @@ PACKAGES=(
     graphviz          # wref-check report --format=svg runs `dot -Tsvg`; tests/report checks it
     python3-jsonschema  # tests/report: fixtures are validated against docs/report-schema.json
     libicu72          # the SARIF Multitool (npm, a .NET app) aborts at start without ICU
+    valgrind          # tests/valgrind: the checker inside memcheck
     python3           # test drivers (tests/victims, tests/clean, tests/memcheck); not pulled in by cmake
 )
 

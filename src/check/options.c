@@ -293,7 +293,21 @@ static void say(void (*warn)(const char *, void *), void *arg, const char *line)
 
 /* Clips s[0..len) for quoting in a warning. */
 #define CLIP 60
-#define CLIP_ARGS(s, len) (int)((len) > CLIP ? CLIP : (len)), (s), (len) > CLIP ? "..." : ""
+#define CLIP_ARGS(s, len) (int)((len) > CLIP ? CLIP : (len)), printable(s, len), (len) > CLIP ? "..." : ""
+
+/* s[0..min(len, CLIP)) with control characters shown as '?', so that a warning stays one
+ * line whatever the input holds. Two alternating buffers: a warning quotes at most two. */
+static const char *printable(const char *s, size_t len)
+{
+    static __thread char buf[2][CLIP + 1];
+    static __thread unsigned which;
+    char *out = buf[which++ & 1];
+    size_t n = len > CLIP ? CLIP : len;
+    for (size_t i = 0; i < n; i++)
+        out[i] = (unsigned char)s[i] < 0x20 || s[i] == 0x7f ? '?' : s[i];
+    out[n] = 0;
+    return out;
+}
 
 int wref__options_parse(struct wref__options *o, const char *text,
                         void (*warn)(const char *line, void *arg), void *arg)

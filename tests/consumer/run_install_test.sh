@@ -84,7 +84,9 @@ grep -q "^wref_DIR:PATH=$lib/cmake/wref\$" "$cfg/CMakeCache.txt" ||
 expect_output "$cfg/consumer" 0
 expect_output "$cfg/consumer_checked" 1
 expect_output "$cfg/consumer_static" 0
-ldd "$cfg/consumer" | grep -q "libwref.so.0 => $lib/libwref.so.0" ||
+# grep reads all of ldd's output (no -q): with pipefail, grep -q exiting at the first match
+# can kill ldd with SIGPIPE and fail the pipeline although the line was there.
+ldd "$cfg/consumer" | grep "libwref.so.0 => $lib/libwref.so.0" >/dev/null ||
     fail "consumer does not load the installed libwref: $(ldd "$cfg/consumer" | grep wref)"
 (cd "$cfg" && "$WREF_CTEST" --output-on-failure) || fail "the consumer's own tests (WrefCheck.cmake) failed"
 ntests=$(cd "$cfg" && "$WREF_CTEST" -N | sed -n 's/^Total Tests: //p')

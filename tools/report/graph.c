@@ -83,7 +83,9 @@ static void write_node(FILE *out, const struct report *r, const struct graph_nod
     const char *style = !strcmp(n->role, "cycle")      ? "fillcolor=\"#ff8080\", color=red, penwidth=3"
                         : !strcmp(n->role, "indirect") ? "fillcolor=\"#d0d0d0\""
                                                        : "fillcolor=\"#ff8080\"";
-    fprintf(out, "    p%zu_%ld [label=\"%s", r->index, n->serial, n->is_weakref ? "weakref " : "");
+    /* a weakref's type is already called "weakref" or "proxy"; a user subtype gets the word */
+    int say = n->is_weakref && strcmp(n->type, "weakref") && strcmp(n->type, "proxy");
+    fprintf(out, "    p%zu_%ld [label=\"%s", r->index, n->serial, say ? "weakref " : "");
     dot_escape(out, n->type);
     fprintf(out, "#%ld\\n%ld bytes\", %s%s];\n", n->serial, n->size, style,
             n->is_weakref ? ", shape=ellipse, style=\"dashed,filled\"" : "");
