@@ -427,9 +427,9 @@ static void m_dealloc(struct world *w, int id)
             m_unlink(w, id);
         int cb = w->m[id].callback;
         w->m[id].callback = -1;
-        m_freed(w, id);   /* the memory goes after the callback is dropped, but no one can tell */
         if (cb >= 0)
             m_decref(w, cb);
+        m_freed(w, id);   /* after the callback is dropped, as the runtime frees it (and nalive counts) */
         return;
     }
     case K_CALLBACK:
@@ -1111,8 +1111,8 @@ static void compare_worlds(const char *when)
     if (a->nev != b->nev)
         fail("%s: %d events in the real world, %d in the model", when, a->nev, b->nev);
     a->nev = b->nev = 0;
-    if (a->next_id != b->next_id)
-        fail("%s: next id %d vs %d", when, a->next_id, b->next_id);
+    if (a->next_id != b->next_id || a->nalive != b->nalive)
+        fail("%s: next id %d vs %d, alive %d vs %d", when, a->next_id, b->next_id, a->nalive, b->nalive);
     if (be_err(a) != be_err(b))
         fail("%s: pending error %s, model says %s", when, wref_err_name(be_err(a)),
              wref_err_name(be_err(b)));

@@ -137,6 +137,8 @@ SEEDS = {
         + ref(target=1, held_cb=2) + ref(target=0, proxy=True) + ref(target=1, held_cb=5)
         + op(DECREF_USER, 1),
     # reentrancy: a callback creates an object and weakrefs, drops the object, clears refs
+    # (regress_weakref_freed_after_callback_dropped, next to these seeds, is a fuzzer-found input kept
+    # as a regression for the harness: the model must free a weakref after dropping its callback.)
     "callback_creates_and_drops": new(W | D) + new(W | D) + ref(target=0, cb=act(NEW, W | D))
         + ref(target=1, cb=act(CLEAR_NOCB, 0)) + ref(target=1, cb=act(DECREF_USER, 0))
         + op(DECREF_USER, 1) + op(DECREF_USER, 0),
