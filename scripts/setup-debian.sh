@@ -12,6 +12,8 @@ PACKAGES=(
     ninja-build
     pkg-config
     clang
+    libclang-rt-14-dev   # libFuzzer and the sanitizer runtimes for clang-14 (-fsanitize=fuzzer, scripts/fuzz.sh):
+                         # only a Recommends of clang-14's libclang-common-14-dev, so --no-install-recommends skips it
     libunwind-dev     # the checker's backtraces
     libcmocka-dev     # unit tests
     libdw-dev         # elfutils: the checker's symbolizer

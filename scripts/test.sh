@@ -9,8 +9,11 @@
 # built and tested even when an earlier one fails; the script prints one summary line per tree
 # and exits non-zero when any configure, build or test failed. Works from any directory.
 #
+# Then runs the fuzz targets for a bounded time (scripts/fuzz.sh, clang, build/fuzz).
+#
 # Environment: JOBS (default 2) for the build and ctest; WREF_TEST_BUILDS to run a subset
-# ("release asan tsan"); WREF_TSAN_SETARCH=1 forces ctest under `setarch -R` for the tsan tree.
+# ("release asan tsan"); WREF_TSAN_SETARCH=1 forces ctest under `setarch -R` for the tsan tree;
+# FUZZ_SECONDS (default 60) per fuzz target, WREF_TEST_FUZZ=0 to skip fuzzing.
 set -euo pipefail
 
 root=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
@@ -121,6 +124,18 @@ total_start=$SECONDS
 for name in $BUILDS; do
     run_build "$name" || failed=1
 done
+
+# libFuzzer targets: a clang build in build/fuzz, each target run FUZZ_SECONDS (default 60);
+# WREF_TEST_FUZZ=0 skips it (tests/README.md, "Fuzzing").
+if [ "${WREF_TEST_FUZZ:-1}" != 0 ]; then
+    fuzz_start=$SECONDS
+    if FUZZ_SECONDS=${FUZZ_SECONDS:-60} scripts/fuzz.sh; then
+        add_summary fuzz ok "every target ran ${FUZZ_SECONDS:-60}s, no finding" "$fuzz_start"
+    else
+        add_summary fuzz FAILED "a finding or build error (build/fuzz/*.log)" "$fuzz_start"
+        failed=1
+    fi
+fi
 
 echo
 echo "==== summary ($((SECONDS - total_start))s) ===="
