@@ -19,7 +19,7 @@ root=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 cd "$root"
 
 FUZZ_SECONDS=${FUZZ_SECONDS:-60}
-FUZZ_TARGETS=${FUZZ_TARGETS:-api options}
+FUZZ_TARGETS=${FUZZ_TARGETS:-api options report}
 JOBS=${JOBS:-2}
 CC=${CC:-clang}
 dir=build/fuzz
