@@ -126,6 +126,67 @@ static void test_shared_library_function(void **state)
     assert_int_equal(offset + 1, fi.module_offset);
 }
 
+/* An always_inline function calling return_address(): the pc is in inline_outer's code, but
+ * DWARF's inline scopes put it inside inline_inner. */
+static int inner_line, outer_line;
+
+static inline __attribute__((always_inline)) uintptr_t inline_inner(void)
+{
+    inner_line = __LINE__ + 1;
+    uintptr_t pc = return_address();
+    KEEP(pc);
+    return pc;
+}
+
+static NOINLINE uintptr_t inline_outer(void)
+{
+    outer_line = __LINE__ + 1;
+    uintptr_t pc = inline_inner();
+    KEEP(pc);
+    return pc;
+}
+
+static void test_inlined_frames(void **state)
+{
+    (void)state;
+    uintptr_t pc = inline_outer();
+    struct wref__frame_info f[4];
+    size_t n = wref__symbolize_frames(pc, wref__module_gen(), f, 4);
+    assert_int_equal(n, 2);
+    /* innermost first: the inlined function, at the line of its call to return_address() */
+    assert_int_equal(f[0].inlined, 1);
+    assert_non_null(f[0].function);
+    assert_string_equal(f[0].function, "inline_inner");
+    assert_non_null(f[0].file);
+    assert_true(ends_with(f[0].file, "test_symbolize.c"));
+    assert_int_equal(f[0].line, inner_line);
+    /* then the function that holds the pc, at the line where inline_inner was inlined */
+    assert_int_equal(f[1].inlined, 0);
+    assert_string_equal(f[1].function, "inline_outer");
+    assert_int_equal(f[1].line, outer_line);
+    assert_int_equal(f[0].pc, f[1].pc);
+    assert_int_equal(f[0].module_offset, f[1].module_offset);
+    /* wref__symbolize gives the holder, with the line in it */
+    struct wref__frame_info one;
+    assert_int_equal(wref__symbolize(pc, &one), 1);
+    assert_string_equal(one.function, "inline_outer");
+    assert_int_equal(one.line, outer_line);
+    /* max = 1 keeps the holder */
+    assert_int_equal(wref__symbolize_frames(pc, wref__module_gen(), f, 1), 1);
+    assert_string_equal(f[0].function, "inline_outer");
+}
+
+/* The module map keeps the build-id of each module. */
+static void test_build_id(void **state)
+{
+    (void)state;
+    uintptr_t pc = probe_site();
+    struct wref__frame_info fi;
+    assert_int_equal(wref__symbolize(pc, &fi), 1);
+    assert_non_null(fi.build_id);   /* gcc and clang on Debian link with --build-id */
+    assert_true(strlen(fi.build_id) >= 16 && strspn(fi.build_id, "0123456789abcdef") == strlen(fi.build_id));
+}
+
 static void test_unknown_pc(void **state)
 {
     (void)state;
@@ -195,6 +256,8 @@ int main(void)
         cmocka_unit_test(test_module_offset_and_signal_safe_lookup),
         cmocka_unit_test(test_shared_library_function),
         cmocka_unit_test(test_unknown_pc),
+        cmocka_unit_test(test_inlined_frames),
+        cmocka_unit_test(test_build_id),
         cmocka_unit_test(test_threads),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
