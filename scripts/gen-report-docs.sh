@@ -245,6 +245,41 @@ hook (\`wref_set_unraisable_hook\`) can log these in production."
 
 cat <<'EOF'
 
+## The JSON report
+
+`report=json` (or `report=text,json`) writes one document per process to
+`<log_path>.<pid>.json` (`./wref-check.<pid>.json` when `log_path` is not a path prefix).
+Its schema is [report-schema.json](report-schema.json) (JSON Schema 2020-12), version 1:
+fields may be added within a version; anything incompatible bumps `version`. Every victim's
+report is validated against it in the test suite (`tests/victims/check_report.py --json`).
+
+| field | what it holds |
+|---|---|
+| `format`, `version`, `tool` | `"wref-check-report"`, `1`, the library's name and version |
+| `program` | `path` (/proc/self/exe), `argv`, `pid`, `ppid`, `cwd`, `start_time` (UTC) |
+| `options` | every checker option with the value in force |
+| `findings[]` | one object per finding, in the order they were made (below) |
+| `suppressions[]` | the suppressions that matched: `kind`, `pattern`, `count` |
+| `leak_graph` | at exit: the objects alive (`serial`, `type`, `size`, `address`, `role` direct/indirect/cycle, the `finding` that covers it, and for weakrefs their `referent` and whether a `callback` is pending) and `edges` `[holder, held]`; at most 10,000 objects (`truncated`) |
+| `summary` | `findings`, `by_kind`, `suppressed`, `exit_status` (the checker's exitcode when it ends the process, else null) |
+| `complete` | `true` once the process ended normally; `false` while running or after a crash |
+
+A finding has `id` (1, 2, ... in the process), `kind`, `severity` (`error` for memory errors
+and leaks, `warning` for clear-live and the callback kinds), `message` (the text report's
+second line), `object` (`type`, `serial`, `size`, `address`, or null), `address`, `thread`
+(`number`, `tid`; null at exit), `stacks[]` (`label`: `where` for the place it happened, then
+the history labels above; `thread`; `frames[]`), `leak` for leaks (`shape`, `count`, `bytes`,
+`indirect_count`, `indirect_bytes`, and the `cycle`'s serials) and `summary` (`<kind> in
+<function>`). A frame has `pc`, `module` (the file that held the pc when the stack was
+captured, even if it was `dlclose`d since), `build_id`, `offset` (pc minus the load bias, a
+return address: `addr2line -e module offset-1`), `function`, `file`, `line` and `inlined`
+(a function inlined at this pc; the next frame, same pc, is its caller). Addresses and
+offsets are hex strings. Guard-page findings come from the signal handler: their frames have
+no function or file (`wref-check report --format=symbolize` adds them offline).
+
+The file is valid JSON after every finding (each finding and the document's tail are written
+in one `pwrite`), so a crash, a kill or `_exit` leaves every finding made so far.
+
 ## Merging and converting JSON reports
 
 With `report=json` each process writes `<log_path>.<pid>.json` ([report-schema.json](report-schema.json)).
