@@ -189,6 +189,10 @@ typedef struct wref__buf {
 void wref__buf_printf(wref__buf *b, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 void wref__buf_free(wref__buf *b);
 void wref__buf_json_string(wref__buf *b, const char *s);   /* a JSON string literal, or null */
+/* The body of a JSON string literal for s (no quotes), piece by piece through put: quotes,
+ * backslashes and control bytes escaped, bytes that are not UTF-8 as U+FFFD. Allocates
+ * nothing: async-signal-safe when put is. */
+void wref__json_escape(const char *s, void (*put)(void *ctx, const char *p, size_t n), void *ctx);
 void wref__report_write(const char *data, size_t len);   /* to the text report destination */
 const char *wref__type_name(const wref__rec_copy *r);
 

@@ -74,8 +74,14 @@ static void put_num(struct out *o, unsigned long v, unsigned base)
         o->buf[o->len++] = tmp[--n];
 }
 
-/* A JSON string: escapes quotes, backslashes and control bytes; bytes that are not UTF-8
- * become U+FFFD, so the document stays valid whatever a path holds. */
+static void out_put(void *ctx, const char *p, size_t n)
+{
+    struct out *o = ctx;
+    for (size_t i = 0; i < n && o->len < sizeof o->buf; i++)
+        o->buf[o->len++] = p[i];
+}
+
+/* A JSON string literal, or null. */
 static void put_json_str(struct out *o, const char *s)
 {
     if (!s) {
@@ -83,26 +89,7 @@ static void put_json_str(struct out *o, const char *s)
         return;
     }
     put(o, "\"");
-    for (const unsigned char *p = (const unsigned char *)s; *p;) {
-        size_t len = wref__utf8_len(p);
-        char esc[8] = "\\u00";
-        if (*p == '"' || *p == '\\') {
-            esc[1] = (char)*p;
-            esc[2] = 0;
-            put(o, esc);
-        } else if (*p < 0x20 || *p == 0x7f) {
-            esc[4] = "0123456789abcdef"[*p >> 4];
-            esc[5] = "0123456789abcdef"[*p & 15];
-            esc[6] = 0;
-            put(o, esc);
-        } else if (len == 0) {
-            put(o, "\\ufffd");
-        } else {
-            for (size_t i = 0; i < len && o->len < sizeof o->buf; i++)
-                o->buf[o->len++] = (char)p[i];
-        }
-        p += len ? len : 1;
-    }
+    wref__json_escape(s, out_put, o);
     put(o, "\"");
 }
 

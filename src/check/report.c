@@ -105,6 +105,34 @@ size_t wref__utf8_len(const unsigned char *p)
     return n;
 }
 
+void wref__json_escape(const char *s, void (*put)(void *ctx, const char *p, size_t n), void *ctx)
+{
+    for (const unsigned char *p = (const unsigned char *)s; *p;) {
+        size_t len = wref__utf8_len(p);
+        char esc[8] = {'\\', (char)*p, 0};
+        if (*p == '"' || *p == '\\') {
+            put(ctx, esc, 2);
+        } else if (*p == '\n') {
+            put(ctx, "\\n", 2);
+        } else if (*p < 0x20 || *p == 0x7f) {
+            memcpy(esc, "\\u00", 4);
+            esc[4] = "0123456789abcdef"[*p >> 4];
+            esc[5] = "0123456789abcdef"[*p & 15];
+            put(ctx, esc, 6);
+        } else if (len == 0) {
+            put(ctx, "\\ufffd", 6);   /* not UTF-8 (a path, say): the replacement character */
+        } else {
+            put(ctx, (const char *)p, len);
+        }
+        p += len ? len : 1;
+    }
+}
+
+static void buf_put(void *ctx, const char *p, size_t n)
+{
+    wref__buf_printf(ctx, "%.*s", (int)n, p);
+}
+
 void wref__buf_json_string(wref__buf *b, const char *s)
 {
     if (!s) {
@@ -112,20 +140,7 @@ void wref__buf_json_string(wref__buf *b, const char *s)
         return;
     }
     wref__buf_printf(b, "\"");
-    for (const unsigned char *p = (const unsigned char *)s; *p;) {
-        size_t len = wref__utf8_len(p);
-        if (*p == '"' || *p == '\\')
-            wref__buf_printf(b, "\\%c", *p);
-        else if (*p == '\n')
-            wref__buf_printf(b, "\\n");
-        else if (*p < 0x20 || *p == 0x7f)
-            wref__buf_printf(b, "\\u%04x", *p);
-        else if (len == 0)
-            wref__buf_printf(b, "\\ufffd");   /* not UTF-8 (a path, say): the replacement character */
-        else
-            wref__buf_printf(b, "%.*s", (int)len, (const char *)p);
-        p += len ? len : 1;
-    }
+    wref__json_escape(s, buf_put, b);
     wref__buf_printf(b, "\"");
 }
 

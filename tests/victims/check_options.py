@@ -14,6 +14,7 @@ in a fresh temporary directory, and asserts on its exit status, stderr and files
   lsan                leak_format=lsan prints LeakSanitizer's shape, to LSAN_OPTIONS' log_path
   halt-json           halt_on_error=1: the JSON report is complete with exit_status 23
   json-path           report=json with log_path=P writes P.<pid>.json and no text
+  json-names          a type name with quotes, a newline, control and non-UTF-8 bytes: valid JSON
 """
 import glob
 import json
@@ -120,6 +121,17 @@ def main(argv):
     docs = glob.glob(os.path.join(tmp, "r.*.json"))
     check(rc == 23 and len(docs) == 1 and "ERROR" not in err and not glob.glob(os.path.join(tmp, "r.[0-9]*[0-9]")),
           f"json-path: exit {rc}, files {os.listdir(tmp)}, stderr:\n{err}")
+
+    # json-names
+    rc, err, work = run(lib, os.path.join(victims, "victim_hostile_names_preload"), "report=json")
+    docs = glob.glob(os.path.join(work, "wref-check.*.json"))
+    if check(rc == 23 and len(docs) == 1, f"json-names: exit {rc}, JSON {docs}"):
+        try:
+            doc = json.load(open(docs[0], encoding="utf-8"))
+            name = doc["findings"][0]["object"]["type"]
+            check(name == 'We"ird\\\n\x01\ufffd\u20ac', f"json-names: type name {name!r}")
+        except ValueError as e:
+            check(False, f"json-names: invalid JSON: {e}")
 
     for e in errors:
         print("FAIL: " + e)
