@@ -385,6 +385,9 @@ int wref__options_parse(struct wref__options *o, const char *text,
             char expected[256], current[WREF__OPTION_STRING_MAX + 8];
             format_expected(expected, sizeof expected, d);
             format_value(current, sizeof current, o, d);
+            for (char *c = current; *c; c++)   /* a string value may hold a newline: one line */
+                if ((unsigned char)*c < 0x20 || *c == 0x7f)
+                    *c = '?';
             snprintf(line, sizeof line,
                      "wref-check: WARNING: bad value '%.*s%s' for option '%s' (%s%s; keeping %s%.*s)",
                      CLIP_ARGS(val, val_len), d->name, unterminated ? "unterminated quote; " : "",
