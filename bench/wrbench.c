@@ -1,7 +1,8 @@
 /* wrbench.c: wref and its peers measured side by side, in one process and one run.
  *
  *   wrbench [--rounds R] [--json PATH] [--quick]   timing mode: every case, R rounds (default 15),
- *                                                  a random case order each round, medians
+ *           [--only IMPL,...] [--no-memory]        a random case order each round, medians;
+ *                                                  --quick: 1 ms batches; --only: those impls
  *   wrbench --callgrind                            instruction counts: the key cases, N = 10000,
  *                                                  one CALLGRIND_DUMP_STATS_AT per case (run it
  *                                                  under valgrind --tool=callgrind --instr-atstart=no)
@@ -1212,9 +1213,19 @@ typedef struct bcase {
 static bcase cases[256];
 static int n_cases;
 
+static const char *only;   /* --only: comma-separated impls to keep */
+
 static void add(const char *op, const char *impl, int threads, double (*fn)(void *, long),
                 void *ctx, int key)
 {
+    if (only) {
+        size_t len = strlen(impl);
+        const char *p = only;
+        while ((p = strstr(p, impl)) && !((p == only || p[-1] == ',') && (p[len] == ',' || !p[len])))
+            p++;
+        if (!p)
+            return;
+    }
     if (n_cases == (int)(sizeof cases / sizeof cases[0]))
         die("too many cases");
     cases[n_cases++] = (bcase){.op = op, .impl = impl, .threads = threads, .fn = fn, .ctx = ctx,
@@ -1603,13 +1614,13 @@ static void run_callgrind(void)
 
 static void usage(void)
 {
-    fprintf(stderr, "usage: wrbench [--rounds R] [--json PATH] [--quick] | --callgrind\n");
+    fprintf(stderr, "usage: wrbench [--rounds R] [--json PATH] [--quick] [--only IMPL,...] [--no-memory] | --callgrind\n");
     exit(2);
 }
 
 int main(int argc, char **argv)
 {
-    int rounds = 15, cg = 0;
+    int rounds = 15, cg = 0, no_memory = 0;
     double batch_ns = BATCH_NS;
     const char *json = "results.json";
     for (int i = 1; i < argc; i++) {
@@ -1621,6 +1632,10 @@ int main(int argc, char **argv)
             batch_ns = 1e6;
         else if (!strcmp(argv[i], "--callgrind"))
             cg = 1;
+        else if (!strcmp(argv[i], "--only") && i + 1 < argc)
+            only = argv[++i];
+        else if (!strcmp(argv[i], "--no-memory"))
+            no_memory = 1;
         else
             usage();
     }
@@ -1652,7 +1667,7 @@ int main(int argc, char **argv)
         wrb_perm[j] = t;
     }
     py_init();
-    if (!cg)
+    if (!cg && !no_memory)
         measure_memory();   /* first: the counting allocator needs an idle release library */
     wapi_init(&w_rel);
     wapi_init(&w_chk);
