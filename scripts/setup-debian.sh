@@ -16,6 +16,12 @@ PACKAGES=(
     libcmocka-dev     # unit tests
     libdw-dev         # elfutils: the checker's symbolizer
     binutils          # nm, used by the exports test
+    # bench/ (built in the release tree by test.sh and bench.sh):
+    g++               # the std::shared_ptr/weak_ptr peer (bench/peer_std.cpp)
+    libpython3.11-dev # the CPython 3.11 peer, embedded (pkg-config python-3.11-embed)
+    libglib2.0-dev    # the GLib 2.74 GWeakRef / g_object_weak_ref peer
+    valgrind          # callgrind instruction counts (scripts/callgrind-gate.sh) and valgrind/callgrind.h
+    python3           # bench/report.py (table, chart, docs/performance.md) and the gate's comparison
 )
 
 installed() {
