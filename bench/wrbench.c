@@ -37,6 +37,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/utsname.h>
+#include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -1384,6 +1385,31 @@ static wref_object *make_bag(wapi *a, long n, double *per_obj)
     return &b->base;
 }
 
+/* make_bag's RSS growth per object, measured in a child process. */
+static double rss_in_child(wapi *a)
+{
+    int fd[2];
+    double per = 0;
+    if (pipe(fd) != 0)
+        die("pipe failed");
+    fflush(NULL);
+    pid_t pid = fork();
+    if (pid < 0)
+        die("fork failed");
+    if (pid == 0) {
+        close(fd[0]);
+        make_bag(a, WRB_COLD_N, &per);
+        (void)!write(fd[1], &per, sizeof per);
+        _exit(0);
+    }
+    close(fd[1]);
+    if (read(fd[0], &per, sizeof per) != (ssize_t)sizeof per)
+        die("memory child failed");
+    close(fd[0]);
+    waitpid(pid, NULL, 0);
+    return per;
+}
+
 static void measure_memory(void)
 {
     /* release library: sizes through a counting allocator (set while nothing is allocated) */
@@ -1411,15 +1437,13 @@ static void measure_memory(void)
     if (w_rel.set_allocator(NULL) != 0)
         die("wref_set_allocator(NULL) failed");
 
-    /* The census of 1M live objects (3 times), and RSS per live object: checked first, so that
-     * its growth is not hidden by memory the release library freed (the checker's own freed
-     * objects stay in its quarantine) */
+    /* RSS per live object, each library in a forked child (a fresh heap: memory freed by an
+     * earlier phase would hide growth), then the census of 1M live objects, 3 times */
+    mem.chk_rss_per_object = rss_in_child(&w_chk);
+    mem.rel_rss_per_object = rss_in_child(&w_rel);
     double per;
-    wref_object *bag;
     for (int i = 0; i < 3; i++) {
-        bag = make_bag(&w_chk, WRB_COLD_N, &per);
-        if (i == 0)
-            mem.chk_rss_per_object = per;
+        wref_object *bag = make_bag(&w_chk, WRB_COLD_N, &per);
         double t0 = now_ns();
         size_t f = w_chk.check_leaks();
         mem.census_ns[i] = now_ns() - t0;
@@ -1427,9 +1451,6 @@ static void measure_memory(void)
         w_chk.decref(bag);
         mem.census_runs++;
     }
-    bag = make_bag(&w_rel, WRB_COLD_N, &per);
-    mem.rel_rss_per_object = per;
-    w_rel.decref(bag);
 
     /* CPython's own accounting (sys.getsizeof includes the GC header) */
     PyObject *main = PyImport_AddModule("__main__");
