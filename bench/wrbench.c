@@ -1487,12 +1487,14 @@ static void stats(bcase *c, int rounds)
     c->cv = rounds > 1 && mean > 0 ? sqrt(sq / (rounds - 1)) / mean : 0;
 }
 
+static long batch_cap(const bcase *c);
+
 static void calibrate(bcase *c, double batch_ns)
 {
-    long n = 64;
+    long n = 64, cap = batch_cap(c);
     for (;;) {
         double t = c->fn(c->ctx, n);
-        if (t >= batch_ns || n >= (1L << 26))
+        if (t >= batch_ns || n >= cap)
             break;
         double f = t > 0 ? batch_ns * 1.05 / t : 16;
         if (f > 16)
@@ -1500,9 +1502,21 @@ static void calibrate(bcase *c, double batch_ns)
         if (f < 1.5)
             f = 1.5;
         n = (long)((double)n * f);
+        if (n > cap)
+            n = cap;
     }
-    /* big per-op set-up: never more weakrefs than fit comfortably in memory */
     c->n = n;
+}
+
+/* Memory budget of the "destroy with k weakrefs" cases: at most 2M weakrefs alive in a batch
+ * (std's destroy is O(1), so a 10 ms batch would otherwise hold ~1M objects x 1024 weak_ptrs). */
+static long batch_cap(const bcase *c)
+{
+    if (!strncmp(c->op, "destroy_1024", 12))
+        return 2048;
+    if (!strncmp(c->op, "destroy_16", 10))
+        return 131072;
+    return 1L << 26;
 }
 
 static bcase *find(const char *op, const char *impl)
