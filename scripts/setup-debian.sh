@@ -22,8 +22,12 @@ PACKAGES=(
     graphviz          # wref-check report --format=svg runs `dot -Tsvg`; tests/report checks it
     python3-jsonschema  # tests/report: fixtures are validated against docs/report-schema.json
     libicu72          # the SARIF Multitool (npm, a .NET app) aborts at start without ICU
-    valgrind          # tests/valgrind: the checker inside memcheck
-    python3           # test drivers (tests/victims, tests/clean, tests/memcheck); not pulled in by cmake
+    valgrind          # tests/valgrind (the checker inside memcheck); callgrind counts (scripts/callgrind-gate.sh)
+    python3           # test drivers (tests/victims, tests/clean, tests/memcheck), bench/report.py
+    # bench/ (built in the release tree by test.sh and bench.sh):
+    g++               # the std::shared_ptr/weak_ptr peer (bench/peer_std.cpp)
+    libpython3.11-dev # the CPython 3.11 peer, embedded (pkg-config python-3.11-embed)
+    libglib2.0-dev    # the GLib 2.74 GWeakRef / g_object_weak_ref peer
 )
 
 installed() {

@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # test.sh: build wref three ways and run the whole CTest suite in each.
 #
-#   build/release  Release, warnings are errors
+#   build/release  Release, warnings are errors, with bench/; then scripts/callgrind-gate.sh
 #   build/asan     Debug, AddressSanitizer + UndefinedBehaviorSanitizer (asserts on)
 #   build/tsan     RelWithDebInfo, ThreadSanitizer
 #
@@ -34,7 +34,7 @@ scripts/setup-npm.sh
 # warnings (e.g. GCC's -Wtsan), and the release tree already enforces a warning-free build.
 cmake_args_for() {
     case $1 in
-        release) echo "-DCMAKE_BUILD_TYPE=Release -DWREF_WERROR=ON" ;;
+        release) echo "-DCMAKE_BUILD_TYPE=Release -DWREF_WERROR=ON -DWREF_BUILD_BENCH=ON" ;;
         asan) echo "-DCMAKE_BUILD_TYPE=Debug -DWREF_SANITIZE=address -DWREF_WERROR=ON" ;;
         tsan) echo "-DCMAKE_BUILD_TYPE=RelWithDebInfo -DWREF_SANITIZE=thread -DWREF_WERROR=ON" ;;
         *) echo "test.sh: unknown build '$1'" >&2; return 1 ;;
@@ -117,6 +117,18 @@ run_build() {
     else
         add_summary "$name" FAILED "$line" "$start"
         return 1
+    fi
+    # The performance regression gate: release tree only (instruction counts, not wall time).
+    if [ "$name" = release ]; then
+        start=$SECONDS
+        echo
+        echo "==== release: callgrind gate (bench/callgrind-baseline.json) ===="
+        if scripts/callgrind-gate.sh "$dir"; then
+            add_summary gate ok "wref Ir/op within 10% of the baseline" "$start"
+        else
+            add_summary gate FAILED "callgrind gate (scripts/callgrind-gate.sh)" "$start"
+            return 1
+        fi
     fi
 }
 

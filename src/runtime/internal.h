@@ -138,9 +138,29 @@ static inline uint32_t wref__stripe_of(const void *p)
     return (uint32_t)((x * 0x9E3779B97F4A7C15ull) >> 57);   /* top 7 bits: 0..127 */
 }
 
-void wref__lock(uint32_t stripe);
-void wref__unlock(uint32_t stripe);
-void wref__locks_after_fork(void);   /* child side: every stripe unlocked */
+/* A test-and-test-and-set byte lock on its own cache line; 0 free, 1 held. */
+struct wref__stripe {
+    unsigned char locked;   /* acquire on lock, release on unlock */
+    char pad[63];
+} __attribute__((aligned(64)));
+
+extern struct wref__stripe wref__stripes[WREF__STRIPES] __attribute__((visibility("hidden")));
+
+void wref__lock_slow(uint32_t stripe);   /* spins, then yields, until the stripe is ours */
+void wref__locks_after_fork(void);       /* child side: every stripe unlocked */
+
+/* Inline fast paths: one xchg to lock, one release store to unlock (get-ref and canonical
+ * reuse pay no call for them). */
+static inline void wref__lock(uint32_t stripe)
+{
+    if (WREF__UNLIKELY(__atomic_exchange_n(&wref__stripes[stripe].locked, 1, __ATOMIC_ACQUIRE)))
+        wref__lock_slow(stripe);
+}
+
+static inline void wref__unlock(uint32_t stripe)
+{
+    __atomic_store_n(&wref__stripes[stripe].locked, 0, __ATOMIC_RELEASE);
+}
 
 /* ---- error.c -------------------------------------------------------------------------------- */
 /* A saved error indicator, for code that must run user code without clobbering it. */

@@ -7,12 +7,7 @@
 
 #include <sched.h>
 
-struct stripe {
-    unsigned char locked;   /* 0 free, 1 held; acquire on lock, release on unlock */
-    char pad[63];
-} __attribute__((aligned(64)));
-
-static struct stripe stripes[WREF__STRIPES];
+struct wref__stripe wref__stripes[WREF__STRIPES];
 
 static inline void cpu_relax(void)
 {
@@ -23,11 +18,10 @@ static inline void cpu_relax(void)
 #endif
 }
 
-void wref__lock(uint32_t stripe)
+/* The contended path: wref__lock's first xchg found the stripe held. */
+void wref__lock_slow(uint32_t stripe)
 {
-    unsigned char *l = &stripes[stripe].locked;
-    if (WREF__LIKELY(!__atomic_exchange_n(l, 1, __ATOMIC_ACQUIRE)))
-        return;
+    unsigned char *l = &wref__stripes[stripe].locked;
     for (;;) {
         for (int spin = 0; spin < 128; spin++) {
             if (!__atomic_load_n(l, __ATOMIC_RELAXED) && !__atomic_exchange_n(l, 1, __ATOMIC_ACQUIRE))
@@ -38,13 +32,8 @@ void wref__lock(uint32_t stripe)
     }
 }
 
-void wref__unlock(uint32_t stripe)
-{
-    __atomic_store_n(&stripes[stripe].locked, 0, __ATOMIC_RELEASE);
-}
-
 void wref__locks_after_fork(void)
 {
     for (unsigned i = 0; i < WREF__STRIPES; i++)
-        __atomic_store_n(&stripes[i].locked, 0, __ATOMIC_RELAXED);
+        __atomic_store_n(&wref__stripes[i].locked, 0, __ATOMIC_RELAXED);
 }
