@@ -9,10 +9,12 @@
 
 #define BORROW_SLOTS 64u
 
+/* The table is general-dynamic TLS (2 KB: too big for the static TLS surplus a dlopen may
+ * need); the count of open borrows, read on every API call, is initial-exec (one load). */
 static __thread struct {
-    unsigned open;
     wref__borrow slots[BORROW_SLOTS];
 } borrows;
+static __thread __attribute__((tls_model("initial-exec"))) unsigned borrows_open;
 
 static inline wref__borrow *slot_of(uintptr_t addr)
 {
@@ -23,7 +25,7 @@ void wref__borrow_record(uintptr_t addr, uint64_t serial, uint64_t ref_serial, w
 {
     wref__borrow *s = slot_of(addr);
     if (!s->addr)
-        borrows.open++;
+        borrows_open++;
     *s = (wref__borrow){addr, serial, ref_serial, st};
 }
 
@@ -41,11 +43,11 @@ void wref__borrow_end(uintptr_t addr)
     wref__borrow *s = slot_of(addr);
     if (s->addr == addr) {
         s->addr = 0;
-        borrows.open--;
+        borrows_open--;
     }
 }
 
 bool wref__borrow_any(void)
 {
-    return borrows.open != 0;
+    return borrows_open != 0;
 }

@@ -22,7 +22,7 @@ static struct {
     unsigned next_tno;                /* atomic */
 } chk = {.once = PTHREAD_ONCE_INIT};
 
-static __thread unsigned tno_plus1;   /* 0: not numbered yet */
+static __thread __attribute__((tls_model("initial-exec"))) unsigned tno_plus1;   /* 0: not numbered yet */
 
 unsigned wref__thread_no(void)
 {

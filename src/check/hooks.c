@@ -4,6 +4,7 @@
 #include "checker.h"
 
 #include <stdio.h>
+#include <string.h>
 
 /* ---- memory ------------------------------------------------------------------------------ */
 
@@ -156,14 +157,26 @@ static bool touches_dying(enum wref__use u)
 }
 
 /* Under the record's bucket lock: classify the use; mark what will be reported. */
+static int classify_state(wref__rec *r, struct use_ctx *c);
+
+/* Under the record's bucket lock: the verdict, and a copy of the record when there is
+ * something to report (the common, fine case copies nothing). */
 static int classify(wref__rec *r, void *arg)
 {
     struct use_ctx *c = arg;
+    classify_state(r, c);
+    if (r && c->verdict != V_OK && c->verdict != V_SILENT_BLOCK)
+        c->rec = *r;
+    return 0;
+}
+
+static int classify_state(wref__rec *r, struct use_ctx *c)
+{
     if (!r) {
         c->verdict = V_UNKNOWN;
+        memset(&c->rec, 0, sizeof c->rec);
         return 0;
     }
-    c->rec = *r;
     switch ((enum wref__state)r->state) {
     case WREF__ALIVE:
         if (c->have_borrow && c->borrow.serial != r->serial) {
@@ -260,7 +273,9 @@ int wref__hook_use(const wref_object *ob, enum wref__use use)
 {
     if (ob == &wref__none || !wref__checker_ready)
         return 1;
-    struct use_ctx c = {.use = use, .verdict = V_OK};
+    struct use_ctx c;   /* not zeroed whole: rec (64 bytes) is filled only to be reported */
+    c.use = use;
+    c.verdict = V_OK;
     c.have_borrow = wref__borrow_any() && wref__borrow_find((uintptr_t)ob, &c.borrow);
     wref__registry_with(ob, classify, &c);
 
