@@ -2,8 +2,9 @@
  *
  * A small direct-mapped table per thread: a newer borrow of an address in the same slot
  * replaces the older one. A borrow stays open until this thread ends it
- * (wref_check_borrow_end), gets the same address as a strong reference (wref_get_ref) or as
- * a new object (wref_new): a later use of a dead object through an open borrow is a
+ * (wref_check_borrow_end), gets a strong reference (wref_get_ref) or a new object (wref_new)
+ * at the same address after the borrowed object died, or uses it and is reported: a later use
+ * of a dead object through an open borrow is a
  * dangling-borrow finding. Thread-local: no locks. */
 #include "checker.h"
 

@@ -139,6 +139,20 @@ void wref__hook_borrow(wref_object *ob, wref_object *ref)
         wref__borrow_record((uintptr_t)ob, serial, ref_serial, wref__capture());
 }
 
+/* A new strong reference to a *newer* object at a borrowed address: that borrow is over (its
+ * object died, and this thread now legitimately holds what lives there). A strong reference
+ * to the borrowed object itself ends nothing: the borrowed pointer may outlive it. */
+void wref__hook_strong(wref_object *ob)
+{
+    wref__borrow b;
+    if (!wref__borrow_any() || !wref__borrow_find((uintptr_t)ob, &b))
+        return;
+    uint64_t serial = 0;
+    wref__registry_with(ob, serial_of, &serial);
+    if (serial != b.serial)
+        wref__borrow_end((uintptr_t)ob);
+}
+
 /* ---- uses ------------------------------------------------------------------------------------ */
 
 enum verdict { V_OK, V_UNKNOWN, V_FREED, V_RECYCLED, V_DYING, V_CLEAR_LIVE, V_SILENT_BLOCK };
@@ -307,12 +321,15 @@ int wref__hook_use(const wref_object *ob, enum wref__use use)
         return use == WREF__USE_REFERENT;   /* a canonical weakref is harmless; the rest is refused */
     }
     case V_RECYCLED:
+        /* The address holds a live, newer object: the operation is memory-safe, so it goes on
+         * (refusing it would change what the program does, e.g. leak the new object). */
         report_dangling(&c, ob, true);
         wref__borrow_end((uintptr_t)ob);
-        return 0;
+        return 1;
     case V_FREED:
         if (c.have_borrow && c.borrow.serial == c.rec.serial) {
             report_dangling(&c, ob, false);
+            wref__borrow_end((uintptr_t)ob);   /* reported once; the address may hold a new object later */
         } else {
             char what[160];
             snprintf(what, sizeof what, "object %s after it was destroyed", use_text(use));

@@ -18,6 +18,8 @@
  *   dying/clearing/cleared/destroyed run on the thread that dropped the last reference, with
  *   no runtime lock held. callback_suppressed runs under the referent's stripe lock: the
  *   checker must not call back into the runtime from it.
+ * - borrow(ob, ref) runs when wref_get_object lends ob; strong(ob) when wref_get_ref hands this
+ *   thread a new strong reference to ob (a borrow of that address is then over).
  */
 #ifndef WREF_CHECK_HOOKS_H
 #define WREF_CHECK_HOOKS_H
@@ -45,6 +47,7 @@ void wref__hook_object_free(wref_object *ob, size_t size);
 int wref__hook_use(const wref_object *ob, enum wref__use use);
 void wref__hook_created(wref_object *ob);
 void wref__hook_borrow(wref_object *ob, wref_object *ref);
+void wref__hook_strong(wref_object *ob);
 void wref__hook_dying(wref_object *ob);
 void wref__hook_resurrected(wref_object *ob);
 void wref__hook_clearing(wref_object *ob);
@@ -61,6 +64,7 @@ static inline void wref__hook_object_free(wref_object *ob, size_t size) { wref__
 static inline int wref__hook_use(const wref_object *ob, enum wref__use use) { (void)ob; (void)use; return 1; }
 static inline void wref__hook_created(wref_object *ob) { (void)ob; }
 static inline void wref__hook_borrow(wref_object *ob, wref_object *ref) { (void)ob; (void)ref; }
+static inline void wref__hook_strong(wref_object *ob) { (void)ob; }
 static inline void wref__hook_dying(wref_object *ob) { (void)ob; }
 static inline void wref__hook_resurrected(wref_object *ob) { (void)ob; }
 static inline void wref__hook_clearing(wref_object *ob) { (void)ob; }

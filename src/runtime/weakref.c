@@ -299,6 +299,7 @@ int wref_get_ref(wref_object *ref, wref_object **pobj)
     wref_object *ob = strong_referent(as_weakref(ref));
     if (!ob)
         return 0;
+    wref__hook_strong(ob);
     *pobj = ob;
     return 1;
 }
