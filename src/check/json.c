@@ -21,6 +21,7 @@
 #define WREF_VERSION "unknown"
 #endif
 
+/* Keep in step with the rules' default levels in tools/report/model.c (report_kinds). */
 static const char *const severities[WREF__K_COUNT] = {
     [WREF__K_DANGLING_BORROW] = "error",     [WREF__K_USE_AFTER_FREE] = "error",
     [WREF__K_USE_AFTER_CLEAR] = "error",     [WREF__K_INVALID_OBJECT] = "error",

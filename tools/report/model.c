@@ -6,6 +6,8 @@
 #include <string.h>
 
 /* One row per kind of the schema's $defs.kind; texts follow docs/reports.md. */
+/* The last field (SARIF default level) is the severity the checker gives each kind
+ * (src/check/json.c, severities): keep them in step. */
 const struct kind report_kinds[] = {
     {"dangling-borrow", "DanglingBorrow", "Borrowed pointer used after its object was destroyed",
      "A pointer obtained from wref_get_object() (no reference taken) was passed to the wref API "
@@ -24,15 +26,17 @@ const struct kind report_kinds[] = {
     {"write-after-free", "WriteAfterFree", "Destroyed object's memory written",
      "The poisoned memory of a destroyed object in quarantine was modified.", "error"},
     {"clear-live", "ClearLive", "Weak references of a live object cleared",
-     "The weak references of an object that is still alive were cleared.", "error"},
+     "wref_clear_weakrefs() was called on an object that is still alive (only its destruction "
+     "may clear its weakrefs with callbacks); the runtime refused it.", "warning"},
     {"leak", "LeakAtExit", "Objects alive at exit",
      "Objects were still alive when the process exited: a missing release or a reference "
-     "cycle.", "warning"},
+     "cycle.", "error"},
     {"callback-never-ran", "CallbackNeverRan", "Weakref callback that can never run",
      "At exit, a weakref with a callback and its referent were both alive: the callback will "
      "never run.", "warning"},
-    {"callback-suppressed", "CallbackSuppressed", "Weakref callback not called",
-     "A weakref callback was not called because the weakref died with its referent.",
+    {"callback-suppressed", "CallbackSuppressed", "Weakref callback that will never be called",
+     "A weakref with a callback was created while its referent was being destroyed, or "
+     "wref_clear_weakrefs_no_callbacks() cleared it: its callback will never run.",
      "warning"},
     {"callback-error", "CallbackError", "Weakref callback failed",
      "A weakref callback reported an error.", "warning"},
