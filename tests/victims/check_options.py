@@ -15,6 +15,7 @@ in a fresh temporary directory, and asserts on its exit status, stderr and files
   halt-json           halt_on_error=1: the JSON report is complete with exit_status 23
   json-path           report=json with log_path=P writes P.<pid>.json and no text
   json-names          a type name with quotes, a newline, control and non-UTF-8 bytes: valid JSON
+  symlink-trap        symlinks planted at <log_path>.<pid>[.json] are never written through
 """
 import glob
 import json
@@ -132,6 +133,21 @@ def main(argv):
             check(name == 'We"ird\\\n\x01\ufffd\u20ac', f"json-names: type name {name!r}")
         except ValueError as e:
             check(False, f"json-names: invalid JSON: {e}")
+
+    # symlink-trap: the same pid (exec) finds symlinks at both of its report names
+    trap_dir = tempfile.mkdtemp(prefix="wref-trap-")
+    target = write(trap_dir, "target", "")
+    env = dict(os.environ, LD_PRELOAD=lib, WREF_CHECK_OPTIONS=f"report=text,json:log_path={trap_dir}/r")
+    p = subprocess.run([os.path.join(victims, "victim_symlink_trap_preload"), f"{trap_dir}/r", target],
+                       env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, timeout=60)
+    err = p.stderr.decode("utf-8", "replace")
+    check(p.returncode == 23, f"symlink-trap: exit {p.returncode}\n{err}")
+    check(open(target).read() == "", "symlink-trap: the symlink's target was written to")
+    check("cannot create log file" in err and "ERROR: wref-check: leak" in err,
+          f"symlink-trap: expected the warning and the report on stderr:\n{err}")
+    docs = glob.glob(os.path.join(trap_dir, "r.*.1.json"))
+    if check(len(docs) == 1, f"symlink-trap: no r.<pid>.1.json in {os.listdir(trap_dir)}"):
+        check([f["kind"] for f in json.load(open(docs[0]))["findings"]] == ["leak"], "symlink-trap: JSON findings")
 
     for e in errors:
         print("FAIL: " + e)
