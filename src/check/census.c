@@ -59,7 +59,7 @@ static void collect(wref__rec *r, void *arg)
     if (g->n + 1 > g->cap)
         return;
     r->reported |= WREF__REPORTED_LEAK;
-    g->nodes[g->n++] = (struct node){.rec = *r, .owner = SIZE_MAX};
+    g->nodes[g->n++] = (struct node){.rec = wref__rec_snapshot(r), .owner = SIZE_MAX};
 }
 
 static size_t slot_hash(uintptr_t a, size_t mask)

@@ -78,6 +78,18 @@ typedef struct wref__rec {
 /* Snapshot of a record taken under its lock, for reporting without holding it. */
 typedef wref__rec wref__rec_copy;
 
+/* The snapshot of r: every field but the links (hash_next, fifo_next), which belong to other
+ * locks (bucket, heap/allocation) and are never read from a copy. */
+static inline wref__rec_copy wref__rec_snapshot(const wref__rec *r)
+{
+    wref__rec_copy c = {.addr = r->addr, .serial = r->serial, .type = r->type, .size = r->size,
+                        .state = r->state, .reported = r->reported, .guarded = r->guarded,
+                        .leak_mark = r->leak_mark, .tno_created = r->tno_created,
+                        .tno_destroyed = r->tno_destroyed, .st_created = r->st_created,
+                        .st_cleared = r->st_cleared, .st_destroyed = r->st_destroyed};
+    return c;
+}
+
 wref__rec *wref__registry_add(wref_object *ob);     /* NULL when out of memory (then degraded) */
 /* Calls fn(rec, arg) with ob's record locked (NULL when unknown); returns fn's result. */
 int wref__registry_with(const void *ob, int (*fn)(wref__rec *rec, void *arg), void *arg);

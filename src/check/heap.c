@@ -163,7 +163,7 @@ static void report_write_after_free(wref__rec *r, long off, const char *when)
     char what[200];
     snprintf(what, sizeof what, "byte %ld of a destroyed %u-byte object was modified after it was destroyed "
              "(detected %s)", off, r->size, when);
-    wref__rec_copy c = *r;
+    wref__rec_copy c = wref__rec_snapshot(r);
     wref__finding f = {.kind = WREF__K_WRITE_AFTER_FREE, .what = what, .object = &c,
                        .address = r->addr + (uintptr_t)off, .where = 0};
     f.history[f.n_history++] = (wref__labelled){"destroyed (the last reference dropped)", c.st_destroyed, c.tno_destroyed};

@@ -100,7 +100,7 @@ static int copy_rec(wref__rec *r, void *arg)
 {
     if (!r)
         return 0;
-    *(wref__rec_copy *)arg = *r;
+    *(wref__rec_copy *)arg = wref__rec_snapshot(r);
     return 1;
 }
 
@@ -180,7 +180,7 @@ static int classify(wref__rec *r, void *arg)
     struct use_ctx *c = arg;
     classify_state(r, c);
     if (r && c->verdict != V_OK && c->verdict != V_SILENT_BLOCK)
-        c->rec = *r;
+        c->rec = wref__rec_snapshot(r);
     return 0;
 }
 

@@ -227,7 +227,7 @@ bool wref__graveyard_find(uint64_t serial, wref__rec_copy *out)
     pthread_mutex_lock(&reg.alloc_lock);
     for (wref__rec *r = reg.grave_head; r; r = r->fifo_next) {
         if (r->serial == serial) {
-            *out = *r;
+            *out = wref__rec_snapshot(r);
             found = true;
             break;
         }

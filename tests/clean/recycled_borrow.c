@@ -9,6 +9,7 @@
 
 #include <pthread.h>
 #include <stdint.h>
+#include <string.h>
 
 #pragma GCC diagnostic ignored "-Wdeprecated-declarations"   /* the borrowed API, on purpose */
 
@@ -27,8 +28,11 @@ static void *replace(void *arg)
     return NULL;
 }
 
-int main(void)
+int main(int argc, char **argv)
 {
+    /* --require-reuse: glibc's allocator reuses a freed chunk at once; ASan's does not, so the
+     * sanitizer builds run the scenario without it (then there is nothing to misreport). */
+    int require_reuse = argc > 1 && !strcmp(argv[1], "--require-reuse");
     x = wref_new(&item_type);
     CHECK(x);
     wref_object *rx = wref_ref_new(x, NULL);
@@ -40,7 +44,10 @@ int main(void)
     pthread_t t;
     CHECK(pthread_create(&t, NULL, replace, NULL) == 0);
     pthread_join(t, NULL);
-    CHECK((uintptr_t)y == x_addr);  /* the scenario needs the address reused */
+    if ((uintptr_t)y != x_addr) {
+        CHECK(!require_reuse);   /* the scenario needs the address reused */
+        printf("recycled_borrow: the allocator did not reuse the address; nothing to check\n");
+    }
 
     wref_object *got;
     CHECK(wref_get_ref(ry, &got) == 1 && got == y);   /* a strong reference to the new object */
