@@ -205,7 +205,6 @@ void wref__buf_json_string(wref__buf *b, const char *s);   /* a JSON string lite
  * backslashes and control bytes escaped, bytes that are not UTF-8 as U+FFFD. Allocates
  * nothing: async-signal-safe when put is. */
 void wref__json_escape(const char *s, void (*put)(void *ctx, const char *p, size_t n), void *ctx);
-void wref__report_write(const char *data, size_t len);   /* to the text report destination */
 const char *wref__type_name(const wref__rec_copy *r);
 
 /* A stack resolved for output: its frames symbolized (inlined frames expanded). */
@@ -242,7 +241,6 @@ void wref__suppress_load(const char *path);    /* warns about bad lines; idempot
 bool wref__suppress_match(const wref__finding *f, const wref__rstack *stacks, size_t n_stacks);
 /* For the fault handler, which cannot symbolize: only 'kind:type=Pattern' entries apply. */
 bool wref__suppress_match_type(enum wref__kind kind, const char *type_name);
-size_t wref__suppress_total(void);
 void wref__suppress_table_text(wref__buf *b);  /* "suppressions used:" table, or nothing */
 void wref__suppress_table_json(wref__buf *b);  /* [{"kind","pattern","count"}...] */
 

@@ -251,7 +251,7 @@ static int open_log(void)
     return fd;
 }
 
-void wref__report_write(const char *data, size_t len)
+static void report_write(const char *data, size_t len)
 {
     if (rep.fd < 0)
         rep.fd = open_log();
@@ -374,9 +374,9 @@ size_t wref__report(const wref__finding *f)
                 int len = snprintf(line, sizeof line, "==%d==ERROR: wref-check: %s at 0x%lx (out of memory: "
                                    "report cut short)\nSUMMARY: wref-check: %s in %s\n\n", (int)getpid(),
                                    wref__kind_name(f->kind), (unsigned long)f->address, wref__kind_name(f->kind), fn);
-                wref__report_write(line, (size_t)len < sizeof line ? (size_t)len : sizeof line - 1);
+                report_write(line, (size_t)len < sizeof line ? (size_t)len : sizeof line - 1);
             }
-            wref__report_write(b.data, b.len);
+            report_write(b.data, b.len);
             wref__buf_free(&b);
         }
         if (rep.json) {
@@ -428,7 +428,7 @@ void wref__report_signal_finding(enum wref__kind kind, const char *text, size_t 
     rep.total++;   /* no lock: the thread that holds it may be this one, and the process is dying */
     rep.by_kind[kind]++;
     if (rep.text)
-        wref__report_write(text, text_len);
+        report_write(text, text_len);
     if (rep.json)
         wref__json_signal_finding(json, json_len, rep.by_kind, rep.total, rep.suppressed);
 }
@@ -482,7 +482,7 @@ void wref__report_finish(const char *leak_graph)
         wref__buf_printf(&b, "\n");
     }
     if (b.len && (rep.text || rep.lsan.len))
-        wref__report_write(b.data, b.len);
+        report_write(b.data, b.len);
     wref__buf_free(&b);
     if (rep.json)
         wref__json_tail(rep.by_kind, rep.total, rep.suppressed, leak_graph, true,

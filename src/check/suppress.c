@@ -162,11 +162,6 @@ bool wref__suppress_match_type(enum wref__kind kind, const char *type_name)
     return false;
 }
 
-size_t wref__suppress_total(void)
-{
-    return sup.total;
-}
-
 void wref__suppress_table_text(wref__buf *b)
 {
     if (!sup.total)
