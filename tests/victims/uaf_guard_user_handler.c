@@ -2,6 +2,7 @@
  * after the checker started (as crash reporters do). Run with guard=all: the checker still
  * reports the guard-page fault, then chains to the program's handler, which exits 42. */
 #include "victim.h"
+#include "stale_read.h"
 
 #include <signal.h>
 #include <string.h>
@@ -15,19 +16,6 @@ static void program_handler(int sig, siginfo_t *info, void *ctx)
     static const char msg[] = "program's SIGSEGV handler ran\n";
     (void)!write(1, msg, sizeof msg - 1);
     _exit(42);
-}
-
-static NOINLINE void victim_log_value(int v)
-{
-    __asm__ volatile("" : : "r"(v));
-}
-
-__attribute__((no_sanitize("address"))) static NOINLINE int victim_read_stale(const struct widget *w)
-{
-    OPAQUE(w);
-    int v = *(volatile const int *)&w->payload;   /* BUG: destroyed (faults under guard=all) */
-    victim_log_value(v);
-    return v;
 }
 
 int main(void)
