@@ -421,13 +421,13 @@ void wref__options_help(int fd)
         "wref-check options: WREF_CHECK_OPTIONS=\"name=value:name=value\" "
         "(separators ':' ',' or spaces; quote values with '...' or \"...\")\n";
     write_all(fd, header, sizeof header - 1);
-    int n = snprintf(line, sizeof line, "  %-16s %-7s %-8s %s\n", "name", "type", "default",
+    int n = snprintf(line, sizeof line, "  %-18s %-7s %-8s %s\n", "name", "type", "default",
                      "description");
     write_all(fd, line, (size_t)n);
     for (size_t i = 0; i < NDESCS; i++) {
         const struct desc *d = &descs[i];
         format_value(def, sizeof def, &defaults, d);
-        n = snprintf(line, sizeof line, "  %-16s %-7s %-8s %s\n", d->name, kind_names[d->kind],
+        n = snprintf(line, sizeof line, "  %-18s %-7s %-8s %s\n", d->name, kind_names[d->kind],
                      def, d->help);
         if (n > 0)
             write_all(fd, line, (size_t)n < sizeof line ? (size_t)n : sizeof line - 1);
