@@ -7,6 +7,7 @@
  * the object, and is recycled after that. */
 #include "checker.h"
 
+#include <dlfcn.h>
 #include <sched.h>
 #include <sys/mman.h>
 
@@ -80,8 +81,16 @@ void wref__registry_fork(enum wref__fork_phase phase)
     pthread_mutex_unlock(&reg.alloc_lock);
 }
 
+/* LeakSanitizer, when the program runs under it: the slabs hold the addresses of quarantined
+ * object memory (malloc'd, freed by wref but not yet by us), which LSan would otherwise report
+ * as leaked because it does not scan mmap'd memory. Found at run time, so it works whether or
+ * not this library was built with a sanitizer. */
+typedef void (*lsan_root_fn)(const void *p, size_t size);
+static lsan_root_fn lsan_register_root;
+
 static void reg_init(void)
 {
+    lsan_register_root = (lsan_root_fn)dlsym(RTLD_DEFAULT, "__lsan_register_root_region");
     void *p = mmap(NULL, N_BUCKETS * sizeof(wref__rec *), PROT_READ | PROT_WRITE,
                    MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
     reg.buckets = p == MAP_FAILED ? NULL : p;
@@ -105,6 +114,8 @@ static wref__rec *rec_alloc(void)
             if (p != MAP_FAILED) {
                 reg.slab = p;
                 reg.slab_left = SLAB_BYTES;
+                if (lsan_register_root)
+                    lsan_register_root(p, SLAB_BYTES);
             }
         }
         if (reg.slab_left >= sizeof(wref__rec)) {
