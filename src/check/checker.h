@@ -90,6 +90,35 @@ static inline wref__rec_copy wref__rec_snapshot(const wref__rec *r)
     return c;
 }
 
+/* A FIFO of records linked through fifo_next (quarantine, graveyard); the caller holds the
+ * lock that owns it. */
+typedef struct wref__rec_fifo {
+    wref__rec *head, *tail;   /* oldest first */
+} wref__rec_fifo;
+
+static inline void wref__fifo_push(wref__rec_fifo *q, wref__rec *r)
+{
+    r->fifo_next = NULL;
+    if (q->tail)
+        q->tail->fifo_next = r;
+    else
+        q->head = r;
+    q->tail = r;
+}
+
+/* The oldest record, unlinked; NULL when empty. */
+static inline wref__rec *wref__fifo_pop(wref__rec_fifo *q)
+{
+    wref__rec *r = q->head;
+    if (r) {
+        q->head = r->fifo_next;
+        if (!q->head)
+            q->tail = NULL;
+        r->fifo_next = NULL;
+    }
+    return r;
+}
+
 wref__rec *wref__registry_add(wref_object *ob);     /* NULL when out of memory (then degraded) */
 /* Calls fn(rec, arg) with ob's record locked (NULL when unknown); returns fn's result. */
 int wref__registry_with(const void *ob, int (*fn)(wref__rec *rec, void *arg), void *arg);

@@ -30,7 +30,7 @@ struct guard_slot {
 
 static struct {
     pthread_mutex_t lock;
-    wref__rec *q_head, *q_tail;   /* oldest first */
+    wref__rec_fifo q;             /* the quarantine, oldest first */
     size_t q_bytes;
     size_t page;
     unsigned long sampled;        /* atomic allocation counter for guard=sample */
@@ -220,20 +220,11 @@ void wref__heap_free(wref_object *ob, size_t size, wref__rec *rec)
     size_t limit = (size_t)wref__opt.quarantine_mb << 20;
     wref__rec *evict = NULL, **tail = &evict;
     pthread_mutex_lock(&heap.lock);
-    rec->fifo_next = NULL;
-    if (heap.q_tail)
-        heap.q_tail->fifo_next = rec;
-    else
-        heap.q_head = rec;
-    heap.q_tail = rec;
+    wref__fifo_push(&heap.q, rec);
     heap.q_bytes += quarantine_cost(rec);
-    while (heap.q_head && heap.q_bytes > limit) {
-        wref__rec *old = heap.q_head;
-        heap.q_head = old->fifo_next;
-        if (!heap.q_head)
-            heap.q_tail = NULL;
+    while (heap.q.head && heap.q_bytes > limit) {
+        wref__rec *old = wref__fifo_pop(&heap.q);
         heap.q_bytes -= quarantine_cost(old);
-        old->fifo_next = NULL;
         *tail = old;
         tail = &old->fifo_next;
     }
@@ -249,7 +240,7 @@ void wref__heap_drain_check(void)
 {
     /* Under the lock so that no other thread evicts meanwhile; reporting never takes it. */
     pthread_mutex_lock(&heap.lock);
-    for (wref__rec *r = heap.q_head; r; r = r->fifo_next) {
+    for (wref__rec *r = heap.q.head; r; r = r->fifo_next) {
         long off = check_poison(r);
         if (off >= 0 && !(r->reported & WREF__REPORTED_WAF)) {
             r->reported |= WREF__REPORTED_WAF;

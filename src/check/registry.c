@@ -55,7 +55,7 @@ static struct {
     wref__rec *free_list;
     char *slab;
     size_t slab_left;
-    wref__rec *grave_head, *grave_tail;
+    wref__rec_fifo grave;
     size_t grave_n;
     uint64_t next_serial;                /* atomic */
     size_t live;                         /* atomic: records in the table */
@@ -216,15 +216,9 @@ size_t wref__registry_live_count(void)
 void wref__graveyard_add(wref__rec *rec)
 {
     pthread_mutex_lock(&reg.alloc_lock);
-    rec->fifo_next = NULL;
-    if (reg.grave_tail)
-        reg.grave_tail->fifo_next = rec;
-    else
-        reg.grave_head = rec;
-    reg.grave_tail = rec;
+    wref__fifo_push(&reg.grave, rec);
     if (++reg.grave_n > GRAVEYARD_MAX) {
-        wref__rec *old = reg.grave_head;
-        reg.grave_head = old->fifo_next;
+        wref__rec *old = wref__fifo_pop(&reg.grave);
         reg.grave_n--;
         old->fifo_next = reg.free_list;
         reg.free_list = old;
@@ -236,7 +230,7 @@ bool wref__graveyard_find(uint64_t serial, wref__rec_copy *out)
 {
     bool found = false;
     pthread_mutex_lock(&reg.alloc_lock);
-    for (wref__rec *r = reg.grave_head; r; r = r->fifo_next) {
+    for (wref__rec *r = reg.grave.head; r; r = r->fifo_next) {
         if (r->serial == serial) {
             *out = wref__rec_snapshot(r);
             found = true;
