@@ -170,8 +170,16 @@ static void resolve(wref__rstack *rs, const char *label, unsigned tno, wref__sta
     rs->frames = malloc(n * MAX_FRAMES_PER_PC * sizeof *rs->frames);
     if (!rs->frames)
         return;
-    for (size_t i = 0; i < n; i++)
-        rs->n += wref__symbolize_frames(pcs[i], gen, rs->frames + rs->n, MAX_FRAMES_PER_PC);
+    for (size_t i = 0; i < n; i++) {
+        size_t k = wref__symbolize_frames(pcs[i], gen, rs->frames + rs->n, MAX_FRAMES_PER_PC);
+        /* Frame 0 is the API function the program called (wref__capture): the checker's own
+         * helpers inlined into it (wref__decref in wref_decref) are not shown above it. */
+        if (i == 0 && k > 1 && wref__self_contains(pcs[0])) {
+            rs->frames[rs->n] = rs->frames[rs->n + k - 1];
+            k = 1;
+        }
+        rs->n += k;
+    }
 }
 
 /* The stacks of f: "where" first (when there is one), then its history. */
