@@ -27,6 +27,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "python_env.h"
 #include "report/model.h"
 
 #ifndef WREF_VERSION
@@ -680,8 +681,12 @@ int main(int argc, char **argv)
     char *preload = merge_preload(lib, getenv("LD_PRELOAD"));
     char *options = merge_options(getenv("WREF_CHECK_OPTIONS"));
 
+    /* A CPython program also gets the rtld-audit module (docs/python.md). */
+    int cpython = i < argc && wref_tool_is_cpython(argv[i]);
     if (print_env) {
         print_assignment("LD_PRELOAD", preload);
+        if (cpython)
+            (void)wref_tool_python_env(lib, 1);
         if (options && *options)
             print_assignment("WREF_CHECK_OPTIONS", options);
         return fflush(stdout) == 0 ? 0 : 1;
@@ -690,6 +695,8 @@ int main(int argc, char **argv)
     if (setenv("LD_PRELOAD", preload, 1) != 0 ||
         (options && *options && setenv("WREF_CHECK_OPTIONS", options, 1) != 0))
         die(EXIT_FAILURE, "cannot set the environment: %s", strerror(errno));
+    if (cpython)
+        (void)wref_tool_python_env(lib, 0);   /* missing: said once, the program still runs */
 
     fflush(NULL);
     execvp(argv[i], argv + i);

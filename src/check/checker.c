@@ -1,6 +1,7 @@
 /* checker.c: the life of the checker: options and start-up, thread names, stack capture
  * without the checker's own frames, the control API (wref/check.h), and the exit-time work. */
 #include "checker.h"
+#include "python/python.h"
 #include "symbolize.h"
 #include "wref/check.h"
 
@@ -114,6 +115,7 @@ static void warn_option(const char *line, void *arg)
 static void exit_work(void)
 {
     wref__buf graph = {0};
+    wref__python_exit();
     if (wref__opt.leak_check)
         wref__census(&graph);
     wref__heap_drain_check();

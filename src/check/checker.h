@@ -180,6 +180,18 @@ typedef struct wref__labelled {
     unsigned tno;            /* thread number, or ~0u when unknown */
 } wref__labelled;
 
+/* Interpreter frames (Python's), kept by a frontend and shown after the C frames of a stack.
+ * The engine only prints them: the frontend stores them as text, so reporting never touches
+ * an interpreter object. */
+typedef struct wref__lang_frame {
+    const char *file;        /* never NULL */
+    int line;                /* 0 when unknown */
+    const char *function;    /* never NULL */
+} wref__lang_frame;
+/* Set by a frontend (python/): points *frames at the frames of its stack `id`, innermost
+ * first, and returns their count; 0 for an unknown id. The frames stay valid until exit. */
+extern size_t (*wref__lang_stack_get)(uint32_t id, const wref__lang_frame **frames);
+
 #define WREF__MAX_STACKS 6
 
 /* What a leak finding covers (census.c), for the JSON report and leak_format=lsan. */
@@ -202,6 +214,10 @@ typedef struct wref__finding {
     unsigned n_history;
     const char *extra;               /* optional extra lines (leak tables, cycles) */
     const wref__leak_info *leak;     /* leak findings only */
+    uint32_t lang_where;             /* interpreter frames of `where` (wref__lang_stack_get); 0: none */
+    uint32_t lang_history[WREF__MAX_STACKS];   /* ... and of each history stack */
+    const char *type_name;           /* the object's type when it is no wref_type (Python's); or NULL */
+    const char *test_name;           /* the test that was running (PYTEST_CURRENT_TEST); or NULL */
 } wref__finding;
 
 /* Reports f in every format the options ask for (text, json, lsan), unless a suppression
@@ -235,6 +251,7 @@ void wref__buf_json_string(wref__buf *b, const char *s);   /* a JSON string lite
  * nothing: async-signal-safe when put is. */
 void wref__json_escape(const char *s, void (*put)(void *ctx, const char *p, size_t n), void *ctx);
 const char *wref__type_name(const wref__rec_copy *r);
+const char *wref__finding_type_name(const wref__finding *f);   /* f->type_name, else the record's */
 
 /* A stack resolved for output: its frames symbolized (inlined frames expanded). */
 typedef struct wref__rstack {
@@ -242,6 +259,8 @@ typedef struct wref__rstack {
     unsigned tno;                    /* thread number, or ~0u */
     size_t n;
     struct wref__frame_info *frames; /* n frames, owned by report.c */
+    size_t n_lang;                   /* interpreter frames (wref__lang_stack_get), not owned */
+    const wref__lang_frame *lang;
 } wref__rstack;
 
 /* ---- json.c: the JSON report (docs/report-schema.json) -------------------------------------

@@ -211,14 +211,15 @@ static void frame_json(wref__buf *b, const struct wref__frame_info *fi)
     wref__buf_printf(b, ",\"inlined\":%s}", fi->inlined ? "true" : "false");
 }
 
-static void object_json(wref__buf *b, const wref__rec_copy *o)
+static void object_json(wref__buf *b, const wref__finding *f)
 {
+    const wref__rec_copy *o = f->object;
     if (!o) {
         wref__buf_printf(b, "null");
         return;
     }
     wref__buf_printf(b, "{\"type\":");
-    wref__buf_json_string(b, wref__type_name(o));
+    wref__buf_json_string(b, wref__finding_type_name(f));
     wref__buf_printf(b, ",\"serial\":%llu,\"size\":%u,\"address\":\"0x%lx\"}", (unsigned long long)o->serial, o->size,
                      (unsigned long)o->addr);
 }
@@ -248,7 +249,7 @@ void wref__json_finding(size_t id, const wref__finding *f, const wref__rstack *s
                      id, wref__kind_name(f->kind), severities[f->kind]);
     wref__buf_json_string(&b, f->what);
     wref__buf_printf(&b, ",\"object\":");
-    object_json(&b, f->object);
+    object_json(&b, f);
     wref__buf_printf(&b, ",\"address\":\"0x%lx\",\"thread\":", (unsigned long)f->address);
     if (f->where)
         wref__buf_printf(&b, "{\"number\":%u,\"tid\":%d}", wref__thread_no(), wref__tid());
@@ -266,9 +267,29 @@ void wref__json_finding(size_t id, const wref__finding *f, const wref__rstack *s
             wref__buf_printf(&b, i ? "," : "");
             frame_json(&b, &stacks[s].frames[i]);
         }
-        wref__buf_printf(&b, "]}");
+        wref__buf_printf(&b, "]");
+        if (stacks[s].n_lang) {   /* interpreter frames (Python's), innermost first */
+            wref__buf_printf(&b, ",\"python_frames\":[");
+            for (size_t i = 0; i < stacks[s].n_lang; i++) {
+                const wref__lang_frame *lf = &stacks[s].lang[i];
+                wref__buf_printf(&b, "%s{\"file\":", i ? "," : "");
+                wref__buf_json_string(&b, lf->file);
+                if (lf->line > 0)
+                    wref__buf_printf(&b, ",\"line\":%d,\"function\":", lf->line);
+                else
+                    wref__buf_printf(&b, ",\"line\":null,\"function\":");
+                wref__buf_json_string(&b, lf->function);
+                wref__buf_printf(&b, "}");
+            }
+            wref__buf_printf(&b, "]");
+        }
+        wref__buf_printf(&b, "}");
     }
     wref__buf_printf(&b, "]");
+    if (f->test_name) {
+        wref__buf_printf(&b, ",\"test\":");
+        wref__buf_json_string(&b, f->test_name);
+    }
     if (f->leak)
         leak_json(&b, f->leak);
     wref__buf_printf(&b, ",\"summary\":");

@@ -155,6 +155,19 @@ const char *wref__type_name(const wref__rec_copy *r)
     return r && r->type && r->type->name ? r->type->name : "?";
 }
 
+const char *wref__finding_type_name(const wref__finding *f)
+{
+    return f->type_name ? f->type_name : wref__type_name(f->object);
+}
+
+size_t (*wref__lang_stack_get)(uint32_t id, const wref__lang_frame **frames);
+
+static void resolve_lang(wref__rstack *rs, uint32_t id)
+{
+    if (id && wref__lang_stack_get)
+        rs->n_lang = wref__lang_stack_get(id, &rs->lang);
+}
+
 /* ---- resolved stacks -------------------------------------------------------------------- */
 
 #define MAX_FRAMES_PER_PC 9
@@ -164,7 +177,7 @@ static void resolve(wref__rstack *rs, const char *label, unsigned tno, wref__sta
     const uintptr_t *pcs;
     size_t n = wref__stack_get(id, &pcs);
     uint32_t gen = wref__stack_gen(id);
-    *rs = (wref__rstack){label, tno, 0, NULL};
+    *rs = (wref__rstack){label, tno, 0, NULL, 0, NULL};
     if (!n)
         return;
     rs->frames = malloc(n * MAX_FRAMES_PER_PC * sizeof *rs->frames);
@@ -186,10 +199,14 @@ static void resolve(wref__rstack *rs, const char *label, unsigned tno, wref__sta
 static size_t resolve_all(const wref__finding *f, wref__rstack *out)
 {
     size_t n = 0;
-    if (f->where)
-        resolve(&out[n++], "where", wref__thread_no(), f->where);
-    for (unsigned i = 0; i < f->n_history; i++)
-        resolve(&out[n++], f->history[i].label, f->history[i].tno, f->history[i].stack);
+    if (f->where) {
+        resolve(&out[n], "where", wref__thread_no(), f->where);
+        resolve_lang(&out[n++], f->lang_where);
+    }
+    for (unsigned i = 0; i < f->n_history; i++) {
+        resolve(&out[n], f->history[i].label, f->history[i].tno, f->history[i].stack);
+        resolve_lang(&out[n++], f->lang_history[i]);
+    }
     return n;
 }
 
@@ -214,6 +231,17 @@ static void text_frames(wref__buf *b, const wref__rstack *rs)
             wref__buf_printf(b, " %s:%d", fi->file, fi->line);
         wref__buf_printf(b, " (%s+0x%lx)\n", base_name(fi->module), (unsigned long)fi->module_offset);
     }
+}
+
+/* The interpreter frames of a stack, after its C frames: "  Python frames:" then
+ * "    #0 file.py:12 in func", innermost first. */
+static void text_lang_frames(wref__buf *b, const wref__rstack *rs)
+{
+    if (!rs->n_lang)
+        return;
+    wref__buf_printf(b, "  Python frames:\n");
+    for (size_t i = 0; i < rs->n_lang; i++)
+        wref__buf_printf(b, "    #%zu %s:%d in %s\n", i, rs->lang[i].file, rs->lang[i].line, rs->lang[i].function);
 }
 
 /* ---- destinations ------------------------------------------------------------------------- */
@@ -325,13 +353,15 @@ static void format_text(wref__buf *b, const wref__finding *f, const wref__rstack
     const char *bold = color ? "\033[1m" : "", *reset = color ? "\033[0m" : "";
     wref__buf_printf(b, "%s==%d==ERROR: wref-check: %s", red, (int)getpid(), wref__kind_name(f->kind));
     if (o)
-        wref__buf_printf(b, " on %s#%llu at 0x%lx (%u-byte object)", wref__type_name(o),
+        wref__buf_printf(b, " on %s#%llu at 0x%lx (%u-byte object)", wref__finding_type_name(f),
                          (unsigned long long)o->serial, (unsigned long)o->addr, o->size);
     else if (f->address)
         wref__buf_printf(b, " at 0x%lx", (unsigned long)f->address);
     if (f->where)
         wref__buf_printf(b, " in thread T%u (tid %d)", wref__thread_no(), wref__tid());
     wref__buf_printf(b, "%s\n%s\n", reset, f->what);
+    if (f->test_name)
+        wref__buf_printf(b, "in test: %s\n", f->test_name);
     for (size_t i = 0; i < n; i++) {
         const wref__rstack *s = &stacks[i];
         if (i > 0 || !f->where) {
@@ -341,6 +371,7 @@ static void format_text(wref__buf *b, const wref__finding *f, const wref__rstack
                 wref__buf_printf(b, "%s%s here:%s\n", blue, s->label, reset);
         }
         text_frames(b, s);
+        text_lang_frames(b, s);
     }
     if (f->extra)
         wref__buf_printf(b, "%s", f->extra);

@@ -1,0 +1,9 @@
+# libwref-audit.so: the rtld-audit module of the CPython frontend (audit.c). Its own small
+# library, installed beside libwref-check.so: wref-check sets LD_AUDIT to it for a CPython
+# program. It links nothing of the checker (it lives in its own link-map namespace).
+add_library(wref-audit SHARED ${CMAKE_CURRENT_SOURCE_DIR}/check/python/audit/audit.c)
+target_compile_definitions(wref-audit PRIVATE _GNU_SOURCE)
+set_target_properties(wref-audit PROPERTIES C_VISIBILITY_PRESET hidden)
+target_link_libraries(wref-audit PRIVATE ${CMAKE_DL_LIBS})
+target_link_options(wref-audit PRIVATE -Wl,--no-undefined)
+install(TARGETS wref-audit LIBRARY DESTINATION ${CMAKE_INSTALL_LIBDIR})

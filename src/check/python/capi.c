@@ -1,0 +1,107 @@
+/* capi.c: finds the interpreter's C API at run time and knows its object layout per version.
+ *
+ * Lookup order for the functions the frontend interposes (PyWeakref_GetObject): the first
+ * definition in the global scope that is not ours. With Debian's python3.11 the executable
+ * defines it and comes first (RTLD_DEFAULT finds it); with a shared libpython the preloaded
+ * checker comes first, so RTLD_DEFAULT finds us and RTLD_NEXT finds libpython. */
+#ifndef _GNU_SOURCE
+#define _GNU_SOURCE
+#endif
+#include "capi.h"
+
+#include "../checker.h"
+
+#include <dlfcn.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+wref__py_api wref__py;
+
+static void *sym(const char *name)
+{
+    return dlsym(RTLD_DEFAULT, name);
+}
+
+#define NEED(field, name)                                      \
+    do {                                                       \
+        *(void **)&wref__py.field = sym(name);                 \
+        if (!wref__py.field) {                                 \
+            missing = name;                                    \
+            goto unsupported;                                  \
+        }                                                      \
+    } while (0)
+
+bool wref__py_api_resolve(void *self_fn)
+{
+    void *real = sym("PyWeakref_GetObject");
+    if (real == self_fn || real == NULL)
+        real = dlsym(RTLD_NEXT, "PyWeakref_GetObject");
+    *(void **)&wref__py.weakref_get_object = real;
+
+    const char *missing = NULL;
+    const char *(*get_version)(void) = (const char *(*)(void))sym("Py_GetVersion");
+    const char *v = get_version ? get_version() : NULL;
+    if (!v) {
+        missing = "Py_GetVersion";
+        goto unsupported;
+    }
+    snprintf(wref__py.version, sizeof wref__py.version, "%.*s", (int)strcspn(v, " "), v);
+    if (sscanf(v, "%d.%d", &wref__py.major, &wref__py.minor) != 2 || wref__py.major != 3 || wref__py.minor < 9 ||
+        wref__py.minor > 13) {
+        wref__checker_warn(NULL, "CPython %s is not supported (3.9 to 3.13 are); running unchecked",
+                           wref__py.version);
+        return false;
+    }
+    if (strstr(v, "free-threading")) {   /* 3.13t: another object header (ob_tid, split counts) */
+        wref__checker_warn(NULL, "CPython %s is a free-threaded build, which is not supported; running unchecked",
+                           wref__py.version);
+        return false;
+    }
+    NEED(mem_get_allocator, "PyMem_GetAllocator");
+    NEED(mem_set_allocator, "PyMem_SetAllocator");
+    NEED(type_get_flags, "PyType_GetFlags");
+    NEED(type_from_spec, "PyType_FromSpec");
+    NEED(eval_get_frame, "PyEval_GetFrame");
+    NEED(frame_get_back, "PyFrame_GetBack");
+    NEED(frame_get_code, "PyFrame_GetCode");
+    NEED(frame_get_line_number, "PyFrame_GetLineNumber");
+    NEED(incref, "Py_IncRef");
+    NEED(decref, "Py_DecRef");
+    NEED(object_get_attr_string, "PyObject_GetAttrString");
+    NEED(unicode_as_utf8, "PyUnicode_AsUTF8");
+    NEED(err_fetch, "PyErr_Fetch");
+    NEED(err_restore, "PyErr_Restore");
+    NEED(err_set_string, "PyErr_SetString");
+    NEED(exc_reference_error, "PyExc_ReferenceError");
+    NEED(none, "_Py_NoneStruct");
+    *(void **)&wref__py.thread_state_unchecked = sym(wref__py.minor >= 13 ? "PyThreadState_GetUnchecked"
+                                                                          : "_PyThreadState_UncheckedGet");
+    if (!wref__py.thread_state_unchecked) {
+        missing = "PyThreadState_GetUnchecked";
+        goto unsupported;
+    }
+    return true;
+
+unsupported:
+    wref__checker_warn(NULL, "CPython %s: %s not found; this interpreter is not supported, running unchecked",
+                       wref__py.version[0] ? wref__py.version : "(unknown version)", missing);
+    return false;
+}
+
+size_t wref__py_preheader(py_object *type)
+{
+    unsigned long flags = wref__py.type_get_flags(type);
+    size_t pre = (flags & PY_TPFLAGS_HAVE_GC) ? 16 : 0;   /* PyGC_Head: two words */
+    if (wref__py.minor == 11 && (flags & PY_TPFLAGS_MANAGED_DICT))
+        pre += 16;   /* dict and values pointers */
+    else if (wref__py.minor >= 12 && (flags & (PY_TPFLAGS_MANAGED_DICT | PY_TPFLAGS_MANAGED_WEAKREF)))
+        pre += 16;   /* dict/values and weakref list */
+    return pre;
+}
+
+void wref__py_type_name(py_object *type, char *buf, size_t cap)
+{
+    const char *name = type ? *(const char *const *)((const char *)type + PY_TP_NAME_OFFSET) : NULL;
+    snprintf(buf, cap, "%s", name ? name : "?");
+}

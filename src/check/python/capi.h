@@ -1,0 +1,103 @@
+/* capi.h: the CPython frontend's view of the interpreter: the few C API functions it calls,
+ * resolved at run time with dlsym (libwref-check never links libpython), and the object
+ * layout facts it reads directly, per version.
+ *
+ * Only this folder (src/check/python/) dereferences a Python object; the engine sees
+ * addresses, stack ids and text. Supported: CPython 3.9-3.13, GIL builds, 64-bit. */
+#ifndef WREF_CHECK_PYTHON_CAPI_H
+#define WREF_CHECK_PYTHON_CAPI_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <sys/types.h>
+
+/* PyObject's head in GIL builds 3.9-3.13. In 3.12+ ob_refcnt is a union whose low 32-bit word
+ * carries the immortal bit (bit 31); writing a small value keeps the object mortal. */
+typedef struct py_object {
+    ssize_t ob_refcnt;
+    struct py_object *ob_type;   /* a PyTypeObject */
+} py_object;
+
+/* PyTypeObject offsets, identical from 3.9 to 3.13 on 64-bit (checked against each version's
+ * headers by tests/python/layout_check.c). */
+#define PY_TP_NAME_OFFSET 24
+#define PY_TP_BASICSIZE_OFFSET 32
+#define PY_TP_WEAKLISTOFFSET_OFFSET 208
+
+#define PY_TPFLAGS_MANAGED_WEAKREF (1UL << 3)   /* 3.12+ */
+#define PY_TPFLAGS_MANAGED_DICT (1UL << 4)      /* 3.11+ */
+#define PY_TPFLAGS_HAVE_GC (1UL << 14)
+
+#define PY_MEM_DOMAIN_OBJ 2
+
+typedef struct py_mem_allocator {   /* PyMemAllocatorEx */
+    void *ctx;
+    void *(*malloc)(void *ctx, size_t size);
+    void *(*calloc)(void *ctx, size_t nelem, size_t elsize);
+    void *(*realloc)(void *ctx, void *ptr, size_t new_size);
+    void (*free)(void *ctx, void *ptr);
+} py_mem_allocator;
+
+typedef struct py_type_slot {       /* PyType_Slot (stable ABI) */
+    int slot;
+    void *pfunc;
+} py_type_slot;
+
+typedef struct py_type_spec {       /* PyType_Spec (stable ABI) */
+    const char *name;
+    int basicsize, itemsize;
+    unsigned int flags;
+    py_type_slot *slots;
+} py_type_spec;
+
+/* Slot numbers of typeslots.h (stable ABI, never renumbered). */
+enum {
+    PY_mp_length = 4, PY_mp_subscript = 5, PY_nb_add = 7, PY_nb_bool = 9, PY_nb_index = 13,
+    PY_nb_int = 26, PY_nb_multiply = 29, PY_nb_subtract = 36, PY_sq_contains = 41, PY_sq_item = 44,
+    PY_sq_length = 45, PY_tp_call = 50, PY_tp_dealloc = 52, PY_tp_doc = 56, PY_tp_getattro = 58,
+    PY_tp_hash = 59, PY_tp_iter = 62, PY_tp_iternext = 63, PY_tp_repr = 66, PY_tp_richcompare = 67,
+    PY_tp_setattro = 69, PY_tp_str = 70
+};
+
+/* The interpreter in this process, resolved once (wref__py_api_resolve). */
+typedef struct wref__py_api {
+    int major, minor;
+    char version[64];                                   /* Py_GetVersion()'s first word */
+    py_object *(*weakref_get_object)(py_object *ref);   /* the real PyWeakref_GetObject */
+    void (*mem_get_allocator)(int domain, py_mem_allocator *a);
+    void (*mem_set_allocator)(int domain, py_mem_allocator *a);
+    unsigned long (*type_get_flags)(py_object *type);
+    py_object *(*type_from_spec)(py_type_spec *spec);
+    py_object *(*eval_get_frame)(void);                 /* borrowed */
+    py_object *(*frame_get_back)(py_object *frame);     /* new reference */
+    py_object *(*frame_get_code)(py_object *frame);     /* new reference */
+    int (*frame_get_line_number)(py_object *frame);
+    void (*incref)(py_object *o);
+    void (*decref)(py_object *o);
+    py_object *(*object_get_attr_string)(py_object *o, const char *name);
+    const char *(*unicode_as_utf8)(py_object *s);
+    void (*err_fetch)(py_object **type, py_object **value, py_object **tb);
+    void (*err_restore)(py_object *type, py_object *value, py_object *tb);
+    void (*err_set_string)(py_object *type, const char *msg);
+    void *(*thread_state_unchecked)(void);              /* NULL: no thread state (finalizing) */
+    py_object **exc_reference_error;                    /* &PyExc_ReferenceError */
+    py_object *none;                                    /* &_Py_NoneStruct */
+} wref__py_api;
+
+extern wref__py_api wref__py;
+
+/* Resolves the API once; `self_fn` is our own interposer, skipped when looking for the real
+ * PyWeakref_GetObject. Returns false (after one clear line on stderr) when the interpreter is
+ * unsupported: the program then runs unchecked. The real PyWeakref_GetObject is set whenever
+ * it exists, supported or not. */
+bool wref__py_api_resolve(void *self_fn);
+
+/* Bytes before a PyObject* that belong to its allocation (the block handed to PyObject_Free):
+ * the GC head, and the managed dict/weakref pre-header of 3.11/3.12+. */
+size_t wref__py_preheader(py_object *type);
+
+/* tp_name of a type, copied into buf (never NULL). */
+void wref__py_type_name(py_object *type, char *buf, size_t cap);
+
+#endif /* WREF_CHECK_PYTHON_CAPI_H */

@@ -1,0 +1,62 @@
+/* frontend.h: what the CPython frontend's files share (src/check/python/).
+ *
+ * Flow: an extension calls PyWeakref_GetObject (intercept.c, reached by LD_PRELOAD or through
+ * libwref-audit.so's redirection) -> the referent is watched (objects.c: one record per
+ * object, keyed by object and by allocation block) -> the chained object-domain allocator
+ * (objects.c) sees the block freed -> it keeps the block out of reuse and turns it into a
+ * tombstone (tombstone.c): a later use reaches one of the tombstone type's slots, which
+ * reports it through the engine (wref__report) and raises ReferenceError. */
+#ifndef WREF_CHECK_PYTHON_FRONTEND_H
+#define WREF_CHECK_PYTHON_FRONTEND_H
+
+#include "../checker.h"
+#include "capi.h"
+
+#include <stdbool.h>
+#include <stdint.h>
+
+enum wref__py_state {
+    WREF__PY_WATCHED,    /* alive, borrowed at least once */
+    WREF__PY_TOMBSTONE   /* its block was freed: quarantined, header poisoned */
+};
+
+/* One watched object. Written under objects.c's lock; reports work on copies. */
+typedef struct wref__py_rec {
+    struct wref__py_rec *next_block, *next_obj;   /* hash chains */
+    struct wref__py_rec *q_next;                  /* quarantine FIFO */
+    uintptr_t obj, block;                         /* block = obj - pre-header */
+    uint64_t serial;                              /* 1, 2, ... in order of first borrow */
+    uint32_t size;                                /* tp_basicsize + pre-header */
+    uint8_t state;                                /* enum wref__py_state */
+    uint8_t reported;                             /* a finding was made for it */
+    char type_name[64];
+    wref__stack_id st_borrow, st_destroy;
+    uint32_t py_borrow, py_destroy;               /* Python stacks (pystack.h) */
+    unsigned tno_borrow, tno_destroy;
+} wref__py_rec;
+
+/* ---- intercept.c ---- */
+/* The frontend is on: the interpreter is supported and the allocator hook is installed. */
+extern bool wref__py_active;
+
+/* ---- objects.c ---- */
+/* Installs the chained object-domain allocator (GIL held, after start-up). */
+bool wref__py_alloc_install(void);
+/* o was just returned by PyWeakref_GetObject (GIL held): watch it. */
+void wref__py_watch_borrow(py_object *o);
+/* Copies the record of the object at obj (tombstone or watched); false when unknown. Marks it
+ * reported when mark_reported is set and returns in *first whether it was the first time. */
+bool wref__py_rec_find(uintptr_t obj, wref__py_rec *out, bool mark_reported, bool *first);
+/* At exit: late Py_INCREFs of quarantined tombstones. */
+void wref__py_objects_exit(void);
+/* Statistics for verbosity >= 1. */
+void wref__py_objects_stats(size_t *watched, size_t *tombstones, size_t *dropped);
+
+/* ---- tombstone.c ---- */
+bool wref__py_tombstone_init(void);                /* the tombstone type; GIL held */
+/* Turns the freed object into a tombstone: its type and count (memory stays ours). */
+void wref__py_tombstone_make(py_object *o);
+/* A quarantined object whose count changed after the free (late Py_INCREF): reports it. */
+void wref__py_report_late_incref(const wref__py_rec *r, ssize_t count);
+
+#endif /* WREF_CHECK_PYTHON_FRONTEND_H */

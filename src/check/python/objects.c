@@ -1,0 +1,304 @@
+/* objects.c: the watched Python objects and the chained object-domain allocator.
+ *
+ * The allocator hook wraps the one installed before it (pymalloc, the debug hooks of
+ * PYTHONMALLOC=debug, tracemalloc's...) exactly as tracemalloc does: every call is forwarded
+ * to the saved allocator, except the free of a watched block, which is kept (quarantine,
+ * FIFO, bounded by quarantine_mb and a count) and turned into a tombstone. An evicted
+ * tombstone is freed through the saved allocator, unless its count shows that someone took a
+ * reference after the free: that memory is reported and never reused.
+ *
+ * Locking: one mutex for the tables and the quarantine. Nothing that can call back into the
+ * allocator (stack capture, reports) runs with it held; a per-thread flag makes the hook a
+ * plain forwarder while the frontend itself allocates. */
+#include "frontend.h"
+#include "pystack.h"
+
+#include <pthread.h>
+#include <stdlib.h>
+#include <string.h>
+
+#define BUCKETS 16384
+#define MAX_WATCHED 200000
+#define MAX_QUARANTINED 65536
+
+static struct {
+    pthread_mutex_t lock;
+    py_mem_allocator saved;           /* the allocator we wrap */
+    wref__py_rec *by_block[BUCKETS], *by_obj[BUCKETS];
+    wref__py_rec *q_head, *q_tail;    /* tombstones, oldest first */
+    size_t q_count, q_bytes;
+    size_t watched;                   /* atomic reads on the fast path */
+    size_t tombstones_total, dropped;
+    uint64_t next_serial;
+} tab = {.lock = PTHREAD_MUTEX_INITIALIZER};
+
+static __thread __attribute__((tls_model("initial-exec"))) int in_frontend;
+
+static size_t slot(uintptr_t a)
+{
+    return (size_t)((a >> 4) * 0x9E3779B97F4A7C15ull >> 50) % BUCKETS;
+}
+
+static wref__py_rec *find_block(uintptr_t block)
+{
+    for (wref__py_rec *r = tab.by_block[slot(block)]; r; r = r->next_block)
+        if (r->block == block)
+            return r;
+    return NULL;
+}
+
+static wref__py_rec *find_obj(uintptr_t obj)
+{
+    for (wref__py_rec *r = tab.by_obj[slot(obj)]; r; r = r->next_obj)
+        if (r->obj == obj)
+            return r;
+    return NULL;
+}
+
+static void unlink_rec(wref__py_rec *r)
+{
+    for (wref__py_rec **p = &tab.by_block[slot(r->block)]; *p; p = &(*p)->next_block)
+        if (*p == r) {
+            *p = r->next_block;
+            break;
+        }
+    for (wref__py_rec **p = &tab.by_obj[slot(r->obj)]; *p; p = &(*p)->next_obj)
+        if (*p == r) {
+            *p = r->next_obj;
+            break;
+        }
+    if (r->state == WREF__PY_WATCHED)
+        __atomic_store_n(&tab.watched, tab.watched - 1, __ATOMIC_RELAXED);
+}
+
+/* A watched block came back from the allocator, or was resized: it was freed in a way we did
+ * not see (another domain, a custom tp_free), so its record is stale. */
+static void forget_block(void *p)
+{
+    if (!p || !__atomic_load_n(&tab.watched, __ATOMIC_RELAXED) || in_frontend)
+        return;
+    pthread_mutex_lock(&tab.lock);
+    wref__py_rec *r = find_block((uintptr_t)p);
+    if (r && r->state == WREF__PY_WATCHED)
+        unlink_rec(r);
+    else
+        r = NULL;
+    pthread_mutex_unlock(&tab.lock);
+    free(r);
+}
+
+/* ---- the hook -------------------------------------------------------------------------- */
+
+static void *py_object_malloc_hook(void *ctx, size_t size)
+{
+    (void)ctx;
+    void *p = tab.saved.malloc(tab.saved.ctx, size);
+    forget_block(p);
+    return p;
+}
+
+static void *py_object_calloc_hook(void *ctx, size_t n, size_t size)
+{
+    (void)ctx;
+    void *p = tab.saved.calloc(tab.saved.ctx, n, size);
+    forget_block(p);
+    return p;
+}
+
+static void *py_object_realloc_hook(void *ctx, void *ptr, size_t size)
+{
+    (void)ctx;
+    forget_block(ptr);
+    void *p = tab.saved.realloc(tab.saved.ctx, ptr, size);
+    if (p != ptr)
+        forget_block(p);
+    return p;
+}
+
+/* Evicts the oldest tombstones beyond the bounds; returns them in a list to free unlocked. */
+static wref__py_rec *evict_locked(void)
+{
+    size_t max_bytes = (size_t)wref__opt.quarantine_mb << 20;
+    wref__py_rec *out = NULL;
+    while (tab.q_head && (tab.q_count > MAX_QUARANTINED || tab.q_bytes > max_bytes)) {
+        wref__py_rec *r = tab.q_head;
+        tab.q_head = r->q_next;
+        if (!tab.q_head)
+            tab.q_tail = NULL;
+        tab.q_count--;
+        tab.q_bytes -= r->size;
+        unlink_rec(r);
+        r->q_next = out;
+        out = r;
+    }
+    return out;
+}
+
+static void release(wref__py_rec *list)
+{
+    while (list) {
+        wref__py_rec *r = list;
+        list = r->q_next;
+        py_object *o = (py_object *)r->obj;
+        if (o->ob_refcnt != 1)
+            wref__py_report_late_incref(r, o->ob_refcnt);   /* still referenced: never reused */
+        else
+            tab.saved.free(tab.saved.ctx, (void *)r->block);
+        free(r);
+    }
+}
+
+/* The block of a watched object is freed: its dealloc ran and the last reference is gone. */
+static void tombstone(wref__py_rec *r)
+{
+    in_frontend++;
+    wref__stack_id st = wref__capture();
+    uint32_t py = wref__py_stack_capture(wref__opt.stack_depth);
+    wref__py_tombstone_make((py_object *)r->obj);
+    pthread_mutex_lock(&tab.lock);
+    r->st_destroy = st;
+    r->py_destroy = py;
+    r->tno_destroy = wref__thread_no();
+    r->q_next = NULL;
+    if (tab.q_tail)
+        tab.q_tail->q_next = r;
+    else
+        tab.q_head = r;
+    tab.q_tail = r;
+    tab.q_count++;
+    tab.q_bytes += r->size;
+    tab.tombstones_total++;
+    wref__py_rec *evicted = evict_locked();
+    pthread_mutex_unlock(&tab.lock);
+    release(evicted);
+    in_frontend--;
+}
+
+static void py_object_free_hook(void *ctx, void *p)
+{
+    (void)ctx;
+    if (p && __atomic_load_n(&tab.watched, __ATOMIC_RELAXED) && !in_frontend) {
+        pthread_mutex_lock(&tab.lock);
+        wref__py_rec *r = find_block((uintptr_t)p);
+        if (r && r->state == WREF__PY_WATCHED) {
+            r->state = WREF__PY_TOMBSTONE;
+            __atomic_store_n(&tab.watched, tab.watched - 1, __ATOMIC_RELAXED);
+        } else {
+            r = NULL;
+        }
+        pthread_mutex_unlock(&tab.lock);
+        if (r) {
+            tombstone(r);
+            return;
+        }
+    }
+    tab.saved.free(tab.saved.ctx, p);
+}
+
+bool wref__py_alloc_install(void)
+{
+    py_mem_allocator a;
+    wref__py.mem_get_allocator(PY_MEM_DOMAIN_OBJ, &tab.saved);
+    a = (py_mem_allocator){NULL, py_object_malloc_hook, py_object_calloc_hook, py_object_realloc_hook, py_object_free_hook};
+    wref__py.mem_set_allocator(PY_MEM_DOMAIN_OBJ, &a);
+    return true;
+}
+
+/* ---- watching ------------------------------------------------------------------------- */
+
+void wref__py_watch_borrow(py_object *o)
+{
+    in_frontend++;
+    wref__stack_id st = wref__capture();
+    uint32_t py = wref__py_stack_capture(wref__opt.stack_depth);
+    unsigned tno = wref__thread_no();
+    py_object *type = o->ob_type;
+    uintptr_t block = (uintptr_t)o - wref__py_preheader(type);
+
+    pthread_mutex_lock(&tab.lock);
+    wref__py_rec *r = find_obj((uintptr_t)o);
+    if (r && r->state == WREF__PY_WATCHED && r->block == block) {   /* borrowed again: the newest borrow */
+        r->st_borrow = st;
+        r->py_borrow = py;
+        r->tno_borrow = tno;
+        pthread_mutex_unlock(&tab.lock);
+        in_frontend--;
+        return;
+    }
+    if (r) {   /* a tombstone handed out again (a weakref that was never cleared) or a stale record */
+        pthread_mutex_unlock(&tab.lock);
+        in_frontend--;
+        return;
+    }
+    if (tab.watched >= MAX_WATCHED || !(r = calloc(1, sizeof *r))) {
+        tab.dropped++;
+        pthread_mutex_unlock(&tab.lock);
+        in_frontend--;
+        return;
+    }
+    r->obj = (uintptr_t)o;
+    r->block = block;
+    r->serial = ++tab.next_serial;
+    ssize_t basic = *(ssize_t *)((char *)type + PY_TP_BASICSIZE_OFFSET);
+    r->size = (uint32_t)(basic + (ssize_t)((uintptr_t)o - block));
+    r->state = WREF__PY_WATCHED;
+    wref__py_type_name(type, r->type_name, sizeof r->type_name);
+    r->st_borrow = st;
+    r->py_borrow = py;
+    r->tno_borrow = tno;
+    r->next_block = tab.by_block[slot(block)];
+    tab.by_block[slot(block)] = r;
+    r->next_obj = tab.by_obj[slot(r->obj)];
+    tab.by_obj[slot(r->obj)] = r;
+    __atomic_store_n(&tab.watched, tab.watched + 1, __ATOMIC_RELAXED);
+    pthread_mutex_unlock(&tab.lock);
+    in_frontend--;
+}
+
+bool wref__py_rec_find(uintptr_t obj, wref__py_rec *out, bool mark_reported, bool *first)
+{
+    pthread_mutex_lock(&tab.lock);
+    wref__py_rec *r = find_obj(obj);
+    if (r) {
+        *out = *r;
+        if (first)
+            *first = !r->reported;
+        if (mark_reported)
+            r->reported = 1;
+    }
+    pthread_mutex_unlock(&tab.lock);
+    return r != NULL;
+}
+
+void wref__py_objects_exit(void)
+{
+    pthread_mutex_lock(&tab.lock);
+    size_t n = 0;
+    for (wref__py_rec *r = tab.q_head; r; r = r->q_next)
+        n++;
+    wref__py_rec **late = n ? calloc(n, sizeof *late) : NULL;
+    ssize_t *counts = n ? calloc(n, sizeof *counts) : NULL;
+    size_t k = 0;
+    for (wref__py_rec *r = tab.q_head; r && late && counts; r = r->q_next) {
+        ssize_t c = ((py_object *)r->obj)->ob_refcnt;
+        if (c != 1 && !r->reported) {
+            r->reported = 1;
+            counts[k] = c;
+            late[k++] = r;
+        }
+    }
+    pthread_mutex_unlock(&tab.lock);
+    for (size_t i = 0; i < k; i++)
+        wref__py_report_late_incref(late[i], counts[i]);
+    free(late);
+    free(counts);
+}
+
+void wref__py_objects_stats(size_t *watched, size_t *tombstones, size_t *dropped)
+{
+    pthread_mutex_lock(&tab.lock);
+    *watched = (size_t)tab.next_serial;
+    *tombstones = tab.tombstones_total;
+    *dropped = tab.dropped;
+    pthread_mutex_unlock(&tab.lock);
+}

@@ -1,0 +1,17 @@
+/* pystack.h: the Python stack depot (pystack.c). */
+#ifndef WREF_CHECK_PYTHON_PYSTACK_H
+#define WREF_CHECK_PYTHON_PYSTACK_H
+
+#include "../checker.h"
+
+#include <stddef.h>
+#include <stdint.h>
+
+/* The running Python frames (at most depth, innermost first) as a depot id; 0 when there is
+ * no thread state or no frame. The GIL must be held. Keeps any pending exception as it is. */
+uint32_t wref__py_stack_capture(unsigned depth);
+
+/* wref__lang_stack_get for the engine: the formatted frames of stack id. */
+size_t wref__py_stack_get(uint32_t id, const wref__lang_frame **frames);
+
+#endif /* WREF_CHECK_PYTHON_PYSTACK_H */

@@ -1,0 +1,105 @@
+"""cases.py: the Python side of the CPython victims, one case per process.
+
+usage: python cases.py CASE MODULE_DIR
+
+Each victim case makes one dangling borrowed reference through victim_borrow (an extension
+module); each *_ok case runs the correct version of the same code and must give no finding.
+Lines marked with a "# @name" comment are where the run_python.py driver expects Python
+frames: it reads the markers from this file, so the line numbers are never written twice.
+"""
+import sys
+import threading
+import weakref
+
+sys.path.insert(0, sys.argv[2])
+import victim_borrow as vb  # noqa: E402
+
+
+class Victim:
+    def __init__(self, name, holder=None):
+        self.name = name
+        self.holder = holder
+
+    def __eq__(self, other):
+        self.holder.clear()  # @eq_drop
+        return False
+
+    __hash__ = object.__hash__
+
+
+def make():
+    holder = []
+    holder.append(Victim("victim", holder))
+    return holder, weakref.ref(holder[0])
+
+
+def drop_all(holder):
+    holder.clear()  # @drop
+
+
+def run(fn, *args):
+    try:
+        return fn(*args)  # @run
+    except ReferenceError as e:  # the checker's tombstone refused the use
+        print("ReferenceError:", e)
+        return None
+
+
+def case_callback(ok=False):
+    holder, ref = make()
+    fn = vb.use_after_callback_ok if ok else vb.use_after_callback
+    print(run(fn, ref, lambda: drop_all(holder)))  # @callback
+
+
+def case_eq(ok=False):
+    holder, ref = make()
+    fn = vb.use_after_eq_ok if ok else vb.use_after_eq
+    print(run(fn, ref, 42))  # @eq
+
+
+def dropper(holder, go):
+    go.wait()
+    holder.clear()  # @thread_drop
+    vb.released()
+
+
+def case_thread(ok=False):
+    holder, ref = make()
+    go = threading.Event()
+    t = threading.Thread(target=dropper, args=(holder, go))
+    t.start()
+    fn = vb.use_after_gil_release_ok if ok else vb.use_after_gil_release
+    print(run(fn, ref, go))  # @thread
+    t.join()
+
+
+def case_late_incref(ok=False):
+    holder, ref = make()
+    fn = vb.incref_in_time if ok else vb.incref_too_late
+    obj = fn(ref, lambda: drop_all(holder))  # @late
+    print(run(repr, obj))  # @late_use
+    del obj
+
+
+def case_get_ref_ok():
+    """The SIP/Cython/pythoncapi-compat pattern, many times: never a finding."""
+    objs = [Victim(str(i)) for i in range(100)]
+    refs = [weakref.ref(o) for o in objs]
+    for _ in range(20):
+        for r in refs:
+            assert vb.get_ref(r) is not None
+    del objs
+    assert all(vb.get_ref(r) is None for r in refs)
+
+
+def main():
+    name = sys.argv[1]
+    ok = name.endswith("_ok") and name != "get_ref_ok"
+    fn = globals()["case_" + (name[:-3] if ok else name)]
+    if name == "get_ref_ok":
+        fn()
+    else:
+        fn(ok)  # @main
+
+
+main()  # @module

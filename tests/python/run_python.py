@@ -1,0 +1,272 @@
+#!/usr/bin/env python3
+"""run_python.py: runs one CPython victim or clean case under `wref-check -- PYTHON ...` and
+asserts the report.
+
+usage: run_python.py --tool WREF_CHECK --python PYTHON --modules DIR --case NAME
+                     [--schema docs/report-schema.json]
+
+A victim case must give exactly one dangling-borrow finding, exit status 23, the
+ReferenceError raised by the tombstone, and in each stack (where, borrowed, destroyed):
+  - the C frames from #0 through the victim module's frame, in order: checker frames and
+    victim frames by function (and file:line, from the "@marker" comments of victim_borrow.c),
+    the interpreter's own frames between them as one or more frames in python*/libpython*;
+  - the Python frames, innermost first, by function and cases.py line (from its "# @marker"
+    comments): the whole stack for the main thread, a prefix for another thread's.
+A clean case (*_ok) must give no finding, exit status 0, and the frontend's statistics line
+showing that it was active (borrows seen, objects freed while watched).
+With --schema, the JSON report is validated too and must carry the same Python frames."""
+import argparse
+import glob
+import json
+import os
+import re
+import subprocess
+import sys
+import tempfile
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+PY = "PY+"   # one or more interpreter frames
+
+
+def markers(path, pattern):
+    out = {}
+    with open(path) as f:
+        for n, line in enumerate(f, 1):
+            for m in re.finditer(pattern, line):
+                out[m.group(1)] = n
+    return out
+
+
+C = markers(os.path.join(HERE, "victim_borrow.c"), r"@(\w+) \*/")
+P = markers(os.path.join(HERE, "cases.py"), r"# @(\w+)")
+
+
+def c(fn, marker=None):
+    return (fn, C[marker] if marker else None)
+
+
+def p(fn, marker):
+    return (fn, P[marker])
+
+
+MAIN = [p("main", "main"), p("<module>", "module")]
+
+
+def victim(where_c, where_py, borrow_c, borrow_py, destroy_c, destroy_py, destroy_prefix=False, what=""):
+    return {"where": (where_c, where_py, False), "borrowed": (borrow_c, borrow_py, False),
+            "destroyed (the last reference dropped)": (destroy_c, destroy_py, destroy_prefix), "what": what}
+
+
+CASES = {
+    "callback": victim(
+        [c("freed_object_repr"), PY, c("use_after_callback", "cb_use")],
+        [p("run", "run"), p("case_callback", "callback")] + MAIN,
+        [c("PyWeakref_GetObject"), c("use_after_callback", "cb_borrow")],
+        [p("run", "run"), p("case_callback", "callback")] + MAIN,
+        [c("py_object_free_hook"), PY, c("use_after_callback", "cb_call")],
+        [p("drop_all", "drop"), p("<lambda>", "callback"), p("run", "run"), p("case_callback", "callback")] + MAIN,
+        what="repr() of a Victim that was freed"),
+    "eq": victim(
+        [c("freed_object_getattro"), PY, c("use_after_eq", "eq_use")],
+        [p("run", "run"), p("case_eq", "eq")] + MAIN,
+        [c("PyWeakref_GetObject"), c("use_after_eq", "eq_borrow")],
+        [p("run", "run"), p("case_eq", "eq")] + MAIN,
+        [c("py_object_free_hook"), PY, c("use_after_eq", "eq_call")],
+        None,   # the frame of __eq__ is being torn down: which frames show depends on the version
+        what="attribute read of a Victim that was freed"),
+    "thread": victim(
+        [c("freed_object_str"), PY, c("use_after_gil_release", "gil_use")],
+        [p("run", "run"), p("case_thread", "thread")] + MAIN,
+        [c("PyWeakref_GetObject"), c("use_after_gil_release", "gil_borrow")],
+        [p("run", "run"), p("case_thread", "thread")] + MAIN,
+        [c("py_object_free_hook"), PY],
+        [p("dropper", "thread_drop")], destroy_prefix=True,
+        what="str() of a Victim that was freed"),
+    "late_incref": victim(
+        [c("freed_object_repr"), PY],
+        [p("run", "run"), p("case_late_incref", "late_use")] + MAIN,
+        [c("PyWeakref_GetObject"), c("incref_too_late", "late_borrow")],
+        [p("case_late_incref", "late")] + MAIN,
+        [c("py_object_free_hook"), PY, c("incref_too_late", "late_call")],
+        [p("drop_all", "drop"), p("<lambda>", "late"), p("case_late_incref", "late")] + MAIN,
+        what="repr() of a Victim that was freed"),
+}
+CLEAN = {"callback_ok", "eq_ok", "thread_ok", "late_incref_ok", "get_ref_ok"}
+
+FRAME = re.compile(r"^    #(\d+) 0x[0-9a-f]+ in (\S+)(?: (\S+):(\d+))? \((.+)\+0x[0-9a-f]+\)$")
+PYFRAME = re.compile(r"^    #(\d+) (.+):(\d+) in (.+)$")
+
+
+def parse(text):
+    """Findings as {"kind", "header", "what", "stacks": {label: {"c": [...], "py": [...], "thread"}}}."""
+    findings = []
+    cur = stack = None
+    mode = "c"
+    for line in text.splitlines():
+        m = re.match(r"^==\d+==ERROR: wref-check: (\S+)(.*)$", line)
+        if m:
+            cur = {"kind": m.group(1), "header": m.group(2), "what": None, "stacks": {}}
+            findings.append(cur)
+            stack = cur["stacks"].setdefault("where", {"c": [], "py": [], "thread": 0})
+            mode = "c"
+            continue
+        if cur is None:
+            continue
+        if cur["what"] is None:
+            cur["what"] = line
+            continue
+        m = re.match(r"^(\S.*) by thread T(\d+) here:$", line) or re.match(r"^(\S.*) here:$", line)
+        if m:
+            stack = cur["stacks"].setdefault(m.group(1), {"c": [], "py": [],
+                                                          "thread": int(m.group(2)) if m.lastindex > 1 else None})
+            mode = "c"
+            continue
+        if line == "  Python frames:":
+            mode = "py"
+            continue
+        if line.startswith("SUMMARY:"):
+            cur = None
+            continue
+        if mode == "c":
+            m = FRAME.match(line)
+            if m:
+                stack["c"].append((m.group(2), m.group(3), int(m.group(4)) if m.group(4) else None,
+                                   os.path.basename(m.group(5))))
+        else:
+            m = PYFRAME.match(line)
+            if m:
+                stack["py"].append((m.group(4), m.group(2), int(m.group(3))))
+    return findings
+
+
+def is_interp(module):
+    return module.startswith("python") or module.startswith("libpython")
+
+
+def check_c(label, frames, expect, errors):
+    i = 0
+    for e in expect:
+        if e == PY:
+            n = 0
+            while i < len(frames) and is_interp(frames[i][3]):
+                i += 1
+                n += 1
+            if n == 0:
+                errors.append(f"{label}: expected interpreter frames at #{i}, got {frames[i:i+1]}")
+                return
+            continue
+        fn, line = e
+        if i >= len(frames):
+            errors.append(f"{label}: expected {fn} at #{i}, the stack has only {len(frames)} frames")
+            return
+        got = frames[i]
+        if got[0] != fn or (line is not None and (os.path.basename(got[1] or "") != "victim_borrow.c" or got[2] != line)):
+            errors.append(f"{label}: #{i} expected {fn}" + (f" victim_borrow.c:{line}" if line else "") +
+                          f", got {got[0]} {got[1]}:{got[2]} ({got[3]})")
+            return
+        i += 1
+
+
+def same_function(actual, expected):
+    return actual.split(".")[-1] == expected.split(".")[-1]   # co_qualname (3.11+) or co_name
+
+
+def check_py(label, frames, expect, prefix, errors):
+    if expect is None:
+        if not frames:
+            errors.append(f"{label}: no Python frames")
+        return
+    if (len(frames) < len(expect)) if prefix else (len(frames) != len(expect)):
+        errors.append(f"{label}: expected {'at least ' if prefix else ''}{len(expect)} Python frames, got {frames}")
+        return
+    for i, (fn, line) in enumerate(expect):
+        gfn, gfile, gline = frames[i]
+        if not same_function(gfn, fn) or os.path.basename(gfile) != "cases.py" or gline != line:
+            errors.append(f"{label}: Python #{i} expected cases.py:{line} in {fn}, got {gfile}:{gline} in {gfn}")
+
+
+def main():
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--tool", required=True)
+    ap.add_argument("--python", required=True)
+    ap.add_argument("--modules", required=True)
+    ap.add_argument("--case", required=True)
+    ap.add_argument("--schema")
+    a = ap.parse_args()
+
+    tmp = tempfile.mkdtemp(prefix="wref-python-")
+    prefix = os.path.join(tmp, "r")
+    cmd = [a.tool, "--option", "verbosity=1", "--option", "log_path=" + prefix, "--option", "report=text,json",
+           "--", a.python, os.path.join(HERE, "cases.py"), a.case, a.modules]
+    env = dict(os.environ)
+    env.pop("PYTHONPATH", None)
+    proc = subprocess.run(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env, timeout=120)
+    texts = [t for t in glob.glob(prefix + ".*") if not t.endswith(".json")]
+    report = "".join(open(t).read() for t in texts)
+    sys.stdout.write(proc.stdout)
+    sys.stdout.write(proc.stderr)
+    sys.stdout.write(report)
+    findings = parse(report)
+    errors = []
+    stats = re.search(r"python frontend: CPython \S+: (\d+) borrows from PyWeakref_GetObject, (\d+) objects watched, "
+                      r"(\d+) freed while watched", proc.stderr)
+    if not stats or int(stats.group(1)) < 1 or int(stats.group(3)) < 1:
+        errors.append("the frontend's statistics line is missing or shows no borrow and no watched free")
+
+    if a.case in CLEAN:
+        if findings:
+            errors.append(f"clean case: {len(findings)} finding(s)")
+        if proc.returncode != 0:
+            errors.append(f"clean case: exit status {proc.returncode}, expected 0")
+    else:
+        exp = CASES[a.case]
+        if proc.returncode != 23:
+            errors.append(f"exit status {proc.returncode}, expected 23")
+        if len(findings) != 1 or findings[0]["kind"] != "dangling-borrow":
+            errors.append(f"expected one dangling-borrow finding, got {[f['kind'] for f in findings]}")
+        elif "ReferenceError: wref-check:" not in proc.stdout:
+            errors.append("the tombstone's ReferenceError did not reach the program")
+        else:
+            f = findings[0]
+            if " on Victim#" not in f["header"]:
+                errors.append(f"header does not name the Victim object: {f['header']}")
+            if not f["what"].startswith(exp["what"]):
+                errors.append(f"message: {f['what']!r}, expected it to start with {exp['what']!r}")
+            if list(f["stacks"]) != ["where", "borrowed", "destroyed (the last reference dropped)"]:
+                errors.append(f"stacks: {list(f['stacks'])}")
+            for label in ("where", "borrowed", "destroyed (the last reference dropped)"):
+                st = f["stacks"].get(label)
+                if not st:
+                    continue
+                ce, pe, pre = exp[label]
+                check_c(label, st["c"], ce, errors)
+                check_py(label, st["py"], pe, pre, errors)
+            if a.case == "thread" and f["stacks"]["destroyed (the last reference dropped)"]["thread"] == 0:
+                errors.append("thread case: destroyed by T0, expected the other thread")
+        if a.schema:
+            docs = [j for j in glob.glob(prefix + ".*.json")]
+            if len(docs) != 1:
+                errors.append(f"expected one JSON report, got {docs}")
+            else:
+                doc = json.load(open(docs[0]))
+                try:
+                    import jsonschema
+                    jsonschema.validate(doc, json.load(open(a.schema)))
+                except ImportError:
+                    print("run_python: jsonschema not installed: schema not checked")
+                except jsonschema.ValidationError as e:
+                    errors.append(f"JSON report does not match the schema: {e.message}")
+                js = doc["findings"][0]["stacks"] if doc.get("findings") else []
+                text_py = [[(fr[0], fr[2]) for fr in st["py"]] for st in findings[0]["stacks"].values()] if findings else []
+                json_py = [[(fr["function"], fr["line"]) for fr in st.get("python_frames", [])] for st in js]
+                if text_py != json_py:
+                    errors.append(f"JSON python_frames differ from the text report: {json_py} vs {text_py}")
+    for e in errors:
+        print("run_python: FAIL:", e)
+    if not errors:
+        print(f"run_python: ok: {a.case} under {a.python}")
+    return 1 if errors else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

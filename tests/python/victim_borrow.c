@@ -1,0 +1,200 @@
+/* victim_borrow: extension module with dangling borrowed references from PyWeakref_GetObject,
+ * one shape per function, and correct versions of each (the *_ok functions).
+ * Built -g -O1 with frame pointers and noinline guilty functions, so that the C frames the
+ * tests expect are stable. */
+#define PY_SSIZE_T_CLEAN
+#include <Python.h>
+
+#include <stdatomic.h>
+#include <unistd.h>
+
+#define GUILTY __attribute__((noinline))
+
+#if PY_VERSION_HEX >= 0x030D0000
+/* deprecated in 3.13, which is the point of this module */
+#pragma GCC diagnostic ignored "-Wdeprecated-declarations"
+#endif
+
+/* A callback drops the last reference between the borrow and the use. */
+GUILTY static PyObject *use_after_callback(PyObject *self, PyObject *args)
+{
+    PyObject *ref, *cb;
+    (void)self;
+    if (!PyArg_ParseTuple(args, "OO", &ref, &cb))
+        return NULL;
+    PyObject *obj = PyWeakref_GetObject(ref);           /* borrowed @cb_borrow */
+    PyObject *r = PyObject_CallNoArgs(cb);              /* drops the last strong reference @cb_call */
+    if (!r)
+        return NULL;
+    Py_DECREF(r);
+    return PyObject_Repr(obj);                          /* use after free @cb_use */
+}
+
+/* The same with a strong reference taken at once: correct. */
+GUILTY static PyObject *use_after_callback_ok(PyObject *self, PyObject *args)
+{
+    PyObject *ref, *cb;
+    (void)self;
+    if (!PyArg_ParseTuple(args, "OO", &ref, &cb))
+        return NULL;
+    PyObject *obj = PyWeakref_GetObject(ref);
+    Py_INCREF(obj);
+    PyObject *r = PyObject_CallNoArgs(cb);
+    if (!r) {
+        Py_DECREF(obj);
+        return NULL;
+    }
+    Py_DECREF(r);
+    PyObject *s = PyObject_Repr(obj);
+    Py_DECREF(obj);
+    return s;
+}
+
+/* A rich comparison: the object's own __eq__ drops the last reference, then it is used. */
+GUILTY static PyObject *use_after_eq(PyObject *self, PyObject *args)
+{
+    PyObject *ref, *other;
+    (void)self;
+    if (!PyArg_ParseTuple(args, "OO", &ref, &other))
+        return NULL;
+    PyObject *obj = PyWeakref_GetObject(ref);                   /* @eq_borrow */
+    int eq = PyObject_RichCompareBool(obj, other, Py_EQ);       /* @eq_call */
+    if (eq < 0)
+        return NULL;
+    return PyObject_GetAttrString(obj, "name");                 /* @eq_use */
+}
+
+GUILTY static PyObject *use_after_eq_ok(PyObject *self, PyObject *args)
+{
+    PyObject *ref, *other;
+    (void)self;
+    if (!PyArg_ParseTuple(args, "OO", &ref, &other))
+        return NULL;
+    PyObject *obj = PyWeakref_GetObject(ref);
+    Py_INCREF(obj);
+    int eq = PyObject_RichCompareBool(obj, other, Py_EQ);
+    PyObject *name = eq < 0 ? NULL : PyObject_GetAttrString(obj, "name");
+    Py_DECREF(obj);
+    return name;
+}
+
+/* A GIL release: another thread drops the last reference meanwhile (it calls released()). */
+static atomic_int released_flag;
+
+static PyObject *released(PyObject *self, PyObject *args)
+{
+    (void)self;
+    (void)args;
+    atomic_store(&released_flag, 1);
+    Py_RETURN_NONE;
+}
+
+GUILTY static void wait_released(void)
+{
+    for (int i = 0; i < 20000 && !atomic_load(&released_flag); i++)
+        usleep(500);
+}
+
+GUILTY static PyObject *use_after_gil_release(PyObject *self, PyObject *args)
+{
+    PyObject *ref, *go;
+    (void)self;
+    if (!PyArg_ParseTuple(args, "OO", &ref, &go))
+        return NULL;
+    atomic_store(&released_flag, 0);
+    PyObject *obj = PyWeakref_GetObject(ref);             /* @gil_borrow */
+    PyObject *r = PyObject_CallMethod(go, "set", NULL);   /* lets the other thread run */
+    if (!r)
+        return NULL;
+    Py_DECREF(r);
+    Py_BEGIN_ALLOW_THREADS
+    wait_released();
+    Py_END_ALLOW_THREADS
+    return PyObject_Str(obj);                             /* @gil_use */
+}
+
+GUILTY static PyObject *use_after_gil_release_ok(PyObject *self, PyObject *args)
+{
+    PyObject *ref, *go;
+    (void)self;
+    if (!PyArg_ParseTuple(args, "OO", &ref, &go))
+        return NULL;
+    atomic_store(&released_flag, 0);
+    PyObject *obj = PyWeakref_GetObject(ref);
+    Py_INCREF(obj);
+    PyObject *r = PyObject_CallMethod(go, "set", NULL);
+    if (!r) {
+        Py_DECREF(obj);
+        return NULL;
+    }
+    Py_DECREF(r);
+    Py_BEGIN_ALLOW_THREADS
+    wait_released();
+    Py_END_ALLOW_THREADS
+    PyObject *s = PyObject_Str(obj);
+    Py_DECREF(obj);
+    return s;
+}
+
+/* A Py_INCREF that comes too late: the object is returned to Python after it died. */
+GUILTY static PyObject *incref_too_late(PyObject *self, PyObject *args)
+{
+    PyObject *ref, *cb;
+    (void)self;
+    if (!PyArg_ParseTuple(args, "OO", &ref, &cb))
+        return NULL;
+    PyObject *obj = PyWeakref_GetObject(ref);           /* @late_borrow */
+    PyObject *r = PyObject_CallNoArgs(cb);              /* @late_call */
+    if (!r)
+        return NULL;
+    Py_DECREF(r);
+    Py_INCREF(obj);                                     /* too late: it is freed already */
+    return obj;
+}
+
+GUILTY static PyObject *incref_in_time(PyObject *self, PyObject *args)
+{
+    PyObject *ref, *cb;
+    (void)self;
+    if (!PyArg_ParseTuple(args, "OO", &ref, &cb))
+        return NULL;
+    PyObject *obj = PyWeakref_GetObject(ref);
+    Py_INCREF(obj);
+    PyObject *r = PyObject_CallNoArgs(cb);
+    if (!r) {
+        Py_DECREF(obj);
+        return NULL;
+    }
+    Py_DECREF(r);
+    return obj;
+}
+
+/* The common correct pattern of SIP, Cython and pythoncapi-compat: borrow, INCREF at once. */
+static PyObject *get_ref(PyObject *self, PyObject *ref)
+{
+    (void)self;
+    PyObject *obj = PyWeakref_GetObject(ref);
+    Py_INCREF(obj);
+    return obj;
+}
+
+static PyMethodDef methods[] = {
+    {"use_after_callback", use_after_callback, METH_VARARGS, NULL},
+    {"use_after_callback_ok", use_after_callback_ok, METH_VARARGS, NULL},
+    {"use_after_eq", use_after_eq, METH_VARARGS, NULL},
+    {"use_after_eq_ok", use_after_eq_ok, METH_VARARGS, NULL},
+    {"use_after_gil_release", use_after_gil_release, METH_VARARGS, NULL},
+    {"use_after_gil_release_ok", use_after_gil_release_ok, METH_VARARGS, NULL},
+    {"released", released, METH_NOARGS, NULL},
+    {"incref_too_late", incref_too_late, METH_VARARGS, NULL},
+    {"incref_in_time", incref_in_time, METH_VARARGS, NULL},
+    {"get_ref", get_ref, METH_O, NULL},
+    {NULL, NULL, 0, NULL}};
+
+static struct PyModuleDef module = {PyModuleDef_HEAD_INIT, "victim_borrow", NULL, -1, methods,
+                                    NULL, NULL, NULL, NULL};
+
+PyMODINIT_FUNC PyInit_victim_borrow(void)
+{
+    return PyModule_Create(&module);
+}

@@ -1,0 +1,111 @@
+/* python_env.c: recognising a CPython program and the environment it needs
+ * (docs/python.md "How it gets in"). */
+#ifndef _GNU_SOURCE
+#define _GNU_SOURCE
+#endif
+#include "python_env.h"
+
+#include <fcntl.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/mman.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#define AUDIT_NAME "libwref-audit.so"
+#define TLS_TUNABLE "glibc.rtld.optional_static_tls=16384"
+
+/* The file execvp would run for prog, or NULL; malloc'd. */
+static char *resolve(const char *prog)
+{
+    if (strchr(prog, '/'))
+        return strdup(prog);
+    const char *path = getenv("PATH");
+    if (!path)
+        path = "/usr/local/bin:/usr/bin:/bin";
+    while (*path) {
+        size_t len = strcspn(path, ":");
+        char *cand = NULL;
+        if (asprintf(&cand, "%.*s%s%s", (int)len, path, len ? "/" : "", prog) < 0)
+            return NULL;
+        if (access(cand, X_OK) == 0)
+            return cand;
+        free(cand);
+        path += len + (path[len] == ':');
+    }
+    return NULL;
+}
+
+static int mentions_python(const char *file)
+{
+    int fd = open(file, O_RDONLY | O_CLOEXEC);
+    if (fd < 0)
+        return 0;
+    struct stat st;
+    int found = 0;
+    if (fstat(fd, &st) == 0 && S_ISREG(st.st_mode) && st.st_size > 4 && st.st_size < (1L << 30)) {
+        const char *m = mmap(NULL, (size_t)st.st_size, PROT_READ, MAP_PRIVATE, fd, 0);
+        if (m != MAP_FAILED) {
+            if (!memcmp(m, "\177ELF", 4))
+                found = memmem(m, (size_t)st.st_size, "Py_BytesMain", 13) != NULL ||
+                        memmem(m, (size_t)st.st_size, "libpython3", 10) != NULL;
+            munmap((void *)m, (size_t)st.st_size);
+        }
+    }
+    close(fd);
+    return found;
+}
+
+int wref_tool_is_cpython(const char *prog)
+{
+    const char *base = strrchr(prog, '/');
+    base = base ? base + 1 : prog;
+    if (!strncmp(base, "python", 6))
+        return 1;
+    char *file = resolve(prog);
+    int r = file && mentions_python(file);
+    free(file);
+    return r;
+}
+
+int wref_tool_python_env(const char *checker_lib, int print)
+{
+    const char *slash = strrchr(checker_lib, '/');
+    char *audit = NULL;
+    if (asprintf(&audit, "%.*s" AUDIT_NAME, slash ? (int)(slash - checker_lib + 1) : 0, checker_lib) < 0)
+        return -1;
+    if (access(audit, R_OK) != 0) {
+        fprintf(stderr, "wref-check: %s not found: calls from CPython extension modules into an executable "
+                        "that defines the C API (Debian's python3) will not be seen\n", audit);
+        free(audit);
+        return -1;
+    }
+    const char *old_audit = getenv("LD_AUDIT");
+    char *new_audit = NULL, *tunables = NULL;
+    if (old_audit && strstr(old_audit, audit))
+        new_audit = strdup(old_audit);
+    else if (asprintf(&new_audit, "%s%s%s", audit, old_audit && *old_audit ? ":" : "", old_audit ? old_audit : "") < 0)
+        new_audit = NULL;
+    const char *old_tun = getenv("GLIBC_TUNABLES");
+    if (old_tun && strstr(old_tun, "glibc.rtld.optional_static_tls="))
+        tunables = strdup(old_tun);
+    else if (asprintf(&tunables, "%s%s" TLS_TUNABLE, old_tun ? old_tun : "", old_tun && *old_tun ? ":" : "") < 0)
+        tunables = NULL;
+    free(audit);
+    if (!new_audit || !tunables) {
+        free(new_audit);
+        free(tunables);
+        return -1;
+    }
+    int r = 0;
+    if (print) {
+        printf("LD_AUDIT='%s'\nGLIBC_TUNABLES='%s'\n", new_audit, tunables);
+    } else if (setenv("LD_AUDIT", new_audit, 1) != 0 || setenv("GLIBC_TUNABLES", tunables, 1) != 0) {
+        perror("wref-check: setenv");
+        r = -1;
+    }
+    free(new_audit);
+    free(tunables);
+    return r;
+}
