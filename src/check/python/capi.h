@@ -20,7 +20,7 @@ typedef struct py_object {
 } py_object;
 
 /* PyTypeObject offsets, identical from 3.9 to 3.13 on 64-bit (checked against each version's
- * headers by tests/python/layout_check.c). */
+ * headers by tests/python/layout_check.c at build time). */
 #define PY_TP_NAME_OFFSET 24
 #define PY_TP_BASICSIZE_OFFSET 32
 #define PY_TP_WEAKLISTOFFSET_OFFSET 208
