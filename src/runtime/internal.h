@@ -147,7 +147,8 @@ struct wref__stripe {
 extern struct wref__stripe wref__stripes[WREF__STRIPES] __attribute__((visibility("hidden")));
 
 void wref__lock_slow(uint32_t stripe);   /* spins, then yields, until the stripe is ours */
-void wref__locks_after_fork(void);       /* child side: every stripe unlocked */
+/* fork(): lock.c's pthread_atfork handlers take every stripe before fork() and release them
+ * in both processes, so a child never inherits a stripe held by a thread it does not have. */
 
 /* Inline fast paths: one xchg to lock, one release store to unlock (get-ref and canonical
  * reuse pay no call for them). */
