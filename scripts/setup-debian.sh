@@ -28,12 +28,26 @@ PACKAGES=(
     g++               # the std::shared_ptr/weak_ptr peer (bench/peer_std.cpp)
     libpython3.11-dev # the CPython 3.11 peer, embedded (pkg-config python-3.11-embed)
     libglib2.0-dev    # the GLib 2.74 GWeakRef / g_object_weak_ref peer
+    # the aarch64 cross build of scripts/test.sh (cmake/toolchain-aarch64.cmake): Debian's cross
+    # compilers, the arm64 -dev packages of the dependencies through multiarch (the script adds
+    # the arm64 architecture first), and qemu-user to run the runtime's unit tests
+    gcc-aarch64-linux-gnu
+    g++-aarch64-linux-gnu   # the project() declares CXX, so the toolchain needs it too
+    qemu-user-static
+    libc6:arm64             # the arm64 loader (/lib/ld-linux-aarch64.so.1) qemu runs the tests with
+    libunwind-dev:arm64
+    libdw-dev:arm64
+    libcmocka-dev:arm64
+    libjansson-dev:arm64    # tools/ (wref-check report) is configured in every tree
 )
 
+# Installed for the architecture asked for: <name>:<arch>, or <name> for the native one (or
+# "all"). With multiarch, `dpkg-query -W <name>` lists one line per installed architecture.
 installed() {
-    local status
-    status=$(dpkg-query -W -f='${db:Status-Status}' "$1" 2>/dev/null) || return 1
-    [ "$status" = "installed" ]
+    local arch=${native_arch:-} name=$1
+    case $1 in *:*) arch=${1##*:} ;; esac
+    dpkg-query -W -f='${Architecture} ${db:Status-Status}\n' "$name" 2>/dev/null |
+        awk -v a="$arch" '$2 == "installed" && ($1 == a || $1 == "all" || a == "") { ok = 1 } END { exit !ok }'
 }
 
 if ! command -v dpkg-query >/dev/null 2>&1; then
@@ -41,6 +55,7 @@ if ! command -v dpkg-query >/dev/null 2>&1; then
     exit 1
 fi
 
+native_arch=$(dpkg --print-architecture)
 missing=()
 for pkg in "${PACKAGES[@]}"; do
     if ! installed "$pkg"; then
@@ -68,6 +83,11 @@ if [ "$(id -u)" -ne 0 ]; then
 fi
 
 export DEBIAN_FRONTEND=noninteractive
+# Packages named <name>:arm64 need the arm64 architecture known to dpkg (multiarch).
+if printf '%s\n' "${missing[@]}" | grep -q ':arm64$' && ! dpkg --print-foreign-architectures | grep -qx arm64; then
+    echo "setup-debian: dpkg --add-architecture arm64"
+    dpkg --add-architecture arm64
+fi
 echo "setup-debian: apt-get update"
 apt-get update
 echo "setup-debian: apt-get install -y --no-install-recommends ${missing[*]}"
