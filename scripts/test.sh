@@ -4,6 +4,9 @@
 #   build/release  Release, warnings are errors, with bench/; then scripts/callgrind-gate.sh
 #   build/asan     Debug, AddressSanitizer + UndefinedBehaviorSanitizer (asserts on)
 #   build/tsan     RelWithDebInfo, ThreadSanitizer
+#   build/aarch64  Release, cross-compiled for 64-bit Arm (cmake/toolchain-aarch64.cmake): builds
+#                  libwref, libwref-check and the runtime's unit tests, and runs those tests
+#                  (ctest -L runtime) under qemu-user; a portability check, kept to ~2 minutes
 #
 # Runs scripts/setup-debian.sh first (a no-op when the packages are installed). Every tree is
 # built and tested even when an earlier one fails; the script prints one summary line per tree
@@ -12,7 +15,7 @@
 # Then runs the fuzz targets for a bounded time (scripts/fuzz.sh, clang, build/fuzz).
 #
 # Environment: JOBS (default 2) for the build and ctest; WREF_TEST_BUILDS to run a subset
-# ("release asan tsan"); WREF_TSAN_SETARCH=1 forces ctest under `setarch -R` for the tsan tree;
+# ("release asan tsan aarch64"); WREF_TSAN_SETARCH=1 forces ctest under `setarch -R` for the tsan tree;
 # FUZZ_SECONDS (default 60) per fuzz target, WREF_TEST_FUZZ=0 to skip fuzzing.
 set -euo pipefail
 
@@ -20,7 +23,7 @@ root=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 cd "$root"
 
 JOBS=${JOBS:-2}
-BUILDS=${WREF_TEST_BUILDS:-release asan tsan}
+BUILDS=${WREF_TEST_BUILDS:-release asan tsan aarch64}
 
 # Sanitizer defaults; anything already in the environment wins.
 export ASAN_OPTIONS=${ASAN_OPTIONS:-detect_leaks=1:abort_on_error=0:strict_string_checks=1}
@@ -37,6 +40,7 @@ cmake_args_for() {
         release) echo "-DCMAKE_BUILD_TYPE=Release -DWREF_WERROR=ON -DWREF_BUILD_BENCH=ON" ;;
         asan) echo "-DCMAKE_BUILD_TYPE=Debug -DWREF_SANITIZE=address -DWREF_WERROR=ON" ;;
         tsan) echo "-DCMAKE_BUILD_TYPE=RelWithDebInfo -DWREF_SANITIZE=thread -DWREF_WERROR=ON" ;;
+        aarch64) echo "--toolchain cmake/toolchain-aarch64.cmake -DCMAKE_BUILD_TYPE=Release -DWREF_WERROR=ON" ;;
         *) echo "test.sh: unknown build '$1'" >&2; return 1 ;;
     esac
 }
@@ -78,8 +82,16 @@ add_summary() {   # name status what start-time
     summary+=("$(printf '%-8s %-7s %-40s %5ds' "$1" "$2" "$3" $((SECONDS - $4)))")
 }
 
+# The aarch64 tree: what is built and which tests run (under qemu-user, through CTest's
+# CMAKE_CROSSCOMPILING_EMULATOR). The runtime's unit tests, with shorter stress and chain
+# lengths than the native trees (qemu is ~10x slower); the checker is compiled, not run.
+AARCH64_TARGETS=(wref wref_static wref-check test_conformance test_api_misc test_deep_chain
+                 test_alloc_faults test_threads test_fork)
+AARCH64_ENV=(WREF_STRESS_OPS=100000 WREF_FORK_ROUNDS=50 WREF_CHAIN_LENGTH=200000)
+
 run_build() {
     local name=$1 dir="build/$1" args prefix=() log start=$SECONDS status line nfail total
+    local targets=() ctest_args=()
     if ! args=$(cmake_args_for "$name"); then
         add_summary "$name" FAILED "unknown build" "$start"
         return 1
@@ -91,7 +103,12 @@ run_build() {
         add_summary "$name" FAILED "configure failed" "$start"
         return 1
     fi
-    if ! cmake --build "$dir" -j "$JOBS"; then
+    if [ "$name" = aarch64 ]; then
+        targets=(--target "${AARCH64_TARGETS[@]}")
+        prefix=(env "${AARCH64_ENV[@]}")
+        ctest_args=(-L runtime)
+    fi
+    if ! cmake --build "$dir" -j "$JOBS" "${targets[@]}"; then
         add_summary "$name" FAILED "build failed" "$start"
         return 1
     fi
@@ -101,7 +118,7 @@ run_build() {
     fi
     log="$dir/ctest.log"
     status=0
-    (cd "$dir" && "${prefix[@]}" ctest --output-on-failure --no-tests=error -j "$JOBS") 2>&1 | tee "$log" ||
+    (cd "$dir" && "${prefix[@]}" ctest --output-on-failure --no-tests=error -j "$JOBS" "${ctest_args[@]}") 2>&1 | tee "$log" ||
         status=$?
     # ctest ends with e.g. "100% tests passed, 0 tests failed out of 12".
     line=$(grep -Eo '[0-9]+% tests passed, [0-9]+ tests? failed out of [0-9]+' "$log" | tail -n 1 || true)
