@@ -132,6 +132,19 @@ extern const wref_type wref__callback_type;
  * sections are short and never call user code or the allocator. */
 #define WREF__STRIPES 128u
 
+/* A spin-wait hint for any spin loop (runtime or checker): x86 `pause`, Arm `yield`, and on
+ * other targets a compiler barrier only (still correct, the loop just spins harder). */
+static inline void wref__cpu_relax(void)
+{
+#if defined(__x86_64__) || defined(__i386__)
+    __builtin_ia32_pause();
+#elif defined(__aarch64__) || defined(__arm__)
+    __asm__ __volatile__("yield" ::: "memory");
+#else
+    __asm__ __volatile__("" ::: "memory");
+#endif
+}
+
 static inline uint32_t wref__stripe_of(const void *p)
 {
     uint64_t x = (uint64_t)(uintptr_t)p >> 4;

@@ -10,15 +10,6 @@
 
 struct wref__stripe wref__stripes[WREF__STRIPES];
 
-static inline void cpu_relax(void)
-{
-#if defined(__x86_64__) || defined(__i386__)
-    __builtin_ia32_pause();
-#elif defined(__aarch64__)
-    __asm__ __volatile__("yield");
-#endif
-}
-
 /* The contended path: wref__lock's first xchg found the stripe held. */
 void wref__lock_slow(uint32_t stripe)
 {
@@ -27,7 +18,7 @@ void wref__lock_slow(uint32_t stripe)
         for (int spin = 0; spin < 128; spin++) {
             if (!__atomic_load_n(l, __ATOMIC_RELAXED) && !__atomic_exchange_n(l, 1, __ATOMIC_ACQUIRE))
                 return;
-            cpu_relax();
+            wref__cpu_relax();
         }
         sched_yield();
     }
