@@ -29,7 +29,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     struct report *reports[1] = {r};
     struct merged m;
     report_merge(&m, reports, 1);
-    struct out_opts o = {devnull, 1, "/src"};
+    struct out_opts o = {.out = devnull, .color = 1, .source_root = "/src", .help_uri_base = "/doc"};
     int (*const writers[])(const struct merged *, const struct out_opts *) = {
         report_write_text, report_write_sarif, report_write_junit, report_write_github,
         report_write_dot,  report_write_json,  report_write_suppressions};

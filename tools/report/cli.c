@@ -1,8 +1,13 @@
 /* cli.c: `wref-check report [options] FILE|DIR|- ...` (docs/report-tool.md).
  *
- * Contract: loads every input (all or nothing), merges, writes one format to stdout or -o,
- * and returns 0 without findings, 1 with findings (0 with --exit-zero), 2 for a usage error,
- * an unreadable or invalid input, or an output that cannot be written. */
+ * Contract: loads every input; one that cannot be read or is not a valid report is skipped
+ * with a warning naming it, and the others are still merged and written. Writes one format
+ * to stdout or -o. Exit status (REPORT_EXIT_*, docs/report-tool.md):
+ *   0  every input read; no findings (or --exit-zero, --gen-suppressions, symbolize)
+ *   1  every input read; findings, for the report formats only (not with --exit-zero)
+ *   2  usage error; no report at all (nothing given could be read, an empty directory);
+ *      output that cannot be written
+ *   3  some inputs skipped; the report of the others was written (wins over 0 and 1) */
 #include "model.h"
 
 #include <errno.h>
@@ -32,7 +37,7 @@ static const struct format {
 
 struct args {
     const struct format *format;
-    const char *output, *color, *source_root;
+    const char *output, *color, *source_root, *help_uri_base, *information_uri;
     int exit_zero, gen_suppressions;
     char **inputs;
     int ninputs;
@@ -53,12 +58,21 @@ static void help(void)
            "  --color=WHEN         text colours: auto (stdout is a terminal), always, never\n"
            "  --source-root=DIR    file paths under DIR are written relative to it (sarif:\n"
            "                       uriBaseId SRCROOT; github: file=; text)\n"
+           "  --help-uri-base=URI  sarif: each rule's helpUri is URI#<kind> (URI: where\n"
+           "                       docs/reports.md is published; empty: no helpUri).\n"
+           "                       Default: file:// of this machine's reports.md, if any\n"
+           "  --information-uri=URI  sarif: the tool's informationUri (empty: none).\n"
+           "                       Default: file:// of this machine's wref-check.md, if any\n"
            "  --gen-suppressions   print suppression entries (kind:function) for each finding\n"
-           "                       instead of a report\n"
+           "                       instead of a report (exit 0 whatever the findings)\n"
            "  --exit-zero          exit 0 even when there are findings\n"
            "  -h, --help           print this help and exit 0\n\n"
-           "Exit status: 0 no findings; 1 findings (unless --exit-zero); 2 usage error,\n"
-           "unreadable or invalid input, or output that cannot be written.\n");
+           "An input that cannot be read or is not a valid report is skipped with a warning\n"
+           "naming it; the others are still merged and written.\n\n"
+           "Exit status: 0 every input read, no findings; 1 findings (report formats only,\n"
+           "unless --exit-zero; never for --gen-suppressions or --format=symbolize); 2 usage\n"
+           "error, no report at all (e.g. an empty directory), or output that cannot be\n"
+           "written; 3 some inputs were skipped (the rest was written).\n");
 }
 
 static int usage(const char *fmt, const char *arg)
@@ -104,11 +118,15 @@ static int parse(int argc, char **argv, struct args *a)
             a->gen_suppressions = 1;
         } else if ((m = valued(argv, argc, &i, "--format", &v)) || (m = valued(argv, argc, &i, "--color", &v)) ||
                    (m = valued(argv, argc, &i, "--source-root", &v)) ||
+                   (m = valued(argv, argc, &i, "--help-uri-base", &v)) ||
+                   (m = valued(argv, argc, &i, "--information-uri", &v)) ||
                    (m = valued(argv, argc, &i, "--output", &v)) || (m = valued(argv, argc, &i, "-o", &v))) {
             if (m < 0)
                 return usage("%s needs a value", arg);
             const char **slot = arg[2] == 'f' ? &fmt : arg[2] == 'c' ? &a->color
-                                : arg[2] == 's' ? &a->source_root : &a->output;
+                                : arg[2] == 's' ? &a->source_root
+                                : arg[2] == 'h' ? &a->help_uri_base
+                                : arg[2] == 'i' ? &a->information_uri : &a->output;
             *slot = v;
         } else if (arg[0] == '-' && arg[1]) {
             return usage("unknown option '%s'", arg);
@@ -128,19 +146,14 @@ static int parse(int argc, char **argv, struct args *a)
     return 0;
 }
 
-/* Returns the absolute spelling of `dir` without trailing '/' (malloc'ed). */
+/* Returns the absolute, normalized spelling of `dir` without trailing '/' (malloc'ed). */
 static char *absolute_dir(const char *dir)
 {
     char cwd[PATH_MAX];
-    char *s;
-    if (dir[0] == '/' || !getcwd(cwd, sizeof cwd))
-        s = report_xstrdup(dir);
-    else if (asprintf(&s, "%s/%s", cwd, dir) < 0)
-        s = report_xstrdup(dir);
-    size_t n = strlen(s);
-    while (n > 1 && s[n - 1] == '/')
-        s[--n] = 0;
-    return s;
+    char *s = dir[0] == '/' || !getcwd(cwd, sizeof cwd) ? report_xstrdup(dir) : report_join(cwd, dir);
+    char *n = report_normalize(s);
+    free(s);
+    return n;
 }
 
 static int close_output(FILE *out, const char *path)
@@ -149,7 +162,7 @@ static int close_output(FILE *out, const char *path)
     if (out == stdout ? fflush(out) : fclose(out))
         bad = 1;
     if (bad)
-        report_warn("%s: write error: %s", path ? path : "<stdout>", strerror(errno));
+        report_error("%s: write error: %s", path ? path : "<stdout>", strerror(errno));
     return bad ? -1 : 0;
 }
 
@@ -166,18 +179,16 @@ static int write_symbolized(struct report **reports, size_t n, const char *outpu
     struct stat st;
     int to_dir = output && stat(output, &st) == 0 && S_ISDIR(st.st_mode);
     if (n > 1 && !to_dir) {
-        report_warn("--format=symbolize with %zu inputs needs -o DIR (an existing directory)", n);
+        report_error("--format=symbolize with %zu inputs needs -o DIR (an existing directory)", n);
         return -1;
     }
     for (size_t i = 0; i < n; i++) {
-        char *path = NULL;
         const char *base = strcmp(reports[i]->name, "<stdin>") ? report_basename(reports[i]->name) : "stdin.json";
-        if (to_dir && asprintf(&path, "%s/%s", output, base) < 0)
-            return -1;
+        char *path = to_dir ? report_join(output, base) : NULL;
         const char *target = to_dir ? path : output;
         FILE *out = target ? fopen(target, "w") : stdout;
         if (!out) {
-            report_warn("%s: %s", target, strerror(errno));
+            report_error("%s: %s", target, strerror(errno));
             free(path);
             return -1;
         }
@@ -189,20 +200,102 @@ static int write_symbolized(struct report **reports, size_t n, const char *outpu
     return 0;
 }
 
+#ifndef WREF_BUILD_TOOLS_DIR
+#define WREF_BUILD_TOOLS_DIR ""
+#endif
+#ifndef WREF_SOURCE_DOCS_DIR
+#define WREF_SOURCE_DOCS_DIR ""
+#endif
+#ifndef WREF_INSTALL_DOCDIR
+#define WREF_INSTALL_DOCDIR "share/doc/wref"
+#endif
+#ifndef WREF_INSTALL_FULL_DOCDIR
+#define WREF_INSTALL_FULL_DOCDIR "/usr/local/share/doc/wref"
+#endif
+
+/* The directory holding this tool's documentation (reports.md, wref-check.md) on this
+ * machine, or NULL: the source tree's docs/ for the build tree's tool, else
+ * TOOLDIR/../<docdir> (an install moved as a whole), else the configured install docdir. A
+ * candidate counts only when its reports.md exists, so a SARIF link never points at nothing.
+ * Malloc'ed. */
+static char *docs_dir(void)
+{
+    char exe[PATH_MAX];
+    ssize_t len = readlink("/proc/self/exe", exe, sizeof exe - 1);
+    char *cand[3] = {NULL, NULL, NULL};
+    size_t n = 0;
+    if (len > 0) {
+        exe[len] = 0;
+        char *slash = strrchr(exe, '/');
+        if (slash)
+            *slash = 0;
+        if (WREF_BUILD_TOOLS_DIR[0] && !strcmp(exe, WREF_BUILD_TOOLS_DIR))
+            cand[n++] = report_xstrdup(WREF_SOURCE_DOCS_DIR);
+        char *up = report_join(exe, "../" WREF_INSTALL_DOCDIR);
+        cand[n++] = report_normalize(up);
+        free(up);
+    }
+    cand[n++] = report_xstrdup(WREF_INSTALL_FULL_DOCDIR);
+    char *found = NULL;
+    for (size_t i = 0; i < n; i++) {
+        char *probe = report_join(cand[i], "reports.md");
+        if (!found && access(probe, R_OK) == 0)
+            found = cand[i];
+        else
+            free(cand[i]);
+        free(probe);
+    }
+    return found;
+}
+
+/* "file://" + the percent-encoded dir + "/" + name (malloc'ed). */
+static char *doc_uri(const char *dir, const char *name)
+{
+    static const char hex[] = "0123456789ABCDEF";
+    char *path = report_join(dir, name);
+    char *s = report_xmalloc(7 + 3 * strlen(path) + 1), *o = s;
+    memcpy(o, "file://", 7);
+    o += 7;
+    for (const unsigned char *p = (const unsigned char *)path; *p; p++) {
+        if (strchr("-._~/", *p) || (*p >= '0' && *p <= '9') || ((*p | 0x20) >= 'a' && (*p | 0x20) <= 'z')) {
+            *o++ = (char)*p;
+        } else {
+            *o++ = '%';
+            *o++ = hex[*p >> 4];
+            *o++ = hex[*p & 15];
+        }
+    }
+    *o = 0;
+    free(path);
+    return s;
+}
+
 static int write_report(const struct args *a, const struct merged *m)
 {
     struct out_opts o = {0};
     o.out = a->output ? fopen(a->output, "w") : stdout;
     if (!o.out) {
-        report_warn("%s: %s", a->output, strerror(errno));
+        report_error("%s: %s", a->output, strerror(errno));
         return -1;
     }
     const char *color = a->color ? a->color : "auto";
     o.color = !strcmp(color, "always") || (!strcmp(color, "auto") && !a->output && isatty(1));
     char *root = a->source_root ? absolute_dir(a->source_root) : NULL;
     o.source_root = root;
+    /* SARIF links: the options; by default this machine's copy of the docs, when there is one. */
+    char *docs = NULL, *help = NULL, *info = NULL;
+    if (!a->gen_suppressions && a->format->write == report_write_sarif &&
+        (!a->help_uri_base || !a->information_uri) && (docs = docs_dir())) {
+        help = a->help_uri_base ? NULL : doc_uri(docs, "reports.md");
+        info = a->information_uri ? NULL : doc_uri(docs, "wref-check.md");
+    }
+    o.help_uri_base = a->help_uri_base ? (a->help_uri_base[0] ? a->help_uri_base : NULL) : help;
+    o.information_uri = a->information_uri ? (a->information_uri[0] ? a->information_uri : NULL) : info;
     writer w = a->gen_suppressions ? report_write_suppressions : a->format->write;
     int rc = w(m, &o);
+    free(docs);
+    free(help);
+    free(info);
     free(root);
     return close_output(o.out, a->output) || rc ? -1 : 0;
 }
@@ -217,17 +310,32 @@ int report_main(int argc, char **argv)
     }
     struct report **reports = NULL;
     size_t n = 0;
+    int skipped = 0;
     for (int i = 0; !status && i < a.ninputs; i++)
-        if (report_load_path(a.inputs[i], &reports, &n))
-            status = REPORT_EXIT_ERROR;
+        skipped += report_load_path(a.inputs[i], &reports, &n);
+    if (!status && n == 0) {
+        if (skipped)
+            report_error("no report could be read (%d input%s skipped); nothing written", skipped,
+                         skipped == 1 ? "" : "s");
+        else
+            report_error("no report found in %s; nothing written (were the reports written? "
+                         "report=json and log_path decide where)", a.ninputs == 1 ? a.inputs[0] : "the inputs");
+        status = REPORT_EXIT_ERROR;
+    }
     if (!status) {
         struct merged m;
         report_merge(&m, reports, n);
+        int is_report = a.format->write && !a.gen_suppressions;
         int rc = a.format->write || a.gen_suppressions ? write_report(&a, &m)
                                                        : report_symbolize(reports, n) ||
                                                              write_symbolized(reports, n, a.output);
-        status = rc ? REPORT_EXIT_ERROR
-                    : m.noccurrences && !a.exit_zero ? REPORT_EXIT_FINDINGS : REPORT_EXIT_CLEAN;
+        status = rc        ? REPORT_EXIT_ERROR
+                 : skipped ? REPORT_EXIT_SKIPPED
+                 : is_report && m.noccurrences && !a.exit_zero ? REPORT_EXIT_FINDINGS
+                                                                : REPORT_EXIT_CLEAN;
+        if (skipped && !rc)
+            report_warning("%d input%s skipped; the report holds the other %zu (exit status %d)",
+                           skipped, skipped == 1 ? " was" : "s were", n, REPORT_EXIT_SKIPPED);
         report_merged_free(&m);
     }
     for (size_t i = 0; i < n; i++)

@@ -2,11 +2,13 @@
  *
  * Contract: one line per group, "::error file=F,line=L,title=wref-check KIND::MESSAGE"
  * ("::warning" for severity warning); file and line are the first user frame with a file of
- * the main stack, the file relative to --source-root when under it, and are left out when
+ * the main stack (a leak's reference cycle follows the message with its type names,
+ * "; reference cycle: Node#1 -> Node#2 -> Node#1"), the file relative to --source-root when under it, and are left out when
  * there is no such frame. Escaping is GitHub's: in the message % \r \n become %25 %0D %0A;
  * in property values also : and , become %3A and %2C. */
 #include "model.h"
 
+#include <stdlib.h>
 #include <string.h>
 
 static void escape(FILE *out, const char *s, int property)
@@ -41,6 +43,12 @@ static void annotate(FILE *out, const struct group *g, const char *root)
     escape(out, f->fp_summary, 0);
     fputs(": ", out);
     escape(out, f->message, 0);
+    char *cycle = report_cycle_text(f);
+    if (cycle) {
+        fputs("; reference cycle: ", out);
+        escape(out, cycle, 0);
+        free(cycle);
+    }
     fprintf(out, " (%zu occurrence%s in %zu process%s)\n", g->nocc, g->nocc == 1 ? "" : "s",
             g->nprocesses, g->nprocesses == 1 ? "" : "es");
 }

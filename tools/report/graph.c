@@ -144,7 +144,7 @@ static int run_dot(FILE *in, FILE *out)
     int err = posix_spawnp(&pid, "dot", &fa, NULL, argv, environ);
     posix_spawn_file_actions_destroy(&fa);
     if (err) {
-        report_warn("--format=svg runs Graphviz's 'dot', which %s (Debian: apt-get install graphviz)",
+        report_error("--format=svg runs Graphviz's 'dot', which %s (Debian: apt-get install graphviz)",
                     err == ENOENT ? "is not in PATH" : strerror(err));
         return -1;
     }
@@ -152,7 +152,7 @@ static int run_dot(FILE *in, FILE *out)
     while (waitpid(pid, &status, 0) < 0 && errno == EINTR)
         ;
     if (!WIFEXITED(status) || WEXITSTATUS(status)) {
-        report_warn("'dot -Tsvg' failed (status %d)", WIFEXITED(status) ? WEXITSTATUS(status) : -1);
+        report_error("'dot -Tsvg' failed (status %d)", WIFEXITED(status) ? WEXITSTATUS(status) : -1);
         return -1;
     }
     return 0;
@@ -162,7 +162,7 @@ int report_write_svg(const struct merged *m, const struct out_opts *o)
 {
     FILE *tmp = tmpfile();
     if (!tmp) {
-        report_warn("cannot create a temporary file: %s", strerror(errno));
+        report_error("cannot create a temporary file: %s", strerror(errno));
         return -1;
     }
     struct out_opts to_tmp = *o;

@@ -2,9 +2,12 @@
  *
  * Contract: {"format": "wref-check-merged", "version": 1, "reports": [...], "findings": [...],
  * "totals": {...}}; each finding is a group: fingerprint, summary, kind, severity,
- * occurrences, processes, instances ([{"report": index into reports, "id": finding id}]) and
+ * occurrences, processes, instances ([{"report": index into reports, "id": finding id}]),
+ * "cycle" for a leaked reference cycle ("Node#1 -> Node#2 -> Node#1", with type names) and
  * "first", the first occurrence exactly as its report holds it. */
 #include "model.h"
+
+#include <stdlib.h>
 
 static json_t *reports_json(const struct merged *m)
 {
@@ -25,10 +28,16 @@ static json_t *group_json(const struct group *g)
     for (size_t i = 0; i < g->nocc; i++)
         json_array_append_new(inst, json_pack("{s:I,s:I}", "report", (json_int_t)g->occ[i]->report->index,
                                               "id", (json_int_t)g->occ[i]->id));
-    return json_pack("{s:s,s:s,s:s,s:s,s:I,s:I,s:o,s:O}", "fingerprint", f->fingerprint, "summary",
-                     f->fp_summary, "kind", f->kind->id, "severity", f->severity, "occurrences",
-                     (json_int_t)g->nocc, "processes", (json_int_t)g->nprocesses, "instances", inst,
-                     "first", f->json);
+    json_t *o = json_pack("{s:s,s:s,s:s,s:s,s:I,s:I,s:o}", "fingerprint", f->fingerprint, "summary",
+                          f->fp_summary, "kind", f->kind->id, "severity", f->severity, "occurrences",
+                          (json_int_t)g->nocc, "processes", (json_int_t)g->nprocesses, "instances", inst);
+    char *cycle = report_cycle_text(f);
+    if (cycle) {
+        json_object_set_new(o, "cycle", json_string(cycle));
+        free(cycle);
+    }
+    json_object_set(o, "first", f->json);
+    return o;
 }
 
 static json_t *totals_json(const struct merged *m)

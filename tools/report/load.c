@@ -418,7 +418,7 @@ static char *slurp(FILE *fp, size_t *len)
         char *bigger = realloc(buf, cap *= 2);
         if (!bigger) {
             free(buf);
-            report_warn("out of memory");
+            report_error("out of memory");
             exit(REPORT_EXIT_ERROR);
         }
         buf = bigger;
@@ -435,20 +435,23 @@ static void append_report(struct report ***reports, size_t *n, struct report *r)
 {
     struct report **grown = realloc(*reports, (*n + 1) * sizeof **reports);
     if (!grown) {
-        report_warn("out of memory");
+        report_error("out of memory");
         exit(REPORT_EXIT_ERROR);
     }
     grown[(*n)++] = r;
     *reports = grown;
 }
 
+/* Loads one file (or stdin for "-"). Returns 0, or 1 after a warning naming the file when
+ * it cannot be read or is not a valid report (the caller skips it). */
 static int load_file(const char *path, struct report ***reports, size_t *nreports)
 {
     int is_stdin = !strcmp(path, "-");
+    const char *name = is_stdin ? "<stdin>" : path;
     FILE *fp = is_stdin ? stdin : fopen(path, "rb");
     if (!fp) {
-        report_warn("%s: %s", path, strerror(errno));
-        return -1;
+        report_warning("%s: %s (input skipped)", name, strerror(errno));
+        return 1;
     }
     size_t len = 0;
     char *data = slurp(fp, &len);
@@ -456,16 +459,16 @@ static int load_file(const char *path, struct report ***reports, size_t *nreport
     if (!is_stdin)
         fclose(fp);
     if (!data) {
-        report_warn("%s: read error: %s", path, strerror(read_errno));
-        return -1;
+        report_warning("%s: read error: %s (input skipped)", name, strerror(read_errno));
+        return 1;
     }
     char err[512];
     struct report *r;
-    int rc = wref_report_load_buffer(data, len, is_stdin ? "<stdin>" : path, &r, err, sizeof err);
+    int rc = wref_report_load_buffer(data, len, name, &r, err, sizeof err);
     free(data);
     if (rc) {
-        report_warn("%s", err);
-        return -1;
+        report_warning("%s (input skipped)", err);
+        return 1;
     }
     append_report(reports, nreports, r);
     return 0;
@@ -482,12 +485,14 @@ static int cmp_str(const void *a, const void *b)
     return strcmp(*(char *const *)a, *(char *const *)b);
 }
 
+/* Loads every *.json of the directory; returns the number of inputs skipped (a directory that
+ * cannot be read, or a file that cannot be loaded, counts one each). */
 static int load_dir(const char *path, struct report ***reports, size_t *nreports)
 {
     DIR *d = opendir(path);
     if (!d) {
-        report_warn("%s: %s", path, strerror(errno));
-        return -1;
+        report_warning("%s: %s (input skipped)", path, strerror(errno));
+        return 1;
     }
     char **names = NULL;
     size_t n = 0;
@@ -496,25 +501,24 @@ static int load_dir(const char *path, struct report ***reports, size_t *nreports
         if (!is_json_name(e->d_name))
             continue;
         char **grown = realloc(names, (n + 1) * sizeof *names);
-        if (!grown)
-            break;
+        if (!grown) {
+            report_error("out of memory");
+            exit(REPORT_EXIT_ERROR);
+        }
         names = grown;
-        size_t len = strlen(path) + strlen(e->d_name) + 2;
-        names[n] = report_xmalloc(len);
-        snprintf(names[n++], len, "%s/%s", path, e->d_name);
+        names[n++] = report_join(path, e->d_name);
     }
     closedir(d);
     qsort(names, n, sizeof *names, cmp_str);
-    int rc = 0;
+    int skipped = 0;
     for (size_t i = 0; i < n; i++) {
-        if (!rc && load_file(names[i], reports, nreports))
-            rc = -1;
+        skipped += load_file(names[i], reports, nreports);
         free(names[i]);
     }
     free(names);
-    if (!rc && n == 0)
-        report_warn("%s: warning: no *.json report in this directory", path);
-    return rc;
+    if (n == 0)
+        report_warning("%s: no *.json report in this directory", path);
+    return skipped;
 }
 
 int report_load_path(const char *path, struct report ***reports, size_t *nreports)

@@ -19,7 +19,7 @@ static void add_occurrence(struct group *g, struct finding *f)
     if ((g->nocc & (g->nocc - 1)) == 0) {
         struct finding **grown = realloc(g->occ, (g->nocc ? g->nocc * 2 : 1) * sizeof *g->occ);
         if (!grown) {
-            report_warn("out of memory");
+            report_error("out of memory");
             exit(REPORT_EXIT_ERROR);
         }
         g->occ = grown;

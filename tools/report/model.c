@@ -4,6 +4,7 @@
 #include <stdarg.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 /* One row per kind of the schema's $defs.kind; texts follow docs/reports.md. */
 /* The last field (SARIF default level) is the severity the checker gives each kind
@@ -120,7 +121,7 @@ void report_free(struct report *r)
     free(r);
 }
 
-void report_warn(const char *fmt, ...)
+void report_error(const char *fmt, ...)
 {
     va_list ap;
     va_start(ap, fmt);
@@ -130,11 +131,104 @@ void report_warn(const char *fmt, ...)
     fputc('\n', stderr);
 }
 
+void report_warning(const char *fmt, ...)
+{
+    va_list ap;
+    va_start(ap, fmt);
+    fprintf(stderr, "==%ld==WARNING: wref-check: ", (long)getpid());
+    vfprintf(stderr, fmt, ap);
+    va_end(ap);
+    fputc('\n', stderr);
+}
+
+char *report_join(const char *dir, const char *name)
+{
+    size_t n = strlen(dir);
+    while (n > 1 && dir[n - 1] == '/')
+        n--;
+    int slash = !(n == 1 && dir[0] == '/');
+    size_t len = n + (size_t)slash + strlen(name) + 1;
+    char *s = report_xmalloc(len);
+    snprintf(s, len, "%.*s%s%s", (int)n, dir, slash ? "/" : "", name);
+    return s;
+}
+
+char *report_normalize(const char *path)
+{
+    /* Segments are copied to `out` one by one; ".." pops the last kept segment unless there is
+     * none (then a relative path keeps it, an absolute one drops it: "/.." is "/"). */
+    size_t len = strlen(path);
+    char *out = report_xmalloc(len + 2);
+    int absolute = path[0] == '/';
+    size_t o = 0, kept = 0;   /* kept: segments in out that ".." may pop */
+    if (absolute)
+        out[o++] = '/';
+    for (const char *p = path; *p;) {
+        while (*p == '/')
+            p++;
+        size_t seg = strcspn(p, "/");
+        if (!seg)
+            break;
+        if (seg == 1 && p[0] == '.') {
+            /* nothing */
+        } else if (seg == 2 && p[0] == '.' && p[1] == '.') {
+            if (kept) {
+                while (o > (size_t)absolute && out[o - 1] != '/')
+                    o--;
+                if (o > (size_t)absolute)
+                    o--;   /* the '/' before the popped segment */
+                kept--;
+            } else if (!absolute) {
+                if (o)
+                    out[o++] = '/';
+                memcpy(out + o, "..", 2);
+                o += 2;
+            }
+        } else {
+            if (o > (size_t)absolute)
+                out[o++] = '/';
+            memcpy(out + o, p, seg);
+            o += seg;
+            kept++;
+        }
+        p += seg;
+    }
+    if (!o)
+        out[o++] = '.';
+    out[o] = 0;
+    return out;
+}
+
+char *report_cycle_text(const struct finding *f)
+{
+    if (f->ncycle == 0)
+        return NULL;
+    char *buf = NULL;
+    size_t len = 0;
+    FILE *out = open_memstream(&buf, &len);
+    if (!out) {
+        report_error("out of memory");
+        exit(REPORT_EXIT_ERROR);
+    }
+    const struct report *r = f->report;
+    for (size_t i = 0; i < f->ncycle; i++) {
+        const char *type = NULL;
+        for (size_t j = 0; r && j < r->nnodes && !type; j++)
+            if (r->nodes[j].serial == f->cycle[i])
+                type = r->nodes[j].type;
+        if (!type && f->has_object && f->serial == f->cycle[i])
+            type = f->type;
+        fprintf(out, "%s%s#%ld", i ? " -> " : "", type ? type : "", f->cycle[i]);
+    }
+    fclose(out);
+    return buf;
+}
+
 void *report_xcalloc(size_t n, size_t size)
 {
     void *p = calloc(n ? n : 1, size ? size : 1);
     if (!p) {
-        report_warn("out of memory");
+        report_error("out of memory");
         exit(REPORT_EXIT_ERROR);
     }
     return p;

@@ -25,6 +25,7 @@
 #define REPORT_EXIT_CLEAN 0
 #define REPORT_EXIT_FINDINGS 1
 #define REPORT_EXIT_ERROR 2
+#define REPORT_EXIT_SKIPPED 3   /* some inputs were skipped; the rest was written */
 
 struct frame {
     const char *pc, *module, *build_id, *offset, *function, *file;
@@ -112,7 +113,9 @@ struct merged {
 struct out_opts {
     FILE *out;
     int color;                    /* text: ANSI colours */
-    const char *source_root;      /* absolute, without trailing '/', or NULL */
+    const char *source_root;      /* absolute, normalized, without trailing '/', or NULL */
+    const char *help_uri_base;    /* sarif: rules' helpUri = base#kind; NULL: none */
+    const char *information_uri;  /* sarif: the driver's informationUri; NULL: none */
 };
 
 /* ---- model.c ---- */
@@ -133,8 +136,23 @@ void report_free(struct report *r);
 void *report_xmalloc(size_t n);
 void *report_xcalloc(size_t n, size_t size);
 char *report_xstrdup(const char *s);
-/* Writes a one-line message "wref-check report: ..." to stderr. */
-void report_warn(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+/* Writes a one-line error "wref-check report: ..." to stderr (the run then fails). */
+void report_error(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+/* Writes a one-line warning "==PID==WARNING: wref-check: ..." to stderr (the run goes on):
+ * the prefix every warning of the tool and of the checker has. */
+void report_warning(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+/* Returns dir + "/" + name (malloc'ed) with exactly one '/' between them, whatever slashes
+ * `dir` ends with ("d/" + "x" is "d/x", "/" + "x" is "/x"). */
+char *report_join(const char *dir, const char *name);
+/* Returns `path` lexically normalized (malloc'ed): no "." segment, no "//", every ".." that
+ * follows a named segment removed with it ("a/b/../c" -> "a/c", "/x/../../y" -> "/y"). A
+ * relative path keeps the leading ".." it cannot resolve ("../a"); "" and "." become ".".
+ * Symbolic links are not consulted (the files need not exist here). */
+char *report_normalize(const char *path);
+/* "Node#1 -> Node#2 -> Node#1": the finding's reference cycle with each member's type (from
+ * its report's leak_graph, or the finding's object), "#N" when the type is unknown; NULL when
+ * the finding has no cycle. Malloc'ed. */
+char *report_cycle_text(const struct finding *f);
 
 /* ---- load.c ---- */
 /* Parses and validates one report held in data[0..len). On success stores a new report in
@@ -144,7 +162,9 @@ void report_warn(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 int wref_report_load_buffer(const char *data, size_t len, const char *name,
                             struct report **out, char *err, size_t errlen);
 /* Loads FILE, every *.json in DIR (sorted by name), or stdin for "-", appending to
- * *reports. Returns 0, or -1 after printing the error. */
+ * *reports. Returns the number of inputs skipped, each after one warning that names it (a
+ * file that cannot be read or is not a valid report); 0 when all loaded. A directory without
+ * *.json gets a warning and adds nothing (the caller fails a run that read no report). */
 int report_load_path(const char *path, struct report ***reports, size_t *nreports);
 
 /* ---- fingerprint.c ---- */

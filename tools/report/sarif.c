@@ -5,9 +5,15 @@
  * kind); one result per group: level from the finding's severity, location = the first user
  * frame with file and line of the main stack, relatedLocations = the first such frame of each
  * other stack (message = its label), stacks = every stack, partialFingerprints
- * {"wrefFingerprint/v1": fingerprint}, counts in properties. File URIs are relative to
- * SRCROOT (= --source-root) when under it, absolute file:// URIs when absolute, and relative
- * references otherwise. */
+ * {"wrefFingerprint/v1": fingerprint}, counts in properties; a leak's reference cycle, with
+ * its type names, ends the message and is properties.cycle.
+ * Artifact URIs: every file path is normalized first (report_normalize: no "." or ".."
+ * segment, no "//"). Under --source-root: relative to it with uriBaseId SRCROOT; other
+ * absolute paths: file:// URIs; relative paths: relative references, except one that still
+ * climbs out with a leading ".." (relative to a build directory the report does not name):
+ * that frame gets no physicalLocation, its "file:line" goes into the location's message.
+ * URLs: a rule has helpUri only with --help-uri-base (URI#kind), the driver informationUri
+ * only with --information-uri; nothing is made up. */
 #include "model.h"
 
 #include <stdlib.h>
@@ -16,7 +22,6 @@
 #ifndef WREF_VERSION
 #define WREF_VERSION "unknown"
 #endif
-#define DOCS_URI "https://github.com/wref/wref/blob/main/docs/reports.md"
 
 /* Percent-encodes everything but RFC 3986 unreserved characters and '/'. */
 static char *uri_encode(const char *prefix, const char *path)
@@ -43,11 +48,23 @@ static json_t *text_message(const char *text)
     return json_pack("{s:s}", "text", text);
 }
 
-/* The artifactLocation of `file`. */
-static json_t *artifact(const char *file, const char *root)
+/* The normalized spelling of `file` for a URI, or NULL when it cannot have one (a relative
+ * path that climbs out of its unknown base). Malloc'ed. */
+static char *uri_path(const char *file)
 {
-    const char *rel = report_relative(file, root);
-    char *uri = uri_encode(rel ? "" : file[0] == '/' ? "file://" : "", rel ? rel : file);
+    char *n = report_normalize(file);
+    if (n[0] != '/' && (!strcmp(n, ".") || !strcmp(n, "..") || !strncmp(n, "../", 3))) {
+        free(n);
+        return NULL;
+    }
+    return n;
+}
+
+/* The artifactLocation of the normalized path `norm`. */
+static json_t *artifact(const char *norm, const char *root)
+{
+    const char *rel = report_relative(norm, root);
+    char *uri = uri_encode(rel ? "" : norm[0] == '/' ? "file://" : "", rel ? rel : norm);
     json_t *a = json_pack("{s:s}", "uri", uri);
     free(uri);
     if (rel)
@@ -55,10 +72,15 @@ static json_t *artifact(const char *file, const char *root)
     return a;
 }
 
-/* A physicalLocation for a frame with a file (region only when it has a line). */
+/* A physicalLocation for a frame with a file (region only when it has a line); NULL when the
+ * file cannot be a URI (uri_path). */
 static json_t *physical(const struct frame *f, const char *root)
 {
-    json_t *p = json_pack("{s:o}", "artifactLocation", artifact(f->file, root));
+    char *norm = uri_path(f->file);
+    if (!norm)
+        return NULL;
+    json_t *p = json_pack("{s:o}", "artifactLocation", artifact(norm, root));
+    free(norm);
     if (f->line > 0)
         json_object_set_new(p, "region", json_pack("{s:I}", "startLine", (json_int_t)f->line));
     return p;
@@ -67,13 +89,20 @@ static json_t *physical(const struct frame *f, const char *root)
 static json_t *frame_location(const struct frame *f, const char *root)
 {
     json_t *loc = json_object();
-    if (f->file)
-        json_object_set_new(loc, "physicalLocation", physical(f, root));
+    json_t *phys = f->file ? physical(f, root) : NULL;
+    if (phys)
+        json_object_set_new(loc, "physicalLocation", phys);
     if (f->function)
         json_object_set_new(loc, "logicalLocations",
                             json_pack("[{s:s,s:s}]", "name", f->function, "kind", "function"));
-    char where[128];
-    snprintf(where, sizeof where, "%s+%s", report_basename(f->module), f->offset ? f->offset : f->pc);
+    char where[640];
+    int n = snprintf(where, sizeof where, "%s+%s", report_basename(f->module), f->offset ? f->offset : f->pc);
+    if (f->file && !phys && n > 0 && (size_t)n < sizeof where) {
+        if (f->line > 0)
+            snprintf(where + n, sizeof where - (size_t)n, " %s:%ld", f->file, f->line);
+        else
+            snprintf(where + n, sizeof where - (size_t)n, " %s", f->file);
+    }
     json_object_set_new(loc, "message", text_message(where));
     return loc;
 }
@@ -93,18 +122,24 @@ static json_t *sarif_stack(const struct stack *s, const char *root)
     return json_pack("{s:o,s:o}", "message", text_message(s->label), "frames", frames);
 }
 
-static json_t *rules(void)
+static json_t *rules(const char *help_uri_base)
 {
     json_t *a = json_array();
     for (size_t i = 0; i < report_nkinds; i++) {
         const struct kind *k = &report_kinds[i];
-        char help[160];
-        snprintf(help, sizeof help, DOCS_URI "#%s", k->id);
-        json_array_append_new(a, json_pack("{s:s,s:s,s:o,s:o,s:s,s:{s:s}}", "id", k->id, "name",
-                                           k->name, "shortDescription", text_message(k->short_desc),
-                                           "fullDescription", text_message(k->full_desc),
-                                           "helpUri", help, "defaultConfiguration", "level",
-                                           k->level));
+        json_t *rule = json_pack("{s:s,s:s,s:o,s:o}", "id", k->id, "name", k->name,
+                                 "shortDescription", text_message(k->short_desc),
+                                 "fullDescription", text_message(k->full_desc));
+        if (help_uri_base) {
+            char *help = NULL;
+            if (asprintf(&help, "%s#%s", help_uri_base, k->id) >= 0) {
+                json_object_set_new(rule, "helpUri", json_string(help));
+                free(help);
+            }
+        }
+        json_object_set_new(rule, "help", text_message(k->full_desc));
+        json_object_set_new(rule, "defaultConfiguration", json_pack("{s:s}", "level", k->level));
+        json_array_append_new(a, rule);
     }
     return a;
 }
@@ -116,9 +151,12 @@ static json_t *related(const struct finding *f, const struct stack *main_stack, 
         const struct frame *fr = report_first_user_frame(&f->stacks[i], 1);
         if (&f->stacks[i] == main_stack || !fr)
             continue;
+        json_t *phys = physical(fr, root);
+        if (!phys)
+            continue;
         json_array_append_new(a, json_pack("{s:I,s:o,s:o}", "id", (json_int_t)json_array_size(a),
                                            "message", text_message(f->stacks[i].label),
-                                           "physicalLocation", physical(fr, root)));
+                                           "physicalLocation", phys));
     }
     return a;
 }
@@ -128,8 +166,9 @@ static json_t *result(const struct group *g, const char *root)
     const struct finding *f = g->occ[0];
     const struct stack *ms = report_main_stack(f);
     const struct frame *at = report_first_user_frame(ms, 1);
-    char *text = NULL;
-    if (asprintf(&text, "%s: %s", f->fp_summary, f->message) < 0)
+    char *text = NULL, *cycle = report_cycle_text(f);
+    if (asprintf(&text, "%s: %s%s%s", f->fp_summary, f->message, cycle ? "; reference cycle: " : "",
+                 cycle ? cycle : "") < 0)
         text = NULL;
     json_t *stacks = json_array();
     for (size_t i = 0; i < f->nstacks; i++)
@@ -138,8 +177,9 @@ static json_t *result(const struct group *g, const char *root)
                           (json_int_t)(f->kind - report_kinds), "level", f->severity, "message",
                           text_message(text ? text : f->message));
     free(text);
-    if (at)
-        json_object_set_new(r, "locations", json_pack("[{s:o}]", "physicalLocation", physical(at, root)));
+    json_t *at_phys = at ? physical(at, root) : NULL;
+    if (at_phys)
+        json_object_set_new(r, "locations", json_pack("[{s:o}]", "physicalLocation", at_phys));
     json_object_set_new(r, "partialFingerprints", json_pack("{s:s}", "wrefFingerprint/v1", f->fingerprint));
     json_object_set_new(r, "relatedLocations", related(f, ms, root));
     json_object_set_new(r, "stacks", stacks);
@@ -150,6 +190,9 @@ static json_t *result(const struct group *g, const char *root)
     if (f->has_object)
         json_object_set_new(props, "object", json_pack("{s:s,s:I,s:I}", "type", f->type, "serial",
                                                        (json_int_t)f->serial, "size", (json_int_t)f->size));
+    if (cycle)
+        json_object_set_new(props, "cycle", json_string(cycle));
+    free(cycle);
     json_object_set_new(r, "properties", props);
     return r;
 }
@@ -159,9 +202,11 @@ int report_write_sarif(const struct merged *m, const struct out_opts *o)
     json_t *results = json_array();
     for (size_t i = 0; i < m->ngroups; i++)
         json_array_append_new(results, result(&m->groups[i], o->source_root));
-    json_t *run = json_pack("{s:{s:{s:s,s:s,s:s,s:o}},s:o}", "tool", "driver", "name",
-                            "wref-check", "version", WREF_VERSION, "informationUri",
-                            "https://github.com/wref/wref", "rules", rules(), "results", results);
+    json_t *driver = json_pack("{s:s,s:s}", "name", "wref-check", "version", WREF_VERSION);
+    if (o->information_uri)
+        json_object_set_new(driver, "informationUri", json_string(o->information_uri));
+    json_object_set_new(driver, "rules", rules(o->help_uri_base));
+    json_t *run = json_pack("{s:{s:o},s:o}", "tool", "driver", driver, "results", results);
     if (o->source_root) {
         char *dir = uri_encode("file://", o->source_root);
         size_t n = strlen(dir);

@@ -59,14 +59,14 @@ static void open_module(struct module *m)
 {
     m->dwfl = dwfl_begin(&callbacks);
     if (!m->dwfl) {
-        report_warn("warning: %s: %s; its frames stay unsymbolized", m->path, dwfl_errmsg(-1));
+        report_warning("%s: %s; its frames stay unsymbolized", m->path, dwfl_errmsg(-1));
         return;
     }
     dwfl_report_begin(m->dwfl);
     m->mod = dwfl_report_elf(m->dwfl, report_basename(m->path), m->path, -1, 0, false);
     dwfl_report_end(m->dwfl, NULL, NULL);
     if (!m->mod)
-        report_warn("warning: %s: %s; its frames stay unsymbolized", m->path, dwfl_errmsg(-1));
+        report_warning("%s: %s; its frames stay unsymbolized", m->path, dwfl_errmsg(-1));
     else
         m->build_id = hex_build_id(m->mod);
 }
@@ -79,7 +79,7 @@ static size_t module_index(const char *path)
             return i;
     struct module *grown = realloc(cache.modules, (cache.nmodules + 1) * sizeof *grown);
     if (!grown) {
-        report_warn("out of memory");
+        report_error("out of memory");
         exit(REPORT_EXIT_ERROR);
     }
     cache.modules = grown;
@@ -197,7 +197,7 @@ static int build_id_ok(struct module *m, const char *want)
 {
     if (!want || !m->build_id || !strcmp(want, m->build_id))
         return 1;
-    report_warn("warning: %s: build ID %s differs from the report's %s (rebuilt since?); its frames "
+    report_warning("%s: build ID %s differs from the report's %s (rebuilt since?); its frames "
                 "stay unsymbolized", m->path, m->build_id, want);
     m->mod = NULL;
     return 0;

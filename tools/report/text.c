@@ -2,7 +2,8 @@
  *
  * Contract: one block per group, in first-occurrence order: a header line
  * "[i/n] <kind> in f (file) < ...", a line "<severity>: N occurrence(s) in M process(es)", the
- * first occurrence's object, message and every stack ("function file:line (module+offset)",
+ * first occurrence's object, message, every stack and its reference cycle with type names
+ * ("reference cycle: Node#1 -> Node#2 -> Node#1") ("function file:line (module+offset)",
  * files relative to --source-root when under it), then one closing "TOTAL:" line. Colours
  * (ANSI) only when o->color. */
 #include "model.h"
@@ -69,12 +70,10 @@ static void print_group(FILE *out, const struct group *g, size_t index, size_t n
     fprintf(out, "    %s\n", f->message);
     for (size_t i = 0; i < f->nstacks; i++)
         print_stack(out, &f->stacks[i], root, p);
-    if (f->ncycle) {
-        fputs("    reference cycle:", out);
-        for (size_t i = 0; i < f->ncycle; i++)
-            fprintf(out, "%s #%ld", i ? " ->" : "", f->cycle[i]);
-        fputc('\n', out);
-    }
+    char *cycle = report_cycle_text(f);
+    if (cycle)
+        fprintf(out, "    reference cycle: %s\n", cycle);
+    free(cycle);
 }
 
 char *report_group_text(const struct merged *m, const struct group *g)
@@ -83,7 +82,7 @@ char *report_group_text(const struct merged *m, const struct group *g)
     size_t len = 0;
     FILE *out = open_memstream(&buf, &len);
     if (!out) {
-        report_warn("out of memory");
+        report_error("out of memory");
         exit(REPORT_EXIT_ERROR);
     }
     print_group(out, g, (size_t)(g - m->groups) + 1, m->ngroups, NULL, &plain);
