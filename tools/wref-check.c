@@ -19,6 +19,8 @@
 #define _GNU_SOURCE
 #endif
 #include <errno.h>
+#include <fcntl.h>
+#include <gelf.h>
 #include <limits.h>
 #include <stdarg.h>
 #include <stdio.h>
@@ -27,6 +29,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "check/options.h"
 #include "python_env.h"
 #include "report/model.h"
 
@@ -44,60 +47,122 @@
 #define EXIT_USAGE 2
 
 /* ---- the option table ----------------------------------------------------------------------
- * One row per dedicated flag. `key` is the checker option it sets (options.def spelling);
- * the flag is the key with '_' written as '-'. Value checks here are syntax only; ranges are
- * the checker's (it warns about a bad value and keeps its default). */
-enum vtype { V_BOOL, V_INT, V_UINT, V_ENUM, V_PATH };
+ * The checker's own table, src/check/options.def, gives every row: one flag per option (the
+ * name with '_' written as '-'; both spellings are accepted), except `help`, which is the
+ * tool's own --help (the checker's table is --option help=1). A value is judged by the
+ * checker's own parser (wref__options_parse, src/check/options.c, compiled into the tool), so
+ * a flag accepts exactly what WREF_CHECK_OPTIONS accepts, and the tool refuses before running
+ * anything what the checker would only warn about. */
+enum otype { T_bool, T_int, T_uint, T_size, T_string, T_enum };
 
 struct flag {
-    const char *key;
-    enum vtype type;
-    const char *values;   /* V_ENUM: '|'-separated; otherwise the metavariable for --help */
-    const char *help;
+    const char *key;       /* the checker option, options.def spelling */
+    enum otype type;
+    const char *def;       /* the default as written in options.def */
+    const char *help;      /* options.def's help sentence */
 };
 
 static const struct flag flags[] = {
-    {"halt_on_error", V_BOOL, "0|1",
-     "Exit with the exitcode at the first finding instead of reporting each one and going on."},
-    {"exitcode", V_INT, "N",
-     "Exit status of a program that had findings (0 to 255; default 23)."},
-    {"log_path", V_PATH, "P",
-     "Write reports to P.<pid> instead of stderr ('stderr' and 'stdout' name those streams). "
-     "A relative P is made absolute here, so a program that changes directory still writes "
-     "where you asked."},
-    {"color", V_ENUM, "auto|always|never",
-     "Colored reports: auto (default; when the report goes to a terminal), always or never."},
-    {"report", V_ENUM, "text|json|text,json|json,text",
-     "Report formats: text (default; the human report, to the log path) and/or json "
-     "(docs/report-schema.json, written to <log-path>.<pid>.json, or ./wref-check.<pid>.json "
-     "when the log path is not a path prefix). Read JSON reports with 'wref-check report'."},
-    {"suppressions", V_PATH, "FILE",
-     "Suppressions file: lines kind:pattern, e.g. leak:legacy_cache_* or "
-     "dangling-borrow:type=Widget ('wref-check report --gen-suppressions' writes them)."},
-    {"print_suppressions", V_BOOL, "0|1",
-     "At exit, print the suppressions that matched and how many findings each silenced (default 1)."},
-    {"leak_format", V_ENUM, "wref|lsan",
-     "lsan: also print leaks in LeakSanitizer's shape, for ctest -T memcheck with "
-     "CTEST_MEMORYCHECK_TYPE=LeakSanitizer (LSAN_OPTIONS=log_path is then honoured)."},
-    {"flush_on_signal", V_BOOL, "0|1",
-     "On SIGTERM, SIGINT or SIGHUP (unless the program handles it), run the exit-time work "
-     "(leak census, summary, JSON complete=true) before dying by the signal (default 0)."},
-    {"leak_check", V_BOOL, "0|1",
-     "At exit, report objects still alive and callbacks that never ran (default 1)."},
-    {"quarantine_mb", V_UINT, "N",
-     "Megabytes of freed objects kept poisoned and unreused to catch use after free "
-     "(default 64; 0 disables the quarantine)."},
-    {"guard", V_ENUM, "none|sample|all",
-     "Put objects on their own page, made inaccessible when freed, so a raw access through a "
-     "stale pointer faults: none (default), sample (one object in sample-rate) or all."},
-    {"sample_rate", V_UINT, "N", "With --guard=sample, one object in N gets a guard page (default 100)."},
-    {"stack_depth", V_UINT, "N", "Frames kept per recorded backtrace (1 to 64; default 16)."},
-    {"fast_unwind", V_BOOL, "0|1",
-     "1: unwind by frame pointers, falling back to libunwind (default); 0: always libunwind."},
-    {"verbosity", V_INT, "N",
-     "Diagnostics about the checker itself: 0 none (default), 1 startup and statistics, 2 more."},
+#define WREF__OPTION(type, name, default_, help) {#name, T_##type, #default_, help},
+#include "check/options.def"
 };
 #define NFLAGS (sizeof flags / sizeof flags[0])
+
+static const struct {
+    const char *option, *constant, *value;
+} enum_values[] = {
+#define WREF__OPTION_ENUM(option, constant, value) {#option, "WREF__" #constant, value},
+#include "check/options.def"
+};
+#define NENUM_VALUES (sizeof enum_values / sizeof enum_values[0])
+
+static const struct {
+    const char *option;
+    long long min, max;
+} ranges[] = {
+#define WREF__OPTION_RANGE(option, min, max) {#option, (long long)(min), (long long)(max)},
+#include "check/options.def"
+};
+#define NRANGES (sizeof ranges / sizeof ranges[0])
+
+/* String options that name a file: a relative value is made absolute here, so a program that
+ * changes directory still finds it. log_path's "stderr" and "stdout" are stream names. */
+static int is_path_option(const char *key)
+{
+    return !strcmp(key, "log_path") || !strcmp(key, "suppressions");
+}
+
+/* The only option the tool does not offer as a flag of its own. */
+static int has_flag(const struct flag *f)
+{
+    return strcmp(f->key, "help") != 0;
+}
+
+/* '|'-separated values of an enum option, into buf. */
+static void enum_list(const struct flag *f, char *buf, size_t cap)
+{
+    size_t len = 0;
+    buf[0] = 0;
+    for (size_t i = 0; i < NENUM_VALUES; i++)
+        if (!strcmp(enum_values[i].option, f->key) && len < cap)
+            len += (size_t)snprintf(buf + len, cap - len, "%s%s", len ? "|" : "", enum_values[i].value);
+}
+
+/* The default for --help and the man page: enum constants as their value name. */
+static const char *default_text(const struct flag *f)
+{
+    for (size_t i = 0; i < NENUM_VALUES; i++)
+        if (!strcmp(enum_values[i].constant, f->def))
+            return enum_values[i].value;
+    return f->def;
+}
+
+/* What the value may be (for --help, the man page and the refusal), into buf. */
+static void expected_text(const struct flag *f, char *buf, size_t cap)
+{
+    const char *what = NULL;
+    for (size_t i = 0; i < NRANGES; i++)
+        if (!strcmp(ranges[i].option, f->key)) {
+            snprintf(buf, cap, "%s from %lld to %lld", f->type == T_size ? "a size" : "an integer",
+                     ranges[i].min, ranges[i].max);
+            return;
+        }
+    switch (f->type) {
+    case T_bool: what = "0 or 1 (also true/false, yes/no)"; break;
+    case T_int: what = "an integer"; break;
+    case T_uint: what = "a non-negative integer"; break;
+    case T_size: what = "a size in bytes (k, m, g suffixes)"; break;
+    case T_string:
+        if (!strcmp(f->key, "report"))
+            what = "a comma-separated list of text and json";
+        else
+            what = is_path_option(f->key) ? "a path" : "a string";
+        break;
+    case T_enum: {
+        char list[256];
+        enum_list(f, list, sizeof list);
+        snprintf(buf, cap, "one of %s", list);
+        return;
+    }
+    }
+    snprintf(buf, cap, "%s", what);
+}
+
+/* The metavariable of a valued flag ("N", "auto|always|never", "PATH"). */
+static void metavar(const struct flag *f, char *buf, size_t cap)
+{
+    switch (f->type) {
+    case T_bool: snprintf(buf, cap, "0|1"); return;
+    case T_int:
+    case T_uint: snprintf(buf, cap, "N"); return;
+    case T_size: snprintf(buf, cap, "SIZE"); return;
+    case T_enum: enum_list(f, buf, cap); return;
+    case T_string:
+        snprintf(buf, cap, "%s", !strcmp(f->key, "report") ? "text|json|text,json"
+                                 : is_path_option(f->key) ? "PATH" : "VALUE");
+        return;
+    }
+}
 
 /* ---- small helpers -------------------------------------------------------------------------- */
 
@@ -123,6 +188,19 @@ static void usage_error(const char *fmt, ...)
     va_end(ap);
     fputs("; see wref-check --help\n", stderr);
     exit(EXIT_USAGE);
+}
+
+/* "==PID==WARNING: wref-check: ...": the prefix of every warning, the tool's and the
+ * checker's (the run goes on). */
+static void tool_warning(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+static void tool_warning(const char *fmt, ...)
+{
+    va_list ap;
+    va_start(ap, fmt);
+    fprintf(stderr, "==%ld==WARNING: wref-check: ", (long)getpid());
+    vfprintf(stderr, fmt, ap);
+    va_end(ap);
+    fputc('\n', stderr);
 }
 
 static void *xmalloc(size_t n)
@@ -207,79 +285,6 @@ static int is_separator(char c)
     return c == ':' || c == ',' || c == ' ' || c == '\t' || c == '\n' || c == '\r';
 }
 
-static int is_decimal(const char *s, int allow_sign)
-{
-    if (allow_sign && (*s == '-' || *s == '+'))
-        s++;
-    if (!*s)
-        return 0;
-    for (; *s; s++)
-        if (*s < '0' || *s > '9')
-            return 0;
-    return 1;
-}
-
-static int in_list(const char *value, const char *list)
-{
-    size_t n = strlen(value);
-    for (const char *p = list; *p;) {
-        const char *bar = strchr(p, '|');
-        size_t len = bar ? (size_t)(bar - p) : strlen(p);
-        if (len == n && memcmp(p, value, n) == 0)
-            return 1;
-        p += len + (bar ? 1 : 0);
-    }
-    return 0;
-}
-
-static void set_flag(const struct flag *f, const char *flagname, const char *value)
-{
-    switch (f->type) {
-    case V_BOOL:
-        if (strcmp(value, "0") && strcmp(value, "1"))
-            usage_error("%s expects 0 or 1, not '%s'", flagname, value);
-        break;
-    case V_INT:
-    case V_UINT:
-        if (!is_decimal(value, f->type == V_INT))
-            usage_error("%s expects %s, not '%s'", flagname,
-                        f->type == V_INT ? "an integer" : "a non-negative integer", value);
-        break;
-    case V_ENUM:
-        if (!in_list(value, f->values))
-            usage_error("%s expects one of %s, not '%s'", flagname, f->values, value);
-        break;
-    case V_PATH:
-        if (value[0] && strcmp(value, "stderr") && strcmp(value, "stdout")) {
-            char *abs = absolute(value);
-            set_option(f->key, strlen(f->key), abs);
-            free(abs);
-            return;
-        }
-        break;
-    }
-    set_option(f->key, strlen(f->key), value);
-}
-
-/* --option KEY=VALUE: any checker option, passed through unchecked ('-' in KEY becomes '_'). */
-static void set_passthrough(const char *arg)
-{
-    const char *eq = strchr(arg, '=');
-    if (!eq || eq == arg)
-        usage_error("--option expects KEY=VALUE, not '%s'", arg);
-    size_t len = (size_t)(eq - arg);
-    char *key = xmalloc(len + 1);
-    for (size_t i = 0; i < len; i++) {
-        char c = arg[i] == '-' ? '_' : arg[i];
-        if (is_separator(c) || c == '\'' || c == '"')
-            usage_error("bad option name in --option '%s'", arg);
-        key[i] = c;
-    }
-    key[len] = 0;
-    set_option(key, len, eq + 1);
-    free(key);
-}
-
 /* Appends `s` to the growing string *out (may be NULL). */
 static void append(char **out, const char *s)
 {
@@ -309,6 +314,92 @@ static void append_item(char **out, const char *key, const char *value)
     append(out, quote);
     append(out, value);
     append(out, quote);
+}
+
+/* Refuses (usage error, exit 2) a value the checker would not accept for `f`: the checker's
+ * own parser judges "key=value", quoted as the tool will pass it. `shown` is the flag as the
+ * user wrote it. */
+static void check_value(const struct flag *f, const char *shown, const char *value)
+{
+    char *item = NULL;
+    append_item(&item, f->key, value);
+    static struct wref__options o;   /* ~5 KB of string fields: not on the stack */
+    wref__options_defaults(&o);
+    int bad = wref__options_parse(&o, item, NULL, NULL) != 0;
+    free(item);
+    if (!bad && !strcmp(f->key, "report")) {
+        /* the checker's type is a string; its values are a list of formats */
+        for (const char *p = value; *p && !bad;) {
+            size_t n = strcspn(p, ",");
+            bad = !((n == 4 && !memcmp(p, "text", 4)) || (n == 4 && !memcmp(p, "json", 4)));
+            p += n + (p[n] == ',');
+        }
+        bad = bad || !*value;
+    }
+    if (bad) {
+        char expected[320];
+        expected_text(f, expected, sizeof expected);
+        usage_error("bad value '%s' for %s: expected %s", value, shown, expected);
+    }
+}
+
+static void set_flag(const struct flag *f, const char *flagname, const char *value)
+{
+    check_value(f, flagname, value);
+    if (f->type == T_string && is_path_option(f->key) && value[0] && strcmp(value, "stderr") &&
+        strcmp(value, "stdout")) {
+        char *abs = absolute(value);
+        set_option(f->key, strlen(f->key), abs);
+        free(abs);
+        return;
+    }
+    set_option(f->key, strlen(f->key), value);
+}
+
+/* Returns the row of `name` (name_len bytes, '-' or '_' between words), or NULL. */
+static const struct flag *find_option(const char *name, size_t len)
+{
+    for (size_t i = 0; i < NFLAGS; i++) {
+        const char *k = flags[i].key;
+        if (strlen(k) != len)
+            continue;
+        size_t j = 0;
+        while (j < len && (name[j] == k[j] || (name[j] == '-' && k[j] == '_')))
+            j++;
+        if (j == len)
+            return &flags[i];
+    }
+    return NULL;
+}
+
+/* --option KEY=VALUE: any checker option ('-' in KEY is read as '_'). A name of the table is
+ * checked like its flag; an unknown name is passed on with a warning (a --library from
+ * another version may know it; the checker warns about it again if not). */
+static void set_passthrough(const char *arg)
+{
+    const char *eq = strchr(arg, '=');
+    if (!eq || eq == arg)
+        usage_error("--option expects KEY=VALUE, not '%s'", arg);
+    size_t len = (size_t)(eq - arg);
+    char *key = xmalloc(len + 1);
+    for (size_t i = 0; i < len; i++) {
+        char c = arg[i] == '-' ? '_' : arg[i];
+        if (is_separator(c) || c == '\'' || c == '"')
+            usage_error("bad option name in --option '%s'", arg);
+        key[i] = c;
+    }
+    key[len] = 0;
+    const struct flag *f = find_option(key, len);
+    if (f) {
+        char shown[160];
+        snprintf(shown, sizeof shown, "--option %s", key);
+        set_flag(f, shown, eq + 1);
+    } else {
+        tool_warning("--option %s: '%s' is not an option of this wref-check's checker "
+                     "(wref-check --help lists them); passed on unchecked", arg, key);
+        set_option(key, len, eq + 1);
+    }
+    free(key);
 }
 
 /* Returns the WREF_CHECK_OPTIONS value for the program (NULL for none): the items of
@@ -446,36 +537,185 @@ static char *find_library(const char *option)
     exit(EXIT_FAILURE);
 }
 
-/* Returns the LD_PRELOAD value: `lib` first, then the existing entries (':' or ' '
- * separated, as ld.so reads them) except other spellings of `lib` itself. */
-static char *merge_preload(const char *lib, const char *existing)
+/* ---- what the program needs (its ELF dynamic section) ----------------------------------------- */
+
+struct program_info {
+    char *asan_soname;    /* DT_NEEDED libasan.so.N, or NULL */
+    int asan_undefined;   /* __asan_init is referenced but not defined: ASan-instrumented */
+    char *wref_soname;    /* DT_NEEDED libwref.so.N, or NULL */
+};
+
+static int starts_with(const char *s, const char *prefix)
 {
-    if (strpbrk(lib, ": "))
-        die(EXIT_FAILURE, "cannot preload '%s': LD_PRELOAD cannot hold a path with ':' or ' '", lib);
-    char *real_lib = realpath(lib, NULL);
-    char *out = xstrdup(lib);
-    const char *p = existing ? existing : "";
-    while (*p) {
+    return strncmp(s, prefix, strlen(prefix)) == 0;
+}
+
+/* Returns the file execvp would run for `name` (searching PATH when it has no '/'), or NULL. */
+static char *resolve_program(const char *name)
+{
+    if (strchr(name, '/'))
+        return xstrdup(name);
+    const char *path = getenv("PATH");
+    if (!path)
+        path = "/bin:/usr/bin";
+    for (const char *p = path;;) {
+        size_t len = strcspn(p, ":");
+        char *dir = xmalloc(len + 1);
+        memcpy(dir, p, len);
+        dir[len] = 0;
+        char *cand = join(len ? dir : ".", name);
+        free(dir);
+        if (access(cand, X_OK) == 0 && is_file(cand))
+            return cand;
+        free(cand);
+        if (!p[len])
+            return NULL;
+        p += len + 1;
+    }
+}
+
+/* Fills *pi from the program's dynamic section and dynamic symbols. Anything that is not a
+ * readable ELF file (a script, a missing file) leaves it empty: execvp reports the rest. */
+static void inspect_program(const char *name, struct program_info *pi)
+{
+    memset(pi, 0, sizeof *pi);
+    char *path = resolve_program(name);
+    if (!path || elf_version(EV_CURRENT) == EV_NONE) {
+        free(path);
+        return;
+    }
+    int fd = open(path, O_RDONLY | O_CLOEXEC);
+    free(path);
+    if (fd < 0)
+        return;
+    Elf *e = elf_begin(fd, ELF_C_READ, NULL);
+    for (Elf_Scn *scn = NULL; e && elf_kind(e) == ELF_K_ELF && (scn = elf_nextscn(e, scn));) {
+        GElf_Shdr sh;
+        Elf_Data *data;
+        if (!gelf_getshdr(scn, &sh) || !(data = elf_getdata(scn, NULL)) || !sh.sh_entsize)
+            continue;
+        size_t n = sh.sh_size / sh.sh_entsize;
+        if (sh.sh_type == SHT_DYNAMIC) {
+            for (size_t k = 0; k < n; k++) {
+                GElf_Dyn dyn;
+                const char *needed;
+                if (!gelf_getdyn(data, (int)k, &dyn) || dyn.d_tag != DT_NEEDED ||
+                    !(needed = elf_strptr(e, sh.sh_link, dyn.d_un.d_val)))
+                    continue;
+                if (starts_with(needed, "libasan.so") && !pi->asan_soname)
+                    pi->asan_soname = xstrdup(needed);
+                if (starts_with(needed, "libwref.so") && !pi->wref_soname)
+                    pi->wref_soname = xstrdup(needed);
+            }
+        } else if (sh.sh_type == SHT_DYNSYM) {
+            for (size_t k = 0; k < n; k++) {
+                GElf_Sym sym;
+                const char *sname;
+                if (gelf_getsym(data, (int)k, &sym) && (sname = elf_strptr(e, sh.sh_link, sym.st_name)) &&
+                    !strcmp(sname, "__asan_init") && sym.st_shndx == SHN_UNDEF)
+                    pi->asan_undefined = 1;
+            }
+        }
+    }
+    if (e)
+        elf_end(e);
+    close(fd);
+}
+
+/* ---- LD_PRELOAD ----------------------------------------------------------------------------- */
+
+static int is_asan_runtime(const char *entry)
+{
+    const char *slash = strrchr(entry, '/');
+    return starts_with(slash ? slash + 1 : entry, "libasan.so");
+}
+
+static int same_file(const char *a, const char *b)
+{
+    if (!strcmp(a, b))
+        return 1;
+    char *ra = realpath(a, NULL), *rb = realpath(b, NULL);
+    int same = ra && rb && !strcmp(ra, rb);
+    free(ra);
+    free(rb);
+    return same;
+}
+
+/* Returns the LD_PRELOAD value. Order: the ASan runtime when the program is built with ASan
+ * (an entry of `existing` that names libasan.so.N, else the program's DT_NEEDED soname, which
+ * ld.so looks up as it would for the program), then `lib`, then `wref_lib` (NULL: none), then
+ * the other entries of `existing` (':' or ' ' separated, as ld.so reads them) in their order,
+ * without other spellings of the ones already placed. */
+static char *merge_preload(const char *lib, const char *existing, const struct program_info *pi,
+                           const char *wref_lib)
+{
+    const char *placed[3] = {NULL, lib, wref_lib};
+    char *asan_entry = NULL;
+    for (const char *p = existing ? existing : ""; *p;) {
+        size_t len = strcspn(p, ": ");
+        char *entry = xmalloc(len + 1);
+        memcpy(entry, p, len);
+        entry[len] = 0;
+        if (len && !asan_entry && is_asan_runtime(entry))
+            asan_entry = entry;
+        else
+            free(entry);
+        p += len;
+        if (*p)
+            p++;
+    }
+    if (!asan_entry && pi->asan_soname)
+        asan_entry = xstrdup(pi->asan_soname);
+    placed[0] = asan_entry;
+    char *out = NULL;
+    for (size_t k = 0; k < 3; k++) {
+        if (!placed[k])
+            continue;
+        if (strpbrk(placed[k], ": "))
+            die(EXIT_FAILURE, "cannot preload '%s': LD_PRELOAD cannot hold a path with ':' or ' '", placed[k]);
+        if (out)
+            append(&out, ":");
+        append(&out, placed[k]);
+    }
+    for (const char *p = existing ? existing : ""; *p;) {
         size_t len = strcspn(p, ": ");
         if (len) {
             char *entry = xmalloc(len + 1);
             memcpy(entry, p, len);
             entry[len] = 0;
-            char *real = realpath(entry, NULL);
-            int same = !strcmp(entry, lib) || (real && real_lib && !strcmp(real, real_lib));
-            if (!same) {
+            int dup = 0;
+            for (size_t k = 0; k < 3 && !dup; k++)
+                dup = placed[k] && same_file(entry, placed[k]);
+            if (!dup) {
                 append(&out, ":");
                 append(&out, entry);
             }
-            free(real);
             free(entry);
         }
         p += len;
         if (*p)
             p++;
     }
-    free(real_lib);
+    free(asan_entry);
     return out;
+}
+
+/* The libwref.so.N that sits next to the checker library `lib`, when the program needs one and
+ * it exists (build tree: build/src/, install: <libdir>); NULL otherwise. */
+static char *wref_next_to(const char *lib, const struct program_info *pi)
+{
+    if (!pi->wref_soname)
+        return NULL;
+    char *dir = xstrdup(lib);
+    char *slash = strrchr(dir, '/');
+    if (slash)
+        *slash = 0;
+    char *cand = join(slash ? (dir[0] ? dir : "/") : ".", pi->wref_soname);
+    free(dir);
+    if (is_file(cand))
+        return cand;
+    free(cand);
+    return NULL;
 }
 
 /* ---- help ------------------------------------------------------------------------------------ */
@@ -510,6 +750,47 @@ static void print_wrapped(const char *text, int indent)
         putchar('\n');
 }
 
+/* ---- the texts --help and the man page share ------------------------------------------------ */
+
+static const char description[] =
+    "Runs program with the wref checker (libwref-check.so) preloaded: sets LD_PRELOAD and "
+    "WREF_CHECK_OPTIONS, then executes the program in place of this process. The exit status "
+    "is the program's, or the checker's exitcode (23 unless --exitcode) when it reported "
+    "findings. Options end at '--' or at the first argument that does not start with '-'.";
+
+static const char adjustments[] =
+    "Before it runs the program, the tool reads its ELF dynamic section. A program built with "
+    "AddressSanitizer (it needs libasan.so.N) gets that runtime first in LD_PRELOAD, ahead of "
+    "the checker, as ASan requires. A program that needs libwref.so.0 gets the libwref.so.0 "
+    "next to the checker library preloaded after the checker, so it runs without "
+    "LD_LIBRARY_PATH or an rpath; the checker provides every wref function either way.";
+
+static const char *const tool_options[][2] = {
+    {"--option KEY=VALUE",
+     "Set any checker option (KEY as in WREF_CHECK_OPTIONS; '-' in KEY is read as '_'), checked "
+     "like its flag; a KEY this tool does not know is passed on with a warning. The checker's "
+     "own option list: --option help=1. Repeatable."},
+    {"--library PATH",
+     "Preload this libwref-check.so. Otherwise: $WREF_CHECK_LIBRARY, then TOOLDIR/../src/"
+     LIBRARY_NAME " (build tree), TOOLDIR/../" WREF_INSTALL_LIBDIR "/" LIBRARY_NAME ", "
+     WREF_INSTALL_FULL_LIBDIR "/" LIBRARY_NAME "."},
+    {"--print-env",
+     "Print the LD_PRELOAD and WREF_CHECK_OPTIONS the program would get and exit 0 (no program "
+     "needed; with one, its ELF adjustments are shown too)."},
+    {"-h, --help", "Print this help and exit 0."},
+    {"--version", "Print the version and exit 0."},
+};
+#define NTOOL_OPTIONS (sizeof tool_options / sizeof tool_options[0])
+
+static const char values_note[] =
+    "Valued options take --name=VALUE or --name VALUE; a boolean flag alone means 1. A value "
+    "the checker would not accept is refused here (exit 2). WREF_CHECK_OPTIONS already in the "
+    "environment is kept; the command line wins for the names it sets.";
+
+static const char exit_status[] =
+    "The program's; the checker's exitcode after findings; 1 if the library is not found; 2 "
+    "for a usage error; 126 if the program cannot be executed; 127 if it is not found.";
+
 static void flag_name(char *buf, size_t cap, const char *key)
 {
     snprintf(buf, cap, "--%s", key);
@@ -518,51 +799,143 @@ static void flag_name(char *buf, size_t cap, const char *key)
             *c = '-';
 }
 
+/* "--name=META" or "--name[=0|1], --no-name", into buf. */
+static void flag_synopsis(const struct flag *f, char *buf, size_t cap)
+{
+    char name[64], meta[256];
+    flag_name(name, sizeof name, f->key);
+    metavar(f, meta, sizeof meta);
+    if (f->type == T_bool)
+        snprintf(buf, cap, "%s[=0|1], --no-%s", name, name + 2);
+    else
+        snprintf(buf, cap, "%s=%s", name, meta);
+}
+
+/* The help sentence, the accepted values and the default, into buf. */
+static void flag_description(const struct flag *f, char *buf, size_t cap)
+{
+    char expected[320];
+    expected_text(f, expected, sizeof expected);
+    snprintf(buf, cap, "%s Value: %s; default %s.%s", f->help, expected, default_text(f),
+             is_path_option(f->key) ? " A relative path is made absolute against the directory "
+                                      "wref-check was started in." : "");
+}
+
 static void print_help(void)
 {
     printf("Usage: wref-check [options] [--] program [args...]\n"
            "       wref-check report [options] FILE|DIR|- ...   (see wref-check report --help)\n\n");
-    print_wrapped("Runs program with the wref checker (libwref-check.so) preloaded: sets "
-                  "LD_PRELOAD and WREF_CHECK_OPTIONS, then executes the program in place of "
-                  "this process. The exit status is the program's, or the checker's exitcode "
-                  "(23 unless --exitcode) when it reported findings. Options end at '--' or at "
-                  "the first argument that does not start with '-'.", 0);
-    printf("\nChecker options (each sets the checker option of the same name, '-' for '_'):\n");
+    print_wrapped(description, 0);
+    printf("\nChecker options (src/check/options.def; each sets the checker option of the same\n"
+           "name, '-' for '_', and --name_with_underscores is accepted too):\n");
     for (size_t i = 0; i < NFLAGS; i++) {
-        const struct flag *f = &flags[i];
-        char name[64];
-        flag_name(name, sizeof name, f->key);
-        if (f->type == V_BOOL)
-            printf("  %s[=0|1], --no-%s\n", name, name + 2);
-        else
-            printf("  %s=%s\n", name, f->values);
-        print_wrapped(f->help, 6);
+        if (!has_flag(&flags[i]))
+            continue;
+        char syn[320], desc[1600];
+        flag_synopsis(&flags[i], syn, sizeof syn);
+        flag_description(&flags[i], desc, sizeof desc);
+        printf("  %s\n", syn);
+        print_wrapped(desc, 6);
     }
-    printf("  --option KEY=VALUE\n");
-    print_wrapped("Set any checker option, passed through unchecked (KEY as in WREF_CHECK_OPTIONS; "
-                  "'-' in KEY is read as '_'). Options without a flag of their own: "
-                  "print_summary (0|1), help (1 prints the checker's option table). "
-                  "Repeatable.", 6);
     printf("\nTool options:\n");
-    printf("  --library PATH\n");
-    print_wrapped("Preload this libwref-check.so. Otherwise: $WREF_CHECK_LIBRARY, then "
-                  "TOOLDIR/../src/" LIBRARY_NAME " (build tree), TOOLDIR/../"
-                  WREF_INSTALL_LIBDIR "/" LIBRARY_NAME ", " WREF_INSTALL_FULL_LIBDIR "/"
-                  LIBRARY_NAME ".", 6);
-    printf("  --print-env\n");
-    print_wrapped("Print the LD_PRELOAD and WREF_CHECK_OPTIONS the program would get and exit 0 "
-                  "(no program needed).", 6);
-    printf("  -h, --help\n");
-    print_wrapped("Print this help and exit 0.", 6);
-    printf("  --version\n");
-    print_wrapped("Print the version and exit 0.", 6);
+    for (size_t i = 0; i < NTOOL_OPTIONS; i++) {
+        printf("  %s\n", tool_options[i][0]);
+        print_wrapped(tool_options[i][1], 6);
+    }
     putchar('\n');
-    print_wrapped("Valued options take --name=VALUE or --name VALUE. WREF_CHECK_OPTIONS already "
-                  "in the environment is kept; the command line wins for the names it sets.", 0);
-    printf("\nExit status: the program's; the checker's exitcode after findings; 1 if the\n"
-           "library is not found; 2 for a usage error; 126 if the program cannot be\n"
-           "executed; 127 if it is not found.\n");
+    print_wrapped(values_note, 0);
+    putchar('\n');
+    print_wrapped(adjustments, 0);
+    printf("\nExit status: ");
+    print_wrapped(exit_status, 0);
     printf("\nExample: wref-check --halt-on-error --log-path=/tmp/wref -- ./mytest -v\n");
+}
+
+/* roff text: a leading '.' or '\'' is escaped, '\' and '-' are written as roff wants them. */
+static void roff(const char *s)
+{
+    if (*s == '.' || *s == '\'')
+        fputs("\\&", stdout);
+    for (; *s; s++) {
+        if (*s == '\\')
+            fputs("\\e", stdout);
+        else if (*s == '-')
+            fputs("\\-", stdout);
+        else
+            putchar(*s);
+    }
+}
+
+/* The man page wref-check(1), from the same tables as --help (tools/CMakeLists.txt generates
+ * build/tools/wref-check.1 with it; cmake/install.cmake installs it). */
+static void print_man(void)
+{
+    printf(".TH WREF\\-CHECK 1 \"\" \"wref %s\" \"User Commands\"\n", WREF_VERSION);
+    printf(".SH NAME\nwref\\-check \\- run a program under the wref checker; read its reports\n");
+    printf(".SH SYNOPSIS\n.B wref\\-check\n[\\fIoptions\\fR] [\\fB\\-\\-\\fR] \\fIprogram\\fR "
+           "[\\fIargs\\fR...]\n.br\n.B wref\\-check report\n[\\fIoptions\\fR] "
+           "\\fIFILE\\fR|\\fIDIR\\fR|\\fB\\-\\fR ...\n");
+    printf(".SH DESCRIPTION\n");
+    roff(description);
+    printf("\n.PP\n");
+    roff(adjustments);
+    printf("\n.PP\n");
+    roff("wref-check report reads the JSON reports the checker writes (--report=json), merges "
+         "them, de-duplicates the findings and writes text, SARIF, JUnit, GitHub annotations, "
+         "Graphviz, merged JSON, symbolized JSON or suppressions; wref-check report --help "
+         "lists its options and exit statuses.");
+    printf("\n.SH CHECKER OPTIONS\n");
+    roff("Generated from the checker's option table (src/check/options.def). Each flag sets "
+         "the checker option of the same name, written with '-' for '_' (the '_' spelling is "
+         "accepted too).");
+    putchar('\n');
+    for (size_t i = 0; i < NFLAGS; i++) {
+        if (!has_flag(&flags[i]))
+            continue;
+        char syn[320], desc[1600];
+        flag_synopsis(&flags[i], syn, sizeof syn);
+        flag_description(&flags[i], desc, sizeof desc);
+        printf(".TP\n.B ");
+        roff(syn);
+        printf("\n(checker option \\fB");
+        roff(flags[i].key);
+        printf("\\fR) ");
+        roff(desc);
+        putchar('\n');
+    }
+    printf(".TP\n.B help\n");
+    roff("(checker option help, through --option help=1) ");
+    for (size_t i = 0; i < NFLAGS; i++)
+        if (!has_flag(&flags[i]))
+            roff(flags[i].help);
+    printf("\n.SH TOOL OPTIONS\n");
+    for (size_t i = 0; i < NTOOL_OPTIONS; i++) {
+        printf(".TP\n.B ");
+        roff(tool_options[i][0]);
+        putchar('\n');
+        roff(tool_options[i][1]);
+        putchar('\n');
+    }
+    printf(".PP\n");
+    roff(values_note);
+    printf("\n.SH ENVIRONMENT\n.TP\n.B WREF_CHECK_OPTIONS\n");
+    roff("The checker's options, name=value separated by ':', ',' or spaces; kept, with the "
+         "command line's settings merged in.");
+    printf("\n.TP\n.B LD_PRELOAD\n");
+    roff("The checker library is put first (after an ASan runtime the program needs); existing "
+         "entries follow.");
+    printf("\n.TP\n.B WREF_CHECK_LIBRARY\n");
+    roff("The libwref-check.so to preload when --library is not given.");
+    printf("\n.SH EXIT STATUS\n");
+    roff(exit_status);
+    printf("\n.SH EXAMPLES\n.nf\n");
+    roff("wref-check --halt-on-error --log-path=/tmp/wref -- ./mytest -v\n"
+         "wref-check --report=json --log-path=reports/r -- ./mytest\n"
+         "wref-check report --format=sarif --source-root=$PWD -o wref.sarif reports\n"
+         "wref-check --option help=1 -- /bin/true\n");
+    printf(".fi\n.SH SEE ALSO\n");
+    roff("docs/wref-check.md, docs/report-tool.md and docs/checker.md in the wref sources.");
+    putchar('\n');
 }
 
 /* ---- printing the environment -------------------------------------------------------------- */
@@ -588,17 +961,6 @@ static void print_assignment(const char *name, const char *value)
 
 /* ---- main ------------------------------------------------------------------------------------ */
 
-static const struct flag *find_flag(const char *name, size_t len)
-{
-    for (size_t i = 0; i < NFLAGS; i++) {
-        char buf[64];
-        flag_name(buf, sizeof buf, flags[i].key);
-        if (strlen(buf + 2) == len && memcmp(buf + 2, name, len) == 0)
-            return &flags[i];
-    }
-    return NULL;
-}
-
 int main(int argc, char **argv)
 {
     const char *library = NULL;
@@ -620,6 +982,10 @@ int main(int argc, char **argv)
             print_help();
             return 0;
         }
+        if (!strcmp(arg, "--help-man")) {
+            print_man();
+            return fflush(stdout) == 0 ? 0 : 1;
+        }
         if (!strcmp(arg, "--version")) {
             printf("wref-check %s\n", WREF_VERSION);
             return 0;
@@ -639,8 +1005,8 @@ int main(int argc, char **argv)
 
         /* --no-<bool flag> */
         if (name_len > 3 && !memcmp(name, "no-", 3)) {
-            const struct flag *f = find_flag(name + 3, name_len - 3);
-            if (f && f->type == V_BOOL) {
+            const struct flag *f = find_option(name + 3, name_len - 3);
+            if (f && f->type == T_bool && has_flag(f)) {
                 if (value)
                     usage_error("%.*s takes no value", (int)(name_len + 2), arg);
                 set_flag(f, arg, "0");
@@ -648,7 +1014,9 @@ int main(int argc, char **argv)
             }
         }
 
-        const struct flag *f = find_flag(name, name_len);
+        const struct flag *f = find_option(name, name_len);
+        if (f && !has_flag(f))
+            f = NULL;   /* --help is the tool's; the checker's is --option help=1 */
         int is_library = name_len == 7 && !memcmp(name, "library", 7);
         int is_option = name_len == 6 && !memcmp(name, "option", 6);
         if (!f && !is_library && !is_option)
@@ -656,7 +1024,7 @@ int main(int argc, char **argv)
 
         char flagname[64];
         snprintf(flagname, sizeof flagname, "%.*s", (int)(name_len + 2), arg);
-        if (!value && f && f->type == V_BOOL)
+        if (!value && f && f->type == T_bool)
             value = "1";   /* a bare boolean flag; it never takes the next argument */
         if (!value) {
             if (i + 1 >= argc)
@@ -678,7 +1046,26 @@ int main(int argc, char **argv)
         usage_error("no program to run");
 
     char *lib = find_library(library);
-    char *preload = merge_preload(lib, getenv("LD_PRELOAD"));
+    struct program_info pi;
+    if (i < argc)
+        inspect_program(argv[i], &pi);
+    else
+        memset(&pi, 0, sizeof pi);
+    const char *old_preload = getenv("LD_PRELOAD");
+    int asan_preloaded = 0;
+    for (const char *p = old_preload ? old_preload : ""; *p && !asan_preloaded; p += strcspn(p, ": "), p += !!*p) {
+        char entry[PATH_MAX];
+        snprintf(entry, sizeof entry, "%.*s", (int)strcspn(p, ": "), p);
+        asan_preloaded = is_asan_runtime(entry);
+    }
+    if (pi.asan_undefined && !pi.asan_soname && !asan_preloaded)
+        tool_warning("%s is built with AddressSanitizer but does not itself need the ASan runtime "
+                     "library (DT_NEEDED), so it cannot be put first in LD_PRELOAD here. Preload it "
+                     "yourself: LD_PRELOAD=$(gcc -print-file-name=libasan.so) wref-check ... (or the "
+                     "libclang_rt.asan library it was linked with), or set "
+                     "ASAN_OPTIONS=verify_asan_link_order=0", argv[i]);
+    char *wref_lib = wref_next_to(lib, &pi);
+    char *preload = merge_preload(lib, old_preload, &pi, wref_lib);
     char *options = merge_options(getenv("WREF_CHECK_OPTIONS"));
 
     /* A CPython program also gets the rtld-audit module (docs/python.md). */

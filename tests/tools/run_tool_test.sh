@@ -133,10 +133,10 @@ print_env)
     ok "no duplicate LD_PRELOAD entry"
 
     # Values with separators are quoted for the checker; relative paths become absolute.
-    (cd "$work" && "$tool" --print-env --log-path=rel/x --option report="a b" \
+    (cd "$work" && "$tool" --print-env --log-path="rel/a b" --option report=text,json \
         --no-leak-check --leak-check=1 --no-fast-unwind) >"$out" 2>"$err"
     opts=$(sed -n 's/^WREF_CHECK_OPTIONS=//p' "$out")
-    expected="'log_path=$(cd "$work" && pwd)/rel/x:report=\"a b\":leak_check=1:fast_unwind=0'"
+    expected="'log_path=\"$(cd "$work" && pwd)/rel/a b\":report=\"text,json\":leak_check=1:fast_unwind=0'"
     [ "$opts" = "$expected" ] || fail "WREF_CHECK_OPTIONS=$opts, expected $expected"
     ok "quoting, absolute log path, last setting wins: $opts"
     ;;
@@ -262,6 +262,202 @@ log_path)
     expect_status 23 "relative --log-path"
     ls "$work/logs" | grep -q '^rel\.[0-9]*$' || fail "no logs/rel.<pid> (have: $(ls "$work/logs"))"
     ok "relative --log-path writes logs/rel.<pid>"
+    ;;
+
+flag_values)
+    # Values are judged as WREF_CHECK_OPTIONS judges them: what the checker would refuse (a
+    # warning and its default) the tool refuses before running anything, with one clear line.
+    for bad in "--exitcode=300:expected an integer from 0 to 255" "--exitcode=-1:expected an integer from 0 to 255" \
+               "--stack-depth=65:expected an integer from 1 to 64" "--verbosity=4:expected an integer from 0 to 3" \
+               "--quarantine-mb=lots:expected an integer from 0 to 1048576" "--guard=some:expected one of none|sample|all" \
+               "--halt-on-error=2:expected 0 or 1 (also true/false, yes/no)" "--report=xml:expected a comma-separated list of text and json" \
+               "--exitcode=1:halt_on_error=1:expected an integer from 0 to 255"; do
+        arg=${bad%:expected*}
+        want=${bad#"$arg:"}
+        run "$tool" --print-env "$arg"
+        expect_status 2 "wref-check $arg"
+        [ "$(wc -l <"$err")" -eq 1 ] || fail "wref-check $arg: more than one line on stderr"
+        expect_out "$err" "wref-check: bad value '${arg#*=}' for ${arg%%=*}: $want; see wref-check --help" \
+            "wref-check $arg: refused with '$want'"
+        # ...and the checker itself does not accept it either (it warns and keeps its default).
+        name=$(echo "${arg%%=*}" | sed 's/^--//' | tr - _)
+        run env WREF_CHECK_OPTIONS="$name='${arg#*=}'" LD_PRELOAD="$lib" "$WREF_TOOL_EXIT_WITH" 0
+        grep "WARNING" "$err" | grep -qF "'${arg#*=}'" || fail "the checker accepted $name='${arg#*=}'"
+        ok "the checker refuses $name='${arg#*=}' too (it warns)"
+    done
+    run "$tool" --print-env --option exitcode=300
+    expect_status 2 "--option exitcode=300 is checked like --exitcode"
+    expect_out "$err" "bad value '300' for --option exitcode: expected an integer from 0 to 255" "--option message"
+    # Both spellings of a name; the checker's other boolean spellings; the extremes of a range.
+    run "$tool" --print-env --halt_on_error --log_path=/tmp/x --exitcode=255 --stack-depth=64 --fast-unwind=false
+    expect_status 0 "--halt_on_error, --log_path, --exitcode=255, --stack-depth=64, --fast-unwind=false"
+    [ "$(env_value WREF_CHECK_OPTIONS)" = "halt_on_error=1:log_path=/tmp/x:exitcode=255:stack_depth=64:fast_unwind=false" ] ||
+        fail "WREF_CHECK_OPTIONS=$(env_value WREF_CHECK_OPTIONS)"
+    ok "underscore spellings set the same options"
+    run "$tool" --print-env --halt-on-error --no-halt_on_error
+    [ "$(env_value WREF_CHECK_OPTIONS)" = "halt_on_error=0" ] || fail "--no-halt_on_error: $(env_value WREF_CHECK_OPTIONS)"
+    ok "--no-halt_on_error"
+    run "$tool" --halt_on_error -- "$WREF_TOOL_LEAK_ONE"
+    expect_status 23 "--halt_on_error runs the program with halt_on_error=1"
+    # Every option of options.def except help has a flag that the tool accepts with its default.
+    for row in $(sed -n 's/^WREF__OPTION(\([a-z]*\), *\([a-z_]*\), *\([^,]*\),.*/\2=\3/p' "$WREF_TOOL_OPTIONS_DEF"); do
+        name=${row%%=*}
+        [ "$name" = help ] && continue
+        flag=--$(echo "$name" | tr _ -)
+        def=$(printf '%s' "${row#*=}" | tr -d '"')
+        case $def in   # an enum's default is a constant: its value is in the WREF__OPTION_ENUM row
+        WREF__*) def=$(sed -n "s/^WREF__OPTION_ENUM($name, *${def#WREF__}, *\"\(.*\)\")/\1/p" "$WREF_TOOL_OPTIONS_DEF") ;;
+        esac
+        run "$tool" --print-env "$flag" "$def"
+        case $name in report) : ;; *) expect_status 0 "$flag accepts its default" ;; esac
+    done
+    ;;
+
+warnings)
+    # The tool's warnings have the checker's prefix, with the pid of the process (the tool's
+    # pid is the program's: exec keeps it).
+    sh -c 'echo $$ >"$1"; shift; exec "$@"' sh "$work/pid" \
+        "$tool" --option no_such_option=1 -- "$WREF_TOOL_EXIT_WITH" 0 >"$out" 2>"$err"
+    status=$?
+    pid=$(cat "$work/pid")
+    expect_status 0 "--option with an unknown name runs the program"
+    expect_out "$err" "==$pid==WARNING: wref-check: --option no_such_option=1: 'no_such_option' is not an option" \
+        "the tool's warning: ==$pid==WARNING: wref-check:"
+    # The tool alone (no program: only its own output).
+    run "$tool" --print-env --option no_such_option=1 --option other-unknown=2
+    expect_status 0 "--print-env with unknown --option names"
+    [ "$(wc -l <"$err")" -eq 2 ] || fail "expected two warnings"
+    if grep -vE "^==[0-9]+==WARNING: wref-check: " "$err"; then fail "a warning without the prefix"; fi
+    ok "every warning of the tool starts with ==PID==WARNING: wref-check:"
+    run "$tool" report "$work"
+    expect_status 2 "report of an empty directory"
+    grep -qE "^==[0-9]+==WARNING: wref-check: $work: no \*\.json report in this directory\$" "$err" ||
+        fail "report's warning lacks the prefix"
+    ok "wref-check report's warnings have the same prefix"
+    ;;
+
+asan)
+    if [ -z "$WREF_TOOL_ASAN_PROG" ]; then
+        echo "SKIP: no ASan program in a ThreadSanitizer build"
+        exit 77
+    fi
+    export ASAN_OPTIONS=detect_leaks=0   # not verify_asan_link_order=0: the point of the test
+    # By hand, with the checker preloaded first, ASan refuses to start.
+    run env LD_PRELOAD="$lib" "$WREF_TOOL_ASAN_PROG"
+    expect_status 1 "by hand (LD_PRELOAD=libwref-check.so): ASan's own exit"
+    expect_out "$err" "ASan runtime does not come first" "by hand: ASan's link-order check fails"
+    run "$tool" --print-env -- "$WREF_TOOL_ASAN_PROG"
+    preload=$(env_value LD_PRELOAD)
+    case $preload in
+    libasan.so.*:*/libwref-check.so*) ok "LD_PRELOAD puts the program's ASan runtime first: $preload" ;;
+    *) fail "LD_PRELOAD=$preload" ;;
+    esac
+    run "$tool" -- "$WREF_TOOL_ASAN_PROG"
+    expect_status 23 "under wref-check: the checker's exit status for the leak"
+    expect_not "$err" "does not come first" "no ASan link-order error"
+    expect_out "$err" "ERROR: wref-check: leak" "the checker reports the leak"
+    run "$tool" -- "$WREF_TOOL_ASAN_PROG" overflow
+    expect_out "$err" "ERROR: AddressSanitizer: heap-buffer-overflow" "ASan is active too"
+    expect_status 1 "ASan's exit status for the overflow"
+    # A runtime the user preloaded already stays first, spelled as they spelled it, once.
+    asan_path=$(ldd "$WREF_TOOL_ASAN_PROG" | sed -n 's/.*libasan\.so\.[0-9]* => \([^ ]*\).*/\1/p')
+    run env LD_PRELOAD="$asan_path:$WREF_TOOL_RELEASE_LIB" "$tool" --print-env -- "$WREF_TOOL_ASAN_PROG"
+    preload=$(env_value LD_PRELOAD)
+    [ "${preload%%:*}" = "$asan_path" ] && [ "$(echo "$preload" | tr : '\n' | grep -c asan)" -eq 1 ] ||
+        fail "LD_PRELOAD=$preload with the user's $asan_path"
+    ok "the user's ASan runtime first, once: $preload"
+    # A program without ASan gets no ASan runtime.
+    run "$tool" --print-env -- "$WREF_TOOL_EXIT_WITH"
+    expect_not "$out" "libasan" "no libasan for a program without ASan"
+    ;;
+
+no_rpath)
+    # A program linked against libwref.so.0 without rpath or LD_LIBRARY_PATH.
+    unset LD_LIBRARY_PATH
+    run "$WREF_TOOL_NORPATH" 0
+    expect_status 127 "by itself it cannot start"
+    expect_out "$err" "libwref.so.0: cannot open shared object file" "ld.so cannot find libwref.so.0"
+    run "$tool" --print-env -- "$WREF_TOOL_NORPATH"
+    [ "$(env_value LD_PRELOAD)" = "$(cd "$WREF_TOOL_LIB_DIR" && pwd -P)/libwref-check.so:$(cd "$WREF_TOOL_LIB_DIR" && pwd -P)/libwref.so.0" ] ||
+        [ "$(real "$(env_value LD_PRELOAD | cut -d: -f2)")" = "$(real "$WREF_TOOL_LIB_DIR/libwref.so.0")" ] ||
+        fail "LD_PRELOAD=$(env_value LD_PRELOAD)"
+    ok "the libwref.so.0 next to the checker is preloaded after it"
+    run "$tool" --option help=1 -- "$WREF_TOOL_NORPATH" 7
+    expect_status 7 "under wref-check it runs (its own exit status 7)"
+    expect_out "$err" "wref-check options:" "the checker is active (help=1 printed its table)"
+    run "$tool" -- "$WREF_TOOL_EXIT_WITH" 0
+    run "$tool" --print-env -- "$WREF_TOOL_EXIT_WITH"
+    ;;
+
+installed)
+    # From an install prefix: the installed tool, a program built against the installed
+    # headers and library with no rpath, and the installed man page.
+    prefix=$work/prefix
+    "$WREF_TOOL_CMAKE" --install "$WREF_TOOL_BUILD_DIR" --prefix "$prefix" >"$work/install.log" 2>&1 ||
+        { cat "$work/install.log"; fail "cmake --install"; }
+    libwref=$(find "$prefix" -name libwref.so | head -n 1)
+    [ -n "$libwref" ] || fail "no libwref.so installed under $prefix"
+    # shellcheck disable=SC2086
+    "$WREF_TOOL_CC" -g $WREF_TOOL_SANITIZE_FLAGS -I"$prefix/include" "$WREF_TOOL_SOURCE_DIR/tests/tools/exit_with.c" \
+        -L"$(dirname "$libwref")" -lwref -o "$work/prog" 2>"$err" || fail "cannot build against $prefix"
+    unset LD_LIBRARY_PATH
+    run "$work/prog" 0
+    expect_status 127 "the installed-against program alone cannot find libwref.so.0"
+    run "$prefix/bin/wref-check" --option help=1 -- "$work/prog" 5
+    expect_status 5 "$prefix/bin/wref-check runs it (its own exit status 5)"
+    expect_out "$err" "wref-check options:" "the installed checker is active"
+    run "$prefix/bin/wref-check" --print-env -- "$work/prog"
+    case $(env_value LD_PRELOAD) in
+    "$prefix"/*/libwref-check.so:"$prefix"/*/libwref.so.0) ok "installed LD_PRELOAD: $(env_value LD_PRELOAD)" ;;
+    *libasan*"$prefix"/*/libwref-check.so:"$prefix"/*/libwref.so.0) ok "installed LD_PRELOAD: $(env_value LD_PRELOAD)" ;;
+    *) fail "installed LD_PRELOAD=$(env_value LD_PRELOAD)" ;;
+    esac
+    page=$prefix/share/man/man1/wref-check.1
+    [ -f "$page" ] || fail "no $page"
+    ok "man page installed: $page"
+    MANPATH=$prefix/share/man LC_ALL=C MANWIDTH=1000 man wref-check >"$out" 2>"$err"
+    status=$?
+    expect_status 0 "MANPATH=$prefix/share/man man wref-check"
+    expect_out "$out" "wref-check - run a program under the wref checker" "man wref-check shows the page"
+    for doc in reports.md wref-check.md; do
+        [ -f "$prefix/share/doc/wref/$doc" ] || fail "no $prefix/share/doc/wref/$doc"
+    done
+    ok "docs installed"
+    "$prefix/bin/wref-check" report --format=sarif "$WREF_TOOL_SOURCE_DIR/tests/report/fixtures/clean.json" >"$out" 2>"$err"
+    expect_out "$out" "\"helpUri\": \"file://$prefix/share/doc/wref/reports.md#leak\"" "installed SARIF links the installed reports.md"
+    ;;
+
+man)
+    page=$WREF_TOOL_MAN
+    [ -f "$page" ] || fail "no generated man page $page"
+    LC_ALL=C MANWIDTH=1000 man -l "$page" >"$out" 2>"$err"
+    status=$?
+    expect_status 0 "man -l $page"
+    expect_empty "$err" "man -l: no warning"
+    expect_out "$out" "WREF-CHECK(1)" "rendered page header"
+    # Every option of options.def is in it, with its flag, its help sentence and its default.
+    sed -n 's/^WREF__OPTION(\([a-z]*\), *\([a-z_]*\),.*/\2/p' "$WREF_TOOL_OPTIONS_DEF" >"$work/names"
+    [ -s "$work/names" ] || fail "no options parsed from $WREF_TOOL_OPTIONS_DEF"
+    while read -r name; do
+        if [ "$name" = help ]; then
+            expect_out "$out" "--option help=1" "man: help (via --option help=1)"
+            continue
+        fi
+        flag=--$(echo "$name" | tr _ -)
+        grep -qE -- "^ +$flag(\[|=| |,|\$)" "$out" || fail "man: no entry for $flag"
+        expect_out "$out" "(checker option $name)" "man: $flag sets $name"
+    done <"$work/names"
+    # The help sentences come from the table, word for word (the first 40 characters).
+    grep -v '^ *[/*]' "$WREF_TOOL_OPTIONS_DEF" | grep -o '"[^"]*")$' | sed 's/^"//; s/")$//' | cut -c1-40 | while read -r sentence; do
+        grep -qF -- "$sentence" "$out" || { echo "FAIL: man lacks '$sentence'"; exit 1; }
+    done || fail "a help sentence of options.def is missing from the man page"
+    ok "every help sentence of options.def is in the page"
+    for section in SYNOPSIS DESCRIPTION "CHECKER OPTIONS" "TOOL OPTIONS" ENVIRONMENT "EXIT STATUS"; do
+        expect_out "$out" "$section" "man: section $section"
+    done
+    # The tool prints the same page.
+    "$tool" --help-man | cmp -s - "$page" || fail "wref-check --help-man differs from $page"
+    ok "wref-check --help-man is the generated page"
     ;;
 
 *)
