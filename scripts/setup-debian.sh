@@ -17,6 +17,8 @@ PACKAGES=(
     libunwind-dev     # the checker's backtraces
     libcmocka-dev     # unit tests
     libdw-dev         # elfutils: the checker's symbolizer
+    libelf-dev        # wref-check reads the program's DT_NEEDED (an ASan runtime to preload first, libwref.so.0)
+    man-db            # man -l / man wref-check: tests/tools checks that the generated man page renders
     binutils          # nm, used by the exports test; nm/readelf in tests/report/gen_big_report.py
     libjansson-dev    # wref-check report: a mature, fuzzed JSON parser for untrusted input (the checker only writes JSON)
     graphviz          # wref-check report --format=svg runs `dot -Tsvg`; tests/report checks it
