@@ -509,7 +509,8 @@ static int load_dir(const char *path, struct report ***reports, size_t *nreports
         names[n++] = report_join(path, e->d_name);
     }
     closedir(d);
-    qsort(names, n, sizeof *names, cmp_str);
+    if (n)
+        qsort(names, n, sizeof *names, cmp_str);   /* names is NULL when n is 0 */
     int skipped = 0;
     for (size_t i = 0; i < n; i++) {
         skipped += load_file(names[i], reports, nreports);
