@@ -76,8 +76,9 @@ int wref_tool_python_env(const char *checker_lib, int print)
     if (asprintf(&audit, "%.*s" AUDIT_NAME, slash ? (int)(slash - checker_lib + 1) : 0, checker_lib) < 0)
         return -1;
     if (access(audit, R_OK) != 0) {
-        fprintf(stderr, "wref-check: %s not found: calls from CPython extension modules into an executable "
-                        "that defines the C API (Debian's python3) will not be seen\n", audit);
+        fprintf(stderr, "==%ld==WARNING: wref-check: %s not found: calls from CPython extension modules into "
+                        "an executable that defines the C API (Debian's python3) will not be seen\n",
+                (long)getpid(), audit);
         free(audit);
         return -1;
     }
