@@ -92,11 +92,25 @@ def case_get_ref_ok():
     assert all(vb.get_ref(r) is None for r in refs)
 
 
+def case_tracemalloc_ok():
+    """tracemalloc started and stopped while the checker's allocator hook is installed: both
+    keep working (tracemalloc wraps the checker's hook and restores it)."""
+    import tracemalloc
+    case_get_ref_ok()
+    tracemalloc.start()
+    case_get_ref_ok()
+    snap = tracemalloc.take_snapshot()
+    assert tracemalloc.get_traced_memory()[0] > 0 and snap.statistics("lineno")
+    tracemalloc.stop()
+    case_get_ref_ok()
+    print("tracemalloc ok")
+
+
 def main():
     name = sys.argv[1]
-    ok = name.endswith("_ok") and name != "get_ref_ok"
+    ok = name.endswith("_ok") and name not in ("get_ref_ok", "tracemalloc_ok")
     fn = globals()["case_" + (name[:-3] if ok else name)]
-    if name == "get_ref_ok":
+    if not ok and name.endswith("_ok"):
         fn()
     else:
         fn(ok)  # @main

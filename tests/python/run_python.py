@@ -91,7 +91,7 @@ CASES = {
         [p("drop_all", "drop"), p("<lambda>", "late"), p("case_late_incref", "late")] + MAIN,
         what="repr() of a Victim that was freed"),
 }
-CLEAN = {"callback_ok", "eq_ok", "thread_ok", "late_incref_ok", "get_ref_ok"}
+CLEAN = {"callback_ok", "eq_ok", "thread_ok", "late_incref_ok", "get_ref_ok", "tracemalloc_ok"}
 
 FRAME = re.compile(r"^    #(\d+) 0x[0-9a-f]+ in (\S+)(?: (\S+):(\d+))? \((.+)\+0x[0-9a-f]+\)$")
 PYFRAME = re.compile(r"^    #(\d+) (.+):(\d+) in (.+)$")
@@ -192,6 +192,7 @@ def main():
     ap.add_argument("--modules", required=True)
     ap.add_argument("--case", required=True)
     ap.add_argument("--schema")
+    ap.add_argument("--env", action="append", default=[], help="VAR=VALUE for the program (PYTHONMALLOC=debug...)")
     a = ap.parse_args()
 
     tmp = tempfile.mkdtemp(prefix="wref-python-")
@@ -200,6 +201,9 @@ def main():
            "--", a.python, os.path.join(HERE, "cases.py"), a.case, a.modules]
     env = dict(os.environ)
     env.pop("PYTHONPATH", None)
+    for e in a.env:
+        k, _, v = e.partition("=")
+        env[k] = v
     proc = subprocess.run(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env, timeout=120)
     texts = [t for t in glob.glob(prefix + ".*") if not t.endswith(".json")]
     report = "".join(open(t).read() for t in texts)
