@@ -38,6 +38,26 @@ run_checker_demo() {
 }
 # -------------------------------------------------------------------------------------------
 
+# ---- run_python_demo ----------------------------------------------------------------------
+# The same bug in a CPython extension module (examples/python/locks.c, built here against
+# Debian's python3.11): a borrowed pointer from PyWeakref_GetObject used after a Python
+# callback dropped the last reference. Nothing is rebuilt but the module itself; the report
+# shows the C frames and the Python frames of each stack. Expects exit status 23.
+run_python_demo() {
+    local tool="$BUILD/tools/wref-check" dir="$BUILD/examples/python" status=0
+    banner "wref-check -- python3.11 examples/python/demo.py"
+    mkdir -p "$dir"
+    cc -shared -fPIC -g -O1 -fno-omit-frame-pointer -Wall -Wextra $(python3.11-config --includes) \
+        examples/python/locks.c -o "$dir/locks.so"
+    "$tool" -- /usr/bin/python3.11 examples/python/demo.py "$dir" || status=$?
+    if [ "$status" -ne 23 ]; then
+        echo "demo: expected the checker to report the dangling borrow in locks.c (exit 23), got exit $status" >&2
+        exit 1
+    fi
+    echo "(wref-check exit status: $status: the checker found the bug in the extension module)"
+}
+# -------------------------------------------------------------------------------------------
+
 banner "setup"
 scripts/setup-debian.sh
 
@@ -47,6 +67,7 @@ cmake --build "$BUILD" -j "$JOBS"
 
 run_examples
 run_checker_demo
+run_python_demo
 
 banner "done"
 echo "Next: scripts/test.sh runs the whole test suite (release, ASan and TSan builds)."
