@@ -32,6 +32,7 @@ extern void *__libc_calloc(size_t, size_t);
 extern void *__libc_realloc(void *, size_t);
 
 static uintptr_t lo, hi;        /* libwref-check.so's mapped range; 0 until found */
+static uintptr_t lo_bias;       /* its load bias: pc - lo_bias is an offset for addr2line */
 static unsigned long count, fail_at;
 static int count_fd = -1, ready;
 
@@ -41,6 +42,7 @@ static int find_checker(struct dl_phdr_info *info, size_t size, void *arg)
     (void)arg;
     if (!info->dlpi_name || !strstr(info->dlpi_name, "libwref-check"))
         return 0;
+    lo_bias = info->dlpi_addr;
     for (int i = 0; i < info->dlpi_phnum; i++) {
         const ElfW(Phdr) *ph = &info->dlpi_phdr[i];
         if (ph->p_type != PT_LOAD)
@@ -77,6 +79,13 @@ static int should_fail(void *caller)
         (void)!pwrite(count_fd, buf, (size_t)len, 0);
     }
     if (n == fail_at) {
+        /* Name the failed allocation on stderr, so that run_faults.py can tell which warning
+         * of the checker it caused: "failinject: allocation N failed (from
+         * libwref-check+0xOFFSET)", the offset of the return address in the checker. */
+        char buf[96];
+        int len = snprintf(buf, sizeof buf, "failinject: allocation %lu failed (from libwref-check+0x%lx)\n",
+                           n, (unsigned long)(pc - lo_bias));
+        (void)!write(2, buf, (size_t)len);
         errno = ENOMEM;
         return 1;
     }

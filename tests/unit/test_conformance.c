@@ -992,8 +992,12 @@ struct chain40 {
     int n;                 /* number of refs */
     int window;            /* probe refs [i-window, i+window]; 0 = all */
     wref_object **refs;
-    int bad;               /* a probe saw a dying or destroyed object */
-    int probes_live;
+    int bad;               /* a probe saw a dying or destroyed object, or a wrong state */
+    int probes_live;       /* probes that got a strong reference */
+    int probes_dead;       /* probes that found the ref dead */
+    int probes_deferred;   /* ... of them, refs whose callback had not run yet */
+    char *called;          /* called[i]: callback i has run (each must run exactly once) */
+    int calls;
 };
 
 struct chain40_rec {
@@ -1012,16 +1016,30 @@ static int chain40_cb(wref_object *weakref, void *data)
         lo = 0;
     if (hi > c->n - 1)
         hi = c->n - 1;
+    if (c->called[i])
+        c->bad++;          /* a second call */
+    c->called[i] = 1;
+    c->calls++;
     for (int j = lo; j <= hi; j++) {
         wref_object *o = NULL;
         int rc = wref_get_ref(c->refs[j], &o);
         if (rc == 1) {
             if (wref_refcount(o) < 2 || __atomic_load_n(&W(o)->dead_flag, __ATOMIC_ACQUIRE))
                 c->bad++;
+            /* a live referent's weakref has not been cleared, so its callback has not run */
+            if (c->called[j])
+                c->bad++;
             c->probes_live++;
             wref_decref(o);
         } else if (rc != 0 || o != NULL) {
             c->bad++;
+        } else {
+            /* dead: this callback's own ref, one whose callback already ran (clearing comes
+             * before the call), or a referent whose count reached 0 but whose destruction was
+             * deferred (not yet cleared: the gh-60806 window, which must read as dead) */
+            if (j != i && !c->called[j])
+                c->probes_deferred++;
+            c->probes_dead++;
         }
         wref_object *b = WREF_GET_OBJECT(c->refs[j]);
         if (b != wref_none() && (wref_refcount(b) < 1 || W(b)->dead_flag))
@@ -1037,8 +1055,10 @@ static void run_chain40(int nodes, int with_leaves, int window)
     int destroyed = 0;
     struct chain40 c = {.n = n, .window = window};
     c.refs = calloc((size_t)n, sizeof *c.refs);
+    c.called = calloc((size_t)n, 1);
     wref_object **cbs = calloc((size_t)n, sizeof *cbs);
     assert_non_null(c.refs);
+    assert_non_null(c.called);
     g_chain40 = &c;
     wref_object *next = NULL;
     for (int i = nodes - 1; i >= 0; i--) {
@@ -1066,12 +1086,32 @@ static void run_chain40(int nodes, int with_leaves, int window)
     assert_int_equal(destroyed, n);
     assert_int_equal(c.bad, 0);
     assert_int_equal(g_unr.n, 0);
+    assert_int_equal(c.calls, n);   /* every callback ran, once */
+    /* each callback probes 2*window+1 refs (all n with window 0), clipped at the ends */
+    long probes = 0;
+    for (int i = 0; i < n; i++) {
+        int lo = window ? i - window : 0, hi = window ? i + window : n - 1;
+        probes += (hi > n - 1 ? n - 1 : hi) - (lo < 0 ? 0 : lo) + 1;
+    }
+    assert_int_equal(c.probes_live + c.probes_dead, probes);
+    if (!with_leaves) {
+        /* a plain chain dies front to back, each node's callback before it releases the next:
+         * callback k sees nodes k+1..n-1 alive and 0..k dead, none of them deferred */
+        assert_int_equal(c.probes_live, (long)n * (n - 1) / 2);
+        assert_int_equal(c.probes_deferred, 0);
+    } else {
+        /* the probes saw live neighbours, and the window this variant exists for: referents
+         * whose count is 0 but whose destruction (and clearing) was deferred */
+        assert_true(c.probes_live > 0);
+        assert_true(c.probes_deferred > 0);
+    }
     for (int i = 0; i < n; i++) {
         assert_ref_dead(c.refs[i]);
         wref_decref(c.refs[i]);
         wref_decref(cbs[i]);
     }
     free(c.refs);
+    free(c.called);
     free(cbs);
     g_chain40 = NULL;
 }

@@ -86,9 +86,13 @@ def main(argv):
         check(child is not None and child["complete"] is False, f"fork: child report {list(by_kinds)}")
         if parent and child:
             check(child["program"]["ppid"] == parent["program"]["pid"], "fork: the child's ppid is not the parent")
-        for name, text in texts.items():
-            n = len(re.findall(r"ERROR: wref-check", text))
-            check(n in (1, 2), f"fork: {name} has {n} findings")
+            # each text report holds exactly its own process's findings, in order: the parent's
+            # use-after-free (made before the fork) and leak, the child's invalid-object only
+            for who, doc, want in (("parent", parent, ["use-after-free", "leak"]),
+                                   ("child", child, ["invalid-object"])):
+                name = f"r.{doc['program']['pid']}"
+                got = re.findall(r"ERROR: wref-check: (\S+)", texts.get(name, ""))
+                check(got == want, f"fork: {who}'s text report {name} has findings {got}, expected {want}")
 
     # exec: same pid, a second document next to the first
     rc, docs, texts, _ = run(lib, exe, "exec")
