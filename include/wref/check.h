@@ -23,6 +23,11 @@ WREF_API size_t wref_check_leaks(void);
  * WREF_GET_OBJECT: a later use of ob by this thread is no longer attributed to that borrow. */
 WREF_API void wref_check_borrow_end(wref_object *ob);
 
+/* The number of findings reported so far in this process (suppressed ones not counted); 0 in
+ * the release library. For test harnesses that fail the test that caused a finding (the
+ * pytest plugin wref_pytest.py, docs/python.md). */
+WREF_API size_t wref_check_findings(void);
+
 #ifdef __cplusplus
 }
 #endif

@@ -248,6 +248,11 @@ size_t wref_check_leaks(void)
     return wref__census(NULL);
 }
 
+size_t wref_check_findings(void)
+{
+    return wref__report_count();
+}
+
 void wref_check_borrow_end(wref_object *ob)
 {
     if (ob)

@@ -1,4 +1,5 @@
-# libwref-audit.so: the rtld-audit module of the CPython frontend (audit.c). Its own small
+# The CPython frontend beyond its sources (compiled into libwref-check.so by src/CMakeLists.txt).
+# libwref-audit.so: the rtld-audit module of the CPython frontend (audit/audit.c). Its own small
 # library, installed beside libwref-check.so: wref-check sets LD_AUDIT to it for a CPython
 # program. It links nothing of the checker (it lives in its own link-map namespace).
 add_library(wref-audit SHARED ${CMAKE_CURRENT_SOURCE_DIR}/check/python/audit/audit.c)
@@ -7,3 +8,7 @@ set_target_properties(wref-audit PROPERTIES C_VISIBILITY_PRESET hidden)
 target_link_libraries(wref-audit PRIVATE ${CMAKE_DL_LIBS})
 target_link_options(wref-audit PRIVATE -Wl,--no-undefined)
 install(TARGETS wref-audit LIBRARY DESTINATION ${CMAKE_INSTALL_LIBDIR})
+
+# The pytest plugin (python/wref_pytest.py): `PYTHONPATH=<prefix>/share/wref/python
+# wref-check -- python3 -m pytest -p wref_pytest`.
+install(FILES ${PROJECT_SOURCE_DIR}/python/wref_pytest.py DESTINATION ${CMAKE_INSTALL_DATADIR}/wref/python)

@@ -1,0 +1,84 @@
+#!/usr/bin/env python3
+"""run_pytest.py: pytest under wref-check with the wref_pytest plugin (python/wref_pytest.py).
+
+usage: run_pytest.py --tool WREF_CHECK --python PYTHON --modules DIR --plugin-dir DIR
+
+Asserts: the checker's finding names the pytest test that was running ("in test:"); the JUnit
+XML has exactly test_hidden_dangling_borrow failed (with the plugin's message) and the two
+clean tests passed; the process exits with the checker's status 23. Then runs the plugin
+without the checker (it says so in the header, all tests pass apart from the swallowed bug,
+which nothing can see) and imports it in a Python without pytest when one is given, which must
+fail with the plugin's clear message."""
+import argparse
+import os
+import subprocess
+import sys
+import tempfile
+import xml.etree.ElementTree as ET
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+
+
+def run(cmd, env):
+    p = subprocess.run(cmd, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, env=env, timeout=300)
+    sys.stdout.write(p.stdout)
+    return p
+
+
+def main():
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--tool", required=True)
+    ap.add_argument("--python", required=True)
+    ap.add_argument("--modules", required=True)
+    ap.add_argument("--plugin-dir", required=True)
+    ap.add_argument("--python-without-pytest")
+    a = ap.parse_args()
+    errors = []
+    tmp = tempfile.mkdtemp(prefix="wref-pytest-")
+    env = dict(os.environ, PYTHONPATH=a.plugin_dir, WREF_PY_MODULES=a.modules, PYTHONDONTWRITEBYTECODE="1")
+    xml = os.path.join(tmp, "junit.xml")
+    tests = os.path.join(HERE, "pytest_cases", "test_plugin.py")
+    common = ["-m", "pytest", "-p", "wref_pytest", "-p", "no:cacheprovider", "--junitxml", xml, tests]
+
+    p = run([a.tool, "--", a.python] + common, env)
+    if p.returncode != 23:
+        errors.append(f"under the checker: exit status {p.returncode}, expected 23")
+    if "wref-check: active" not in p.stdout:
+        errors.append("the plugin's header does not say the checker is active")
+    want = "in test: " + "tests/python/pytest_cases/test_plugin.py::test_hidden_dangling_borrow (call)"
+    if not any(line.startswith("in test: ") and line.endswith("test_plugin.py::test_hidden_dangling_borrow (call)")
+               for line in p.stdout.splitlines()):
+        errors.append(f"the finding does not name the test (expected a line like {want!r})")
+    try:
+        cases = {c.get("name"): c for c in ET.parse(xml).getroot().iter("testcase")}
+    except (OSError, ET.ParseError) as e:
+        cases = {}
+        errors.append(f"no JUnit XML: {e}")
+    for name, should_fail in (("test_clean_before", False), ("test_hidden_dangling_borrow", True),
+                              ("test_clean_after", False)):
+        c = cases.get(name)
+        failed = c is not None and (c.find("failure") is not None or c.find("error") is not None)
+        if c is None:
+            errors.append(f"{name} missing from the JUnit XML")
+        elif failed != should_fail:
+            errors.append(f"{name}: {'failed' if failed else 'passed'} in the JUnit XML, expected "
+                          f"{'failed' if should_fail else 'passed'}")
+        elif should_fail and "wref-check: 1 finding(s) during the call of" not in ET.tostring(c, encoding="unicode"):
+            errors.append(f"{name}: the failure does not carry the plugin's message")
+
+    p = run([a.python] + common, env)
+    if p.returncode != 0 or "wref-check: not active" not in p.stdout:
+        errors.append(f"without the checker: exit {p.returncode}, expected 0 and the 'not active' header")
+
+    if a.python_without_pytest:
+        p = run([a.python_without_pytest, "-c", "import wref_pytest"], env)
+        if p.returncode == 0 or "wref_pytest is a pytest plugin; install pytest" not in p.stdout:
+            errors.append("importing the plugin without pytest did not fail with its message")
+
+    for e in errors:
+        print("run_pytest: FAIL:", e)
+    return 1 if errors else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
