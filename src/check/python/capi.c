@@ -75,6 +75,7 @@ bool wref__py_api_resolve(void *self_fn)
     NEED(err_set_string, "PyErr_SetString");
     NEED(exc_reference_error, "PyExc_ReferenceError");
     NEED(none, "_Py_NoneStruct");
+    *(void **)&wref__py.frame_get_lasti = sym("PyFrame_GetLasti");
     *(void **)&wref__py.thread_state_unchecked = sym(wref__py.minor >= 13 ? "PyThreadState_GetUnchecked"
                                                                           : "_PyThreadState_UncheckedGet");
     if (!wref__py.thread_state_unchecked) {

@@ -73,6 +73,7 @@ typedef struct wref__py_api {
     py_object *(*frame_get_back)(py_object *frame);     /* new reference */
     py_object *(*frame_get_code)(py_object *frame);     /* new reference */
     int (*frame_get_line_number)(py_object *frame);
+    int (*frame_get_lasti)(py_object *frame);           /* 3.11+; NULL before */
     void (*incref)(py_object *o);
     void (*decref)(py_object *o);
     py_object *(*object_get_attr_string)(py_object *o, const char *name);

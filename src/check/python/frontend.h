@@ -42,8 +42,8 @@ extern bool wref__py_active;
 /* ---- objects.c ---- */
 /* Installs the chained object-domain allocator (GIL held, after start-up). */
 bool wref__py_alloc_install(void);
-/* o was just returned by PyWeakref_GetObject (GIL held): watch it. */
-void wref__py_watch_borrow(py_object *o);
+/* o was just returned by PyWeakref_GetObject to the code at caller_pc (GIL held): watch it. */
+void wref__py_watch_borrow(py_object *o, uintptr_t caller_pc);
 /* Copies the record of the object at obj (tombstone or watched); false when unknown. Marks it
  * reported when mark_reported is set and returns in *first whether it was the first time. */
 bool wref__py_rec_find(uintptr_t obj, wref__py_rec *out, bool mark_reported, bool *first);

@@ -64,7 +64,7 @@ __attribute__((no_sanitize("thread"))) static py_object *weakref_get_object(py_o
     py_object *o = wref__py.weakref_get_object(ref);
     if (wref__py_active && o && o != wref__py.none) {
         n_calls++;
-        wref__py_watch_borrow(o);
+        wref__py_watch_borrow(o, (uintptr_t)__builtin_return_address(0));
     }
     return o;
 }

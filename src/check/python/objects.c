@@ -29,6 +29,7 @@ static struct {
     size_t q_count, q_bytes;
     size_t watched;                   /* atomic reads on the fast path */
     size_t tombstones_total, dropped;
+    uint64_t generation;              /* bumped whenever a record leaves the watched state */
     uint64_t next_serial;
 } tab = {.lock = PTHREAD_MUTEX_INITIALIZER};
 
@@ -69,6 +70,7 @@ static void unlink_rec(wref__py_rec *r)
         }
     if (r->state == WREF__PY_WATCHED)
         __atomic_store_n(&tab.watched, tab.watched - 1, __ATOMIC_RELAXED);
+    __atomic_store_n(&tab.generation, tab.generation + 1, __ATOMIC_RELEASE);
 }
 
 /* A watched block came back from the allocator, or was resized: it was freed in a way we did
@@ -183,6 +185,7 @@ static void py_object_free_hook(void *ctx, void *p)
         if (r && r->state == WREF__PY_WATCHED) {
             r->state = WREF__PY_TOMBSTONE;
             __atomic_store_n(&tab.watched, tab.watched - 1, __ATOMIC_RELAXED);
+            __atomic_store_n(&tab.generation, tab.generation + 1, __ATOMIC_RELEASE);
         } else {
             r = NULL;
         }
@@ -206,11 +209,62 @@ bool wref__py_alloc_install(void)
 
 /* ---- watching ------------------------------------------------------------------------- */
 
-void wref__py_watch_borrow(py_object *o)
+/* Borrow sites seen by this thread: (C caller, innermost Python code object and line) -> the
+ * stacks captured the first time. A hit costs no unwinding and no frame walk; its stacks are
+ * those of the first borrow from the same C call site and Python line. The code object of a
+ * cached entry is pinned by the Python stack depot (it is the innermost frame of a stored
+ * stack), so its address is never another code object's. */
+#define SITE_CACHE 256
+typedef struct site {
+    uintptr_t pc, code;
+    int line;
+    wref__stack_id st;
+    uint32_t py;
+} site;
+static __thread __attribute__((tls_model("initial-exec"))) site *site_cache;   /* SITE_CACHE entries */
+
+static void borrow_stacks(uintptr_t pc, wref__stack_id *st, uint32_t *py)
+{
+    uintptr_t code = 0;
+    int line = 0;
+    bool have = wref__py_innermost(&code, &line);
+    site *e = NULL;
+    if (have && (site_cache || (site_cache = calloc(SITE_CACHE, sizeof *site_cache)))) {
+        uint64_t h = (pc ^ (code * 31) ^ (uint64_t)(unsigned)line * 0x9E3779B97F4A7C15ull) * 0x9E3779B97F4A7C15ull;
+        e = &site_cache[h >> 56 & (SITE_CACHE - 1)];
+        if (e->pc == pc && e->code == code && e->line == line && e->st) {
+            *st = e->st;
+            *py = e->py;
+            return;
+        }
+    }
+    *st = wref__capture();
+    *py = wref__py_stack_capture(wref__opt.stack_depth);
+    if (e && *py) {   /* only with a stored Python stack: it pins the code object */
+        *e = (site){pc, code, line, *st, *py};
+    }
+}
+
+/* The last borrow this thread recorded: the same object borrowed again from the same site,
+ * with no record having left the watched state since (generation), changes nothing. */
+static __thread __attribute__((tls_model("initial-exec"))) struct {
+    uintptr_t obj;
+    wref__stack_id st;
+    uint32_t py;
+    uint64_t generation;
+} last;
+
+void wref__py_watch_borrow(py_object *o, uintptr_t caller_pc)
 {
     in_frontend++;
-    wref__stack_id st = wref__capture();
-    uint32_t py = wref__py_stack_capture(wref__opt.stack_depth);
+    wref__stack_id st;
+    uint32_t py;
+    borrow_stacks(caller_pc, &st, &py);
+    uint64_t gen = __atomic_load_n(&tab.generation, __ATOMIC_ACQUIRE);
+    if (last.obj == (uintptr_t)o && last.st == st && last.py == py && last.generation == gen) {
+        in_frontend--;
+        return;
+    }
     unsigned tno = wref__thread_no();
     py_object *type = o->ob_type;
     uintptr_t block = (uintptr_t)o - wref__py_preheader(type);
@@ -222,6 +276,7 @@ void wref__py_watch_borrow(py_object *o)
         r->py_borrow = py;
         r->tno_borrow = tno;
         pthread_mutex_unlock(&tab.lock);
+        last.obj = (uintptr_t)o, last.st = st, last.py = py, last.generation = gen;
         in_frontend--;
         return;
     }
@@ -252,6 +307,7 @@ void wref__py_watch_borrow(py_object *o)
     tab.by_obj[slot(r->obj)] = r;
     __atomic_store_n(&tab.watched, tab.watched + 1, __ATOMIC_RELAXED);
     pthread_mutex_unlock(&tab.lock);
+    last.obj = (uintptr_t)o, last.st = st, last.py = py, last.generation = gen;
     in_frontend--;
 }
 

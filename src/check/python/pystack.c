@@ -135,6 +135,22 @@ uint32_t wref__py_stack_capture(unsigned depth)
     return id;
 }
 
+bool wref__py_innermost(uintptr_t *code, int *where)
+{
+    if (!wref__py.thread_state_unchecked())
+        return false;
+    py_object *f = wref__py.eval_get_frame();   /* borrowed */
+    if (!f)
+        return false;
+    py_object *c = wref__py.frame_get_code(f);
+    if (!c)
+        return false;
+    *code = (uintptr_t)c;
+    *where = wref__py.frame_get_lasti ? wref__py.frame_get_lasti(f) : wref__py.frame_get_line_number(f);
+    wref__py.decref(c);
+    return true;
+}
+
 size_t wref__py_stack_get(uint32_t id, const wref__lang_frame **frames)
 {
     *frames = NULL;
