@@ -13,7 +13,7 @@
  * embedded), glib (GLib 2.74 GWeakRef / g_object_weak_ref), std (libstdc++ shared_ptr/weak_ptr,
  * peer_std.cpp), and the backtrace methods (fp, libunwind, glibc).
  *
- * Method (../shared/reference/performance-peers.md §B): a case is one batch of n operations
+ * Method (docs/performance.md): a case is one batch of n operations
  * whose untimed set-up and tear-down run outside wrb_t_start()/wrb_t_stop(); n is calibrated so
  * a batch takes about 10 ms; the first (calibration) batches are discarded; the main thread is
  * pinned to CPU 0, the two threads of 2-thread cases to CPUs 0 and 1. */

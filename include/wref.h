@@ -1,6 +1,7 @@
 /* wref: reference-counted C objects with CPython-style weak references.
  *
- * The contract is ../shared/design/api.md; behaviour follows CPython 3.13's weakref C API.
+ * The contract is docs/api.md; behaviour follows CPython 3.13's weakref C API, as
+ * docs/semantics.md describes it.
  * Every function is safe to call from any thread. Ownership words used below:
  *   "new reference"  the caller owns one count and must wref_decref() it;
  *   "borrowed"       the caller owns nothing; the pointer is valid only while someone else

@@ -25,7 +25,7 @@ if [ "${1:-}" = --quick ]; then
 fi
 start=$SECONDS
 
-scripts/setup-debian.sh
+scripts/setup-debian.sh bench
 cmake -S . -B build/release -G Ninja -DCMAKE_BUILD_TYPE=Release -DWREF_WERROR=ON -DWREF_BUILD_BENCH=ON
 cmake --build build/release -j "$JOBS"
 

@@ -59,10 +59,12 @@ run_python_demo() {
 # -------------------------------------------------------------------------------------------
 
 banner "setup"
-scripts/setup-debian.sh
+scripts/setup-debian.sh demo   # only what the demo needs; scripts/test.sh installs the test tool chains
 
 banner "configure and build ($BUILD, Release)"
-cmake -S . -B "$BUILD" -G Ninja -DCMAKE_BUILD_TYPE=Release
+# The libraries, the tool and the examples; not the test suite (scripts/test.sh builds that in
+# its own trees, with cmocka, the sanitizers and the rest).
+cmake -S . -B "$BUILD" -G Ninja -DCMAKE_BUILD_TYPE=Release -DWREF_BUILD_TESTS=OFF
 cmake --build "$BUILD" -j "$JOBS"
 
 run_examples

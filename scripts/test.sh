@@ -30,7 +30,7 @@ export ASAN_OPTIONS=${ASAN_OPTIONS:-detect_leaks=1:abort_on_error=0:strict_strin
 export UBSAN_OPTIONS=${UBSAN_OPTIONS:-print_stacktrace=1:halt_on_error=1}
 export TSAN_OPTIONS=${TSAN_OPTIONS:-second_deadlock_stack=1}
 
-scripts/setup-debian.sh
+scripts/setup-debian.sh test
 scripts/setup-npm.sh
 
 # Sanitizer trees do not use -Werror: -O0/-O1 and sanitizer instrumentation produce their own

@@ -48,7 +48,8 @@ int wref__options_parse(struct wref__options *o, const char *text,
                         void (*warn)(const char *line, void *arg), void *arg);
 
 /* Writes the option table (name, type, default, help sentence) to fd with write(2), one
- * option per line after a short header; this is also the text of docs/options.md. */
+ * option per line after a short header; docs/wref-check.md ("The checker's options") shows
+ * this text. */
 void wref__options_help(int fd);
 
 /* Name of an enum option value ("sample" for WREF__GUARD_SAMPLE), "?" if out of range. */

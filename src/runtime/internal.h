@@ -35,7 +35,7 @@ static inline void wref__weaklist_store(wref_object *ob, uintptr_t v)
     __atomic_store_n(&ob->ob_weaklist_, v, __ATOMIC_RELEASE);
 }
 
-/* Count reached 0: run the destruction protocol (api.md) or defer it (trashcan). */
+/* Count reached 0: run the destruction protocol (docs/semantics.md section 4) or defer it (trashcan). */
 void wref__dealloc(wref_object *ob);
 
 static inline intptr_t wref__load_count(const wref_object *ob)

@@ -201,7 +201,7 @@ static void set_finalized(wref_object *ob)
     wref__unlock(stripe);
 }
 
-/* The destruction protocol of api.md, for an object whose count just reached 0. */
+/* The destruction protocol of docs/semantics.md section 4, for an object whose count just reached 0. */
 static void dealloc_one(wref_object *ob)
 {
     const wref_type *t = ob->ob_type_;

@@ -1,7 +1,8 @@
-/* weakref.c: refs and proxies, get-ref/get-object, clearing. Semantics: CPython 3.13
- * (../shared/reference/cpython-weakref-semantics.md); locking: the free-threaded design.
+/* weakref.c: refs and proxies, get-ref/get-object, clearing. Semantics: CPython 3.13's, as
+ * docs/semantics.md states them ("spec N" below is its section N); locking: the free-threaded
+ * design (a striped lock per referent).
  *
- * List invariant (spec 1.4), per referent, under its stripe lock:
+ * List invariant (spec 2, "List order"), per referent, under its stripe lock:
  *   head -> [basic ref]? -> [basic proxy]? -> the others, newest first -> NULL
  * A weakref is linked iff its referent field is non-NULL. */
 #include "internal.h"
@@ -61,7 +62,7 @@ static inline bool is_basic_proxy(const wref__weakref *w)
     return is_proxy_type(w->base.ob_type_) && w->callback == NULL;
 }
 
-/* Only the first two nodes can be basic (spec 1.4). */
+/* Only the first two nodes can be basic (spec 2, "List order"). */
 static void get_basic_refs(wref__weakref *head, wref__weakref **ref, wref__weakref **proxy)
 {
     *ref = *proxy = NULL;

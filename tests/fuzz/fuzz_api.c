@@ -2,9 +2,9 @@
  *
  * The input is a program of API operations. Each operation runs twice, in two "worlds":
  *   real   the library (objects, weakrefs and callback objects made by wref_*);
- *   model  a small reference model of the semantics (../../shared/reference/
- *          cpython-weakref-semantics.md as api.md adapts it): counts, the weakref list in
- *          spec-1.4 order, the destruction protocol of api.md, callbacks newest first.
+ *   model  a small reference model of the semantics (docs/semantics.md, docs/api.md):
+ *          counts, the weakref list in the order of semantics.md section 2, the destruction
+ *          protocol of section 4, callbacks newest first.
  * Both worlds run the same interpreter (run_op) over the same bytes; it only calls the be_*
  * primitives, which dispatch on the world. Callbacks, finalizers and destroy functions carry a
  * small program of their own (an "action", 8 bytes stored when they are created) that the
@@ -375,7 +375,7 @@ static void m_call_result(struct world *w, int res)
 
 static int m_call(struct world *w, int callable, int arg);
 
-/* wref_clear_weakrefs' algorithm (spec 2.7 as api.md adapts it, no temporary allocation):
+/* wref_clear_weakrefs' algorithm (docs/semantics.md sections 4 and 7: no temporary allocation):
  * every weakref dead first; those with a callback whose own count is > 0 are queued in list
  * order with their callback stolen; then each callback is called, a failure goes to the
  * unraisable hook, and the callback and the weakref are released right after their call. */
@@ -417,7 +417,7 @@ static void m_clear(struct world *w, int ob, bool run_callbacks)
     free(queue);
 }
 
-/* The destruction protocol (api.md), for a count that just reached 0. */
+/* The destruction protocol (docs/semantics.md section 4), for a count that just reached 0. */
 static void m_dealloc(struct world *w, int id)
 {
     switch (w->kind[id]) {
@@ -640,7 +640,7 @@ static int be_new_weakref(struct world *w, int target, bool proxy, int cb)
         return -1;
     }
     enum kind k = !proxy ? K_REF : m_callable(w, target) ? K_CPROXY : K_PROXY;
-    /* the list's basic ref and basic proxy: only the first two nodes (spec 1.4) */
+    /* the list's basic ref and basic proxy: only the first two nodes (semantics.md section 2) */
     int h = w->m[target].head, bref = -1, bprx = -1;
     if (h >= 0 && w->kind[h] == K_REF && w->m[h].callback < 0) {
         bref = h;

@@ -1,7 +1,7 @@
 #!/usr/bin/env python3
 """gen_api_seeds.py: writes the seed corpus of fuzz_api (tests/fuzz/corpus/api/).
 
-One seed per conformance scenario of shared/reference/cpython-weakref-semantics.md section 4
+One seed per conformance case of docs/semantics.md section 8
 (the file name says which), written in the byte language of fuzz_api.c. Selectors index the
 references the harness holds, in id order, so the comments track what is held. To see what a
 seed does: FUZZ_API_TRACE=1 build/.../fuzz_api_replay tests/fuzz/corpus/api/<seed>.

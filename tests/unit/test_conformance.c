@@ -1,6 +1,5 @@
-/* test_conformance.c: the conformance catalogue of
- * shared/reference/cpython-weakref-semantics.md section 4 ("the spec"), mapped onto wref
- * (shared/design/api.md), plus the destruction protocol and bad-argument tests.
+/* test_conformance.c: the conformance cases of docs/semantics.md section 8 ("the spec";
+ * the API is docs/api.md), plus the destruction protocol and bad-argument tests.
  *
  * Each caseNN_* test is spec case NN. Cases 10, 38, 41 and 48-57 are not applicable (see
  * tests/README.md). Adapted cases (12, 13, 27, 28, 39, 45) say how at the test.
@@ -309,7 +308,7 @@ static void case12_weakref_not_weakrefable(void **state)
     wref_decref(obj);
 }
 
-/* 13. Adaptation (api.md "Differences"): a non-callable callback is rejected at creation
+/* 13. Adaptation (docs/semantics.md section 7): a non-callable callback is rejected at creation
  * with WREF_ERR_TYPE, as CPython's documentation and 3.15 do; nothing is linked, nothing
  * changes. */
 static void case13_noncallable_callback_rejected(void **state)
@@ -1351,7 +1350,7 @@ static void case47_resurrection(void **state)
     wref_decref(cb);
 }
 
-/* ---- destruction protocol (api.md) beyond the catalogue ---------------------------------------- */
+/* ---- destruction protocol (docs/semantics.md section 4) beyond the catalogue ---------------------------------------- */
 
 /* A finalizer that resurrects must not run again even if it resurrects on the second death
  * (it is simply not called). */
