@@ -505,6 +505,8 @@ def case_sarif_dotdot():
     raw = json.load(open(os.path.join(reports, files[0])))
     check(any(f["file"] == spelled for fd in raw["findings"] for s in fd["stacks"] for f in s["frames"]),
           "the checker's report has the file as compiled, %s" % spelled)
+    g = report("--format=github", "--source-root=" + src, reports, status=1).stdout
+    check("::error file=leak_one.c,line=10," in g, "github: file= normalized and relative to --source-root", r)
     mt = os.path.join(os.environ["SARIF_DIR"], "node_modules", ".bin", "sarif-multitool")
     for name, args in (("abs", []), ("root", ["--source-root=" + os.path.join(src, "sub", "..") + "/"])):
         path = os.path.join(w, name + ".sarif")

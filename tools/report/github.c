@@ -2,7 +2,7 @@
  *
  * Contract: one line per group, "::error file=F,line=L,title=wref-check KIND::MESSAGE"
  * ("::warning" for severity warning); file and line are the first user frame with a file of
- * the main stack (a leak's reference cycle follows the message with its type names,
+ * the main stack, its path normalized (no "." or ".." segment) (a leak's reference cycle follows the message with its type names,
  * "; reference cycle: Node#1 -> Node#2 -> Node#1"), the file relative to --source-root when under it, and are left out when
  * there is no such frame. Escaping is GitHub's: in the message % \r \n become %25 %0D %0A;
  * in property values also : and , become %3A and %2C. */
@@ -31,10 +31,12 @@ static void annotate(FILE *out, const struct group *g, const char *root)
     const struct frame *at = report_first_user_frame(report_main_stack(f), 1);
     fprintf(out, "::%s ", strcmp(f->severity, "warning") ? "error" : "warning");
     if (at) {
-        const char *rel = report_relative(at->file, root);
+        char *norm = report_normalize(at->file);   /* "src/x/../y.c" is the file src/y.c */
+        const char *rel = report_relative(norm, root);
         fputs("file=", out);
-        escape(out, rel ? rel : at->file, 1);
+        escape(out, rel ? rel : norm, 1);
         fprintf(out, ",line=%ld,", at->line);
+        free(norm);
     }
     fputs("title=", out);
     escape(out, "wref-check ", 1);
