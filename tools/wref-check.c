@@ -6,13 +6,18 @@
  * Finds libwref-check.so, prepends it to LD_PRELOAD, merges the command-line options into
  * WREF_CHECK_OPTIONS and execvp()s the program in this very process (no fork), so the exit
  * status is the program's own, or the checker's exitcode when it had findings, and the
- * program's pid is the tool's pid (log files are <log_path>.<that pid>).
+ * program's pid is the tool's pid (log files are <log_path>.<that pid>). Before that it reads
+ * the program's ELF dynamic section: an ASan runtime it needs goes first in LD_PRELOAD, and a
+ * libwref.so.N it needs is preloaded from next to the checker library.
  *
- * Public surface only: the tool knows the checker through its documented environment
- * (LD_PRELOAD, WREF_CHECK_OPTIONS and its "name=value" syntax), never through src/.
+ * The tool talks to the checker through its documented environment (LD_PRELOAD,
+ * WREF_CHECK_OPTIONS and its "name=value" syntax). The one piece of src/ it shares is the
+ * option table and its parser (src/check/options.def, options.c): the flags, --help, the man
+ * page (--help-man) and the value checks come from them, so they cannot drift apart.
  *
- * Exit statuses of the tool itself: 0 for --help, --version, --print-env; 2 for a usage
- * error; 1 when the library cannot be found; 126/127 when the program cannot be run.
+ * Exit statuses of the tool itself: 0 for --help, --help-man, --version, --print-env; 2 for a
+ * usage error; 1 when the library cannot be found; 126/127 when the program cannot be run.
+ * Warnings (the run goes on) are one line "==PID==WARNING: wref-check: ...", as the checker's.
  * Compile definitions: WREF_VERSION (project version), WREF_INSTALL_LIBDIR (relative
  * CMAKE_INSTALL_LIBDIR), WREF_INSTALL_FULL_LIBDIR (absolute). */
 #ifndef _GNU_SOURCE

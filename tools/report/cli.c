@@ -251,23 +251,10 @@ static char *docs_dir(void)
 /* "file://" + the percent-encoded dir + "/" + name (malloc'ed). */
 static char *doc_uri(const char *dir, const char *name)
 {
-    static const char hex[] = "0123456789ABCDEF";
     char *path = report_join(dir, name);
-    char *s = report_xmalloc(7 + 3 * strlen(path) + 1), *o = s;
-    memcpy(o, "file://", 7);
-    o += 7;
-    for (const unsigned char *p = (const unsigned char *)path; *p; p++) {
-        if (strchr("-._~/", *p) || (*p >= '0' && *p <= '9') || ((*p | 0x20) >= 'a' && (*p | 0x20) <= 'z')) {
-            *o++ = (char)*p;
-        } else {
-            *o++ = '%';
-            *o++ = hex[*p >> 4];
-            *o++ = hex[*p & 15];
-        }
-    }
-    *o = 0;
+    char *uri = report_uri_encode("file://", path);
     free(path);
-    return s;
+    return uri;
 }
 
 static int write_report(const struct args *a, const struct merged *m)

@@ -141,6 +141,26 @@ void report_warning(const char *fmt, ...)
     fputc('\n', stderr);
 }
 
+/* Percent-encodes everything but RFC 3986 unreserved characters and '/'. */
+char *report_uri_encode(const char *prefix, const char *path)
+{
+    static const char hex[] = "0123456789ABCDEF";
+    size_t n = strlen(prefix), cap = n + 3 * strlen(path) + 1;
+    char *s = report_xmalloc(cap), *o = s + n;
+    memcpy(s, prefix, n);
+    for (const unsigned char *p = (const unsigned char *)path; *p; p++) {
+        if (strchr("-._~/", *p) || (*p >= '0' && *p <= '9') || ((*p | 0x20) >= 'a' && (*p | 0x20) <= 'z')) {
+            *o++ = (char)*p;
+        } else {
+            *o++ = '%';
+            *o++ = hex[*p >> 4];
+            *o++ = hex[*p & 15];
+        }
+    }
+    *o = 0;
+    return s;
+}
+
 char *report_join(const char *dir, const char *name)
 {
     size_t n = strlen(dir);

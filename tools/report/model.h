@@ -141,6 +141,9 @@ void report_error(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 /* Writes a one-line warning "==PID==WARNING: wref-check: ..." to stderr (the run goes on):
  * the prefix every warning of the tool and of the checker has. */
 void report_warning(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+/* Returns prefix + `path` with everything but RFC 3986 unreserved characters and '/'
+ * percent-encoded (malloc'ed): report_uri_encode("file://", "/a b") is "file:///a%20b". */
+char *report_uri_encode(const char *prefix, const char *path);
 /* Returns dir + "/" + name (malloc'ed) with exactly one '/' between them, whatever slashes
  * `dir` ends with ("d/" + "x" is "d/x", "/" + "x" is "/x"). */
 char *report_join(const char *dir, const char *name);

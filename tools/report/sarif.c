@@ -23,26 +23,6 @@
 #define WREF_VERSION "unknown"
 #endif
 
-/* Percent-encodes everything but RFC 3986 unreserved characters and '/'. */
-static char *uri_encode(const char *prefix, const char *path)
-{
-    static const char hex[] = "0123456789ABCDEF";
-    size_t n = strlen(prefix), cap = n + 3 * strlen(path) + 1;
-    char *s = report_xmalloc(cap), *o = s + n;
-    memcpy(s, prefix, n);
-    for (const unsigned char *p = (const unsigned char *)path; *p; p++) {
-        if (strchr("-._~/", *p) || (*p >= '0' && *p <= '9') || ((*p | 0x20) >= 'a' && (*p | 0x20) <= 'z')) {
-            *o++ = (char)*p;
-        } else {
-            *o++ = '%';
-            *o++ = hex[*p >> 4];
-            *o++ = hex[*p & 15];
-        }
-    }
-    *o = 0;
-    return s;
-}
-
 static json_t *text_message(const char *text)
 {
     return json_pack("{s:s}", "text", text);
@@ -64,7 +44,7 @@ static char *uri_path(const char *file)
 static json_t *artifact(const char *norm, const char *root)
 {
     const char *rel = report_relative(norm, root);
-    char *uri = uri_encode(rel ? "" : norm[0] == '/' ? "file://" : "", rel ? rel : norm);
+    char *uri = report_uri_encode(rel ? "" : norm[0] == '/' ? "file://" : "", rel ? rel : norm);
     json_t *a = json_pack("{s:s}", "uri", uri);
     free(uri);
     if (rel)
@@ -208,7 +188,7 @@ int report_write_sarif(const struct merged *m, const struct out_opts *o)
     json_object_set_new(driver, "rules", rules(o->help_uri_base));
     json_t *run = json_pack("{s:{s:o},s:o}", "tool", "driver", driver, "results", results);
     if (o->source_root) {
-        char *dir = uri_encode("file://", o->source_root);
+        char *dir = report_uri_encode("file://", o->source_root);
         size_t n = strlen(dir);
         char *with_slash = report_xmalloc(n + 2);
         snprintf(with_slash, n + 2, "%s/", dir);
