@@ -783,6 +783,7 @@ static const char *const tool_options[][2] = {
      "Print the LD_PRELOAD and WREF_CHECK_OPTIONS the program would get and exit 0 (no program "
      "needed; with one, its ELF adjustments are shown too)."},
     {"-h, --help", "Print this help and exit 0."},
+    {"--help-man", "Print the manual page wref-check(1) in roff (man -l - reads it) and exit 0."},
     {"--version", "Print the version and exit 0."},
 };
 #define NTOOL_OPTIONS (sizeof tool_options / sizeof tool_options[0])
