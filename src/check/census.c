@@ -14,8 +14,31 @@
 #include <stdlib.h>
 #include <string.h>
 
+/* What the census keeps of a record: its immutable fields (a full copy is made only for the
+ * few objects a finding names). */
+struct leak_rec {
+    uintptr_t addr;
+    uint64_t serial;
+    const wref_type *type;
+    uint32_t size;
+    wref__stack_id st_created;
+    uint16_t tno_created;
+};
+
+static const char *tname(const struct leak_rec *r)
+{
+    return r->type && r->type->name ? r->type->name : "?";
+}
+
+/* The record shape report.c takes, for a finding's object. */
+static wref__rec_copy full_rec(const struct leak_rec *r)
+{
+    return (wref__rec_copy){.addr = r->addr, .serial = r->serial, .type = r->type, .size = r->size,
+                            .state = WREF__ALIVE, .tno_created = r->tno_created, .st_created = r->st_created};
+}
+
 struct node {
-    wref__rec_copy rec;
+    struct leak_rec rec;
     size_t first_edge, n_edges;   /* CSR slice of edges[] */
     size_t scc;                    /* component index */
     size_t owner;                  /* root component that reaches it; SIZE_MAX: none yet */
@@ -31,6 +54,8 @@ struct graph {
     size_t n_slots;
     size_t *edges;        /* child node indices */
     size_t n_edges, edges_cap;
+    size_t *scc_first;    /* component c's members: members[scc_first[c] .. scc_first[c+1]) */
+    size_t *members;
     bool oom;
 };
 
@@ -59,7 +84,8 @@ static void collect(wref__rec *r, void *arg)
     if (g->n + 1 > g->cap)
         return;
     r->reported |= WREF__REPORTED_LEAK;
-    g->nodes[g->n++] = (struct node){.rec = wref__rec_snapshot(r), .owner = SIZE_MAX};
+    g->nodes[g->n++] = (struct node){.rec = {r->addr, r->serial, r->type, r->size, r->st_created, r->tno_created},
+                                     .owner = SIZE_MAX};
 }
 
 static size_t slot_hash(uintptr_t a, size_t mask)
@@ -195,7 +221,7 @@ static size_t report_callbacks(struct graph *g)
 {
     size_t found = 0;
     for (size_t i = 0; i < g->n; i++) {
-        const wref__rec_copy *r = &g->nodes[i].rec;
+        const struct leak_rec *r = &g->nodes[i].rec;
         if (!wref__is_weakref_type(r->type))
             continue;
         wref__weakref *w = (wref__weakref *)r->addr;
@@ -205,7 +231,8 @@ static size_t report_callbacks(struct graph *g)
         if (!cb || !referent)
             continue;
         size_t j = find_node(g, (uintptr_t)referent);
-        const wref__rec_copy *ref = j == SIZE_MAX ? NULL : &g->nodes[j].rec;
+        wref__rec_copy ref_copy = j == SIZE_MAX ? (wref__rec_copy){0} : full_rec(&g->nodes[j].rec);
+        const wref__rec_copy *ref = j == SIZE_MAX ? NULL : &ref_copy;
         char what[300];
         snprintf(what, sizeof what,
                  "a weakref callback never ran: its referent %s#%llu is still alive at exit "
@@ -222,14 +249,40 @@ static size_t report_callbacks(struct graph *g)
     return found;
 }
 
-/* Marks every node reachable from component `root` (not yet owned) as owned by it;
- * returns how many and their bytes. */
+/* Groups the nodes by component (counting sort): members[] and scc_first[], O(N). */
+static bool index_members(struct graph *g, size_t n_scc)
+{
+    g->scc_first = calloc(n_scc + 1, sizeof *g->scc_first);
+    g->members = malloc((g->n ? g->n : 1) * sizeof *g->members);
+    if (!g->scc_first || !g->members) {
+        g->oom = true;
+        return false;
+    }
+    for (size_t v = 0; v < g->n; v++)
+        g->scc_first[g->nodes[v].scc + 1]++;
+    for (size_t c = 0; c < n_scc; c++)
+        g->scc_first[c + 1] += g->scc_first[c];
+    size_t *fill = malloc((n_scc ? n_scc : 1) * sizeof *fill);
+    if (!fill) {
+        g->oom = true;
+        return false;
+    }
+    memcpy(fill, g->scc_first, n_scc * sizeof *fill);
+    for (size_t v = 0; v < g->n; v++)
+        g->members[fill[g->nodes[v].scc]++] = v;
+    free(fill);
+    return true;
+}
+
+/* Marks every node reachable from component `root` (not yet owned) as owned by it; returns
+ * how many and their bytes. Cost: the component's members plus the nodes it claims and their
+ * edges, so that claiming from every root in turn is O(N+E) in all (a claimed node is never
+ * visited again). */
 static void claim(struct graph *g, size_t root_scc, size_t *count, size_t *bytes, size_t *queue)
 {
     size_t head = 0, tail = 0;
-    for (size_t i = 0; i < g->n; i++)
-        if (g->nodes[i].scc == root_scc)
-            queue[tail++] = i;
+    for (size_t m = g->scc_first[root_scc]; m < g->scc_first[root_scc + 1]; m++)
+        queue[tail++] = g->members[m];
     while (head < tail) {
         struct node *nv = &g->nodes[queue[head++]];
         for (size_t e = 0; e < nv->n_edges; e++) {
@@ -246,20 +299,15 @@ static void claim(struct graph *g, size_t root_scc, size_t *count, size_t *bytes
 }
 
 /* Text "A#1 -> B#2 -> A#1": a cycle through the component's first member; its serials in
- * serials[] (at most 18: the start, 16 more, the start again), their number in *n_serials. */
-static void cycle_path(struct graph *g, size_t start, wref__buf *b, size_t *prev, uint64_t *serials,
+ * serials[] (at most 18: the start, 16 more, the start again), their number in *n_serials.
+ * prev[] (g->n entries) is SIZE_MAX everywhere on entry and on return; queue[] has room for
+ * g->n. Cost: the component's members and their edges, never the whole graph. */
+static void cycle_path(struct graph *g, size_t start, wref__buf *b, size_t *prev, size_t *queue, uint64_t *serials,
                        size_t *n_serials)
 {
     size_t scc = g->nodes[start].scc;
-    for (size_t i = 0; i < g->n; i++)
-        prev[i] = SIZE_MAX;
     /* BFS inside the component from start until an edge returns to start */
-    size_t *queue = malloc(g->n * sizeof *queue), head = 0, tail = 0, last = SIZE_MAX;
-    *n_serials = 0;
-    if (!queue) {
-        g->oom = true;
-        return;
-    }
+    size_t head = 0, tail = 0, last = SIZE_MAX;
     queue[tail++] = start;
     while (head < tail && last == SIZE_MAX) {
         size_t v = queue[head++];
@@ -281,19 +329,20 @@ static void cycle_path(struct graph *g, size_t start, wref__buf *b, size_t *prev
     size_t path[17], n = 0;
     for (size_t v = last; v != SIZE_MAX && v != start && n < 16; v = prev[v])
         path[n++] = v;
-    wref__buf_printf(b, "  reference cycle: %s#%llu", wref__type_name(&g->nodes[start].rec),
+    for (size_t i = 0; i < tail; i++)
+        prev[queue[i]] = SIZE_MAX;
+    wref__buf_printf(b, "  reference cycle: %s#%llu", tname(&g->nodes[start].rec),
                      (unsigned long long)g->nodes[start].rec.serial);
     *n_serials = 0;
     serials[(*n_serials)++] = g->nodes[start].rec.serial;
     while (n) {
-        const wref__rec_copy *r = &g->nodes[path[--n]].rec;
-        wref__buf_printf(b, " -> %s#%llu", wref__type_name(r), (unsigned long long)r->serial);
+        const struct leak_rec *r = &g->nodes[path[--n]].rec;
+        wref__buf_printf(b, " -> %s#%llu", tname(r), (unsigned long long)r->serial);
         serials[(*n_serials)++] = r->serial;
     }
     serials[(*n_serials)++] = g->nodes[start].rec.serial;
-    wref__buf_printf(b, " -> %s#%llu\n", wref__type_name(&g->nodes[start].rec),
+    wref__buf_printf(b, " -> %s#%llu\n", tname(&g->nodes[start].rec),
                      (unsigned long long)g->nodes[start].rec.serial);
-    free(queue);
 }
 
 struct group {
@@ -314,21 +363,86 @@ static int group_cmp(const void *a, const void *b)
     return x->bytes < y->bytes ? 1 : x->bytes > y->bytes ? -1 : 0;
 }
 
+/* Open-addressing index of the groups by (creation stack, type, direct), so that grouping N
+ * leaked objects is O(N) whatever the number of groups. */
+struct group_index {
+    size_t *slots;   /* group index + 1; 0: empty */
+    size_t mask;
+};
+
+static size_t group_hash(wref__stack_id st, const wref_type *t, bool direct)
+{
+    uint64_t h = ((uint64_t)st * 0x9E3779B97F4A7C15ull) ^ ((uint64_t)(uintptr_t)t * 0xC2B2AE3D27D4EB4Full) ^ direct;
+    return (size_t)(h ^ (h >> 29));
+}
+
+/* The group of node nv, created when new. Both the groups and their index grow by doubling
+ * (most leaks form a few groups, so neither is sized by the number of objects); SIZE_MAX when
+ * out of memory. */
+static size_t group_of(struct group_index *ix, struct group **groups, size_t *n_groups, size_t *cap, size_t v,
+                       const struct node *nv, bool direct)
+{
+    if ((*n_groups + 1) * 2 > ix->mask + 1) {   /* keep the index at most half full */
+        size_t n_slots = (ix->mask + 1) * 2;
+        size_t *slots = calloc(n_slots, sizeof *slots);
+        if (!slots)
+            return SIZE_MAX;
+        for (size_t k = 0; k < *n_groups; k++) {
+            const struct group *gr = &(*groups)[k];
+            size_t i = group_hash(gr->stack, gr->type, gr->direct) & (n_slots - 1);
+            while (slots[i])
+                i = (i + 1) & (n_slots - 1);
+            slots[i] = k + 1;
+        }
+        free(ix->slots);
+        ix->slots = slots;
+        ix->mask = n_slots - 1;
+    }
+    for (size_t i = group_hash(nv->rec.st_created, nv->rec.type, direct) & ix->mask;; i = (i + 1) & ix->mask) {
+        size_t k = ix->slots[i];
+        if (!k) {
+            bool oom = false;
+            *groups = grow(*groups, cap, *n_groups + 1, sizeof **groups, &oom);
+            if (oom)
+                return SIZE_MAX;
+            k = (*n_groups)++;
+            (*groups)[k] = (struct group){nv->rec.st_created, nv->rec.type, direct, v, 0, 0, 0, 0, 0, k};
+            ix->slots[i] = k + 1;
+            return k;
+        }
+        k--;
+        const struct group *gr = &(*groups)[k];
+        if (gr->stack == nv->rec.st_created && gr->type == nv->rec.type && gr->direct == direct)
+            return k;
+    }
+}
+
+/* Leak findings: one per reference cycle nobody else holds, then one per group of the other
+ * leaked objects (direct: nobody leaked holds them; indirect: reachable only from leaked
+ * objects). Every step is O(N+E): components are walked through their member lists, claims
+ * never revisit a node, and groups are found by hash. */
 static size_t report_leaks(struct graph *g, size_t n_scc)
 {
     size_t found = 0;
-    bool *has_in = calloc(n_scc ? n_scc : 1, sizeof *has_in);
-    size_t *scc_size = calloc(n_scc ? n_scc : 1, sizeof *scc_size);
-    bool *self_loop = calloc(n_scc ? n_scc : 1, sizeof *self_loop);
-    size_t *scratch = malloc((g->n ? g->n : 1) * sizeof *scratch);
-    struct group *groups = calloc(g->n ? g->n : 1, sizeof *groups);
-    if (!has_in || !scc_size || !self_loop || !scratch || !groups) {
+    size_t nn = g->n ? g->n : 1, ns = n_scc ? n_scc : 1;
+    bool *has_in = calloc(ns, sizeof *has_in);
+    size_t *scc_size = calloc(ns, sizeof *scc_size);
+    bool *self_loop = calloc(ns, sizeof *self_loop);
+    size_t *scratch = malloc(nn * sizeof *scratch);
+    size_t *prev = malloc(nn * sizeof *prev);
+    size_t *oldest = malloc(ns * sizeof *oldest);
+    struct group *groups = NULL;
+    size_t groups_cap = 0;
+    struct group_index ix = {calloc(16, sizeof *ix.slots), 15};
+    if (!has_in || !scc_size || !self_loop || !scratch || !prev || !oldest || !ix.slots ||
+        !index_members(g, n_scc)) {
         g->oom = true;
         goto out;
     }
     for (size_t v = 0; v < g->n; v++) {
         struct node *nv = &g->nodes[v];
         scc_size[nv->scc]++;
+        prev[v] = SIZE_MAX;
         for (size_t e = 0; e < nv->n_edges; e++) {
             size_t w = g->edges[nv->first_edge + e];
             if (g->nodes[w].scc != nv->scc)
@@ -340,11 +454,6 @@ static size_t report_leaks(struct graph *g, size_t n_scc)
 
     /* Cycles first: one finding each, naming the members from the oldest (lowest serial),
      * so the report does not depend on the registry's hash order. */
-    size_t *oldest = malloc((n_scc ? n_scc : 1) * sizeof *oldest);
-    if (!oldest) {
-        g->oom = true;
-        goto out;
-    }
     for (size_t i = 0; i < n_scc; i++)
         oldest[i] = SIZE_MAX;
     for (size_t v = 0; v < g->n; v++) {
@@ -359,11 +468,11 @@ static size_t report_leaks(struct graph *g, size_t n_scc)
         has_in[s] = true;   /* reported: not again for the other members */
         size_t ind = 0, ind_bytes = 0, bytes = 0;
         claim(g, s, &ind, &ind_bytes, scratch);
-        for (size_t i = 0; i < g->n; i++)
-            if (g->nodes[i].scc == s) {
-                bytes += g->nodes[i].rec.size;
-                g->nodes[i].owner = s;
-            }
+        for (size_t m = g->scc_first[s]; m < g->scc_first[s + 1]; m++) {
+            struct node *nm = &g->nodes[g->members[m]];
+            bytes += nm->rec.size;
+            nm->owner = s;
+        }
         wref__buf b = {0};
         wref__buf_printf(&b, "a reference cycle of %zu object(s), %zu byte(s), is alive at exit; "
                          "%zu more object(s) (%zu byte(s)) are reachable only from it (indirect)",
@@ -371,22 +480,21 @@ static size_t report_leaks(struct graph *g, size_t n_scc)
         wref__buf ex = {0};
         uint64_t serials[18];
         wref__leak_info li = {WREF__LEAK_CYCLE, scc_size[s], bytes, ind, ind_bytes, serials, 0};
-        cycle_path(g, v, &ex, scratch, serials, &li.cycle_len);
-        wref__finding f = {.kind = WREF__K_LEAK, .what = b.data, .object = &g->nodes[v].rec,
+        cycle_path(g, v, &ex, prev, scratch, serials, &li.cycle_len);
+        wref__rec_copy obj = full_rec(&g->nodes[v].rec);
+        wref__finding f = {.kind = WREF__K_LEAK, .what = b.data, .object = &obj,
                            .address = g->nodes[v].rec.addr, .where = 0, .extra = ex.data, .leak = &li};
         f.history[f.n_history++] = (wref__labelled){"created", g->nodes[v].rec.st_created, g->nodes[v].rec.tno_created};
         size_t id = wref__report(&f);
-        for (size_t i = 0; i < g->n; i++)
-            if (g->nodes[i].scc == s) {
-                g->nodes[i].finding = id;
-                g->nodes[i].role = WREF__LEAK_CYCLE;
-            }
+        for (size_t m = g->scc_first[s]; m < g->scc_first[s + 1]; m++) {
+            struct node *nm = &g->nodes[g->members[m]];
+            nm->finding = id;
+            nm->role = WREF__LEAK_CYCLE;
+        }
         wref__buf_free(&b);
         wref__buf_free(&ex);
         found++;
     }
-
-    free(oldest);
 
     /* Other roots own what they reach; the rest is grouped by creation stack and type. */
     for (size_t v = 0; v < g->n; v++) {
@@ -408,12 +516,11 @@ static size_t report_leaks(struct graph *g, size_t n_scc)
         if (in_cycle)
             continue;
         bool direct = !has_in[s];   /* otherwise indirect: counted with its owner too */
-        size_t k;
-        for (k = 0; k < n_groups; k++)
-            if (groups[k].stack == nv->rec.st_created && groups[k].type == nv->rec.type && groups[k].direct == direct)
-                break;
-        if (k == n_groups)
-            groups[n_groups++] = (struct group){nv->rec.st_created, nv->rec.type, direct, v, 0, 0, 0, 0, 0, k};
+        size_t k = group_of(&ix, &groups, &n_groups, &groups_cap, v, nv, direct);
+        if (k == SIZE_MAX) {
+            g->oom = true;   /* this object is then in no finding */
+            continue;
+        }
         scratch[v] = k;
         nv->role = direct ? WREF__LEAK_DIRECT : WREF__LEAK_INDIRECT;
         groups[k].count++;
@@ -426,7 +533,8 @@ static size_t report_leaks(struct graph *g, size_t n_scc)
     qsort(groups, n_groups, sizeof *groups, group_cmp);
     for (size_t k = 0; k < n_groups; k++) {
         struct group *gr = &groups[k];
-        const wref__rec_copy *r = &g->nodes[gr->first].rec;
+        wref__rec_copy obj = full_rec(&g->nodes[gr->first].rec);
+        const wref__rec_copy *r = &obj;
         wref__buf b = {0};
         if (gr->direct)
             wref__buf_printf(&b, "direct leak of %zu byte(s) in %zu %s object(s) alive at exit; %zu more object(s) "
@@ -460,8 +568,53 @@ out:
     free(scc_size);
     free(self_loop);
     free(scratch);
+    free(prev);
+    free(oldest);
     free(groups);
+    free(ix.slots);
     return found;
+}
+
+/* Puts the nodes in creation order (serial), in O(N): an LSD radix sort, 16 bits a pass.
+ * Objects created together are usually linked together and adjacent in memory, so the
+ * walks below then touch memory in order instead of in the registry's hash order, and every
+ * "first member" of a finding is its oldest object, whatever the hash order. */
+static void sort_by_serial(struct graph *g)
+{
+    size_t n = g->n;
+    uint64_t max = 0;
+    for (size_t i = 0; i < n; i++)
+        if (g->nodes[i].rec.serial > max)
+            max = g->nodes[i].rec.serial;
+    size_t *a = malloc(n * sizeof *a), *b = malloc(n * sizeof *b), *count = malloc(65537 * sizeof *count);
+    struct node *sorted = malloc(n * sizeof *sorted);
+    if (!a || !b || !count || !sorted)
+        goto out;   /* unsorted is still correct, only slower */
+    for (size_t i = 0; i < n; i++)
+        a[i] = i;
+    for (unsigned shift = 0; shift < 64 && (max >> shift); shift += 16) {
+        memset(count, 0, 65537 * sizeof *count);
+        for (size_t i = 0; i < n; i++)
+            count[((g->nodes[a[i]].rec.serial >> shift) & 0xffff) + 1]++;
+        for (size_t d = 0; d < 65536; d++)
+            count[d + 1] += count[d];
+        for (size_t i = 0; i < n; i++)
+            b[count[(g->nodes[a[i]].rec.serial >> shift) & 0xffff]++] = a[i];
+        size_t *t = a;
+        a = b;
+        b = t;
+    }
+    for (size_t i = 0; i < n; i++)
+        sorted[i] = g->nodes[a[i]];
+    free(g->nodes);
+    g->nodes = sorted;
+    g->cap = n;
+    sorted = NULL;
+out:
+    free(a);
+    free(b);
+    free(count);
+    free(sorted);
 }
 
 /* ---- the leak graph, for pictures (JSON: docs/report-schema.json#/$defs/leak_graph) ------------ */
@@ -476,7 +629,7 @@ static void graph_json(struct graph *g, wref__buf *b)
     for (size_t i = 0; i < n; i++) {
         const struct node *nd = &g->nodes[i];
         wref__buf_printf(b, "%s\n{\"serial\":%llu,\"type\":", i ? "," : "", (unsigned long long)nd->rec.serial);
-        wref__buf_json_string(b, wref__type_name(&nd->rec));
+        wref__buf_json_string(b, tname(&nd->rec));
         wref__buf_printf(b, ",\"size\":%u,\"address\":\"0x%lx\",\"role\":\"%s\",\"finding\":", nd->rec.size,
                          (unsigned long)nd->rec.addr, roles[nd->role]);
         if (nd->finding)
@@ -516,9 +669,13 @@ static void graph_json(struct graph *g, wref__buf *b)
 size_t wref__census(wref__buf *graph)
 {
     struct graph g = {0};
+    size_t live = wref__registry_live_count();   /* a hint: room for them all at once */
+    g.nodes = malloc((live + 16) * sizeof *g.nodes);
+    g.cap = g.nodes ? live + 16 : 0;
     wref__registry_each(collect, &g);
     size_t found = 0;
     if (g.n) {
+        sort_by_serial(&g);
         build_edges(&g);
         if (g.slots) {
             found += report_callbacks(&g);
@@ -536,5 +693,7 @@ size_t wref__census(wref__buf *graph)
     free(g.nodes);
     free(g.slots);
     free(g.edges);
+    free(g.scc_first);
+    free(g.members);
     return found;
 }
