@@ -44,7 +44,7 @@ void wref__checker_warn(bool *once, const char *fmt, ...)
             return;
     }
     char line[512];
-    int n = snprintf(line, sizeof line, "==%d==wref-check: WARNING: ", (int)getpid());
+    int n = snprintf(line, sizeof line, "==%d==WARNING: wref-check: ", (int)getpid());
     va_list ap;
     va_start(ap, fmt);
     n += vsnprintf(line + n, sizeof line - (size_t)n - 1, fmt, ap);
@@ -102,13 +102,20 @@ wref__stack_id wref__capture(void)
 
 /* ---- start-up and exit --------------------------------------------------------------------- */
 
+/* options.c's warnings start "WARNING: wref-check: "; every checker warning has the prefix
+ * "==PID==WARNING: wref-check: ", as the sanitizers' do. */
 static void warn_option(const char *line, void *arg)
 {
     (void)arg;
-    size_t n = strlen(line);
-    (void)!write(2, line, n);
-    if (n && line[n - 1] != '\n')
-        (void)!write(2, "\n", 1);
+    char buf[1100];
+    int n = snprintf(buf, sizeof buf, "==%d==%s", (int)getpid(), line);
+    if (n < 0)
+        return;
+    if ((size_t)n > sizeof buf - 2)
+        n = (int)sizeof buf - 2;
+    if (n && buf[n - 1] != '\n')
+        buf[n++] = '\n';
+    (void)!write(2, buf, (size_t)n);
 }
 
 /* The exit-time work: census, quarantine check, the reports' last words. */
@@ -147,7 +154,13 @@ static void die_by(int sig)
 static void flush_timeout(int sig)
 {
     (void)sig;
-    static const char msg[] = "wref-check: WARNING: flush_on_signal: exit work did not finish in 2 s; dying\n";
+    static const char msg[] = "==WARNING: wref-check: flush_on_signal: exit work did not finish in 2 s; dying\n";
+    char pid[24], *p = pid + sizeof pid;   /* "==PID" without stdio: a signal handler */
+    for (unsigned long v = (unsigned long)getpid(); p == pid + sizeof pid || v; v /= 10)
+        *--p = (char)('0' + v % 10);
+    *--p = '=';
+    *--p = '=';
+    (void)!write(2, p, (size_t)(pid + sizeof pid - p));
     (void)!write(2, msg, sizeof msg - 1);
     signal((int)flushing, SIG_DFL);
     raise((int)flushing);   /* SIGALRM's handler: the original signal, default action */

@@ -169,6 +169,20 @@ static bool ensure_open(void)
     return true;
 }
 
+/* One line on stderr at exit, so that a user of report=json knows where to look:
+ *   ==PID==wref-check: JSON report (N finding(s)) written to /abs/path.PID.json */
+static void say_where(size_t total)
+{
+    char cwd[512] = "";
+    if (js.path[0] != '/' && !getcwd(cwd, sizeof cwd))
+        cwd[0] = 0;
+    char line[1200];
+    int n = snprintf(line, sizeof line, "==%d==wref-check: JSON report (%zu finding(s)) written to %s%s%s\n",
+                     (int)getpid(), total, cwd, cwd[0] ? "/" : "", js.path);
+    if (n > 0)
+        (void)!write(2, line, (size_t)n < sizeof line ? (size_t)n : sizeof line - 1);
+}
+
 void wref__json_open(const char *prefix)
 {
     js.prefix = strdup(prefix);
@@ -352,6 +366,8 @@ void wref__json_tail(const size_t *by_kind, size_t total, size_t suppressed, con
         wref__checker_warn(&once, "cannot truncate the JSON report %s (%s)", js.path, strerror(errno));
     }
     wref__buf_free(&b);
+    if (final)
+        say_where(total);
 }
 
 /* ---- from a signal handler ------------------------------------------------------------------ */

@@ -327,7 +327,7 @@ int wref__options_parse(struct wref__options *o, const char *text,
         size_t key_len = (size_t)(p - key);
         if (*p != '=') {
             snprintf(line, sizeof line,
-                     "wref-check: WARNING: expected name=value, got '%.*s%s' (ignored)",
+                     "WARNING: wref-check: expected name=value, got '%.*s%s' (ignored)",
                      CLIP_ARGS(key, key_len));
             say(warn, arg, line);
             warnings++;
@@ -368,7 +368,7 @@ int wref__options_parse(struct wref__options *o, const char *text,
         const struct desc *d = find_desc(key, key_len);
         if (d == NULL) {
             snprintf(line, sizeof line,
-                     "wref-check: WARNING: unknown option '%.*s%s' (ignored; help=1 lists the options)",
+                     "WARNING: wref-check: unknown option '%.*s%s' (ignored; help=1 lists the options)",
                      CLIP_ARGS(key, key_len));
             say(warn, arg, line);
             warnings++;
@@ -389,7 +389,7 @@ int wref__options_parse(struct wref__options *o, const char *text,
                 if ((unsigned char)*c < 0x20 || *c == 0x7f)
                     *c = '?';
             snprintf(line, sizeof line,
-                     "wref-check: WARNING: bad value '%.*s%s' for option '%s' (%s%s; keeping %s%.*s)",
+                     "WARNING: wref-check: bad value '%.*s%s' for option '%s' (%s%s; keeping %s%.*s)",
                      CLIP_ARGS(val, val_len), d->name, unterminated ? "unterminated quote; " : "",
                      expected, field_equal(o, &defaults, d) ? "default " : "", 200, current);
             say(warn, arg, line);

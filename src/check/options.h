@@ -40,8 +40,8 @@ void wref__options_defaults(struct wref__options *o);
 /* Parses "name=value" pairs separated by ':', ',' or whitespace into *o; a value may be
  * quoted with '...' or "..." to contain separators. Fields not named keep their value. For each
  * unknown name, malformed pair or bad value, calls warn once with one line (no newline), e.g.
- *   wref-check: WARNING: unknown option 'foo' (ignored; help=1 lists the options)
- *   wref-check: WARNING: bad value 'x' for option 'exitcode' (keeping default 23)
+ *   WARNING: wref-check: unknown option 'foo' (ignored; help=1 lists the options)
+ *   WARNING: wref-check: bad value 'x' for option 'exitcode' (keeping default 23)
  * and keeps the field's current value. warn may be NULL. Returns the number of warnings.
  * Does not allocate: string values are copied into the struct. text may be NULL. */
 int wref__options_parse(struct wref__options *o, const char *text,

@@ -1,11 +1,20 @@
 /* suppress.c: suppressions (option suppressions=FILE), in the sanitizers' spirit.
  *
  * File syntax, one entry a line; '#' starts a comment; blank lines are ignored:
- *   kind:pattern        kind is a finding kind (leak, dangling-borrow, ...) or '*'
- *   kind:type=Pattern   matches the finding's object type name instead of its frames
- * A pattern is an fnmatch(3) glob ('*', '?', '[...]'), matched against every frame of every
- * stack of the finding: the function name, the source file (full path or basename) and the
- * module's basename. `wref-check report --gen-suppressions` writes entries for a report.
+ *   kind:Pattern                    the finding's frames (below)
+ *   kind:type=TypePattern           the finding's object type name
+ *   kind:type=TypePattern:frame=Pattern   both: the type name AND a frame (the narrowest
+ *                                   entry, what `wref-check report --gen-suppressions` writes)
+ *   kind:frame=Pattern              the same as kind:Pattern, spelled out
+ * kind is a finding kind (leak, dangling-borrow, ...) or '*'. In the combined form the type
+ * pattern ends at the last ":frame=". A pattern is an fnmatch(3) glob ('*', '?', '[...]';
+ * '\' escapes), matched against every frame of every stack of the finding: the function
+ * name, the source file (full path or basename) and the module's basename.
+ *
+ * A file that cannot be read, or any line that is not an entry, stops the program at start
+ * (exit status 1) with a message naming the file and line: a typo must never silently turn a
+ * suppression off. A suppressed leak also suppresses the objects reachable only from it
+ * (census.c asks wref__report, which comes here).
  * Loaded once at init (read-only afterwards); match counts are updated under report.c's lock. */
 #include "checker.h"
 
@@ -14,12 +23,14 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 struct entry {
-    int kind;          /* enum wref__kind, or -1 for '*' */
-    bool by_type;      /* pattern applies to the object's type name */
-    char *text;        /* "kind:pattern" as written, for the tables */
-    const char *pattern;
+    int kind;             /* enum wref__kind, or -1 for '*' */
+    char *text;           /* "kind:pattern" as written, for the tables */
+    const char *written;  /* the part after "kind:", for the JSON table */
+    char *type_pat;       /* the object's type name must match (NULL: any) */
+    char *frame_pat;      /* a frame must match (NULL: no frame condition) */
     size_t hits;
 };
 
@@ -59,6 +70,32 @@ static void trim(char **s)
     *s = p;
 }
 
+/* A suppressions file the checker cannot use: the run stops before the program does anything. */
+static void fatal(const char *path, unsigned lineno, const char *why, const char *line)
+{
+    char msg[1600];
+    int n;
+    if (lineno)
+        n = snprintf(msg, sizeof msg, "==%d==ERROR: wref-check: suppressions file %s, line %u: %s: '%.1024s'\n"
+                     "==%d==ERROR: wref-check: stopping (exit status 1): fix or remove the line\n",
+                     (int)getpid(), path, lineno, why, line, (int)getpid());
+    else
+        n = snprintf(msg, sizeof msg, "==%d==ERROR: wref-check: cannot read the suppressions file %s (%s)\n"
+                     "==%d==ERROR: wref-check: stopping (exit status 1): fix the suppressions= option\n",
+                     (int)getpid(), path, why, (int)getpid());
+    if (n > 0)
+        (void)!write(2, msg, (size_t)n < sizeof msg ? (size_t)n : sizeof msg - 1);
+    _exit(1);
+}
+
+static char *dup_or_die(const char *s, size_t len, const char *path, unsigned lineno, const char *line)
+{
+    char *d = strndup(s, len);
+    if (!d)
+        fatal(path, lineno, "out of memory", line);
+    return d;
+}
+
 static void add_line(const char *path, unsigned lineno, char *line)
 {
     char *hash = strchr(line, '#');
@@ -68,25 +105,48 @@ static void add_line(const char *path, unsigned lineno, char *line)
     if (!*line)
         return;
     char *colon = strchr(line, ':');
-    int kind = colon ? kind_from(line, (size_t)(colon - line)) : -2;
-    if (kind == -2 || !colon[1]) {
-        wref__checker_warn(NULL, "%s:%u: bad suppression '%s' (expected kind:pattern, kind one of the "
-                                 "finding kinds or '*'); ignored", path, lineno, line);
-        return;
+    if (!colon)
+        fatal(path, lineno, "expected kind:pattern", line);
+    int kind = kind_from(line, (size_t)(colon - line));
+    if (kind == -2)
+        fatal(path, lineno, "unknown kind before ':' (the kinds: dangling-borrow, use-after-free, "
+                            "use-after-clear, invalid-object, heap-overflow, write-after-free, clear-live, leak, "
+                            "callback-never-ran, callback-suppressed, callback-error, or '*')", line);
+    char *rest = colon + 1;
+    trim(&rest);
+    if (!*rest)
+        fatal(path, lineno, "empty pattern after ':'", line);
+    struct entry e = {kind, NULL, NULL, NULL, NULL, 0};
+    if (!strncmp(rest, "type=", 5)) {
+        const char *t = rest + 5, *fr = NULL;
+        for (const char *q = strstr(t, ":frame="); q; q = strstr(q + 1, ":frame="))
+            fr = q;   /* the last one: a type name may hold ':' */
+        size_t tlen = fr ? (size_t)(fr - t) : strlen(t);
+        if (!tlen)
+            fatal(path, lineno, "empty type pattern after 'type='", line);
+        e.type_pat = dup_or_die(t, tlen, path, lineno, line);
+        if (fr) {
+            if (!fr[7])
+                fatal(path, lineno, "empty frame pattern after ':frame='", line);
+            e.frame_pat = dup_or_die(fr + 7, strlen(fr + 7), path, lineno, line);
+        }
+    } else {
+        const char *f = !strncmp(rest, "frame=", 6) ? rest + 6 : rest;
+        if (!*f)
+            fatal(path, lineno, "empty frame pattern after 'frame='", line);
+        e.frame_pat = dup_or_die(f, strlen(f), path, lineno, line);
     }
+    /* the text as written, with the blanks around the pattern trimmed */
+    size_t klen = (size_t)(colon - line);
+    size_t len = klen + 1 + strlen(rest);
+    e.text = malloc(len + 1);
     struct entry *v = realloc(sup.v, (sup.n + 1) * sizeof *v);
-    char *text = strdup(line);
-    if (!v || !text) {
-        free(text);
-        if (v)
-            sup.v = v;
-        wref__checker_warn(NULL, "%s:%u: out of memory; suppression ignored", path, lineno);
-        return;
-    }
+    if (!v || !e.text)
+        fatal(path, lineno, "out of memory", line);
+    snprintf(e.text, len + 1, "%.*s:%s", (int)klen, line, rest);
+    e.written = e.text + klen + 1;
     sup.v = v;
-    const char *pat = text + (colon - line) + 1;
-    bool by_type = !strncmp(pat, "type=", 5);
-    v[sup.n++] = (struct entry){kind, by_type, text, by_type ? pat + 5 : pat, 0};
+    v[sup.n++] = e;
 }
 
 void wref__suppress_load(const char *path)
@@ -95,23 +155,21 @@ void wref__suppress_load(const char *path)
         return;
     sup.loaded = true;
     FILE *f = fopen(path, "re");
-    if (!f) {
-        wref__checker_warn(NULL, "cannot read suppressions file %s (%s); no suppressions", path, strerror(errno));
-        return;
-    }
+    if (!f)
+        fatal(path, 0, strerror(errno), "");
     char line[1024];
     unsigned lineno = 0;
     while (fgets(line, sizeof line, f)) {
         lineno++;
         if (!strchr(line, '\n') && !feof(f)) {
-            wref__checker_warn(NULL, "%s:%u: line longer than %zu bytes; ignored", path, lineno, sizeof line - 2);
-            int c;
-            while ((c = fgetc(f)) != EOF && c != '\n')
-                ;
-            continue;
+            char what[64];
+            snprintf(what, sizeof what, "line longer than %zu bytes", sizeof line - 2);
+            fatal(path, lineno, what, line);
         }
         add_line(path, lineno, line);
     }
+    if (ferror(f))
+        fatal(path, 0, strerror(errno), "");
     fclose(f);
     if (wref__opt.verbosity >= 1)
         wref__checker_warn(NULL, "%zu suppression(s) from %s", sup.n, path);
@@ -128,11 +186,13 @@ static bool entry_matches(const struct entry *e, const wref__finding *f, const w
 {
     if (e->kind != -1 && e->kind != (int)f->kind)
         return false;
-    if (e->by_type)
-        return f->object && !fnmatch(e->pattern, wref__type_name(f->object), 0);
+    if (e->type_pat && !(f->object && !fnmatch(e->type_pat, wref__type_name(f->object), 0)))
+        return false;
+    if (!e->frame_pat)
+        return true;
     for (size_t s = 0; s < n; s++)
         for (size_t i = 0; i < stacks[s].n; i++)
-            if (frame_matches(&stacks[s].frames[i], e->pattern))
+            if (frame_matches(&stacks[s].frames[i], e->frame_pat))
                 return true;
     return false;
 }
@@ -153,7 +213,9 @@ bool wref__suppress_match_type(enum wref__kind kind, const char *type_name)
 {
     for (size_t i = 0; i < sup.n; i++) {
         struct entry *e = &sup.v[i];
-        if (e->by_type && (e->kind == -1 || e->kind == (int)kind) && !fnmatch(e->pattern, type_name, 0)) {
+        /* only type entries: the fault handler cannot symbolize frames */
+        if (e->type_pat && !e->frame_pat && (e->kind == -1 || e->kind == (int)kind) &&
+            !fnmatch(e->type_pat, type_name, 0)) {
             e->hits++;
             sup.total++;
             return true;
@@ -183,7 +245,7 @@ void wref__suppress_table_json(wref__buf *b)
         if (!e->hits)
             continue;
         wref__buf_printf(b, "%s{\"kind\":\"%s\",\"pattern\":", sep, e->kind < 0 ? "*" : wref__kind_name((enum wref__kind)e->kind));
-        wref__buf_json_string(b, e->by_type ? e->pattern - 5 : e->pattern);
+        wref__buf_json_string(b, e->written);
         wref__buf_printf(b, ",\"count\":%zu}", e->hits);
         sep = ",";
     }

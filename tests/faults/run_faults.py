@@ -40,10 +40,10 @@ SCENARIOS = [
 # warning printed before the failure, or any other warning, excuses nothing.
 EXCUSES = [
     # the registry could not record an object: no check can see it from then on
-    (r"==\d+==wref-check: WARNING: out of memory for object records;",
+    (r"==\d+==WARNING: wref-check: out of memory for object records;",
      {"dangling-borrow", "use-after-free", "invalid-object", "leak", "callback-never-ran"}),
     # the exit census could not build its graph
-    (r"==\d+==wref-check: WARNING: out of memory in the leak census:", {"leak", "callback-never-ran"}),
+    (r"==\d+==WARNING: wref-check: out of memory in the leak census:", {"leak", "callback-never-ran"}),
     # the runtime handed the program WREF_ERR_MEMORY (its object memory failed): the program
     # stopped before its bug
     (r": VCHECK failed: ", None),
@@ -90,9 +90,9 @@ def run(exe, lib, shim, at, count_file, work):
 def self_test():
     """excuse() itself: what may and may not excuse a missing finding."""
     fail = "failinject: allocation 7 failed (from libwref-check+0x10)"
-    census = "==1==wref-check: WARNING: out of memory in the leak census: leaks may be missing"
-    records = "==1==wref-check: WARNING: out of memory for object records; checks are off"
-    json_w = "==1==wref-check: WARNING: out of memory: finding 1 is missing from the JSON report r.json"
+    census = "==1==WARNING: wref-check: out of memory in the leak census: leaks may be missing"
+    records = "==1==WARNING: wref-check: out of memory for object records; checks are off"
+    json_w = "==1==WARNING: wref-check: out of memory: finding 1 is missing from the JSON report r.json"
     cases = [
         ([fail, census], ["leak"], True),
         ([fail, "==1==ERROR: wref-check: leak on X#1", census], ["callback-never-ran"], True),

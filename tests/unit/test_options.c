@@ -123,12 +123,12 @@ static void test_bad_values(void **state)
     struct warnings w;
     wref__options_defaults(&o);
     assert_int_equal(parse(&o, "exitcode=x", &w), 1);
-    assert_string_equal(w.lines[0], "wref-check: WARNING: bad value 'x' for option 'exitcode' "
+    assert_string_equal(w.lines[0], "WARNING: wref-check: bad value 'x' for option 'exitcode' "
                                     "(expected an integer from 0 to 255; keeping default 23)");
     assert_int_equal(o.exitcode, 23);
 
     assert_int_equal(parse(&o, "guard=some", &w), 1);
-    assert_string_equal(w.lines[0], "wref-check: WARNING: bad value 'some' for option 'guard' "
+    assert_string_equal(w.lines[0], "WARNING: wref-check: bad value 'some' for option 'guard' "
                                     "(expected none|sample|all; keeping default none)");
     assert_int_equal(o.guard, WREF__GUARD_NONE);
 
@@ -145,7 +145,7 @@ static void test_bad_values(void **state)
     /* a value set earlier is what is kept */
     wref__options_defaults(&o);
     assert_int_equal(parse(&o, "exitcode=5:exitcode=", &w), 1);
-    assert_string_equal(w.lines[0], "wref-check: WARNING: bad value '' for option 'exitcode' "
+    assert_string_equal(w.lines[0], "WARNING: wref-check: bad value '' for option 'exitcode' "
                                     "(expected an integer from 0 to 255; keeping 5)");
     assert_int_equal(o.exitcode, 5);
 
@@ -172,14 +172,14 @@ static void test_unknown_and_malformed(void **state)
     wref__options_defaults(&o);
     assert_int_equal(parse(&o, "foo=1:exitcode=3", &w), 1);
     assert_string_equal(w.lines[0],
-                        "wref-check: WARNING: unknown option 'foo' (ignored; help=1 lists the options)");
+                        "WARNING: wref-check: unknown option 'foo' (ignored; help=1 lists the options)");
     assert_int_equal(o.exitcode, 3);
 
     assert_int_equal(parse(&o, "exitcode halt_on_error=1 =4", &w), 2);
     assert_string_equal(w.lines[0],
-                        "wref-check: WARNING: expected name=value, got 'exitcode' (ignored)");
+                        "WARNING: wref-check: expected name=value, got 'exitcode' (ignored)");
     assert_string_equal(w.lines[1],
-                        "wref-check: WARNING: unknown option '' (ignored; help=1 lists the options)");
+                        "WARNING: wref-check: unknown option '' (ignored; help=1 lists the options)");
     assert_true(o.halt_on_error);
 
     /* names match whole: prefixes and case variants are unknown */

@@ -10,10 +10,14 @@ in a fresh temporary directory, and asserts on its exit status, stderr and files
   suppress-type       leak:type=Node silences the leak; JSON suppressions table and counts
   suppress-file-glob  *:dangling_borrow.c (a source file) silences everything in it
   suppress-no-match   an entry that matches nothing changes nothing
-  suppress-bad        a malformed line and a missing file give one-line warnings, not a crash
+  suppress-bad        each kind of bad line, a missing file and a directory stop the run at start
+                      (exit 1) with a message naming the file and line
+  suppress-combined   kind:type=T:frame=F matches only when both the type and a frame match
+  warning-prefix      every checker warning starts "==PID==WARNING: wref-check: "
   lsan                leak_format=lsan prints LeakSanitizer's shape, to LSAN_OPTIONS' log_path
   halt-json           halt_on_error=1: the JSON report is complete with exit_status 23
-  json-path           report=json with log_path=P writes P.<pid>.json and no text
+  json-path           report=json with log_path=P writes P.<pid>.json, no text, and one line on
+                      stderr saying where the report went
   json-names          a type name with quotes, a newline, control and non-UTF-8 bytes: valid JSON
   symlink-trap        symlinks planted at <log_path>.<pid>[.json] are never written through
 """
@@ -88,14 +92,55 @@ def main(argv):
     check(rc == 23 and "ERROR: wref-check: dangling-borrow" in err and "Suppressions used" not in err,
           f"suppress-no-match: exit {rc}\n{err}")
 
-    # suppress-bad: a bad line and a missing file
-    supp = write(tmp, "bad.supp", "not-a-kind:foo\nleak\n")
-    rc, err, _ = run(lib, borrow, f"suppressions={supp}")
-    check(rc == 23, f"suppress-bad: exit {rc}, expected 23")
-    check(err.count("bad suppression") == 2, f"suppress-bad: expected 2 'bad suppression' warnings:\n{err}")
+    # suppress-bad: every line that is not an entry, a missing file and an unreadable one stop the
+    # run at start (exit 1, before main: the victim's own output never appears) with a message
+    # naming the file and the line; a typo never silently turns a suppression off
+    bad_lines = [("not-a-kind:foo", "unknown kind before ':'"),
+                 ("leak", "expected kind:pattern"),
+                 ("Leak:victim_make_node", "unknown kind before ':'"),
+                 ("leak:   ", "empty pattern after ':'"),
+                 ("leak:type=", "empty type pattern after 'type='"),
+                 ("leak:type=Node:frame=", "empty frame pattern after ':frame='"),
+                 ("leak:frame=", "empty frame pattern after 'frame='"),
+                 ("leak:" + "x" * 1100, "line longer than 1022 bytes")]
+    for i, (line, why) in enumerate(bad_lines):
+        supp = write(tmp, f"bad{i}.supp", "# fine\nleak:victim_make_node\n" + line + "\n")
+        rc, err, _ = run(lib, borrow, f"suppressions={supp}")
+        check(rc == 1 and re.match(r"==\d+==ERROR: wref-check: suppressions file " + re.escape(supp) +
+                                   r", line 3: " + re.escape(why) + r".*: '", err) and
+              "stopping (exit status 1)" in err and "ERROR: wref-check: dangling-borrow" not in err,
+              f"suppress-bad: {line[:40]!r}: exit {rc}, expected 1 and '{why}' at line 3:\n{err[:600]}")
     rc, err, _ = run(lib, borrow, "suppressions=/nonexistent/wref.supp")
-    check(rc == 23 and "cannot read suppressions file /nonexistent/wref.supp" in err,
-          f"suppress-bad: missing file: exit {rc}\n{err}")
+    check(rc == 1 and re.match(r"==\d+==ERROR: wref-check: cannot read the suppressions file /nonexistent/wref.supp "
+                               r"\(No such file or directory\)\n", err) and "dangling-borrow" not in err,
+          f"suppress-bad: missing file: exit {rc}, expected 1\n{err}")
+    rc, err, _ = run(lib, borrow, f"suppressions={tmp}")   # a directory: cannot be read as a file
+    check(rc == 1 and "cannot read the suppressions file" in err, f"suppress-bad: a directory: exit {rc}\n{err}")
+
+    # suppress-combined: kind:type=T:frame=F needs both the type and a frame to match
+    for line, silenced in [("leak:type=Node:frame=victim_make_node", True),
+                           ("leak:type=Node:frame=no_such_function", False),
+                           ("leak:type=Widget:frame=victim_make_node", False),
+                           ("leak:frame=victim_make_node", True),
+                           ("leak:type=N*e:frame=victim_link_*", False),   # not in the created stack
+                           ("leak:type=N*e:frame=leak.c", True)]:
+        supp = write(tmp, "combined.supp", line + "\n")
+        rc, err, _ = run(lib, leak, f"suppressions={supp}")
+        if silenced:
+            check(rc == 0 and "ERROR: wref-check" not in err and
+                  re.search(r"Suppressions used:\n  count pattern\n +1 " + re.escape(line) + "\n", err),
+                  f"suppress-combined: {line} should silence the leak: exit {rc}\n{err}")
+        else:
+            check(rc == 23 and "ERROR: wref-check: leak" in err, f"suppress-combined: {line} should not match: exit {rc}\n{err}")
+
+    # warning-prefix: every warning of the checker starts "==PID==WARNING: wref-check: "
+    rc, err, _ = run(lib, borrow, "no_such_option=1:exitcode=x:oops:report=text,xml:verbosity=1:"
+                                  f"log_path={tmp}/no/such/dir/log")
+    warnings = [l for l in err.splitlines() if "WARNING" in l or "wref-check:" in l and "ERROR" not in l
+                and "SUMMARY" not in l and not l.startswith("    ")]
+    check(len(warnings) >= 6, f"warning-prefix: expected at least 6 warnings:\n{err}")
+    for w in warnings:
+        check(re.match(r"==\d+==WARNING: wref-check: \S", w), f"warning-prefix: {w!r}")
 
     # lsan: LeakSanitizer's shape, in the file LSAN_OPTIONS names
     rc, err, work = run(lib, leak, "leak_format=lsan", {"LSAN_OPTIONS": "verbosity=0:log_path=" + tmp + "/lsan"})
@@ -117,11 +162,19 @@ def main(argv):
         check(doc["complete"] is True and doc["summary"]["exit_status"] == 23 and len(doc["findings"]) == 1,
               f"halt-json: {doc['complete']} {doc['summary']}")
 
-    # json-path: report=json only, to <log_path>.<pid>.json, no text on stderr
+    # json-path: report=json only, to <log_path>.<pid>.json, no text on stderr but one line
+    # saying where the report went (with the default prefix, an absolute path too)
     rc, err, work = run(lib, borrow, f"report=json:log_path={tmp}/r")
     docs = glob.glob(os.path.join(tmp, "r.*.json"))
     check(rc == 23 and len(docs) == 1 and "ERROR" not in err and not glob.glob(os.path.join(tmp, "r.[0-9]*[0-9]")),
           f"json-path: exit {rc}, files {os.listdir(tmp)}, stderr:\n{err}")
+    if docs:
+        check(re.fullmatch(r"==(\d+)==wref-check: JSON report \(1 finding\(s\)\) written to " + re.escape(docs[0]) + "\n",
+                           err), f"json-path: expected one line naming {docs[0]} on stderr, got:\n{err}")
+    rc, err, work = run(lib, borrow, "report=json")
+    docs = glob.glob(os.path.join(work, "wref-check.*.json"))
+    check(len(docs) == 1 and err == f"=={docs[0].split('.')[-2]}==wref-check: JSON report (1 finding(s)) written to "
+          f"{os.path.realpath(docs[0])}\n", f"json-path: default prefix: {docs}, stderr:\n{err}")
 
     # json-names
     rc, err, work = run(lib, os.path.join(victims, "victim_hostile_names_preload"), "report=json")

@@ -161,6 +161,9 @@ class Finding:
         return [s for i, s in enumerate(self.sections) if i > 0 or s[2]]
 
 
+JSON_WHERE = re.compile(r"==\d+==wref-check: JSON report \(\d+ finding\(s\)\) written to (/.*)$")
+
+
 def parse(text):
     findings, process_summary, stray = [], None, []
     cur = None
@@ -358,6 +361,19 @@ def main(argv):
 
     def fail(msg):
         errors.append(msg)
+
+    # report=json: the checker says on stderr where the report went, one line per process that
+    # reached its exit (a process killed by a signal cannot)
+    json_lines = [m for m in map(JSON_WHERE.match, stray) if m]
+    stray = [x for x in stray if not JSON_WHERE.match(x)]
+    if schema:
+        if proc.returncode in (0, 23) and not json_lines:   # exit() ran: 0 or the findings status
+            fail("report=json: no '==PID==wref-check: JSON report ... written to PATH' line on stderr")
+        for m in json_lines:
+            if os.path.dirname(m.group(1)) != os.path.realpath(workdir) or not os.path.exists(m.group(1)):
+                fail(f"report=json: the line names {m.group(1)}, not a report in {workdir}")
+    elif json_lines:
+        fail("a JSON report line without report=json: " + json_lines[0].group(0))
 
     pending = list(findings)
     cur = None          # the Finding being checked
