@@ -431,10 +431,11 @@ static size_t report_leaks(struct graph *g, size_t n_scc)
     size_t *scratch = malloc(nn * sizeof *scratch);
     size_t *prev = malloc(nn * sizeof *prev);
     size_t *oldest = malloc(ns * sizeof *oldest);
+    bool *owner_suppressed = calloc(ns, sizeof *owner_suppressed);   /* by the owner's component */
     struct group *groups = NULL;
     size_t groups_cap = 0;
     struct group_index ix = {calloc(16, sizeof *ix.slots), 15};
-    if (!has_in || !scc_size || !self_loop || !scratch || !prev || !oldest || !ix.slots ||
+    if (!has_in || !scc_size || !self_loop || !scratch || !prev || !oldest || !owner_suppressed || !ix.slots ||
         !index_members(g, n_scc)) {
         g->oom = true;
         goto out;
@@ -486,6 +487,7 @@ static size_t report_leaks(struct graph *g, size_t n_scc)
                            .address = g->nodes[v].rec.addr, .where = 0, .extra = ex.data, .leak = &li};
         f.history[f.n_history++] = (wref__labelled){"created", g->nodes[v].rec.st_created, g->nodes[v].rec.tno_created};
         size_t id = wref__report(&f);
+        owner_suppressed[s] = id == 0;
         for (size_t m = g->scc_first[s]; m < g->scc_first[s + 1]; m++) {
             struct node *nm = &g->nodes[g->members[m]];
             nm->finding = id;
@@ -507,60 +509,79 @@ static size_t report_leaks(struct graph *g, size_t n_scc)
             g->nodes[v].ind_bytes = ind_bytes;
         }
     }
-    size_t n_groups = 0;
-    for (size_t v = 0; v < g->n; v++) {
-        struct node *nv = &g->nodes[v];
-        size_t s = nv->scc;
-        bool in_cycle = has_in[s] && nv->owner == s;
-        scratch[v] = SIZE_MAX;
-        if (in_cycle)
-            continue;
-        bool direct = !has_in[s];   /* otherwise indirect: counted with its owner too */
-        size_t k = group_of(&ix, &groups, &n_groups, &groups_cap, v, nv, direct);
-        if (k == SIZE_MAX) {
-            g->oom = true;   /* this object is then in no finding */
+    /* Two passes: the direct groups first, then the indirect ones, so that an indirect object
+     * whose owner (the cycle or direct root that claimed it) was suppressed is left out: a
+     * suppression of a leak covers what only that leak keeps alive. */
+    for (int pass = 0; pass < 2; pass++) {
+        bool want_direct = pass == 0;
+        size_t n_groups = 0;
+        memset(ix.slots, 0, (ix.mask + 1) * sizeof *ix.slots);
+        for (size_t v = 0; v < g->n; v++) {
+            struct node *nv = &g->nodes[v];
+            size_t s = nv->scc;
+            bool in_cycle = has_in[s] && nv->owner == s;
+            bool direct = !has_in[s];   /* otherwise indirect: counted with its owner too */
+            if (want_direct)
+                scratch[v] = SIZE_MAX;
+            if (in_cycle || direct != want_direct)
+                continue;
+            if (!direct) {
+                nv->role = WREF__LEAK_INDIRECT;
+                if (nv->owner != SIZE_MAX && owner_suppressed[nv->owner])
+                    continue;   /* covered by its owner's suppression */
+            }
+            size_t k = group_of(&ix, &groups, &n_groups, &groups_cap, v, nv, direct);
+            if (k == SIZE_MAX) {
+                g->oom = true;   /* this object is then in no finding */
+                continue;
+            }
+            scratch[v] = k;
+            nv->role = direct ? WREF__LEAK_DIRECT : WREF__LEAK_INDIRECT;
+            groups[k].count++;
+            groups[k].bytes += nv->rec.size;
+            if (direct) {
+                groups[k].indirect_count += nv->ind_count;
+                groups[k].indirect_bytes += nv->ind_bytes;
+            }
+        }
+        qsort(groups, n_groups, sizeof *groups, group_cmp);
+        for (size_t k = 0; k < n_groups; k++) {
+            struct group *gr = &groups[k];
+            wref__rec_copy obj = full_rec(&g->nodes[gr->first].rec);
+            const wref__rec_copy *r = &obj;
+            wref__buf b = {0};
+            if (gr->direct)
+                wref__buf_printf(&b, "direct leak of %zu byte(s) in %zu %s object(s) alive at exit; %zu more object(s) "
+                                 "(%zu byte(s)) are reachable only from them (indirect)",
+                                 gr->bytes, gr->count, wref__type_name(r), gr->indirect_count, gr->indirect_bytes);
+            else
+                wref__buf_printf(&b, "indirect leak of %zu byte(s) in %zu %s object(s), reachable only from other "
+                                 "leaked objects", gr->bytes, gr->count, wref__type_name(r));
+            wref__leak_info li = {gr->direct ? WREF__LEAK_DIRECT : WREF__LEAK_INDIRECT, gr->count, gr->bytes,
+                                  gr->direct ? gr->indirect_count : 0, gr->direct ? gr->indirect_bytes : 0, NULL, 0};
+            wref__finding f = {.kind = WREF__K_LEAK, .what = b.data, .object = r, .address = r->addr, .where = 0,
+                               .leak = &li};
+            f.history[f.n_history++] = (wref__labelled){"created", r->st_created, r->tno_created};
+            gr->finding = wref__report(&f);
+            wref__buf_free(&b);
+            found++;
+        }
+        size_t *sorted_pos = malloc((n_groups ? n_groups : 1) * sizeof *sorted_pos);
+        if (!sorted_pos) {
+            g->oom = true;   /* the leak graph then names no finding, nor are indirect leaks spared */
             continue;
         }
-        scratch[v] = k;
-        nv->role = direct ? WREF__LEAK_DIRECT : WREF__LEAK_INDIRECT;
-        groups[k].count++;
-        groups[k].bytes += nv->rec.size;
-        if (direct) {
-            groups[k].indirect_count += nv->ind_count;
-            groups[k].indirect_bytes += nv->ind_bytes;
-        }
-    }
-    qsort(groups, n_groups, sizeof *groups, group_cmp);
-    for (size_t k = 0; k < n_groups; k++) {
-        struct group *gr = &groups[k];
-        wref__rec_copy obj = full_rec(&g->nodes[gr->first].rec);
-        const wref__rec_copy *r = &obj;
-        wref__buf b = {0};
-        if (gr->direct)
-            wref__buf_printf(&b, "direct leak of %zu byte(s) in %zu %s object(s) alive at exit; %zu more object(s) "
-                             "(%zu byte(s)) are reachable only from them (indirect)",
-                             gr->bytes, gr->count, wref__type_name(r), gr->indirect_count, gr->indirect_bytes);
-        else
-            wref__buf_printf(&b, "indirect leak of %zu byte(s) in %zu %s object(s), reachable only from other leaked objects",
-                             gr->bytes, gr->count, wref__type_name(r));
-        wref__leak_info li = {gr->direct ? WREF__LEAK_DIRECT : WREF__LEAK_INDIRECT, gr->count, gr->bytes,
-                              gr->direct ? gr->indirect_count : 0, gr->direct ? gr->indirect_bytes : 0, NULL, 0};
-        wref__finding f = {.kind = WREF__K_LEAK, .what = b.data, .object = r, .address = r->addr, .where = 0,
-                           .leak = &li};
-        f.history[f.n_history++] = (wref__labelled){"created", r->st_created, r->tno_created};
-        gr->finding = wref__report(&f);
-        wref__buf_free(&b);
-        found++;
-    }
-    size_t *sorted_pos = malloc((n_groups ? n_groups : 1) * sizeof *sorted_pos);
-    if (!sorted_pos)
-        g->oom = true;   /* the leak graph then names no finding */
-    if (sorted_pos) {
         for (size_t k = 0; k < n_groups; k++)
             sorted_pos[groups[k].orig] = k;
-        for (size_t v = 0; v < g->n; v++)
-            if (scratch[v] != SIZE_MAX)
-                g->nodes[v].finding = groups[sorted_pos[scratch[v]]].finding;
+        for (size_t v = 0; v < g->n; v++) {
+            struct node *nv = &g->nodes[v];
+            bool direct = !has_in[nv->scc];
+            if (scratch[v] == SIZE_MAX || direct != want_direct)
+                continue;
+            nv->finding = groups[sorted_pos[scratch[v]]].finding;
+            if (direct && !nv->finding)
+                owner_suppressed[nv->scc] = true;
+        }
         free(sorted_pos);
     }
 out:
@@ -570,6 +591,7 @@ out:
     free(scratch);
     free(prev);
     free(oldest);
+    free(owner_suppressed);
     free(groups);
     free(ix.slots);
     return found;

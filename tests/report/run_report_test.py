@@ -277,8 +277,10 @@ def case_json():
 def case_suppressions():
     out = report("--gen-suppressions", A, ALL, B, status=0).stdout.splitlines()
     check(len(out) == 24 and all(l.startswith("# ") for l in out[0::2]), "a comment then an entry per finding")
-    check("dangling-borrow:victim_use_borrowed" in out and "leak:victim_leak" in out, "kind:function entries")
-    check(out[out.index("dangling-borrow:victim_use_borrowed") - 1].startswith(
+    # the narrowest entry: the object's type and the top user frame together
+    check("dangling-borrow:type=Widget:frame=victim_use_borrowed" in out and "leak:type=Node:frame=victim_leak" in out,
+          "kind:type=Type:frame=function entries")
+    check(out[out.index("dangling-borrow:type=Widget:frame=victim_use_borrowed") - 1].startswith(
         "# dangling-borrow in victim_use_borrowed (dangling_borrow.c)"), "comment is the summary")
     doc = json.load(open(A))
     for s in doc["findings"][0]["stacks"]:

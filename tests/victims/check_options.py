@@ -1,7 +1,7 @@
 #!/usr/bin/env python3
 """check_options.py: report options of the checker, end to end on the victim programs.
 
-usage: check_options.py --lib LIBWREF_CHECK --victims DIR SCHEMA
+usage: check_options.py --lib LIBWREF_CHECK --victims DIR [--tool WREF_CHECK_TOOL]
 
 Each case runs a victim (built against libwref) with LD_PRELOAD=LIB and WREF_CHECK_OPTIONS,
 in a fresh temporary directory, and asserts on its exit status, stderr and files:
@@ -14,6 +14,10 @@ in a fresh temporary directory, and asserts on its exit status, stderr and files
                       (exit 1) with a message naming the file and line
   suppress-combined   kind:type=T:frame=F matches only when both the type and a frame match
   warning-prefix      every checker warning starts "==PID==WARNING: wref-check: "
+  suppress-indirect   suppressing a leak (a cycle, a direct leak) also suppresses what only it
+                      keeps alive (victim leak_owned)
+  gen-suppressions    `wref-check report --gen-suppressions` proposes type and function together;
+                      each entry silences its own leak and what it owns, nothing else
   lsan                leak_format=lsan prints LeakSanitizer's shape, to LSAN_OPTIONS' log_path
   halt-json           halt_on_error=1: the JSON report is complete with exit_status 23
   json-path           report=json with log_path=P writes P.<pid>.json, no text, and one line on
@@ -132,6 +136,45 @@ def main(argv):
                   f"suppress-combined: {line} should silence the leak: exit {rc}\n{err}")
         else:
             check(rc == 23 and "ERROR: wref-check: leak" in err, f"suppress-combined: {line} should not match: exit {rc}\n{err}")
+
+    # suppress-indirect: leak_owned has a cycle owning a Payload, and two Documents (document_new,
+    # cache_new) owning two Pages each; its findings by summary line:
+    owned = os.path.join(victims, "victim_leak_owned_preload")
+
+    def leaks(err):
+        return sorted(re.findall(r"==\d+==ERROR: wref-check: leak on (\w+)#\d+", err))
+
+    all_leaks = ["Document", "Document", "Node", "Page", "Page", "Payload"]
+    rc, err, _ = run(lib, owned, "")
+    check(rc == 23 and leaks(err) == all_leaks, f"suppress-indirect: unsuppressed: exit {rc}, {leaks(err)}")
+    for line, left in [("leak:type=Node", ["Document", "Document", "Page", "Page"]),   # the cycle and its Payload
+                       ("leak:make_cycle", ["Document", "Document", "Page", "Page"]),
+                       ("leak:type=Document:frame=document_new", ["Document", "Node", "Page", "Payload"]),
+                       ("leak:type=Document", ["Node", "Payload"]),
+                       ("leak:type=Page", ["Document", "Document", "Node", "Payload"])]:   # indirect only
+        supp = write(tmp, "owned.supp", line + "\n")
+        rc, err, _ = run(lib, owned, f"suppressions={supp}")
+        check(rc == 23 and leaks(err) == left, f"suppress-indirect: {line}: expected {left}, got {leaks(err)}\n{err}")
+
+    # gen-suppressions: the tool's entries are type and function together, and each silences
+    # its own finding (and what only it owns) without touching the other Document
+    if "--tool" in argv:
+        tool = argv[argv.index("--tool") + 1]
+        rc, err, work = run(lib, owned, "report=json")
+        docs = glob.glob(os.path.join(work, "wref-check.*.json"))
+        gen = subprocess.run([tool, "report", "--gen-suppressions"] + docs, stdout=subprocess.PIPE,
+                             stderr=subprocess.PIPE, timeout=60)
+        entries = [l for l in gen.stdout.decode().splitlines() if l and not l.startswith("#")]
+        check(gen.returncode in (0, 1) and "leak:type=Document:frame=document_new" in entries and
+              "leak:type=Document:frame=cache_new" in entries and "leak:type=Node:frame=make_cycle" in entries,
+              f"gen-suppressions: exit {gen.returncode}, entries {entries}\n{gen.stderr.decode()}")
+        supp = write(tmp, "gen.supp", gen.stdout.decode())
+        rc, err, _ = run(lib, owned, f"suppressions={supp}")
+        check(rc == 0 and leaks(err) == [], f"gen-suppressions: the whole file: exit {rc}, {leaks(err)}\n{err}")
+        supp = write(tmp, "gen1.supp", "leak:type=Document:frame=document_new\n")
+        rc, err, _ = run(lib, owned, f"suppressions={supp}")
+        check(rc == 23 and leaks(err) == ["Document", "Node", "Page", "Payload"] and "leak in cache_new" in err,
+              f"gen-suppressions: one entry: exit {rc}, {leaks(err)}")
 
     # warning-prefix: every warning of the checker starts "==PID==WARNING: wref-check: "
     rc, err, _ = run(lib, borrow, "no_such_option=1:exitcode=x:oops:report=text,xml:verbosity=1:"

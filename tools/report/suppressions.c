@@ -1,19 +1,44 @@
 /* suppressions.c: --gen-suppressions, the entries that silence each group.
  *
  * Contract: per group, a comment line "# <fingerprint summary> (N occurrence(s))" then one
- * entry "kind:function" (the top user frame of the main stack), or "kind:type=TypeName" when
- * there is no user frame, or "kind:*" when there is neither. The syntax is the checker's
+ * entry, the narrowest that matches: "kind:type=TypeName:frame=function" (the object's type
+ * and the top user frame of the main stack), "kind:function" without an object,
+ * "kind:type=TypeName" without a user frame, or "kind:*" when there is neither. Glob
+ * characters in names are escaped with '\\'. The syntax is the checker's
  * suppressions file (docs/report-tool.md). Duplicate entries are printed once. */
 #include "model.h"
 
 #include <stdlib.h>
 #include <string.h>
 
+/* s with fnmatch's special characters escaped, in out (cap bytes). U+FFFD, which the report
+ * writes for bytes that are not UTF-8, becomes '*': the real name holds other bytes there. */
+static const char *glob_literal(const char *s, char *out, size_t cap)
+{
+    size_t n = 0;
+    for (; *s && n + 2 < cap; s++) {
+        if (!strncmp(s, "\xef\xbf\xbd", 3)) {
+            out[n++] = '*';
+            s += 2;
+            continue;
+        }
+        if (strchr("*?[]\\", *s))
+            out[n++] = '\\';
+        out[n++] = *s;
+    }
+    out[n] = 0;
+    return out;
+}
+
 /* Writes the entry for `f` into buf. */
 static void entry(const struct finding *f, char *buf, size_t cap)
 {
     const struct frame *top = report_first_user_frame(report_main_stack(f), 0);
-    if (top)
+    char t[200], fn[200];
+    if (top && f->has_object)
+        snprintf(buf, cap, "%s:type=%s:frame=%s", f->kind->id, glob_literal(f->type, t, sizeof t),
+                 glob_literal(top->function, fn, sizeof fn));
+    else if (top)
         snprintf(buf, cap, "%s:%s", f->kind->id, top->function);
     else if (f->has_object)
         snprintf(buf, cap, "%s:type=%s", f->kind->id, f->type);
