@@ -544,7 +544,8 @@ static size_t report_leaks(struct graph *g, size_t n_scc)
                 groups[k].indirect_bytes += nv->ind_bytes;
             }
         }
-        qsort(groups, n_groups, sizeof *groups, group_cmp);
+        if (n_groups)   /* groups may still be NULL */
+            qsort(groups, n_groups, sizeof *groups, group_cmp);
         for (size_t k = 0; k < n_groups; k++) {
             struct group *gr = &groups[k];
             wref__rec_copy obj = full_rec(&g->nodes[gr->first].rec);
