@@ -8,6 +8,11 @@
 #   WREF_TOOL_OPTIONS_DEF  src/check/options.def (the checker's option table)
 #   WREF_TOOL_VERSION      the project version
 #   WREF_TOOL_WORK         a scratch directory
+#   WREF_TOOL_ASAN_PROG    an ASan-built wref program (asan_leak.c); empty in the TSan tree
+#   WREF_TOOL_ASAN_NONEED  the same, its ASan runtime not among its DT_NEEDED
+#   WREF_TOOL_NORPATH      exit_with built without rpath
+#   WREF_TOOL_MAN          the generated man page; WREF_TOOL_BUILD_DIR, _SOURCE_DIR, _CMAKE,
+#                          _CC, _SANITIZE_FLAGS: for the install-prefix test
 # Prints what it checks; exits non-zero at the first failed check.
 set -u
 case_name=${1:?usage: run_tool_test.sh <case>}
@@ -366,6 +371,19 @@ asan)
     [ "${preload%%:*}" = "$asan_path" ] && [ "$(echo "$preload" | tr : '\n' | grep -c '/libasan\.so')" -eq 1 ] ||
         fail "LD_PRELOAD=$preload with the user's $asan_path"
     ok "the user's ASan runtime first, once: $preload"
+    # ASan code whose runtime is not among the program's DT_NEEDED: a warning that says
+    # exactly what to do, and doing it works.
+    if readelf -d "$WREF_TOOL_ASAN_NONEED" | grep -q 'NEEDED.*libasan'; then
+        echo "skip: tool_asan_noneed needs libasan here (the ASan tree links it into everything)"
+    else
+        run "$tool" -- "$WREF_TOOL_ASAN_NONEED"
+        expect_out "$err" "WARNING: wref-check: $WREF_TOOL_ASAN_NONEED is built with AddressSanitizer but does not itself need the ASan runtime" \
+            "runtime not needed by the program itself: a warning"
+        expect_out "$err" 'Preload it yourself: LD_PRELOAD=$(gcc -print-file-name=libasan.so) wref-check ...' "the warning says what to do"
+        run env LD_PRELOAD="$(gcc -print-file-name=libasan.so)" "$tool" -- "$WREF_TOOL_ASAN_NONEED"
+        expect_status 23 "doing what it says: the checker runs and reports the leak"
+        expect_not "$err" "WARNING: wref-check: $WREF_TOOL_ASAN_NONEED is built" "no warning then"
+    fi
     # A program without ASan gets no ASan runtime.
     run "$tool" --print-env -- /bin/sh
     expect_not "$out" "libasan" "no libasan for a program without ASan (/bin/sh)"
