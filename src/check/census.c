@@ -243,8 +243,7 @@ static size_t report_callbacks(struct graph *g)
         f.history[f.n_history++] = (wref__labelled){"callback registered (weakref created)", r->st_created, r->tno_created};
         if (ref)
             f.history[f.n_history++] = (wref__labelled){"referent created", ref->st_created, ref->tno_created};
-        wref__report(&f);
-        found++;
+        found += wref__report(&f) != 0;   /* a suppressed finding is not reported */
     }
     return found;
 }
@@ -495,7 +494,7 @@ static size_t report_leaks(struct graph *g, size_t n_scc)
         }
         wref__buf_free(&b);
         wref__buf_free(&ex);
-        found++;
+        found += id != 0;
     }
 
     /* Other roots own what they reach; the rest is grouped by creation stack and type. */
@@ -565,7 +564,7 @@ static size_t report_leaks(struct graph *g, size_t n_scc)
             f.history[f.n_history++] = (wref__labelled){"created", r->st_created, r->tno_created};
             gr->finding = wref__report(&f);
             wref__buf_free(&b);
-            found++;
+            found += gr->finding != 0;
         }
         size_t *sorted_pos = malloc((n_groups ? n_groups : 1) * sizeof *sorted_pos);
         if (!sorted_pos) {

@@ -1,4 +1,4 @@
-# Unit tests of the checker modules (stack, options, symbolize). Include it from
+# Unit tests of the checker modules (stack, options, symbolize, and the rest in test_checker_modules). Include it from
 # tests/unit/CMakeLists.txt with this one line:
 #   include(${CMAKE_CURRENT_SOURCE_DIR}/checker_modules.cmake)
 #
@@ -32,3 +32,27 @@ target_link_libraries(test_stack PRIVATE PkgConfig::LIBUNWIND PkgConfig::LIBDW $
 
 wref_checker_unit_test(test_symbolize ${WREF_CHECKER_SRC}/check/symbolize.c)
 target_link_libraries(test_symbolize PRIVATE PkgConfig::LIBDW ${CMAKE_DL_LIBS})
+
+# test_checker_modules: registry, heap and quarantine, borrows, census, report, JSON and
+# suppressions, through their contracts in src/check/checker.h. The executable is a checked
+# program: the runtime and every checker source, compiled as libwref-check is (WREF_CHECKED),
+# linked in, so the public API runs the real hooks and checker.h shows the modules' state.
+file(GLOB WREF_UNIT_CHECKER_SOURCES CONFIGURE_DEPENDS ${WREF_CHECKER_SRC}/check/*.c
+     ${WREF_CHECKER_SRC}/check/python/*.c)
+file(GLOB WREF_UNIT_RUNTIME_SOURCES CONFIGURE_DEPENDS ${WREF_CHECKER_SRC}/runtime/*.c)
+list(FILTER WREF_UNIT_RUNTIME_SOURCES EXCLUDE REGEX "check_stub\\.c$")   # the release library's no-ops
+if(NOT TARGET PkgConfig::JANSSON)
+  pkg_check_modules(JANSSON REQUIRED IMPORTED_TARGET jansson)
+endif()
+wref_checker_unit_test(test_checker_modules ${WREF_UNIT_RUNTIME_SOURCES} ${WREF_UNIT_CHECKER_SOURCES})
+target_compile_definitions(test_checker_modules PRIVATE WREF_CHECKED WREF_BUILDING_LIBRARY WREF_VERSION="${PROJECT_VERSION}")
+target_compile_options(test_checker_modules PRIVATE -fno-optimize-sibling-calls)
+target_link_libraries(test_checker_modules PRIVATE PkgConfig::LIBUNWIND PkgConfig::LIBDW PkgConfig::JANSSON ${CMAKE_DL_LIBS})
+set(unit_log ${CMAKE_CURRENT_BINARY_DIR}/test_checker_modules.d)
+file(MAKE_DIRECTORY ${unit_log})
+file(WRITE ${unit_log}/suppressions.txt "# test_checker_modules: one type's leaks\nleak:type=UnitSuppressed\n")
+set(unit_env "WREF_CHECK_OPTIONS=report=text,json:log_path=${unit_log}/report:suppressions=${unit_log}/suppressions.txt:exitcode=0")
+if(WREF_SANITIZE STREQUAL "address")
+  list(APPEND unit_env "ASAN_OPTIONS=detect_leaks=0")   # the leaks are the census test's, on purpose
+endif()
+set_tests_properties(test_checker_modules PROPERTIES ENVIRONMENT "${unit_env}" TIMEOUT 120 LABELS "unit;checker")
