@@ -169,6 +169,7 @@ enum wref__kind {
     WREF__K_CALLBACK_NEVER_RAN,
     WREF__K_CALLBACK_SUPPRESSED,
     WREF__K_CALLBACK_ERROR,
+    WREF__K_DANGLING_WEAKREF,   /* CPython frontend: freed while weakrefs still pointed at it */
     WREF__K_COUNT
 };
 const char *wref__kind_name(enum wref__kind k);

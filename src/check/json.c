@@ -29,6 +29,7 @@ static const char *const severities[WREF__K_COUNT] = {
     [WREF__K_CLEAR_LIVE] = "warning",        [WREF__K_LEAK] = "error",
     [WREF__K_CALLBACK_NEVER_RAN] = "warning", [WREF__K_CALLBACK_SUPPRESSED] = "warning",
     [WREF__K_CALLBACK_ERROR] = "warning",
+    [WREF__K_DANGLING_WEAKREF] = "error",
 };
 
 static struct {

@@ -32,6 +32,7 @@ static const char *const kind_names[WREF__K_COUNT] = {
     [WREF__K_CALLBACK_NEVER_RAN] = "callback-never-ran",
     [WREF__K_CALLBACK_SUPPRESSED] = "callback-suppressed",
     [WREF__K_CALLBACK_ERROR] = "callback-error",
+    [WREF__K_DANGLING_WEAKREF] = "dangling-weakref",
 };
 
 static struct {

@@ -81,6 +81,17 @@ def case_late_incref(ok=False):
     del obj
 
 
+def case_dangling_weakref(ok=False):
+    """A Leaky is freed with its weakref still registered (its dealloc never clears it); the
+    weakref, touched later, must not crash the process. Tidy is the correct twin."""
+    obj = vb.Tidy() if ok else vb.Leaky()
+    ref = vb.make_ref(obj)  # @dw_ref
+    del obj  # @dw_free
+    print("referent gone:", ref() is None)
+    del ref
+    print("survived")
+
+
 def case_get_ref_ok():
     """The SIP/Cython/pythoncapi-compat pattern, many times: never a finding."""
     objs = [Victim(str(i)) for i in range(100)]

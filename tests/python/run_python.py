@@ -5,8 +5,9 @@ asserts the report.
 usage: run_python.py --tool WREF_CHECK --python PYTHON --modules DIR --case NAME
                      [--schema docs/report-schema.json]
 
-A victim case must give exactly one dangling-borrow finding, exit status 23, the
-ReferenceError raised by the tombstone, and in each stack (where, borrowed, destroyed):
+A victim case must give exactly one finding of its kind (dangling-borrow: with the
+ReferenceError raised by the tombstone; dangling-weakref: the process survives touching the
+weakref), exit status 23, and in each stack (where, borrowed or weakref created, destroyed):
   - the C frames from #0 through the victim module's frame, in order: checker frames and
     victim frames by function (and file:line, from the "@marker" comments of victim_borrow.c),
     the interpreter's own frames between them as one or more frames in python*/libpython*;
@@ -52,9 +53,13 @@ def p(fn, marker):
 MAIN = [p("main", "main"), p("<module>", "module")]
 
 
+DESTROYED = "destroyed (the last reference dropped)"
+
+
 def victim(where_c, where_py, borrow_c, borrow_py, destroy_c, destroy_py, destroy_prefix=False, what=""):
-    return {"where": (where_c, where_py, False), "borrowed": (borrow_c, borrow_py, False),
-            "destroyed (the last reference dropped)": (destroy_c, destroy_py, destroy_prefix), "what": what}
+    return {"kind": "dangling-borrow", "type": "Victim", "labels": ["where", "borrowed", DESTROYED],
+            "where": (where_c, where_py, False), "borrowed": (borrow_c, borrow_py, False),
+            DESTROYED: (destroy_c, destroy_py, destroy_prefix), "what": what}
 
 
 CASES = {
@@ -90,8 +95,16 @@ CASES = {
         [c("py_object_free_hook"), PY, c("incref_too_late", "late_call")],
         [p("drop_all", "drop"), p("<lambda>", "late"), p("case_late_incref", "late")] + MAIN,
         what="repr() of a Victim that was freed"),
+    # Reported at the free (where): the dealloc that forgot PyObject_ClearWeakRefs.
+    "dangling_weakref": {
+        "kind": "dangling-weakref", "type": "victim_borrow.Leaky", "labels": ["where", "weakref created"],
+        "where": ([c("py_object_free_hook"), c("leaky_dealloc")], [p("case_dangling_weakref", "dw_free")] + MAIN,
+                  False),
+        "weakref created": ([c("PyWeakref_NewRef"), c("make_ref", "mk_ref")],
+                            [p("case_dangling_weakref", "dw_ref")] + MAIN, False),
+        "what": "a victim_borrow.Leaky was freed while weakrefs still point at it"},
 }
-CLEAN = {"callback_ok", "eq_ok", "thread_ok", "late_incref_ok", "get_ref_ok", "tracemalloc_ok"}
+CLEAN = {"callback_ok", "eq_ok", "thread_ok", "late_incref_ok", "get_ref_ok", "tracemalloc_ok", "dangling_weakref_ok"}
 
 FRAME = re.compile(r"^    #(\d+) 0x[0-9a-f]+ in (\S+)(?: (\S+):(\d+))? \((.+)\+0x[0-9a-f]+\)$")
 PYFRAME = re.compile(r"^    #(\d+) (.+):(\d+) in (.+)$")
@@ -214,8 +227,8 @@ def main():
     errors = []
     stats = re.search(r"python frontend: CPython \S+: (\d+) borrows from PyWeakref_GetObject, (\d+) objects watched, "
                       r"(\d+) freed while watched", proc.stderr)
-    if not stats or int(stats.group(1)) < 1 or int(stats.group(3)) < 1:
-        errors.append("the frontend's statistics line is missing or shows no borrow and no watched free")
+    if not stats or int(stats.group(2)) < 1 or int(stats.group(3)) < 1:
+        errors.append("the frontend's statistics line is missing or shows no watched object or no watched free")
 
     if a.case in CLEAN:
         if findings:
@@ -226,19 +239,21 @@ def main():
         exp = CASES[a.case]
         if proc.returncode != 23:
             errors.append(f"exit status {proc.returncode}, expected 23")
-        if len(findings) != 1 or findings[0]["kind"] != "dangling-borrow":
-            errors.append(f"expected one dangling-borrow finding, got {[f['kind'] for f in findings]}")
-        elif "ReferenceError: wref-check:" not in proc.stdout:
+        if len(findings) != 1 or findings[0]["kind"] != exp["kind"]:
+            errors.append(f"expected one {exp['kind']} finding, got {[f['kind'] for f in findings]}")
+        elif exp["kind"] == "dangling-borrow" and "ReferenceError: wref-check:" not in proc.stdout:
             errors.append("the tombstone's ReferenceError did not reach the program")
         else:
             f = findings[0]
-            if " on Victim#" not in f["header"]:
-                errors.append(f"header does not name the Victim object: {f['header']}")
+            if f" on {exp['type']}#" not in f["header"]:
+                errors.append(f"header does not name the {exp['type']} object: {f['header']}")
             if not f["what"].startswith(exp["what"]):
                 errors.append(f"message: {f['what']!r}, expected it to start with {exp['what']!r}")
-            if list(f["stacks"]) != ["where", "borrowed", "destroyed (the last reference dropped)"]:
-                errors.append(f"stacks: {list(f['stacks'])}")
-            for label in ("where", "borrowed", "destroyed (the last reference dropped)"):
+            if list(f["stacks"]) != exp["labels"]:
+                errors.append(f"stacks: {list(f['stacks'])}, expected {exp['labels']}")
+            if a.case == "dangling_weakref" and "survived" not in proc.stdout:
+                errors.append("the process did not survive touching the dangling weakref")
+            for label in exp["labels"]:
                 st = f["stacks"].get(label)
                 if not st:
                     continue

@@ -6,6 +6,7 @@
 #include <Python.h>
 
 #include <stdatomic.h>
+#include <stddef.h>
 #include <unistd.h>
 
 #define GUILTY __attribute__((noinline))
@@ -178,6 +179,41 @@ static PyObject *get_ref(PyObject *self, PyObject *ref)
     return obj;
 }
 
+/* A type with a weakref list whose dealloc forgets PyObject_ClearWeakRefs (gh-108295's bug),
+ * and its correct twin. */
+typedef struct {
+    PyObject_HEAD
+    PyObject *weakreflist;
+} WeakObject;
+
+GUILTY static void leaky_dealloc(PyObject *self)
+{
+    Py_TYPE(self)->tp_free(self);   /* BUG: the weakrefs to self are never cleared */
+}
+
+static void tidy_dealloc(PyObject *self)
+{
+    if (((WeakObject *)self)->weakreflist)
+        PyObject_ClearWeakRefs(self);
+    Py_TYPE(self)->tp_free(self);
+}
+
+static PyTypeObject LeakyType = {
+    PyVarObject_HEAD_INIT(NULL, 0).tp_name = "victim_borrow.Leaky", .tp_basicsize = sizeof(WeakObject),
+    .tp_dealloc = leaky_dealloc, .tp_flags = Py_TPFLAGS_DEFAULT,
+    .tp_weaklistoffset = offsetof(WeakObject, weakreflist), .tp_new = PyType_GenericNew};
+static PyTypeObject TidyType = {
+    PyVarObject_HEAD_INIT(NULL, 0).tp_name = "victim_borrow.Tidy", .tp_basicsize = sizeof(WeakObject),
+    .tp_dealloc = tidy_dealloc, .tp_flags = Py_TPFLAGS_DEFAULT,
+    .tp_weaklistoffset = offsetof(WeakObject, weakreflist), .tp_new = PyType_GenericNew};
+
+/* A weakref made from C (no callback). */
+GUILTY static PyObject *make_ref(PyObject *self, PyObject *obj)
+{
+    (void)self;
+    return PyWeakref_NewRef(obj, NULL);   /* @mk_ref */
+}
+
 static PyMethodDef methods[] = {
     {"use_after_callback", use_after_callback, METH_VARARGS, NULL},
     {"use_after_callback_ok", use_after_callback_ok, METH_VARARGS, NULL},
@@ -189,6 +225,7 @@ static PyMethodDef methods[] = {
     {"incref_too_late", incref_too_late, METH_VARARGS, NULL},
     {"incref_in_time", incref_in_time, METH_VARARGS, NULL},
     {"get_ref", get_ref, METH_O, NULL},
+    {"make_ref", make_ref, METH_O, NULL},
     {NULL, NULL, 0, NULL}};
 
 static struct PyModuleDef module = {PyModuleDef_HEAD_INIT, "victim_borrow", NULL, -1, methods,
@@ -196,5 +233,17 @@ static struct PyModuleDef module = {PyModuleDef_HEAD_INIT, "victim_borrow", NULL
 
 PyMODINIT_FUNC PyInit_victim_borrow(void)
 {
-    return PyModule_Create(&module);
+    if (PyType_Ready(&LeakyType) < 0 || PyType_Ready(&TidyType) < 0)
+        return NULL;
+    PyObject *m = PyModule_Create(&module);
+    if (!m)
+        return NULL;
+    Py_INCREF(&LeakyType);
+    Py_INCREF(&TidyType);
+    if (PyModule_AddObject(m, "Leaky", (PyObject *)&LeakyType) < 0 ||
+        PyModule_AddObject(m, "Tidy", (PyObject *)&TidyType) < 0) {
+        Py_DECREF(m);
+        return NULL;
+    }
+    return m;
 }

@@ -41,6 +41,10 @@ const struct kind report_kinds[] = {
      "warning"},
     {"callback-error", "CallbackError", "Weakref callback failed",
      "A weakref callback reported an error.", "warning"},
+    {"dangling-weakref", "DanglingWeakref", "Object freed while weakrefs still point at it",
+     "A CPython object was freed while its weakref list was not empty: its type's dealloc never "
+     "called PyObject_ClearWeakRefs, so the weakrefs point at freed memory (the checker keeps "
+     "that memory out of reuse).", "error"},
 };
 const size_t report_nkinds = sizeof report_kinds / sizeof report_kinds[0];
 

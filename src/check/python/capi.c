@@ -32,12 +32,18 @@ static void *sym(const char *name)
         }                                                      \
     } while (0)
 
-bool wref__py_api_resolve(void *self_fn)
+void *wref__py_real(const char *name, void *self)
 {
-    void *real = sym("PyWeakref_GetObject");
-    if (real == self_fn || real == NULL)
-        real = dlsym(RTLD_NEXT, "PyWeakref_GetObject");
-    *(void **)&wref__py.weakref_get_object = real;
+    void *real = sym(name);
+    if (real == self || real == NULL)
+        real = dlsym(RTLD_NEXT, name);
+    return real;
+}
+
+bool wref__py_api_resolve(void *self_get_object, void *self_new_ref)
+{
+    *(void **)&wref__py.weakref_get_object = wref__py_real("PyWeakref_GetObject", self_get_object);
+    *(void **)&wref__py.weakref_new_ref = wref__py_real("PyWeakref_NewRef", self_new_ref);
 
     const char *missing = NULL;
     const char *(*get_version)(void) = (const char *(*)(void))sym("Py_GetVersion");
@@ -99,6 +105,14 @@ size_t wref__py_preheader(py_object *type)
     else if (wref__py.minor >= 12 && (flags & (PY_TPFLAGS_MANAGED_DICT | PY_TPFLAGS_MANAGED_WEAKREF)))
         pre += 16;   /* dict/values and weakref list */
     return pre;
+}
+
+intptr_t wref__py_weaklist_offset(py_object *type)
+{
+    if (wref__py.minor >= 12 && (wref__py.type_get_flags(type) & PY_TPFLAGS_MANAGED_WEAKREF))
+        return -4 * (intptr_t)sizeof(void *);
+    ssize_t off = *(const ssize_t *)((const char *)type + PY_TP_WEAKLISTOFFSET_OFFSET);
+    return off > 0 ? (intptr_t)off : 0;
 }
 
 void wref__py_type_name(py_object *type, char *buf, size_t cap)

@@ -65,6 +65,7 @@ typedef struct wref__py_api {
     int major, minor;
     char version[64];                                   /* Py_GetVersion()'s first word */
     py_object *(*weakref_get_object)(py_object *ref);   /* the real PyWeakref_GetObject */
+    py_object *(*weakref_new_ref)(py_object *ob, py_object *callback);   /* the real PyWeakref_NewRef */
     void (*mem_get_allocator)(int domain, py_mem_allocator *a);
     void (*mem_set_allocator)(int domain, py_mem_allocator *a);
     unsigned long (*type_get_flags)(py_object *type);
@@ -92,11 +93,18 @@ extern wref__py_api wref__py;
  * PyWeakref_GetObject. Returns false (after one clear line on stderr) when the interpreter is
  * unsupported: the program then runs unchecked. The real PyWeakref_GetObject is set whenever
  * it exists, supported or not. */
-bool wref__py_api_resolve(void *self_fn);
+bool wref__py_api_resolve(void *self_get_object, void *self_new_ref);
+
+/* The first definition of name in the global scope that is not `self` (our interposer). */
+void *wref__py_real(const char *name, void *self);
 
 /* Bytes before a PyObject* that belong to its allocation (the block handed to PyObject_Free):
  * the GC head, and the managed dict/weakref pre-header of 3.11/3.12+. */
 size_t wref__py_preheader(py_object *type);
+
+/* Offset from a PyObject* of its weakref list slot (managed: obj - 4 words on 3.12/3.13;
+ * else tp_weaklistoffset); 0 when the type has none. */
+intptr_t wref__py_weaklist_offset(py_object *type);
 
 /* tp_name of a type, copied into buf (never NULL). */
 void wref__py_type_name(py_object *type, char *buf, size_t cap);

@@ -15,6 +15,11 @@
 #include <stdbool.h>
 #include <stdint.h>
 
+enum wref__py_how {          /* how the object came to be watched (the latest event) */
+    WREF__PY_BORROWED,        /* PyWeakref_GetObject returned it */
+    WREF__PY_WEAKREF_CREATED  /* PyWeakref_NewRef made a weakref to it */
+};
+
 enum wref__py_state {
     WREF__PY_WATCHED,    /* alive, borrowed at least once */
     WREF__PY_TOMBSTONE   /* its block was freed: quarantined, header poisoned */
@@ -29,6 +34,9 @@ typedef struct wref__py_rec {
     uint32_t size;                                /* tp_basicsize + pre-header */
     uint8_t state;                                /* enum wref__py_state */
     uint8_t reported;                             /* a finding was made for it */
+    uint8_t how;                                  /* enum wref__py_how */
+    uint8_t pinned;                               /* weakrefs point into it: never freed */
+    intptr_t weaklist;                            /* offset of its weakref list from obj; 0: none */
     char type_name[64];
     wref__stack_id st_borrow, st_destroy;
     uint32_t py_borrow, py_destroy;               /* Python stacks (pystack.h) */
@@ -42,8 +50,9 @@ extern bool wref__py_active;
 /* ---- objects.c ---- */
 /* Installs the chained object-domain allocator (GIL held, after start-up). */
 bool wref__py_alloc_install(void);
-/* o was just returned by PyWeakref_GetObject to the code at caller_pc (GIL held): watch it. */
-void wref__py_watch_borrow(py_object *o, uintptr_t caller_pc);
+/* o was just returned by PyWeakref_GetObject to the code at caller_pc, or got a weakref from
+ * PyWeakref_NewRef there (how; GIL held): watch it. */
+void wref__py_watch_borrow(py_object *o, uintptr_t caller_pc, int how);
 /* Copies the record of the object at obj (tombstone or watched); false when unknown. Marks it
  * reported when mark_reported is set and returns in *first whether it was the first time. */
 bool wref__py_rec_find(uintptr_t obj, wref__py_rec *out, bool mark_reported, bool *first);
@@ -56,6 +65,8 @@ void wref__py_objects_stats(size_t *watched, size_t *tombstones, size_t *dropped
 bool wref__py_tombstone_init(void);                /* the tombstone type; GIL held */
 /* Turns the freed object into a tombstone: its type and count (memory stays ours). */
 void wref__py_tombstone_make(py_object *o);
+/* The watched object r is being freed while its weakref list is not empty. */
+void wref__py_report_dangling_weakref(const wref__py_rec *r, wref__stack_id where, uint32_t py_where);
 /* A quarantined object whose count changed after the free (late Py_INCREF): reports it. */
 void wref__py_report_late_incref(const wref__py_rec *r, ssize_t count);
 

@@ -1,6 +1,6 @@
 /* intercept.c: the interposed CPython functions and the frontend's start.
  *
- * libwref-check.so exports PyWeakref_GetObject. Extension modules reach it
+ * libwref-check.so exports PyWeakref_GetObject and PyWeakref_NewRef. Extension modules reach them
  *   - with a shared libpython (pyenv, --enable-shared): through LD_PRELOAD alone;
  *   - with an executable that has libpython linked in (Debian's python3.11): through
  *     libwref-audit.so (LD_AUDIT), which redirects their bindings to this definition.
@@ -28,12 +28,13 @@ static int start_state;        /* written under the GIL, once */
 static size_t n_calls;         /* PyWeakref_GetObject calls seen (GIL held) */
 
 static py_object *weakref_get_object(py_object *ref);
+static py_object *weakref_new_ref(py_object *ob, py_object *callback);
 
 static void start(void)
 {
     start_state = UNSUPPORTED;
     wref__checker_init();
-    if (!wref__py_api_resolve((void *)weakref_get_object))   /* our address, not a PLT slot's */
+    if (!wref__py_api_resolve((void *)weakref_get_object, (void *)weakref_new_ref))   /* ours, not PLT slots */
         return;
     if (!wref__py_tombstone_init()) {
         wref__checker_warn(NULL, "CPython %s: cannot create the tombstone type; running unchecked", wref__py.version);
@@ -64,12 +65,31 @@ __attribute__((no_sanitize("thread"))) static py_object *weakref_get_object(py_o
     py_object *o = wref__py.weakref_get_object(ref);
     if (wref__py_active && o && o != wref__py.none) {
         n_calls++;
-        wref__py_watch_borrow(o, (uintptr_t)__builtin_return_address(0));
+        wref__py_watch_borrow(o, (uintptr_t)__builtin_return_address(0), WREF__PY_BORROWED);
     }
     return o;
 }
 
+/* A weakref made from C: its referent is watched too, so that its free is seen (a use after
+ * it is then use-after-free, and a non-empty weakref list at the free is dangling-weakref). */
+__attribute__((no_sanitize("thread"))) static py_object *weakref_new_ref(py_object *ob, py_object *callback)
+{
+    if (start_state == NOT_STARTED)
+        start();
+    if (!wref__py.weakref_new_ref) {
+        static const char msg[] = "wref-check: PyWeakref_NewRef called, but no CPython defines it\n";
+        (void)!write(2, msg, sizeof msg - 1);
+        abort();
+    }
+    py_object *r = wref__py.weakref_new_ref(ob, callback);
+    if (wref__py_active && r && ob && ob != wref__py.none)
+        wref__py_watch_borrow(ob, (uintptr_t)__builtin_return_address(0), WREF__PY_WEAKREF_CREATED);
+    return r;
+}
+
 WREF_PY_INTERPOSE py_object *PyWeakref_GetObject(py_object *ref) __attribute__((alias("weakref_get_object")));
+WREF_PY_INTERPOSE py_object *PyWeakref_NewRef(py_object *ob, py_object *callback)
+    __attribute__((alias("weakref_new_ref")));
 
 void wref__python_exit(void)
 {

@@ -142,7 +142,9 @@ static void release(wref__py_rec *list)
         wref__py_rec *r = list;
         list = r->q_next;
         py_object *o = (py_object *)r->obj;
-        if (o->ob_refcnt != 1)
+        if (r->pinned)
+            ;   /* weakrefs still point into it (dangling-weakref, reported): never reused */
+        else if (o->ob_refcnt != 1)
             wref__py_report_late_incref(r, o->ob_refcnt);   /* still referenced: never reused */
         else
             tab.saved.free(tab.saved.ctx, (void *)r->block);
@@ -156,6 +158,16 @@ static void tombstone(wref__py_rec *r)
     in_frontend++;
     wref__stack_id st = wref__capture();
     uint32_t py = wref__py_stack_capture(wref__opt.stack_depth);
+    if (r->weaklist && *(void **)(r->obj + r->weaklist) != NULL) {
+        /* Its dealloc never cleared its weakrefs (gh-108295's bug class): they point into this
+         * block. Reported now, kept forever; a use through such a weakref reaches the
+         * tombstone and raises ReferenceError without a second finding. */
+        r->pinned = 1;
+        r->reported = 1;
+        wref__py_rec copy = *r;
+        copy.st_destroy = st, copy.py_destroy = py, copy.tno_destroy = wref__thread_no();
+        wref__py_report_dangling_weakref(&copy, st, py);
+    }
     wref__py_tombstone_make((py_object *)r->obj);
     pthread_mutex_lock(&tab.lock);
     r->st_destroy = st;
@@ -254,14 +266,15 @@ static __thread __attribute__((tls_model("initial-exec"))) struct {
     uint64_t generation;
 } last;
 
-void wref__py_watch_borrow(py_object *o, uintptr_t caller_pc)
+void wref__py_watch_borrow(py_object *o, uintptr_t caller_pc, int how)
 {
     in_frontend++;
     wref__stack_id st;
     uint32_t py;
     borrow_stacks(caller_pc, &st, &py);
     uint64_t gen = __atomic_load_n(&tab.generation, __ATOMIC_ACQUIRE);
-    if (last.obj == (uintptr_t)o && last.st == st && last.py == py && last.generation == gen) {
+    if (how == WREF__PY_BORROWED && last.obj == (uintptr_t)o && last.st == st && last.py == py &&
+        last.generation == gen) {
         in_frontend--;
         return;
     }
@@ -275,6 +288,7 @@ void wref__py_watch_borrow(py_object *o, uintptr_t caller_pc)
         r->st_borrow = st;
         r->py_borrow = py;
         r->tno_borrow = tno;
+        r->how = (uint8_t)how;
         pthread_mutex_unlock(&tab.lock);
         last.obj = (uintptr_t)o, last.st = st, last.py = py, last.generation = gen;
         in_frontend--;
@@ -297,6 +311,8 @@ void wref__py_watch_borrow(py_object *o, uintptr_t caller_pc)
     ssize_t basic = *(ssize_t *)((char *)type + PY_TP_BASICSIZE_OFFSET);
     r->size = (uint32_t)(basic + (ssize_t)((uintptr_t)o - block));
     r->state = WREF__PY_WATCHED;
+    r->how = (uint8_t)how;
+    r->weaklist = wref__py_weaklist_offset(type);
     wref__py_type_name(type, r->type_name, sizeof r->type_name);
     r->st_borrow = st;
     r->py_borrow = py;

@@ -38,15 +38,20 @@ static void report_use(py_object *o, const char *op)
         wref__stack_id where = wref__capture();
         uint32_t py_where = wref__py_stack_capture(wref__opt.stack_depth);
         char what[400];
-        snprintf(what, sizeof what,
-                 "%s of a %s that was freed: the pointer PyWeakref_GetObject returned (a borrowed "
-                 "reference) was used after the last strong reference went away",
-                 op, r.type_name);
+        bool borrowed = r.how == WREF__PY_BORROWED;
+        if (borrowed)
+            snprintf(what, sizeof what,
+                     "%s of a %s that was freed: the pointer PyWeakref_GetObject returned (a borrowed "
+                     "reference) was used after the last strong reference went away",
+                     op, r.type_name);
+        else
+            snprintf(what, sizeof what, "%s of a %s that was freed (a weakref to it was made with PyWeakref_NewRef)",
+                     op, r.type_name);
         wref__rec_copy obj = {.addr = r.obj, .serial = r.serial, .size = r.size, .state = WREF__FREED};
         wref__finding f = {
-            .kind = WREF__K_DANGLING_BORROW, .what = what, .object = &obj, .address = r.obj, .where = where,
+            .kind = borrowed ? WREF__K_DANGLING_BORROW : WREF__K_USE_AFTER_FREE, .what = what, .object = &obj, .address = r.obj, .where = where,
             .lang_where = py_where, .type_name = r.type_name, .test_name = getenv("PYTEST_CURRENT_TEST")};
-        add_history(&f, "borrowed", r.st_borrow, r.tno_borrow, r.py_borrow);
+        add_history(&f, borrowed ? "borrowed" : "weakref created", r.st_borrow, r.tno_borrow, r.py_borrow);
         add_history(&f, "destroyed (the last reference dropped)", r.st_destroy, r.tno_destroy, r.py_destroy);
         wref__report(&f);
     }
@@ -66,8 +71,25 @@ void wref__py_report_late_incref(const wref__py_rec *r, ssize_t count)
     wref__rec_copy obj = {.addr = r->obj, .serial = r->serial, .size = r->size, .state = WREF__FREED};
     wref__finding f = {.kind = WREF__K_DANGLING_BORROW, .what = what, .object = &obj, .address = r->obj,
                        .type_name = r->type_name, .test_name = getenv("PYTEST_CURRENT_TEST")};
-    add_history(&f, "borrowed", r->st_borrow, r->tno_borrow, r->py_borrow);
+    add_history(&f, r->how == WREF__PY_BORROWED ? "borrowed" : "weakref created", r->st_borrow, r->tno_borrow,
+                r->py_borrow);
     add_history(&f, "destroyed (the last reference dropped)", r->st_destroy, r->tno_destroy, r->py_destroy);
+    wref__report(&f);
+}
+
+void wref__py_report_dangling_weakref(const wref__py_rec *r, wref__stack_id where, uint32_t py_where)
+{
+    char what[400];
+    snprintf(what, sizeof what,
+             "a %s was freed while weakrefs still point at it: its type's tp_dealloc did not call "
+             "PyObject_ClearWeakRefs; its memory is kept out of reuse so that they do not touch reused memory",
+             r->type_name);
+    wref__rec_copy obj = {.addr = r->obj, .serial = r->serial, .size = r->size, .state = WREF__FREED};
+    wref__finding f = {.kind = WREF__K_DANGLING_WEAKREF, .what = what, .object = &obj, .address = r->obj,
+                       .where = where, .lang_where = py_where, .type_name = r->type_name,
+                       .test_name = getenv("PYTEST_CURRENT_TEST")};
+    add_history(&f, r->how == WREF__PY_BORROWED ? "borrowed" : "weakref created", r->st_borrow, r->tno_borrow,
+                r->py_borrow);
     wref__report(&f);
 }
 

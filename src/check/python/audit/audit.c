@@ -26,7 +26,7 @@
 static struct link_map *checker;   /* libwref-check.so in the main namespace */
 
 /* The names libwref-check.so interposes for CPython (src/check/python/intercept.c). */
-static const char *const interposed[] = {"PyWeakref_GetObject"};
+static const char *const interposed[] = {"PyWeakref_GetObject", "PyWeakref_NewRef"};
 
 static int interposed_name(const char *name)
 {
