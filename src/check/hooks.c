@@ -360,18 +360,82 @@ int wref__hook_use(const wref_object *ob, enum wref__use use)
 
 /* ---- callbacks ----------------------------------------------------------------------------- */
 
-void wref__hook_callback_error(wref_object *weakref, wref_object *callback, wref_object *referent,
-                               wref_error kind, const char *message)
+/* callback-error: named after the failing callback. Its first stack is the callback's function
+ * (frame #0) followed by where the callback object was created, so that the fingerprint and
+ * --gen-suppressions name the callback, not the wref_decref that happened to trigger it. One
+ * finding per callback (function and creation stack): the same broken callback registered on
+ * many objects fails once per object, and is reported once. */
+#define CB_SEEN_MAX 1024
+static struct {
+    pthread_mutex_t lock;
+    uint64_t keys[CB_SEEN_MAX];   /* 0: empty */
+    size_t n;
+} cb_seen = {.lock = PTHREAD_MUTEX_INITIALIZER};
+
+/* true when the key was seen before; records it otherwise (when there is room) */
+static bool cb_seen_before(uint64_t key)
 {
-    (void)callback;
-    wref__rec_copy w, ob;
+    key |= 1;   /* never 0 */
+    pthread_mutex_lock(&cb_seen.lock);
+    size_t i = (size_t)(key * 0x9E3779B97F4A7C15ull >> 54) % CB_SEEN_MAX;
+    bool seen = false;
+    for (size_t probes = 0; probes < CB_SEEN_MAX; probes++, i = (i + 1) % CB_SEEN_MAX) {
+        if (cb_seen.keys[i] == key) {
+            seen = true;
+            break;
+        }
+        if (!cb_seen.keys[i]) {
+            if (cb_seen.n < CB_SEEN_MAX / 2) {   /* full: every later failure is reported */
+                cb_seen.keys[i] = key;
+                cb_seen.n++;
+            }
+            break;
+        }
+    }
+    pthread_mutex_unlock(&cb_seen.lock);
+    return seen;
+}
+
+int wref__hook_callback_error(wref_object *weakref, wref_object *callback, wref_object *referent,
+                              wref_error kind, const char *message)
+{
+    wref__rec_copy w, ob, cbr;
     bool have_w = wref__registry_with(weakref, copy_rec, &w);
     bool have_ob = wref__registry_with(referent, copy_rec, &ob);
-    char what[400];
-    snprintf(what, sizeof what, "a weakref callback failed while its referent was destroyed: %s: %s",
-             wref_err_name(kind), message ? message : "");
+    bool have_cb = callback && wref__registry_with(callback, copy_rec, &cbr);
+    /* the callback's function: a callback object's fn, or the call slot of its type */
+    uintptr_t fn = (uintptr_t)wref__callback_fn(callback);
+    if (!fn && callback && callback->ob_type_ && callback->ob_type_->call)
+        fn = (uintptr_t)callback->ob_type_->call;
+    wref__stack_id created = have_cb ? cbr.st_created : 0;
+    uint64_t key = ((uint64_t)fn * 0xC2B2AE3D27D4EB4Full) ^ ((uint64_t)created << 1);
+    if (cb_seen_before(key))
+        return 1;   /* reported already: one finding per callback */
+
+    struct wref__frame_info fi = {0};
+    const char *name = fn && wref__symbolize(fn + 1, &fi) && fi.function ? fi.function : NULL;
+    char type_desc[160] = "", what[600];
+    if (callback)
+        snprintf(type_desc, sizeof type_desc, " (a %s object)",
+                 callback->ob_type_ && callback->ob_type_->name ? callback->ob_type_->name : "?");
+    snprintf(what, sizeof what, "the weakref callback %s%s failed while its referent was destroyed: %s: %s",
+             name ? name : "<unknown function>", type_desc, wref_err_name(kind), message ? message : "");
+
+    /* frame #0: the callback's function (a return address one past its entry, as the
+     * symbolizer expects); then the callback object's creation */
+    uintptr_t pcs[WREF__STACK_MAX_DEPTH];
+    size_t n = 0;
+    if (fn)
+        pcs[n++] = fn + 1;
+    const uintptr_t *cpcs;
+    size_t cn = created ? wref__stack_get(created, &cpcs) : 0;
+    for (size_t i = 0; i < cn && n < WREF__STACK_MAX_DEPTH; i++)
+        pcs[n++] = cpcs[i];
+    wref__stack_id cb_stack = wref__stack_store(pcs, n);
+
     wref__finding f = {.kind = WREF__K_CALLBACK_ERROR, .what = what, .object = have_ob ? &ob : NULL,
-                       .address = (uintptr_t)referent, .where = wref__capture()};
+                       .address = (uintptr_t)referent, .where = 0};
+    add_history(&f, "failing callback (#0) and where it was created", cb_stack, have_cb ? cbr.tno_created : ~0u);
     if (have_w)
         add_history(&f, "callback registered (weakref created)", w.st_created, w.tno_created);
     if (have_ob) {
@@ -379,6 +443,7 @@ void wref__hook_callback_error(wref_object *weakref, wref_object *callback, wref
         add_history(&f, "referent created", ob.st_created, ob.tno_created);
     }
     wref__report(&f);
+    return 1;   /* reported, or suppressed on purpose: either way the checker's call */
 }
 
 void wref__hook_callback_suppressed(wref_object *weakref, wref_object *referent)

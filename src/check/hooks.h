@@ -52,8 +52,11 @@ void wref__hook_dying(wref_object *ob);
 void wref__hook_resurrected(wref_object *ob);
 void wref__hook_clearing(wref_object *ob);
 void wref__hook_cleared(wref_object *ob);
-void wref__hook_callback_error(wref_object *weakref, wref_object *callback, wref_object *referent,
-                               wref_error kind, const char *message);
+/* A callback failed; returns 1 when the checker handled it (reported it, reported this
+ * callback's earlier failure: one finding per callback, or a suppression matched), so that
+ * the runtime prints no default line of its own. */
+int wref__hook_callback_error(wref_object *weakref, wref_object *callback, wref_object *referent,
+                              wref_error kind, const char *message);
 void wref__hook_callback_suppressed(wref_object *weakref, wref_object *referent);
 void wref__hook_destroyed(wref_object *ob);
 
@@ -69,9 +72,9 @@ static inline void wref__hook_dying(wref_object *ob) { (void)ob; }
 static inline void wref__hook_resurrected(wref_object *ob) { (void)ob; }
 static inline void wref__hook_clearing(wref_object *ob) { (void)ob; }
 static inline void wref__hook_cleared(wref_object *ob) { (void)ob; }
-static inline void wref__hook_callback_error(wref_object *weakref, wref_object *callback,
-                                             wref_object *referent, wref_error kind, const char *message)
-{ (void)weakref; (void)callback; (void)referent; (void)kind; (void)message; }
+static inline int wref__hook_callback_error(wref_object *weakref, wref_object *callback,
+                                            wref_object *referent, wref_error kind, const char *message)
+{ (void)weakref; (void)callback; (void)referent; (void)kind; (void)message; return 0; }
 static inline void wref__hook_callback_suppressed(wref_object *weakref, wref_object *referent)
 { (void)weakref; (void)referent; }
 static inline void wref__hook_destroyed(wref_object *ob) { (void)ob; }

@@ -30,6 +30,11 @@ static void callback_destroy(wref_object *self)
 const wref_type wref__callback_type = {
     "callback", sizeof(struct callback), WREF_TYPE_WEAKREFABLE, NULL, callback_destroy, NULL, callback_call};
 
+wref_callback_fn wref__callback_fn(const wref_object *cb)
+{
+    return cb && cb->ob_type_ == &wref__callback_type ? ((const struct callback *)cb)->fn : NULL;
+}
+
 wref_object *wref_callback_new(wref_callback_fn fn, void *data, void (*release)(void *data))
 {
     if (!fn) {

@@ -90,7 +90,7 @@ void wref_set_unraisable_hook(wref_unraisable_fn fn, void *arg)
     pthread_mutex_unlock(&hook.lock);
 }
 
-void wref__unraisable(wref_error kind, const char *message, wref_object *obj)
+void wref__unraisable(wref_error kind, const char *message, wref_object *obj, int reported)
 {
     pthread_mutex_lock(&hook.lock);
     wref_unraisable_fn fn = hook.fn;
@@ -101,6 +101,8 @@ void wref__unraisable(wref_error kind, const char *message, wref_object *obj)
         fn(kind, message, obj, arg);
         return;
     }
+    if (reported)
+        return;   /* the checker's report says it all: not a second line for the same event */
     fprintf(stderr, "wref: exception ignored in weakref callback <%s object at %p>: %s: %s\n",
             obj ? obj->ob_type_->name : "NULL", (void *)obj, wref_err_name(kind),
             message ? message : "");

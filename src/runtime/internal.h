@@ -125,6 +125,9 @@ wref_object *wref__proxy_call(wref_object *proxy, wref_object *arg);
 
 /* ---- callback.c ------------------------------------------------------------------------- */
 extern const wref_type wref__callback_type;
+/* The function of a callback object (wref_callback_new); NULL for any other object. For the
+ * checker, which names a failing callback by its function. */
+wref_callback_fn wref__callback_fn(const wref_object *cb);
 
 /* ---- lock.c -------------------------------------------------------------------------------
  * Striped spinlocks protecting weakref lists: a referent's list, the links and the referent
@@ -186,7 +189,10 @@ typedef struct wref__saved_error {
 void wref__err_save(wref__saved_error *s);          /* takes the pending error, clears it */
 void wref__err_restore(const wref__saved_error *s); /* puts it back (replacing any) */
 void wref__err_vset(wref_error kind, const char *fmt, va_list ap);
-void wref__unraisable(wref_error kind, const char *message, wref_object *obj);
+/* Passes an error that cannot be raised to the unraisable hook. reported: the checker already
+ * reported this failure, so the default hook (no hook installed) prints nothing; an
+ * installed hook still runs. */
+void wref__unraisable(wref_error kind, const char *message, wref_object *obj, int reported);
 
 /* ---- alloc.c ------------------------------------------------------------------------------- */
 void *wref__mem_alloc(size_t size);           /* the configured allocator; NULL on failure */

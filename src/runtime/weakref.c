@@ -427,8 +427,8 @@ void wref__clear_weakrefs(wref_object *ob, bool run_callbacks)
         } else {
             wref_error kind = wref_err_occurred();
             const char *msg = wref_err_message();
-            wref__hook_callback_error(&w->base, cb, ob, kind, msg);
-            wref__unraisable(kind, msg, cb);
+            int reported = wref__hook_callback_error(&w->base, cb, ob, kind, msg);
+            wref__unraisable(kind, msg, cb, reported);
             wref_err_clear();
         }
         wref__decref(cb);
