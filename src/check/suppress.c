@@ -108,10 +108,13 @@ static void add_line(const char *path, unsigned lineno, char *line)
     if (!colon)
         fatal(path, lineno, "expected kind:pattern", line);
     int kind = kind_from(line, (size_t)(colon - line));
-    if (kind == -2)
-        fatal(path, lineno, "unknown kind before ':' (the kinds: dangling-borrow, use-after-free, "
-                            "use-after-clear, invalid-object, heap-overflow, write-after-free, clear-live, leak, "
-                            "callback-never-ran, callback-suppressed, callback-error, or '*')", line);
+    if (kind == -2) {
+        char why[600] = "unknown kind before ':' (the kinds:";
+        for (int k = 0; k < WREF__K_COUNT; k++)
+            snprintf(why + strlen(why), sizeof why - strlen(why), " %s,", wref__kind_name((enum wref__kind)k));
+        snprintf(why + strlen(why), sizeof why - strlen(why), " or '*')");
+        fatal(path, lineno, why, line);
+    }
     char *rest = colon + 1;
     trim(&rest);
     if (!*rest)
