@@ -238,8 +238,11 @@ own \`destroy\`."
 section callback-error callback_error victim_failing_callback "" \
 "A weakref callback failed (returned -1 with an error set) while its referent was being
 destroyed. Nobody can handle that error: the runtime hands it to the unraisable hook and goes
-on with the other callbacks. The stack is the destruction that ran the callback; the history
-shows where the callback was registered." \
+on with the other callbacks. The first stack names the callback: frame #0 is its function,
+then where the callback object was created (so the fingerprint and \`--gen-suppressions\`
+name the callback, not the \`wref_decref\` that ran it); then where it was registered, and
+the referent's destruction (which ran it) and creation. A callback that fails on many objects
+is reported once, and the runtime prints no \"exception ignored\" line of its own for it." \
 "Make callbacks that cannot fail, or handle the failure inside the callback. The unraisable
 hook (\`wref_set_unraisable_hook\`) can log these in production."
 
