@@ -1,0 +1,37 @@
+/* embed.c: a test program that embeds Debian's libpython3.11 (issue 12's case (c)) and runs
+ * one case of cases.py in it: the checker reaches the extension's calls through LD_PRELOAD
+ * (libpython is a shared library here), and wref-check recognises the program as CPython by
+ * its DT_NEEDED libpython3.11.so.
+ *
+ * usage: embed CASES_PY CASE MODULE_DIR */
+#define PY_SSIZE_T_CLEAN
+#include <Python.h>
+
+#include <stdio.h>
+
+int main(int argc, char **argv)
+{
+    if (argc != 4) {
+        fprintf(stderr, "usage: %s CASES_PY CASE MODULE_DIR\n", argv[0]);
+        return 2;
+    }
+    PyConfig config;
+    PyConfig_InitPythonConfig(&config);
+    config.parse_argv = 0;                       /* sys.argv as given, as for `python cases.py ...` */
+    char *args[] = {argv[1], argv[2], argv[3]};
+    PyStatus st = PyConfig_SetBytesArgv(&config, 3, args);
+    if (!PyStatus_Exception(st))
+        st = Py_InitializeFromConfig(&config);
+    PyConfig_Clear(&config);
+    if (PyStatus_Exception(st))
+        Py_ExitStatusException(st);
+    FILE *f = fopen(argv[1], "r");
+    if (!f) {
+        perror(argv[1]);
+        return 2;
+    }
+    int rc = PyRun_SimpleFileEx(f, argv[1], 1);
+    if (Py_FinalizeEx() < 0)
+        rc = 120;
+    return rc ? 1 : 0;
+}
