@@ -198,7 +198,13 @@ WREF_API void wref_set_unraisable_hook(wref_unraisable_fn fn, void *arg);   /* N
 /* ---- allocator -------------------------------------------------------------------------------- */
 
 /* Every object, weakref and internal allocation of the runtime goes through this allocator.
- * alloc returns NULL on failure; free receives the size that was allocated. */
+ * alloc returns NULL on failure; free receives the size that was allocated.
+ * Delayed frees (release library): wref_get_ref and wref_get_object read without a lock, so
+ * the memory of a dead object that once had a weakref goes back to the allocator only when no
+ * other thread can still be reading it. While other threads use weakrefs, each thread holds
+ * back at most 64 such dead objects and frees them in one batch; a thread's batch is freed
+ * when it exits and when it calls wref_set_allocator. With a single thread nothing is held
+ * back. Objects that never had a weakref are always freed at once. */
 typedef struct wref_allocator {
     void *ctx;
     void *(*alloc)(void *ctx, size_t size);

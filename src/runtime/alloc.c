@@ -45,6 +45,9 @@ int wref_set_allocator(const wref_allocator *a)
         wref_err_set(WREF_ERR_SYSTEM, "wref_set_allocator: alloc and free are both required");
         return -1;
     }
+#ifdef WREF__LOCKFREE_READS
+    wref__smr_flush();   /* this thread's deferred frees are not live objects */
+#endif
     intptr_t live = __atomic_load_n(&alloc_state.live, __ATOMIC_ACQUIRE);
     if (live != 0) {
         wref_err_set(WREF_ERR_SYSTEM,

@@ -17,6 +17,7 @@
  * lock, except for the lock-free "is the list empty" test of a dying object. */
 #define WREF__FLAG_FINALIZED ((uintptr_t)1)   /* finalize has run (never again) */
 #define WREF__FLAG_DEFERRED ((uintptr_t)2)    /* in the trashcan: the high bits link the next deferred object */
+#define WREF__FLAG_HAD_WEAKREF ((uintptr_t)4) /* a weakref was linked once: its free waits for readers (smr.c) */
 #define WREF__FLAG_MASK ((uintptr_t)7)
 
 extern wref_object wref__none;
@@ -178,6 +179,65 @@ static inline void wref__unlock(uint32_t stripe)
 {
     __atomic_store_n(&wref__stripes[stripe].locked, 0, __ATOMIC_RELEASE);
 }
+
+/* A full (StoreLoad) barrier. ThreadSanitizer does not support fences (GCC: -Wtsan), so
+ * under it a seq_cst read-modify-write of a dummy cell stands in (a full barrier on the
+ * hardware as well). */
+#if defined(__SANITIZE_THREAD__)
+#define WREF__TSAN 1
+#elif defined(__has_feature)
+#if __has_feature(thread_sanitizer)
+#define WREF__TSAN 1
+#endif
+#endif
+#ifdef WREF__TSAN
+extern int wref__fence_cell __attribute__((visibility("hidden")));
+static inline void wref__full_fence(void) { __atomic_fetch_add(&wref__fence_cell, 0, __ATOMIC_SEQ_CST); }
+#else
+static inline void wref__full_fence(void) { __atomic_thread_fence(__ATOMIC_SEQ_CST); }
+#endif
+
+/* ---- smr.c ----------------------------------------------------------------------------------
+ * Lock-free weakref reads and the deferred frees that make them safe (see smr.c). In the
+ * checked build the reads take the stripe lock (the checker's quarantine and guard pages own
+ * freed memory), so none of this exists there. */
+#ifndef WREF_CHECKED
+#define WREF__LOCKFREE_READS 1
+
+/* A thread's reader slot, on its own cache line: no false sharing between readers. */
+struct wref__reader {
+    unsigned long seq;              /* odd while inside a read section; written by its owner only */
+    struct wref__reader *next;      /* immutable once published */
+    int in_use;                     /* owned by a live thread */
+} __attribute__((aligned(64)));
+
+extern __thread struct wref__reader *wref__reader_self
+    __attribute__((tls_model("initial-exec"), visibility("hidden")));
+extern int wref__smr_reader_fence __attribute__((visibility("hidden")));   /* 1: no membarrier */
+
+struct wref__reader *wref__reader_register(void);   /* NULL when out of memory */
+void wref__smr_free(void *p, size_t size);           /* frees after a grace period */
+void wref__smr_flush(void);                          /* this thread's deferred frees, now */
+size_t wref__smr_pending_max(void);                  /* the per-thread bound, in objects */
+
+/* Begin/end a read section on this thread's slot (wref__reader_self, or the one
+ * wref__reader_register just made): plain stores (plus a fence when the kernel has no
+ * membarrier). Between them, the memory of any object reached through a referent field stays
+ * allocated. */
+static inline void wref__read_begin(struct wref__reader *r)
+{
+    __atomic_store_n(&r->seq, __atomic_load_n(&r->seq, __ATOMIC_RELAXED) + 1, __ATOMIC_RELAXED);
+    if (WREF__UNLIKELY(__atomic_load_n(&wref__smr_reader_fence, __ATOMIC_RELAXED)))
+        wref__full_fence();
+    else
+        __atomic_signal_fence(__ATOMIC_SEQ_CST);
+}
+
+static inline void wref__read_end(struct wref__reader *r)
+{
+    __atomic_store_n(&r->seq, __atomic_load_n(&r->seq, __ATOMIC_RELAXED) + 1, __ATOMIC_RELEASE);
+}
+#endif
 
 /* ---- error.c -------------------------------------------------------------------------------- */
 /* A saved error indicator, for code that must run user code without clobbering it. */

@@ -230,7 +230,14 @@ static void dealloc_one(wref_object *ob)
     if (weakrefable)
         wref__clear_weakrefs(ob, false);
     wref__hook_destroyed(ob);
-    /* 5. memory back to the allocator */
+    /* 5. memory back to the allocator; after a grace period if a lock-free reader may still
+     * hold its address (it had a weakref) */
+#ifdef WREF__LOCKFREE_READS
+    if (wref__weaklist_load(ob) & WREF__FLAG_HAD_WEAKREF) {
+        wref__smr_free(ob, t->size);
+        return;
+    }
+#endif
     wref__hook_object_free(ob, t->size);
 }
 

@@ -125,19 +125,56 @@ static int weakref_traverse(wref_object *self, wref_visit_fn visit, void *arg)
     return cb ? visit(cb, arg) : 0;
 }
 
-/* The referent as a new reference, or NULL when dead or dying. One lock + one CAS at most. */
-static wref_object *strong_referent(wref__weakref *w)
+/* The referent as a new reference, or NULL when dead or dying, under the stripe lock:
+ * clearing, which precedes freeing, holds this lock, so a non-NULL referent here is still
+ * allocated; its count says whether it is alive. */
+static inline wref_object *strong_referent_locked(wref__weakref *w)
 {
-    if (!referent_load(w))
-        return NULL;   /* cleared: no atomic read-modify-write at all */
     wref__lock(w->stripe);
-    /* Re-check under the lock: clearing, which precedes freeing, holds this lock, so a
-     * non-NULL referent here is still allocated; its count says whether it is alive. */
     wref_object *ob = w->referent;
     if (ob && !wref__try_incref(ob))
         ob = NULL;
     wref__unlock(w->stripe);
     return ob;
+}
+
+#ifdef WREF__LOCKFREE_READS
+/* Inside a read section: a non-NULL referent is allocated until the section ends (clearing
+ * NULLs it before the free, which waits for the section); its count says whether it is
+ * alive. */
+static inline wref_object *strong_referent_in(struct wref__reader *r, wref__weakref *w)
+{
+    wref__read_begin(r);
+    wref_object *ob = referent_load(w);
+    if (ob && !wref__try_incref(ob))
+        ob = NULL;
+    wref__read_end(r);
+    return ob;
+}
+
+/* This thread's first read (it gets a reader slot), or no slot could be made (the lock).
+ * Out of line, so that the hot path calls nothing and saves no registers. */
+static __attribute__((noinline, cold)) wref_object *strong_referent_slow(wref__weakref *w)
+{
+    struct wref__reader *r = wref__reader_register();
+    return r ? strong_referent_in(r, w) : strong_referent_locked(w);
+}
+#endif
+
+/* The referent as a new reference, or NULL when dead or dying. Release build: lock-free,
+ * one CAS (smr.c). Checked build: under the stripe lock. */
+static inline __attribute__((always_inline)) wref_object *strong_referent(wref__weakref *w)
+{
+    if (!referent_load(w))
+        return NULL;   /* cleared: no atomic read-modify-write at all */
+#ifdef WREF__LOCKFREE_READS
+    struct wref__reader *r = wref__reader_self;
+    if (WREF__LIKELY(r != NULL))
+        return strong_referent_in(r, w);
+    return strong_referent_slow(w);
+#else
+    return strong_referent_locked(w);
+#endif
 }
 
 static wref_object *ref_call(wref_object *self, wref_object *arg)
@@ -173,7 +210,7 @@ static wref__weakref *reuse_basic(wref_object *ob, bool proxy)
     return cand && wref__try_incref(&cand->base) ? cand : NULL;
 }
 
-static wref_object *new_weakref(wref_object *ob, wref_object *callback, bool proxy)
+static inline __attribute__((always_inline)) wref_object *new_weakref(wref_object *ob, wref_object *callback, bool proxy)
 {
     const char *fn = proxy ? "wref_proxy_new" : "wref_ref_new";
     if (!ob) {
@@ -233,6 +270,8 @@ static wref_object *new_weakref(wref_object *ob, wref_object *callback, bool pro
     else
         prev = prx ? prx : ref;
     insert_after(ob, w, prev);
+    /* its memory may now be read by lock-free readers: its free will wait for them */
+    wref__weaklist_store(ob, wref__weaklist_load(ob) | WREF__FLAG_HAD_WEAKREF);
     referent_store(w, ob);
     wref__unlock(stripe);
     return &w->base;
@@ -305,18 +344,48 @@ int wref_get_ref(wref_object *ref, wref_object **pobj)
     return 1;
 }
 
-/* The referent if alive, else None; no count change. The lock keeps the referent's memory
- * valid while its count is read; after the unlock the result is only borrowed. */
+/* Whether ob (a referent just read from w) is alive: under the lock, or (release) inside a
+ * read section, which keeps its memory valid while its count is read. */
+static inline wref_object *alive_referent_locked(wref__weakref *w)
+{
+    wref__lock(w->stripe);
+    wref_object *ob = w->referent;
+    bool alive = ob && wref__load_count(ob) > 0;
+    wref__unlock(w->stripe);
+    return alive ? ob : NULL;
+}
+
+#ifdef WREF__LOCKFREE_READS
+static inline wref_object *alive_referent_in(struct wref__reader *r, wref__weakref *w)
+{
+    wref__read_begin(r);
+    wref_object *ob = referent_load(w);
+    bool alive = ob && wref__load_count(ob) > 0;
+    wref__read_end(r);
+    return alive ? ob : NULL;
+}
+
+static __attribute__((noinline, cold)) wref_object *alive_referent_slow(wref__weakref *w)
+{
+    struct wref__reader *r = wref__reader_register();
+    return r ? alive_referent_in(r, w) : alive_referent_locked(w);
+}
+#endif
+
+/* The referent if alive, else None; no count change. After the section (or the lock) ends
+ * the result is only borrowed. */
 static wref_object *borrow_referent(wref_object *ref)
 {
     wref__weakref *w = as_weakref(ref);
     if (!referent_load(w))
         return &wref__none;
-    wref__lock(w->stripe);
-    wref_object *ob = w->referent;
-    bool alive = ob && wref__load_count(ob) > 0;
-    wref__unlock(w->stripe);
-    if (!alive)
+#ifdef WREF__LOCKFREE_READS
+    struct wref__reader *r = wref__reader_self;
+    wref_object *ob = WREF__LIKELY(r != NULL) ? alive_referent_in(r, w) : alive_referent_slow(w);
+#else
+    wref_object *ob = alive_referent_locked(w);
+#endif
+    if (!ob)
         return &wref__none;
     wref__hook_borrow(ob, ref);
     return ob;

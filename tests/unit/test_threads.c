@@ -6,10 +6,17 @@
  * 2. A mixed stress test on several threads: refs and proxies with and without callbacks,
  *    get_ref, decref of shared objects, death (clearing and callbacks) racing with readers.
  *
+ * 3. Deferred frees are bounded: while other threads read a weakref lock-free, a thread that
+ *    kills weakly referenced objects holds back at most 64 of them (the documented per-thread
+ *    bound of the release library's delayed frees), at least one (the deferral is real), and
+ *    none once it has exited.
+ *
  * WREF_STRESS_OPS scales the total number of operations (default 1,000,000; keep it so under
  * ThreadSanitizer on two cores the whole program finishes well within 60 s). WREF_STRESS_THREADS
  * sets the thread count (default 4, at least 2). */
 #include "support.h"
+
+#pragma GCC diagnostic ignored "-Wdeprecated-declarations"   /* wref_get_object: the borrowed read is tested too */
 
 #include <pthread.h>
 #include <sched.h>
@@ -415,6 +422,95 @@ static void threads_mixed_stress(void **state)
                   nthreads, s.ops_per_thread, s.created, s.getref_live, s.cb_calls);
 }
 
+/* ---- 3. deferred frees ------------------------------------------------------------------ */
+
+#define DEFER_BOUND 64   /* wref.h "allocator": objects held back per thread by the release library */
+
+struct churn {
+    wref_object *hot_ref;   /* read by the readers all along */
+    int stop;               /* atomic */
+    int ready;              /* atomic: readers that made their first read */
+    long iters;
+    size_t baseline;        /* allocator blocks live before the churn */
+    size_t peak, peak_bytes, base_bytes;
+    long bad;               /* atomic */
+};
+
+static void *churn_reader(void *arg)
+{
+    struct churn *c = arg;
+    long n = 0;
+    while (!__atomic_load_n(&c->stop, __ATOMIC_RELAXED)) {
+        wref_object *o = NULL;
+        if (wref_get_ref(c->hot_ref, &o) != 1)
+            __atomic_fetch_add(&c->bad, 1, __ATOMIC_RELAXED);
+        else
+            wref_decref(o);
+        if (wref_get_object(c->hot_ref) == wref_none())
+            __atomic_fetch_add(&c->bad, 1, __ATOMIC_RELAXED);
+        if (n++ == 0)
+            __atomic_fetch_add(&c->ready, 1, __ATOMIC_RELEASE);
+    }
+    return NULL;
+}
+
+static void *churner(void *arg)
+{
+    struct churn *c = arg;
+    for (long k = 0; k < c->iters; k++) {
+        wref_object *o = wref_new(&widget_type);
+        wref_object *r = o ? wref_ref_new(o, NULL) : NULL;
+        if (!r) {
+            __atomic_fetch_add(&c->bad, 1, __ATOMIC_RELAXED);
+            break;
+        }
+        wref_decref(o);   /* it had a weakref: its free may wait for the readers */
+        wref_object *got = (wref_object *)1;
+        if (wref_get_ref(r, &got) != 0 || got != NULL)
+            __atomic_fetch_add(&c->bad, 1, __ATOMIC_RELAXED);
+        wref_decref(r);
+        size_t live = live_count(&g_alloc), bytes = __atomic_load_n(&g_alloc.live_bytes, __ATOMIC_RELAXED);
+        if (live > c->baseline && live - c->baseline > c->peak)
+            c->peak = live - c->baseline;
+        if (bytes > c->base_bytes && bytes - c->base_bytes > c->peak_bytes)
+            c->peak_bytes = bytes - c->base_bytes;
+    }
+    return NULL;
+}
+
+static void threads_deferred_frees_bounded(void **state)
+{
+    (void)state;
+    struct churn c = {0};
+    c.iters = stress_ops() / 10;
+    wref_object *hot = new_obj(&widget_type);
+    c.hot_ref = wref_ref_new(hot, NULL);
+    assert_non_null(c.hot_ref);
+    pthread_t rd[2], ch;
+    for (int i = 0; i < 2; i++)
+        assert_int_equal(pthread_create(&rd[i], NULL, churn_reader, &c), 0);
+    while (__atomic_load_n(&c.ready, __ATOMIC_ACQUIRE) < 2)
+        sched_yield();
+    c.baseline = live_count(&g_alloc);
+    c.base_bytes = __atomic_load_n(&g_alloc.live_bytes, __ATOMIC_RELAXED);
+    assert_int_equal(pthread_create(&ch, NULL, churner, &c), 0);
+    pthread_join(ch, NULL);
+    /* the churner has exited: everything it held back is freed */
+    size_t after = live_count(&g_alloc);
+    __atomic_store_n(&c.stop, 1, __ATOMIC_RELAXED);
+    for (int i = 0; i < 2; i++)
+        pthread_join(rd[i], NULL);
+    print_message("%ld objects killed while 2 threads read: at most %zu held back (%zu bytes)\n",
+                  c.iters, c.peak, c.peak_bytes);
+    assert_int_equal(c.bad, 0);
+    assert_int_equal(after, c.baseline);
+    assert_true(c.peak <= DEFER_BOUND);
+    assert_true(c.peak >= 1);   /* the deferral is real: the readers were inside the library */
+    wref_decref(hot);
+    wref_decref(c.hot_ref);
+    assert_int_equal(live_count(&g_alloc), 0);
+}
+
 /* The error indicator is thread-local. */
 static void *set_error_thread(void *arg)
 {
@@ -450,6 +546,7 @@ int main(void)
         cmocka_unit_test(threads_getref_races_last_decref),
         cmocka_unit_test(threads_getref_races_death_with_callbacks),
         cmocka_unit_test(threads_mixed_stress),
+        cmocka_unit_test(threads_deferred_frees_bounded),
         cmocka_unit_test(threads_error_indicator_is_thread_local),
     };
     return cmocka_run_group_tests_name("threads", tests, NULL, NULL);
