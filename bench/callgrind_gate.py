@@ -5,9 +5,13 @@ with bench/callgrind-baseline.json.
     callgrind_gate.py DUMP_DIR BASELINE [--update] [--json OUT]
 
 Each dump is one case: `desc: Trigger: Client Request: IMPL/OP/N` and `totals: IR`. Ir/op is
-(IR - IR of the "empty" dump) / N. Prints a table (every impl, one column each). Exit status 1
-when a wref count grew by more than the baseline's tolerance (10%) or a gated case is missing;
---update rewrites the baseline from this run instead. Peers are printed, never gated.
+(IR - IR of the "empty" dump) / N. Prints a table (every impl, one column each). Two
+implementations are gated, each against its own baseline and tolerance: wref (the release
+library, "wref_ir_per_op", "tolerance", 10%) and wref-check (the checker, "check_ir_per_op",
+"check_tolerance", 15%: its counts move with every checker change, a slowdown beyond that is a
+regression). Exit status 1 when a gated count grew by more than its tolerance or a gated case is
+missing; --update rewrites the baseline from this run instead (keeping the tolerances). Peers
+are printed, never gated.
 """
 import glob
 import json
@@ -15,7 +19,9 @@ import os
 import re
 import sys
 
-GATED_IMPL = "wref"
+# impl -> (baseline key, tolerance key, default tolerance)
+GATED = {"wref": ("wref_ir_per_op", "tolerance", 0.10),
+         "wref-check": ("check_ir_per_op", "check_tolerance", 0.15)}
 
 
 def parse(dump_dir):
@@ -65,52 +71,61 @@ def main():
     impls = sorted({i for v in cur.values() for i in v},
                    key=lambda i: ["floor", "wref", "wref-check", "cpython", "glib", "std"].index(i)
                    if i in ["floor", "wref", "wref-check", "cpython", "glib", "std"] else 99)
-    base = {}
-    tol = 0.10
-    if os.path.exists(baseline_path) and not update:
+    base = {impl: {} for impl in GATED}
+    tol = {impl: GATED[impl][2] for impl in GATED}
+    if os.path.exists(baseline_path):
         with open(baseline_path) as f:
             b = json.load(f)
-        base = b["wref_ir_per_op"]
-        tol = b.get("tolerance", tol)
+        for impl, (key, tkey, _) in GATED.items():
+            tol[impl] = b.get(tkey, tol[impl])
+            if not update:
+                base[impl] = b.get(key, {})
 
     print("instructions per operation (callgrind Ir/op; lock-prefixed instructions count as 1)")
-    print("%-20s" % "op" + "".join("%12s" % i for i in impls) + "%12s  %s" % ("baseline", "gate"))
+    print("%-20s" % "op" + "".join("%12s" % i for i in impls) +
+          "".join("%12s  %-14s" % ({"wref": "wref base", "wref-check": "check base"}[i], "gate") for i in GATED))
     failed = []
     for op in sorted(cur):
         row = "%-20s" % op + "".join(
             "%12s" % ("%.1f" % cur[op][i] if i in cur[op] else "-") for i in impls)
-        verdict = ""
-        if GATED_IMPL in cur[op] and op in base:
-            limit = base[op] * (1 + tol)
-            grew = cur[op][GATED_IMPL] > limit
-            verdict = "FAIL (> %.1f)" % limit if grew else "ok"
-            if grew:
-                failed.append(op)
-            row += "%12.1f  %s" % (base[op], verdict)
-        print(row)
-    missing = [op for op in base if op not in cur or GATED_IMPL not in cur[op]]
-    for op in missing:
-        print("callgrind-gate: gated case %s/%s missing from this run" % (GATED_IMPL, op))
+        for impl in GATED:
+            cell = "%12s  %-14s" % ("-", "")
+            if impl in cur[op] and op in base[impl]:
+                limit = base[impl][op] * (1 + tol[impl])
+                grew = cur[op][impl] > limit
+                if grew:
+                    failed.append("%s/%s" % (impl, op))
+                cell = "%12.1f  %-14s" % (base[impl][op], "FAIL (> %.1f)" % limit if grew else "ok")
+            row += cell
+        print(row.rstrip())
+    missing = ["%s/%s" % (impl, op) for impl in GATED for op in base[impl]
+               if op not in cur or impl not in cur[op]]
+    for m in missing:
+        print("callgrind-gate: gated case %s missing from this run" % m)
 
     if update:
         data = {
-            "comment": "wref (release) instructions per operation from scripts/callgrind-gate.sh; "
-                       "the gate fails when a count grows by more than tolerance. Regenerate with "
-                       "scripts/callgrind-gate.sh --update after an intended change.",
-            "tolerance": tol,
-            "wref_ir_per_op": {op: v[GATED_IMPL] for op, v in sorted(cur.items()) if GATED_IMPL in v},
+            "comment": "instructions per operation from scripts/callgrind-gate.sh: wref (release, "
+                       "wref_ir_per_op, tolerance) and wref-check (the checker, check_ir_per_op, "
+                       "check_tolerance); the gate fails when a count grows by more than its "
+                       "tolerance. Regenerate with scripts/callgrind-gate.sh --update after an "
+                       "intended change.",
         }
+        for impl, (key, tkey, _) in GATED.items():
+            data[tkey] = tol[impl]
+            data[key] = {op: v[impl] for op, v in sorted(cur.items()) if impl in v}
         with open(baseline_path, "w") as f:
             json.dump(data, f, indent=1)
             f.write("\n")
         print("callgrind-gate: baseline written to " + baseline_path)
         return 0
     if failed or missing:
-        print("callgrind-gate: FAILED: wref instruction count grew by more than %d%%: %s"
-              % (round(tol * 100), " ".join(failed + missing)))
+        print("callgrind-gate: FAILED: instruction count grew by more than the tolerance "
+              "(wref %d%%, wref-check %d%%): %s"
+              % (round(tol["wref"] * 100), round(tol["wref-check"] * 100), " ".join(failed + missing)))
         return 1
-    print("callgrind-gate: ok (%d gated wref operations within %d%% of the baseline)"
-          % (len(base), round(tol * 100)))
+    print("callgrind-gate: ok (%s)" % ", ".join(
+        "%d gated %s operations within %d%%" % (len(base[i]), i, round(tol[i] * 100)) for i in GATED))
     return 0
 
 

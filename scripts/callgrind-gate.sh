@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
-# callgrind-gate.sh: instructions per operation of the key operations, for wref and each peer,
-# under callgrind; fails when a wref count grew by more than 10% over bench/callgrind-baseline.json.
+# callgrind-gate.sh: instructions per operation of the key operations, for wref, wref-check and
+# each peer, under callgrind; fails when a wref count grew by more than 10%, or a wref-check
+# (checker) count by more than 15%, over bench/callgrind-baseline.json (bench/callgrind_gate.py).
 #
 #   scripts/callgrind-gate.sh [BUILD_DIR] [--update]
 #
