@@ -16,7 +16,7 @@
 #
 # Environment: JOBS (default 2) for the build and ctest; WREF_TEST_BUILDS to run a subset
 # ("release asan tsan aarch64"); WREF_TSAN_SETARCH=1 forces ctest under `setarch -R` for the tsan tree;
-# FUZZ_SECONDS (default 60) per fuzz target, WREF_TEST_FUZZ=0 to skip fuzzing.
+# FUZZ_SECONDS (default 45) per fuzz target (4 targets), WREF_TEST_FUZZ=0 to skip fuzzing.
 set -euo pipefail
 
 root=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
@@ -154,12 +154,12 @@ for name in $BUILDS; do
     run_build "$name" || failed=1
 done
 
-# libFuzzer targets: a clang build in build/fuzz, each target run FUZZ_SECONDS (default 60);
+# libFuzzer targets: a clang build in build/fuzz, each target run FUZZ_SECONDS (default 45; 4 targets, 3 minutes);
 # WREF_TEST_FUZZ=0 skips it (tests/README.md, "Fuzzing").
 if [ "${WREF_TEST_FUZZ:-1}" != 0 ]; then
     fuzz_start=$SECONDS
-    if FUZZ_SECONDS=${FUZZ_SECONDS:-60} scripts/fuzz.sh; then
-        add_summary fuzz ok "every target ran ${FUZZ_SECONDS:-60}s, no finding" "$fuzz_start"
+    if FUZZ_SECONDS=${FUZZ_SECONDS:-45} scripts/fuzz.sh; then
+        add_summary fuzz ok "every target ran ${FUZZ_SECONDS:-45}s, no finding" "$fuzz_start"
     else
         add_summary fuzz FAILED "a finding or build error (build/fuzz/*.log)" "$fuzz_start"
         failed=1

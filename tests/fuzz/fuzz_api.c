@@ -104,10 +104,9 @@ struct world {
     struct {
         intptr_t count;
         bool freed, finalized;
-        int head;              /* user: first weakref of the list, -1 */
         int referent;          /* weakref: the referent while linked, -1 once cleared */
         int callback;          /* weakref: callback id, -1 */
-        int prev, next;        /* weakref: list links while linked */
+        bool basic;            /* weakref: created without a callback (the shared kind) */
     } m[MAX_IDS];
     wref_error err;
 };
@@ -341,8 +340,7 @@ static int m_new_id(struct world *w, enum kind k)
     w->nalive++;
     memset(&w->m[id], 0, sizeof w->m[id]);
     w->m[id].count = 1;
-    w->m[id].head = w->m[id].referent = w->m[id].callback = -1;
-    w->m[id].prev = w->m[id].next = -1;
+    w->m[id].referent = w->m[id].callback = -1;
     w->kind[id] = (unsigned char)k;
     w->owned[id] = -1;
     return id;
@@ -354,17 +352,44 @@ static void m_freed(struct world *w, int id)
     w->nalive--;
 }
 
+/* The model keeps no list: a weakref is linked to its referent or not, and the order of an
+ * object's weakrefs is computed from what the spec says it is (docs/semantics.md section 2,
+ * "List order"): the basic ref, the basic proxy, then every other weakref newest first. Ids are
+ * given in creation order, so "newest first" is "highest id first". The library's linked list
+ * and insertion code are not reproduced; a list the library builds in another order diverges. */
 static void m_unlink(struct world *w, int wr)
 {
-    int ob = w->m[wr].referent, p = w->m[wr].prev, n = w->m[wr].next;
-    if (p >= 0)
-        w->m[p].next = n;
-    else
-        w->m[ob].head = n;
-    if (n >= 0)
-        w->m[n].prev = p;
-    w->m[wr].prev = w->m[wr].next = -1;
     w->m[wr].referent = -1;
+}
+
+static int m_list_rank(struct world *w, int x)
+{
+    if (w->m[x].basic && w->kind[x] == K_REF)
+        return 0;
+    if (w->m[x].basic)
+        return 1;   /* a proxy or callable proxy without callback */
+    return 2;
+}
+
+/* The weakrefs linked to ob, in list order; returns how many (at most MAX_IDS). */
+static int m_list(struct world *w, int ob, int *out)
+{
+    int n = 0;
+    for (int rank = 0; rank < 3; rank++)
+        for (int x = w->next_id - 1; x > 0; x--)
+            if (!w->m[x].freed && m_is_weakref(w, x) && w->m[x].referent == ob && m_list_rank(w, x) == rank)
+                out[n++] = x;
+    return n;
+}
+
+/* The linked weakref of ob of a basic kind (ref, or either proxy kind), or -1. */
+static int m_basic(struct world *w, int ob, bool proxy)
+{
+    int list[MAX_IDS], n = m_list(w, ob, list);
+    for (int i = 0; i < n; i++)
+        if (m_list_rank(w, list[i]) == (proxy ? 1 : 0))
+            return list[i];
+    return -1;
 }
 
 static void m_call_result(struct world *w, int res)
@@ -375,46 +400,55 @@ static void m_call_result(struct world *w, int res)
 
 static int m_call(struct world *w, int callable, int arg);
 
-/* wref_clear_weakrefs' algorithm (docs/semantics.md sections 4 and 7: no temporary allocation):
- * every weakref dead first; those with a callback whose own count is > 0 are queued in list
- * order with their callback stolen; then each callback is called, a failure goes to the
- * unraisable hook, and the callback and the weakref are released right after their call. */
+/* Clearing, as docs/semantics.md states it (section 4 step 2, section 5, and the difference of
+ * section 7). With callbacks: every weakref of ob becomes dead before the first callback runs;
+ * each weakref with a callback gives its callback up; the callbacks are then called in list
+ * order (newest first) with their own weakref, unless that weakref's count is already 0 (it is
+ * being destroyed: its callback is dropped uncalled); a failing callback goes to the
+ * unraisable hook and the others still run; the pending error is restored afterwards; each
+ * weakref is held while its callback runs, and the callback then the weakref are released
+ * right after that call. Without callbacks: every weakref becomes dead and keeps its
+ * callback. */
 static void m_clear(struct world *w, int ob, bool run_callbacks)
 {
-    int *queue = malloc(2 * MAX_IDS * sizeof *queue), *cbs = queue + MAX_IDS, n = 0;
-    int x;
-    if (!queue)
+    int *list = malloc(3 * MAX_IDS * sizeof *list), *calls = list + MAX_IDS, *cbs = calls + MAX_IDS;
+    if (!list)
         abort();
-    while ((x = w->m[ob].head) >= 0) {
-        m_unlink(w, x);
-        if (w->m[x].callback < 0 || !run_callbacks)
+    int n = m_list(w, ob, list), n_calls = 0, dropped[MAX_IDS], n_dropped = 0;
+    for (int i = 0; i < n; i++)
+        m_unlink(w, list[i]);                       /* all dead first */
+    for (int i = 0; run_callbacks && i < n; i++) {
+        int x = list[i], cb = w->m[x].callback;
+        if (cb < 0)
             continue;
+        w->m[x].callback = -1;                      /* given up */
         if (w->m[x].count > 0) {
-            w->m[x].count++;
-            queue[n] = x;
-            cbs[n++] = w->m[x].callback;
-            w->m[x].callback = -1;
-        }
-    }
-    if (n == 0) {
-        free(queue);
-        return;
-    }
-    wref_error saved = w->err;
-    w->err = WREF_OK;
-    for (int i = 0; i < n; i++) {
-        int res = m_call(w, cbs[i], queue[i]);
-        if (res >= 0) {
-            m_call_result(w, res);
+            w->m[x].count++;                        /* held while its callback runs */
+            calls[n_calls] = x;
+            cbs[n_calls++] = cb;
         } else {
-            log_ev(w, EV_UNRAISABLE, cbs[i], (int)w->err, 0);
-            w->err = WREF_OK;
+            dropped[n_dropped++] = cb;
         }
-        m_decref(w, cbs[i]);
-        m_decref(w, queue[i]);
     }
-    w->err = saved;
-    free(queue);
+    for (int i = 0; i < n_dropped; i++)
+        m_decref(w, dropped[i]);
+    if (n_calls > 0) {
+        wref_error saved = w->err;
+        w->err = WREF_OK;
+        for (int i = 0; i < n_calls; i++) {
+            int res = m_call(w, cbs[i], calls[i]);
+            if (res >= 0) {
+                m_call_result(w, res);
+            } else {
+                log_ev(w, EV_UNRAISABLE, cbs[i], (int)w->err, 0);
+                w->err = WREF_OK;
+            }
+            m_decref(w, cbs[i]);
+            m_decref(w, calls[i]);
+        }
+        w->err = saved;
+    }
+    free(list);
 }
 
 /* The destruction protocol (docs/semantics.md section 4), for a count that just reached 0. */
@@ -640,16 +674,10 @@ static int be_new_weakref(struct world *w, int target, bool proxy, int cb)
         return -1;
     }
     enum kind k = !proxy ? K_REF : m_callable(w, target) ? K_CPROXY : K_PROXY;
-    /* the list's basic ref and basic proxy: only the first two nodes (semantics.md section 2) */
-    int h = w->m[target].head, bref = -1, bprx = -1;
-    if (h >= 0 && w->kind[h] == K_REF && w->m[h].callback < 0) {
-        bref = h;
-        h = w->m[h].next;
-    }
-    if (h >= 0 && (w->kind[h] == K_PROXY || w->kind[h] == K_CPROXY) && w->m[h].callback < 0)
-        bprx = h;
+    /* without a callback the basic ref (or proxy) is shared, if there is a live one
+     * (semantics.md section 2, rule 3) */
     if (cb < 0) {
-        int cand = proxy ? bprx : bref;
+        int cand = m_basic(w, target, proxy);
         if (cand >= 0 && w->m[cand].count > 0) {
             w->m[cand].count++;
             return cand;
@@ -662,17 +690,8 @@ static int be_new_weakref(struct world *w, int target, bool proxy, int cb)
     if (cb >= 0)
         m_incref(w, cb);
     w->m[id].callback = cb;
-    int prev = cb < 0 ? (proxy ? bref : -1) : (bprx >= 0 ? bprx : bref);
-    int next = prev >= 0 ? w->m[prev].next : w->m[target].head;
-    w->m[id].prev = prev;
-    w->m[id].next = next;
-    if (next >= 0)
-        w->m[next].prev = id;
-    if (prev >= 0)
-        w->m[prev].next = id;
-    else
-        w->m[target].head = id;
-    w->m[id].referent = target;
+    w->m[id].basic = cb < 0;
+    w->m[id].referent = target;   /* linked; its place in the list follows from m_list */
     return id;
 }
 
@@ -760,12 +779,11 @@ static size_t be_weakrefs(struct world *w, int ob, int *out, size_t cap)
     }
     if (!m_weakrefable(w, ob))
         return 0;
-    size_t n = 0;
-    for (int x = w->m[ob].head; x >= 0; x = w->m[x].next, n++) {
-        if (n < cap) {
-            m_incref(w, x);
-            out[n] = x;
-        }
+    int list[MAX_IDS];
+    size_t n = (size_t)m_list(w, ob, list);
+    for (size_t i = 0; i < n && i < cap; i++) {
+        m_incref(w, list[i]);
+        out[i] = list[i];
     }
     return n;
 }
@@ -1092,8 +1110,8 @@ static void dump_world(struct world *w)
         if (w->kind[id] == K_USER)
             fprintf(stderr, " T%u", w->tbits[id]);
         if (w->is_model && !freed)
-            fprintf(stderr, " count %ld referent %d cb %d head %d", (long)w->m[id].count,
-                    w->m[id].referent, w->m[id].callback, w->m[id].head);
+            fprintf(stderr, " count %ld referent %d cb %d%s", (long)w->m[id].count,
+                    w->m[id].referent, w->m[id].callback, w->m[id].basic ? " basic" : "");
         fprintf(stderr, "\n");
     }
 }
@@ -1171,7 +1189,7 @@ static void reset_world(struct world *w)
     w->kind[0] = K_NONE;
     w->ptr[0] = wref_none();
     w->m[0].count = 1;
-    w->m[0].head = w->m[0].referent = w->m[0].callback = -1;
+    w->m[0].referent = w->m[0].callback = -1;
 }
 
 int LLVMFuzzerInitialize(int *argc, char ***argv);
