@@ -189,14 +189,21 @@ static bool entry_matches(const struct entry *e, const wref__finding *f, const w
 {
     if (e->kind != -1 && e->kind != (int)f->kind)
         return false;
-    if (e->type_pat && !(f->object && !fnmatch(e->type_pat, wref__type_name(f->object), 0)))
+    if (e->type_pat && !(f->object && !fnmatch(e->type_pat, wref__finding_type_name(f), 0)))
         return false;
     if (!e->frame_pat)
         return true;
-    for (size_t s = 0; s < n; s++)
+    for (size_t s = 0; s < n; s++) {
         for (size_t i = 0; i < stacks[s].n; i++)
             if (frame_matches(&stacks[s].frames[i], e->frame_pat))
                 return true;
+        for (size_t i = 0; i < stacks[s].n_lang; i++) {   /* Python frames: function, file */
+            const wref__lang_frame *lf = &stacks[s].lang[i];
+            if (!fnmatch(e->frame_pat, lf->function, 0) || !fnmatch(e->frame_pat, lf->file, 0) ||
+                !fnmatch(e->frame_pat, base_name(lf->file), 0))
+                return true;
+        }
+    }
     return false;
 }
 
