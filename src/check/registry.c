@@ -223,13 +223,32 @@ size_t wref__registry_live_count(void)
     return __atomic_load_n(&reg.live, __ATOMIC_RELAXED);
 }
 
+/* The graveyard is also hashed by serial, chained through hash_next (free once a record has
+ * left the table), so that finding a record in it is O(1), not a walk of 65,536 records.
+ * Under alloc_lock. */
+static wref__rec *grave_by_serial[GRAVEYARD_MAX];
+
+static wref__rec **grave_chain(uint64_t serial)
+{
+    return &grave_by_serial[(serial * 0x9E3779B97F4A7C15ull >> 32) % GRAVEYARD_MAX];
+}
+
 void wref__graveyard_add(wref__rec *rec)
 {
     pthread_mutex_lock(&reg.alloc_lock);
     wref__fifo_push(&reg.grave, rec);
+    wref__rec **chain = grave_chain(rec->serial);
+    rec->hash_next = *chain;
+    *chain = rec;
     if (++reg.grave_n > GRAVEYARD_MAX) {
         wref__rec *old = wref__fifo_pop(&reg.grave);
         reg.grave_n--;
+        for (wref__rec **pp = grave_chain(old->serial); *pp; pp = &(*pp)->hash_next)
+            if (*pp == old) {
+                *pp = old->hash_next;
+                break;
+            }
+        old->hash_next = NULL;
         old->fifo_next = reg.free_list;
         reg.free_list = old;
     }
@@ -240,7 +259,7 @@ bool wref__graveyard_find(uint64_t serial, wref__rec_copy *out)
 {
     bool found = false;
     pthread_mutex_lock(&reg.alloc_lock);
-    for (wref__rec *r = reg.grave.head; r; r = r->fifo_next) {
+    for (wref__rec *r = *grave_chain(serial); r; r = r->hash_next) {
         if (r->serial == serial) {
             *out = wref__rec_snapshot(r);
             found = true;

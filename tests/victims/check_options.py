@@ -13,6 +13,7 @@ in a fresh temporary directory, and asserts on its exit status, stderr and files
   suppress-bad        each kind of bad line, a missing file and a directory stop the run at start
                       (exit 1) with a message naming the file and line
   suppress-combined   kind:type=T:frame=F matches only when both the type and a frame match
+  graveyard           quarantine_mb=0: a dangling borrow still names its object (graveyard lookup)
   warning-prefix      every checker warning starts "==PID==WARNING: wref-check: "
   suppress-indirect   suppressing a leak (a cycle, a direct leak) also suppresses what only it
                       keeps alive (victim leak_owned)
@@ -175,6 +176,13 @@ def main(argv):
         rc, err, _ = run(lib, owned, f"suppressions={supp}")
         check(rc == 23 and leaks(err) == ["Document", "Node", "Page", "Payload"] and "leak in cache_new" in err,
               f"gen-suppressions: one entry: exit {rc}, {leaks(err)}")
+
+    # graveyard: with quarantine_mb=0 the object's record leaves the table at once; the
+    # dangling-borrow still names it, from the graveyard (found by serial)
+    rc, err, _ = run(lib, borrow, "quarantine_mb=0")
+    check(rc == 23 and re.match(r"==\d+==ERROR: wref-check: dangling-borrow on Widget#1 at 0x", err) and
+          "destroyed (the last reference dropped) by thread T0 here:" in err and "created by thread T0 here:" in err,
+          f"graveyard: quarantine_mb=0: exit {rc}\n{err}")
 
     # warning-prefix: every warning of the checker starts "==PID==WARNING: wref-check: "
     rc, err, _ = run(lib, borrow, "no_such_option=1:exitcode=x:oops:report=text,xml:verbosity=1:"
