@@ -2,6 +2,7 @@
  * without the checker's own frames, the control API (wref/check.h), and the exit-time work. */
 #include "checker.h"
 #include "python/python.h"
+#include "stats.h"
 #include "symbolize.h"
 #include "wref/check.h"
 
@@ -128,6 +129,8 @@ static void exit_work(void)
     wref__heap_drain_check();
     wref__report_finish(graph.failed ? NULL : graph.data);   /* a cut graph is no JSON */
     wref__buf_free(&graph);
+    if (wref__opt.verbosity >= 1)
+        wref__stats_print(2);
 }
 
 static void at_exit(void)

@@ -12,6 +12,7 @@
  * heap.lock guards the quarantine FIFO and the guard table's writers; the guard table is read
  * without locks by the fault handler (entries are published with release stores). */
 #include "checker.h"
+#include "stats.h"
 
 #include <stdio.h>
 #include <string.h>
@@ -222,6 +223,7 @@ void wref__heap_free(wref_object *ob, size_t size, wref__rec *rec)
     pthread_mutex_lock(&heap.lock);
     wref__fifo_push(&heap.q, rec);
     heap.q_bytes += quarantine_cost(rec);
+    wref__stat_max(WREF__STAT_QUARANTINE_PEAK, heap.q_bytes);
     while (heap.q.head && heap.q_bytes > limit) {
         wref__rec *old = wref__fifo_pop(&heap.q);
         heap.q_bytes -= quarantine_cost(old);

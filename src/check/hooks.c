@@ -2,6 +2,7 @@
  * which events are findings. The policy lives here; the mechanisms are in registry.c, heap.c,
  * borrow.c and report.c. */
 #include "checker.h"
+#include "stats.h"
 
 #include <stdio.h>
 #include <string.h>
@@ -34,6 +35,7 @@ void wref__hook_object_free(wref_object *ob, size_t size)
 void wref__hook_created(wref_object *ob)
 {
     wref__rec *r = wref__registry_add(ob);
+    wref__stat_add(WREF__STAT_OBJECTS, 1);
     if (r && wref__heap_is_guarded(ob)) {
         r->guarded = 1;
         wref__heap_set_guard_rec(ob, r);
@@ -135,8 +137,10 @@ void wref__hook_borrow(wref_object *ob, wref_object *ref)
     uint64_t serial = 0, ref_serial = 0;
     wref__registry_with(ob, serial_of, &serial);
     wref__registry_with(ref, serial_of, &ref_serial);
-    if (serial)
+    if (serial) {
         wref__borrow_record((uintptr_t)ob, serial, ref_serial, wref__capture());
+        wref__stat_add(WREF__STAT_BORROWS, 1);
+    }
 }
 
 /* A new strong reference to a *newer* object at a borrowed address: that borrow is over (its

@@ -1,4 +1,4 @@
-/* stack.c: backtrace capture (frame pointers or libunwind) and the stack depot.
+/* stack.c: backtrace capture (frame pointers, verified, else libunwind) and the stack depot.
  *
  * Depot layout (all memory from mmap):
  * - nodes: one per distinct stack, bump-allocated from mmap'd chunks; immutable once
@@ -16,6 +16,7 @@
 #define _GNU_SOURCE
 #endif
 #include "check/stack.h"
+#include "check/stats.h"
 #include "check/symbolize.h"
 
 #include <pthread.h>
@@ -120,49 +121,143 @@ static int put(struct sink *s, uintptr_t pc)
     return s->n < s->max;
 }
 
+/* ---- frame-pointer verdicts ------------------------------------------------------------------
+ * A frame-pointer walk is only right if every function it walks through keeps a frame record:
+ * a function built without frame pointers leaves the caller's fp in the register (its own
+ * caller is then skipped) or uses it for data (the walk stops early, or wanders). So each
+ * return address pc the walk passes is judged once, and the verdict cached by pc:
+ * - FP: the function holding pc sets up a frame record (x86-64: its prologue, found through
+ *   its unwind info, has `mov %rsp,%rbp`; elsewhere the chain is trusted);
+ * - TERMINAL: pc is where a complete unwind (libunwind) ends, give or take the C library's
+ *   start-up glue (at most TERMINAL_SLACK frames further): __libc_start_call_main,
+ *   start_thread. Learned from the slow path, below.
+ * A walk is complete when it reaches a TERMINAL pc or fills the depth; it is broken when it
+ * must follow the record of a function without FP, or the chain ends anywhere else. A broken
+ * walk is redone with libunwind (counted as CAPTURES_SLOW). */
+#define VERDICT_BITS 14
+#define V_KNOWN 1u
+#define V_FP 2u
+#define V_TERMINAL 4u
+#define TERMINAL_SLACK 2
+
+static struct verdict {
+    uintptr_t pc;    /* 0: free; claimed by CAS, never released */
+    unsigned bits;   /* atomic; V_* */
+} verdicts[1u << VERDICT_BITS];
+
+static struct verdict *verdict_slot(uintptr_t pc)
+{
+    size_t mask = (1u << VERDICT_BITS) - 1;
+    size_t i = (size_t)((pc * 0x9e3779b97f4a7c15ull) >> 40) & mask;
+    for (unsigned probe = 0; probe < 16; probe++, i = (i + 1) & mask) {
+        uintptr_t cur = __atomic_load_n(&verdicts[i].pc, __ATOMIC_ACQUIRE);
+        if (cur == pc)
+            return &verdicts[i];
+        if (cur == 0) {
+            uintptr_t expected = 0;
+            if (__atomic_compare_exchange_n(&verdicts[i].pc, &expected, pc, false, __ATOMIC_ACQ_REL,
+                                            __ATOMIC_ACQUIRE) ||
+                expected == pc)
+                return &verdicts[i];
+        }
+    }
+    return NULL;   /* full around here: judged again each time */
+}
+
+/* Does the function holding return address pc keep a frame record? */
+static int judge_fp(uintptr_t pc)
+{
+#if defined(__x86_64__)
+    unw_proc_info_t pi;
+    if (unw_get_proc_info_by_ip(unw_local_addr_space, (unw_word_t)(pc - 1), &pi, NULL) != 0 || pi.start_ip == 0 ||
+        pi.start_ip >= pc)
+        return 0;   /* no unwind info: cannot tell, so do not trust the chain */
+    /* gcc and clang put `mov %rsp,%rbp` (48 89 e5) within the first few instructions after
+     * `push %rbp` (after endbr64, possibly scheduled past a load). */
+    const unsigned char *code = (const unsigned char *)pi.start_ip;
+    size_t len = pc - 1 - (uintptr_t)pi.start_ip;
+    if (len > 40)
+        len = 40;
+    for (size_t i = 0; i + 3 <= len; i++)
+        if (code[i] == 0x48 && code[i + 1] == 0x89 && code[i + 2] == 0xe5)
+            return 1;
+    return 0;
+#else
+    (void)pc;
+    return 1;
+#endif
+}
+
+static unsigned verdict_of(uintptr_t pc)
+{
+    struct verdict *v = verdict_slot(pc);
+    unsigned bits = v ? __atomic_load_n(&v->bits, __ATOMIC_ACQUIRE) : 0;
+    if (!(bits & V_KNOWN)) {
+        bits = V_KNOWN | (judge_fp(pc) ? V_FP : 0);
+        if (v)
+            bits = __atomic_or_fetch(&v->bits, bits, __ATOMIC_ACQ_REL);
+    }
+    return bits;
+}
+
+static void mark_terminal(uintptr_t pc)
+{
+    struct verdict *v = verdict_slot(pc);
+    if (v)
+        __atomic_or_fetch(&v->bits, V_TERMINAL, __ATOMIC_ACQ_REL);
+}
+
 /* Walks the frame-pointer chain starting at frame `fp` (a frame record {saved fp, return
  * address}, as on x86-64 and AArch64 with frame pointers). Accepts a record only if it lies
  * inside this thread's stack, is word-aligned and is above the previous one, so a corrupt or
- * absent chain ends the walk instead of faulting. Stops at a pc below 4096. */
+ * absent chain ends the walk instead of faulting. Returns 1 if the walk is complete (see the
+ * verdicts above), 0 if it is broken; *last is the last pc walked. */
 __attribute__((no_sanitize_address))
-static void walk_frame_pointers(uintptr_t fp, struct sink *s)
+static int walk_frame_pointers(uintptr_t fp, struct sink *s, uintptr_t *last)
 {
+    *last = 0;
     if (!thread_bounds())
-        return;
+        return 0;
     for (;;) {
         if (fp < stack_lo || fp > stack_hi - 2 * sizeof(uintptr_t) ||
             fp % sizeof(uintptr_t) != 0)
-            return;
+            return 0;
         const uintptr_t *frame = (const uintptr_t *)fp;
         uintptr_t pc = frame[1];
-        if (pc < 4096 || !put(s, pc))
-            return;
+        if (pc < 4096)
+            return frame[0] == 0 && pc == 0;   /* the ABI's end of chain (fp 0 at _start) */
+        *last = pc;
+        if (!put(s, pc))
+            return 1;   /* full */
+        unsigned v = verdict_of(pc);
+        if (v & V_TERMINAL)
+            return 1;
+        if (!(v & V_FP))
+            return 0;   /* frame[0] is not that function's record */
         uintptr_t next = frame[0];
+        if (next == 0)
+            return 1;
         if (next <= fp)
-            return;
+            return 0;
         fp = next;
     }
 }
 
-/* libunwind: puts the frames starting at the one that `ret` (the return address into the
- * caller of the exported function) belongs to; the walk first sees this function and the
- * exported one, and finding `ret` drops them however the compiler inlined them. If `ret` is
- * not among the first SEEK frames, assumes that only the first frame is ours.
- * unw_step rather than unw_backtrace: unw_backtrace keeps a per-thread cache whose
- * thread-exit destructor crashes gcc 12's ThreadSanitizer runtime. */
-static void walk_libunwind(uintptr_t ret, struct sink *s)
+/* The one libunwind loop, for captures and for the fault handler: puts the frames of
+ * `cursor`, starting with its current one; `ret`, when nonzero, is sought first among the
+ * first SEEK frames and the frames before it dropped (see walk_libunwind). Stops after
+ * max + skip + SEEK frames whatever happens (a bounded walk). Async-signal-safe for a local
+ * cursor (libunwind's contract for unw_step and unw_get_reg). */
+static void walk_cursor(unw_cursor_t *cursor, uintptr_t ret, struct sink *s)
 {
     enum { SEEK = 8 };
     uintptr_t head[SEEK];
     size_t nhead = 0;
-    int found = 0;
-    unw_context_t context;
-    unw_cursor_t cursor;
-    if (unw_getcontext(&context) != 0 || unw_init_local(&cursor, &context) != 0)
-        return;
+    int found = ret == 0;
+    unsigned steps = 0;
     do {
         unw_word_t ip;
-        if (unw_get_reg(&cursor, UNW_REG_IP, &ip) != 0 || ip < 4096)
+        if (unw_get_reg(cursor, UNW_REG_IP, &ip) != 0 || ip < 4096)
             break;
         if (!found) {
             if ((uintptr_t)ip != ret) {
@@ -179,25 +274,63 @@ static void walk_libunwind(uintptr_t ret, struct sink *s)
         }
         if (!put(s, (uintptr_t)ip))
             return;
-    } while (unw_step(&cursor) > 0);
+    } while (++steps < s->max + s->skip + SEEK && unw_step(cursor) > 0);
     for (size_t i = 1; !found && i < nhead; i++) /* the walk ended while seeking */
         if (!put(s, head[i]))
             return;
 }
 
-/* Unwinds from the exported function whose frame is `fp` and whose return address is `ret`. */
+/* libunwind: puts the frames starting at the one that `ret` (the return address into the
+ * caller of the exported function) belongs to; the walk first sees this function and the
+ * exported one, and finding `ret` drops them however the compiler inlined them. If `ret` is
+ * not among the first SEEK frames, assumes that only the first frame is ours.
+ * unw_step rather than unw_backtrace: unw_backtrace keeps a per-thread cache whose
+ * thread-exit destructor crashes gcc 12's ThreadSanitizer runtime. */
+static void walk_libunwind(uintptr_t ret, struct sink *s)
+{
+    unw_context_t context;
+    unw_cursor_t cursor;
+    if (unw_getcontext(&context) != 0 || unw_init_local(&cursor, &context) != 0)
+        return;
+    walk_cursor(&cursor, ret ? ret : 1, s);
+}
+
+/* Unwinds from the exported function whose frame is `fp` and whose return address is `ret`:
+ * frame pointers when they give a complete stack, else libunwind (see the verdicts). */
 static size_t unwind(uintptr_t fp, uintptr_t ret, uintptr_t *pcs, size_t max, unsigned skip)
 {
-    struct sink s = { pcs, 0, max, skip, 0 };
     if (max == 0)
         return 0;
+    wref__stat_add(WREF__STAT_CAPTURES, 1);
+    uintptr_t fast[WREF__STACK_UNWIND_MAX];
+    if (max > sizeof fast / sizeof fast[0])
+        max = sizeof fast / sizeof fast[0];
+    struct sink f = { fast, 0, max, skip, 0 };
+    uintptr_t last = 0;
     if (__atomic_load_n(&depot.fast_unwind, __ATOMIC_RELAXED)) {
-        walk_frame_pointers(fp, &s);
-        if (s.walked >= 2 || s.n == max)
-            return s.n;
-        s = (struct sink){ pcs, 0, max, skip, 0 };
+        if (walk_frame_pointers(fp, &f, &last)) {
+            memcpy(pcs, fast, f.n * sizeof *pcs);
+            return f.n;
+        }
     }
+    wref__stat_add(WREF__STAT_CAPTURES_SLOW, 1);
+    struct sink s = { pcs, 0, max, skip, 0 };
     walk_libunwind(ret, &s);
+    if (f.walked == 0)
+        return s.n;
+    /* Learn where complete walks end: the broken fast walk agreed with libunwind on every
+     * frame and libunwind went at most TERMINAL_SLACK frames further (C start-up glue). */
+    if (last != 0 && s.n < max && f.n > 0 && f.n <= s.n && s.n - f.n <= TERMINAL_SLACK &&
+        memcmp(fast, pcs, f.n * sizeof *pcs) == 0) {
+        mark_terminal(last);
+        if (s.n - f.n > 0) {   /* keep the fast walk's shape, so both ways store one stack */
+            s.n = f.n;
+        }
+    }
+    if (s.n < f.n) {   /* libunwind knew less (no unwind info): keep the longer walk */
+        memcpy(pcs, fast, f.n * sizeof *pcs);
+        return f.n;
+    }
     return s.n;
 }
 
@@ -250,6 +383,7 @@ static void *map(size_t size)
     if (p == MAP_FAILED)
         return NULL;
     __atomic_fetch_add(&depot.mapped_bytes, size, __ATOMIC_RELAXED);
+    wref__stat_add(WREF__STAT_DEPOT_BYTES, size);
     return p;
 }
 
@@ -299,6 +433,7 @@ static wref__stack_id insert(uint32_t hash, const uintptr_t *pcs, size_t n, uint
     __atomic_store_n(head, new_id, __ATOMIC_RELEASE);
     depot.next_id = new_id + 1;
     id = new_id;
+    wref__stat_add(WREF__STAT_STACKS, 1);
 out:
     pthread_mutex_unlock(&depot.lock);
     return id;
@@ -321,6 +456,7 @@ void wref__stack_init(unsigned depth, int fast_unwind)
     struct sink sink = { warm, 0, 4, 0, 0 };
     walk_libunwind(0, &sink);
     (void)thread_bounds();
+    (void)verdict_of((uintptr_t)__builtin_return_address(0));   /* unw_get_proc_info_by_ip's first use */
 }
 
 __attribute__((noinline))

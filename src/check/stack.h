@@ -18,10 +18,14 @@
 typedef uint32_t wref__stack_id;    /* 0 means "no stack" */
 
 #define WREF__STACK_MAX_DEPTH 64
+#define WREF__STACK_UNWIND_MAX 128   /* most frames wref__stack_unwind gives */
 
 /* Sets the number of frames kept per stack (clamped to [1, WREF__STACK_MAX_DEPTH]) and the
- * unwinder: fast_unwind != 0 walks frame pointers (falling back to libunwind when that
- * yields fewer than 2 frames), 0 always uses libunwind. Warms up libunwind and this thread's
+ * unwinder: fast_unwind != 0 walks frame pointers and keeps that walk only when it is
+ * complete (it passed only through functions that keep frame records and ended where a full
+ * unwind ends, or filled the depth); any other capture is redone with libunwind and counted
+ * in the statistics (CAPTURES_SLOW). 0 always uses libunwind. A stack is never cut silently
+ * because a function was built without frame pointers. Warms up libunwind and this thread's
  * stack bounds so that later captures do not dlopen or malloc. Call it once at checker init,
  * before other threads capture; calling it again only changes depth and unwinder.
  * Without it, captures use depth 16 and fast unwinding. */
@@ -39,7 +43,7 @@ wref__stack_id wref__stack_capture(unsigned skip);
  * Async-signal-safe. */
 size_t wref__stack_get(wref__stack_id id, const uintptr_t **pcs);
 
-/* Unwinds the caller's stack into pcs (at most max frames, innermost first, frame 0 is the
+/* Unwinds the caller's stack into pcs (at most max frames, max <= WREF__STACK_UNWIND_MAX, innermost first, frame 0 is the
  * return address into the caller), dropping `skip` further frames; returns the count. Same
  * unwinder choice as wref__stack_capture. Not for signal handlers. */
 size_t wref__stack_unwind(uintptr_t *pcs, size_t max, unsigned skip);

@@ -209,7 +209,7 @@ int wref__module_of(uintptr_t pc, const char **path, uintptr_t *offset)
 
 /* ---- symbolizer (report time, under sym.lock) ---------------------------------------------- */
 
-#define MAX_INLINE 8
+#define MAX_INLINE 16   /* inlined levels kept per pc */
 
 struct cached {
     uintptr_t pc;                   /* 0: empty slot */
@@ -395,25 +395,67 @@ static const char *die_name(Dwarf_Die *die)
     return s != NULL ? s : dwarf_formstring(dwarf_attr_integrate(die, DW_AT_name, &a));
 }
 
+/* Collects, outermost first, the DW_TAG_inlined_subroutine DIEs whose ranges hold addr, by
+ * descending the concrete DIE tree from `parent` (the CU): at each level, into the one child
+ * scope that holds addr. Namespaces and classes are descended without being scopes (C++
+ * functions defined inside them). dwarf_getscopes is not used: after an inlined instance it
+ * continues with the scopes of the inlined function's abstract definition, so every level
+ * between the innermost and the holder would be lost. Returns the count (at most max; a
+ * deeper chain keeps its outermost levels, the holder's closest callees). */
+static size_t inlined_scopes(Dwarf_Die *parent, Dwarf_Addr addr, Dwarf_Die *chain, size_t n, size_t max,
+                             unsigned depth)
+{
+    Dwarf_Die child;
+    if (depth > 256 || dwarf_child(parent, &child) != 0)
+        return n;
+    do {
+        switch (dwarf_tag(&child)) {
+        case DW_TAG_subprogram:
+        case DW_TAG_lexical_block:
+        case DW_TAG_try_block:
+        case DW_TAG_catch_block:
+        case DW_TAG_inlined_subroutine:
+            if (dwarf_haspc(&child, addr) <= 0)
+                break;
+            if (dwarf_tag(&child) == DW_TAG_inlined_subroutine && n < max)
+                chain[n++] = child;
+            return inlined_scopes(&child, addr, chain, n, max, depth + 1);
+        case DW_TAG_namespace:
+        case DW_TAG_class_type:
+        case DW_TAG_structure_type:
+        case DW_TAG_union_type: {
+            size_t m = inlined_scopes(&child, addr, chain, n, max, depth + 1);
+            if (m != n)
+                return m;
+            break;
+        }
+        default:
+            break;
+        }
+    } while (dwarf_siblingof(&child, &child) == 0);
+    return n;
+}
+
 /* Fills the inlined frames at addr (innermost first) and, in *outer, the file:line of the
- * call site in the function that holds them. Returns the number of inlined frames. */
+ * call site in the function that holds them. Frame 0's file:line is left as in `base` (the
+ * line table's, which is inside the innermost inlined body); frame k > 0 stands at the call
+ * site of frame k - 1 (its DW_AT_call_file/line); the holder stands at the outermost one's.
+ * Returns the number of inlined frames (as `addr2line -i` lists them, minus the holder). */
 static size_t inline_chain(Dwarf_Die *cu, Dwarf_Addr addr, const struct wref__frame_info *base,
                            struct wref__frame_info *out, size_t max, struct wref__frame_info *outer)
 {
-    Dwarf_Die *scopes = NULL;
-    int n = dwarf_getscopes(cu, addr, &scopes);
-    size_t k = 0;
+    Dwarf_Die chain[MAX_INLINE];
+    size_t n = inlined_scopes(cu, addr, chain, 0, max < MAX_INLINE ? max : MAX_INLINE, 0);
     Dwarf_Files *files = NULL;
     size_t nfiles = 0;
     (void)dwarf_getsrcfiles(cu, &files, &nfiles);
-    for (int i = 0; i < n && k < max; i++) {
-        if (dwarf_tag(&scopes[i]) != DW_TAG_inlined_subroutine)
-            continue;
+    for (size_t k = 0; k < n; k++) {
+        Dwarf_Die *scope = &chain[n - 1 - k];   /* innermost first */
         out[k] = *base;
         out[k].inlined = 1;
-        out[k].function = intern(die_name(&scopes[i]));
+        out[k].function = intern(die_name(scope));
         out[k].function_offset = 0;
-        if (k > 0) {   /* located at the call site recorded in the previous (inner) scope */
+        if (k > 0) {   /* at the call site recorded in the previous (inner) scope */
             out[k].file = outer->file;
             out[k].line = outer->line;
         }
@@ -422,15 +464,13 @@ static size_t inline_chain(Dwarf_Die *cu, Dwarf_Addr addr, const struct wref__fr
         Dwarf_Word file_idx = 0, line = 0;
         outer->file = NULL;
         outer->line = 0;
-        if (dwarf_formudata(dwarf_attr(&scopes[i], DW_AT_call_file, &a), &file_idx) == 0 && files != NULL &&
+        if (dwarf_formudata(dwarf_attr(scope, DW_AT_call_file, &a), &file_idx) == 0 && files != NULL &&
             file_idx < nfiles)
             outer->file = intern(dwarf_filesrc(files, file_idx, NULL, NULL));
-        if (dwarf_formudata(dwarf_attr(&scopes[i], DW_AT_call_line, &a), &line) == 0)
+        if (dwarf_formudata(dwarf_attr(scope, DW_AT_call_line, &a), &line) == 0)
             outer->line = (int)line;
-        k++;
     }
-    free(scopes);
-    return k;
+    return n;
 }
 
 static size_t resolve(uintptr_t pc, const struct load *l, struct wref__frame_info *out, size_t max)

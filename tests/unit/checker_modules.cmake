@@ -26,7 +26,7 @@ endfunction()
 
 wref_checker_unit_test(test_options ${WREF_CHECKER_SRC}/check/options.c)
 
-wref_checker_unit_test(test_stack ${WREF_CHECKER_SRC}/check/stack.c
+wref_checker_unit_test(test_stack ${WREF_CHECKER_SRC}/check/stack.c ${WREF_CHECKER_SRC}/check/stats.c
                                   ${WREF_CHECKER_SRC}/check/symbolize.c)
 target_link_libraries(test_stack PRIVATE PkgConfig::LIBUNWIND PkgConfig::LIBDW ${CMAKE_DL_LIBS})
 

@@ -10,6 +10,7 @@
 #include <string.h>
 
 #include "check/stack.h"
+#include "check/stats.h"
 #include "check/symbolize.h"
 
 /* noclone: gcc would otherwise name a specialized copy "recurse.constprop.0". */
@@ -335,6 +336,86 @@ static void test_depot_bytes(void **state)
     assert_int_equal(wref__stack_depot_bytes(), before);
 }
 
+
+/* ---- frame-pointer-less code ------------------------------------------------------------ */
+
+/* Built without frame pointers (as CMake's RelWithDebInfo builds by default): it does not
+ * touch %rbp, so a plain frame-pointer walk from capture_in_leaf would follow the caller's
+ * record and drop this function's caller (nofp_caller) from the stack without a trace. */
+static NOINLINE __attribute__((optimize("omit-frame-pointer"))) wref__stack_id nofp_middle(void)
+{
+    MARK(7);
+    wref__stack_id id = capture_in_leaf(0);
+    KEEP(id);
+    return id;
+}
+
+static NOINLINE wref__stack_id nofp_caller(void)
+{
+    MARK(8);
+    wref__stack_id id = nofp_middle();
+    KEEP(id);
+    return id;
+}
+
+/* In a thread of its own, so that the walk would end at a known outermost frame
+ * (start_thread) with nofp_caller silently missing. */
+static void *no_frame_pointer(void *arg)
+{
+    int *ok = arg;
+    (void)call_site_a();   /* this thread's complete walks end at start_thread: learned */
+    uint64_t slow = wref__stat_get(WREF__STAT_CAPTURES_SLOW);
+    const uintptr_t *pcs;
+    size_t n = wref__stack_get(nofp_caller(), &pcs);
+    *ok = n >= 4 && strcmp(function_at(pcs[0]), "capture_in_leaf") == 0 &&
+          strcmp(function_at(pcs[1]), "nofp_middle") == 0 && strcmp(function_at(pcs[2]), "nofp_caller") == 0 &&
+          strcmp(function_at(pcs[3]), "no_frame_pointer") == 0;
+    /* the frame-pointer walk was found broken and the capture redone, and counted */
+    if (wref__stat_get(WREF__STAT_CAPTURES_SLOW) <= slow)
+        *ok = 0;
+    for (size_t i = 0; !*ok && i < n; i++)
+        print_message("  #%zu %s\n", i, function_at(pcs[i]));
+    return NULL;
+}
+
+static void test_no_frame_pointer_complete(void **state)
+{
+    (void)state;
+    wref__stack_init(16, 1);
+    int ok = 0;
+    pthread_t t;
+    assert_int_equal(pthread_create(&t, NULL, no_frame_pointer, &ok), 0);
+    pthread_join(t, NULL);
+    assert_true(ok);
+}
+
+/* Code with frame pointers all the way stays on the fast path once its outermost frame is
+ * known: a second capture at the same place needs no slow unwind. In a thread of its own
+ * (start_thread, then this file's functions), because cmocka, which calls the tests, is built
+ * without frame pointers: a capture on the main thread honestly needs libunwind each time. */
+static void *stay_fast(void *arg)
+{
+    uint64_t *slow_delta = arg;
+    (void)call_site_a();   /* learns where this thread's complete walks end */
+    uint64_t slow = wref__stat_get(WREF__STAT_CAPTURES_SLOW), all = wref__stat_get(WREF__STAT_CAPTURES);
+    for (volatile int i = 0; i < 10; i++)
+        (void)call_site_a();
+    assert_int_equal(wref__stat_get(WREF__STAT_CAPTURES), all + 10);
+    *slow_delta = wref__stat_get(WREF__STAT_CAPTURES_SLOW) - slow;
+    return NULL;
+}
+
+static void test_frame_pointers_stay_fast(void **state)
+{
+    (void)state;
+    wref__stack_init(WREF__STACK_MAX_DEPTH, 1);
+    uint64_t slow_delta = 99;
+    pthread_t t;
+    assert_int_equal(pthread_create(&t, NULL, stay_fast, &slow_delta), 0);
+    pthread_join(t, NULL);
+    assert_int_equal(slow_delta, 0);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -353,6 +434,8 @@ int main(void)
         cmocka_unit_test(test_threads_fp),
         cmocka_unit_test(test_threads_unwind),
         cmocka_unit_test(test_depot_bytes),
+        cmocka_unit_test(test_no_frame_pointer_complete),
+        cmocka_unit_test(test_frame_pointers_stay_fast),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
