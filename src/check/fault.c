@@ -1,24 +1,53 @@
 /* fault.c: the guard-page fault handler.
  *
- * SIGNAL-SAFE CORNER: everything here runs inside a SIGSEGV handler. No malloc, no stdio,
- * no locks the faulting thread may hold; only plain reads of data published with release
- * stores (guard table, stack depot, module snapshot) and write(2). errno is saved, a second
- * fault while reporting is not reported again, and the previous handler is chained: a
- * function handler is called, SIG_DFL/SIG_IGN are restored so the fault re-executes and the
- * process dies as it would have without us (core dump and all). */
+ * SIGNAL-SAFE CORNER: everything here runs inside a SIGSEGV handler. No malloc, no stdio
+ * (nor snprintf, strerror, fnmatch), no locks the faulting thread may hold; only plain reads
+ * of data published with release stores (guard table, stack depot, module snapshot), the
+ * async-signal-safe frame walk of stack.c, and write(2) to files opened before any fault
+ * (report.c opens them when guard pages are on). Contracts:
+ * - Only a real access fault is ours: si_code SEGV_ACCERR / SEGV_MAPERR at a guarded
+ *   address. A SIGSEGV sent by kill/raise (si_code <= 0) is passed on untouched.
+ * - One report at a time (`reporter`, an atomic thread id). A fault in another thread waits
+ *   for it, up to WAIT_NS, then reports; if it cannot, it writes that another fault is being
+ *   reported. A fault inside our own report (the same thread) is not reported again. The
+ *   thread that goes on to die waits, as long, for reports in flight in other threads.
+ * - The walk is bounded: stack_depth frames, a fixed number of unwind steps.
+ * - The handler the program installed (through the sigaction/signal interposers below) is
+ *   read through a seqlock'd pair of slots, so an install racing with a fault is never seen
+ *   half written.
+ * - SA_ONSTACK: a program that handles stack overflow on an alternate stack still gets its
+ *   handler run there (the kernel cannot push a frame on the overflowed stack).
+ * errno is saved, and the previous handler is chained: a function handler is called,
+ * SIG_DFL/SIG_IGN are restored so the fault re-executes and the process dies as it would
+ * have without us (core dump and all). */
 #include "checker.h"
 #include "symbolize.h"
 
+#include "stack.h"
+
 #include <dlfcn.h>
 #include <errno.h>
+#include <sched.h>
 #include <signal.h>
 #include <string.h>
+#include <time.h>
 #include <ucontext.h>
 #include <unistd.h>
 
-static struct sigaction previous;     /* the handler we chain to: the program's own */
-static volatile sig_atomic_t reporting;
-static bool installed;                /* our SIGSEGV handler is in place */
+/* The handler we chain to (the program's own): two slots, each with a sequence number that
+ * is odd while the slot is written; `prev_cur` (atomic) names the slot to read. Writers
+ * (the interposed sigaction) take prev_lock and write the other slot, then switch. */
+static struct {
+    struct sigaction sa[2];
+    unsigned seq[2];      /* atomic */
+    unsigned cur;         /* atomic: 0 or 1 */
+    int lock;             /* atomic spinlock of writers */
+} prev;
+static int reporter;      /* atomic: tid of the thread writing a fault report, 0 if none */
+static int in_flight;     /* atomic: threads that found a fault to report and are not done */
+static bool installed;    /* our SIGSEGV handler is in place */
+
+#define WAIT_NS 2000000000L   /* how long one fault waits for another's report */
 
 typedef int (*sigaction_fn)(int, const struct sigaction *, struct sigaction *);
 
@@ -45,6 +74,40 @@ static void real_default(int sig)
     dfl.sa_handler = SIG_DFL;
     sigemptyset(&dfl.sa_mask);
     real_sigaction(sig, &dfl, NULL);
+}
+
+/* A consistent copy of the handler to chain to. Async-signal-safe; a reader interrupting a
+ * writer in its own thread reads the slot the writer is not writing. */
+static void previous_get(struct sigaction *out)
+{
+    for (int tries = 0;; tries++) {
+        unsigned i = __atomic_load_n(&prev.cur, __ATOMIC_ACQUIRE);
+        unsigned s1 = __atomic_load_n(&prev.seq[i], __ATOMIC_ACQUIRE);
+        memcpy(out, &prev.sa[i], sizeof *out);
+        __atomic_thread_fence(__ATOMIC_ACQUIRE);
+        unsigned s2 = __atomic_load_n(&prev.seq[i], __ATOMIC_RELAXED);
+        if ((s1 == s2 && !(s1 & 1)) || tries > 1000)
+            return;
+    }
+}
+
+static void previous_set(const struct sigaction *act)
+{
+    while (__atomic_exchange_n(&prev.lock, 1, __ATOMIC_ACQUIRE))
+        sched_yield();
+    unsigned w = __atomic_load_n(&prev.cur, __ATOMIC_RELAXED) ^ 1;
+    __atomic_fetch_add(&prev.seq[w], 1, __ATOMIC_RELEASE);   /* odd: being written */
+    __atomic_thread_fence(__ATOMIC_RELEASE);
+    memcpy(&prev.sa[w], act, sizeof *act);
+    __atomic_fetch_add(&prev.seq[w], 1, __ATOMIC_RELEASE);
+    __atomic_store_n(&prev.cur, w, __ATOMIC_RELEASE);
+    __atomic_store_n(&prev.lock, 0, __ATOMIC_RELEASE);
+}
+
+static void sleep_ns(long ns)
+{
+    struct timespec ts = { 0, ns };
+    nanosleep(&ts, NULL);
 }
 
 /* ---- tiny formatting into a fixed buffer ------------------------------------------------------ */
@@ -152,32 +215,20 @@ static void put_stack(struct out *o, struct out *j, const char *label, const cha
     put(j, "]}");
 }
 
-/* The faulting thread's stack by frame pointers from the signal context. */
-static void put_context_stack(struct out *o, struct out *j, const ucontext_t *uc)
+/* The faulting thread's stack from the signal context (stack.c's signal-safe walk): complete
+ * from a leaf function and through libc. */
+static void put_context_stack(struct out *o, struct out *j, void *uc)
 {
     uint32_t gen = wref__module_gen();
+    uintptr_t pcs[WREF__STACK_MAX_DEPTH];
+    size_t n = wref__stack_unwind_signal(uc, pcs, wref__opt.stack_depth);
     put(j, "{\"label\":\"where\",\"thread\":");
     put_num(j, wref__thread_no(), 10);
     put(j, ",\"frames\":[");
-#if defined(__x86_64__)
-    uintptr_t pc = (uintptr_t)uc->uc_mcontext.gregs[REG_RIP];
-    uintptr_t fp = (uintptr_t)uc->uc_mcontext.gregs[REG_RBP];
-    uintptr_t sp = (uintptr_t)uc->uc_mcontext.gregs[REG_RSP];
-    put_frame(o, j, 0, pc, gen);
-    for (unsigned i = 1; i < wref__opt.stack_depth && fp > sp && fp - sp < (1u << 24) && !(fp & 7); i++) {
-        uintptr_t next = ((uintptr_t *)fp)[0], ret = ((uintptr_t *)fp)[1];
-        if (ret < 4096)
-            break;
-        put_frame(o, j, i, ret, gen);
-        if (next <= fp)
-            break;
-        fp = next;
-    }
-#else
-    (void)uc;
-    (void)gen;
-    put(o, "    <no stack on this architecture>\n");
-#endif
+    for (size_t i = 0; i < n; i++)
+        put_frame(o, j, (unsigned)i, pcs[i], gen);
+    if (!n)
+        put(o, "    <no stack>\n");
     put(j, "]}");
 }
 
@@ -245,16 +296,56 @@ static void report_fault(wref__rec *r, uintptr_t addr, uintptr_t obj, void *ctx)
     wref__report_signal_finding(freed ? WREF__K_USE_AFTER_FREE : WREF__K_HEAP_OVERFLOW, o.buf, o.len, j.buf, j.len);
 }
 
+/* A fault that could not be reported because another thread's report did not finish in
+ * WAIT_NS: one line on stderr, so the fault is not silent. */
+static void busy_note(uintptr_t addr)
+{
+    static struct out mine;   /* static: the handler may run on a small alternate stack */
+    static int busy;
+    if (__atomic_exchange_n(&busy, 1, __ATOMIC_ACQUIRE))
+        return;   /* another thread is writing this very note */
+    mine.len = 0;
+    put(&mine, "==");
+    put_num(&mine, (unsigned long)getpid(), 10);
+    put(&mine, "==WARNING: wref-check: another fault is being reported; this guard-page fault at ");
+    put_num(&mine, addr, 16);
+    put(&mine, " in thread T");
+    put_num(&mine, wref__thread_no(), 10);
+    put(&mine, " is not\n");
+    (void)!write(2, mine.buf, mine.len);
+    __atomic_store_n(&busy, 0, __ATOMIC_RELEASE);
+}
+
 static void handler(int sig, siginfo_t *info, void *ctx)
 {
     int saved_errno = errno;
+    int self = wref__tid();
     uintptr_t addr = (uintptr_t)info->si_addr, obj = 0;
-    wref__rec *r = reporting ? NULL : wref__heap_guarded_find(addr, &obj);
+    bool access_fault = info->si_code == SEGV_ACCERR || info->si_code == SEGV_MAPERR;
+    wref__rec *r = NULL;
+    if (access_fault && __atomic_load_n(&reporter, __ATOMIC_ACQUIRE) != self)
+        r = wref__heap_guarded_find(addr, &obj);
     if (r) {
-        reporting = 1;
-        report_fault(r, addr, obj, ctx);
+        __atomic_fetch_add(&in_flight, 1, __ATOMIC_ACQ_REL);
+        int none = 0;
+        long waited = 0;
+        while (!__atomic_compare_exchange_n(&reporter, &none, self, false, __ATOMIC_ACQ_REL, __ATOMIC_ACQUIRE) &&
+               waited < WAIT_NS) {
+            none = 0;
+            sleep_ns(1000000);
+            waited += 1000000;
+        }
+        if (waited < WAIT_NS) {
+            report_fault(r, addr, obj, ctx);
+            __atomic_store_n(&reporter, 0, __ATOMIC_RELEASE);
+        } else {
+            busy_note(addr);
+        }
+        __atomic_fetch_sub(&in_flight, 1, __ATOMIC_ACQ_REL);
     }
     /* chain */
+    struct sigaction previous;
+    previous_get(&previous);
     if (previous.sa_flags & SA_SIGINFO) {
         if (previous.sa_sigaction) {
             errno = saved_errno;
@@ -266,6 +357,9 @@ static void handler(int sig, siginfo_t *info, void *ctx)
         previous.sa_handler(sig);
         return;
     }
+    /* about to die: let the reports other threads are writing finish first */
+    for (long waited = 0; __atomic_load_n(&in_flight, __ATOMIC_ACQUIRE) > 0 && waited < WAIT_NS; waited += 1000000)
+        sleep_ns(1000000);
     real_default(sig);   /* returning re-executes the access and dies as it would have */
     errno = saved_errno;
 }
@@ -275,10 +369,13 @@ void wref__fault_install(void)
     struct sigaction sa;
     memset(&sa, 0, sizeof sa);
     sa.sa_sigaction = handler;
-    sa.sa_flags = SA_SIGINFO | SA_NODEFER;
+    sa.sa_flags = SA_SIGINFO | SA_NODEFER | SA_ONSTACK;
     sigemptyset(&sa.sa_mask);
-    if (real_sigaction(SIGSEGV, &sa, &previous) == 0)
+    struct sigaction old;
+    if (real_sigaction(SIGSEGV, &sa, &old) == 0) {
+        previous_set(&old);
         __atomic_store_n(&installed, true, __ATOMIC_RELEASE);
+    }
 }
 
 /* ---- the program's own SIGSEGV handler: chained, not replacing ours ----------------------------
@@ -292,11 +389,12 @@ WREF_INTERPOSE int sigaction(int sig, const struct sigaction *act, struct sigact
 {
     if (sig != SIGSEGV || !__atomic_load_n(&installed, __ATOMIC_ACQUIRE))
         return real_sigaction(sig, act, old);
-    struct sigaction prev = previous;
+    struct sigaction was;
+    previous_get(&was);
     if (act)
-        previous = *act;
+        previous_set(act);
     if (old)
-        *old = prev;
+        *old = was;
     return 0;
 }
 

@@ -313,6 +313,19 @@ static bool use_color(void)
     return wref__opt.color == WREF__COLOR_AUTO && isatty(rep.fd);
 }
 
+/* With guard pages on, the fault handler writes reports from a signal handler, where files
+ * cannot be created (path formatting, malloc): open the text log and the JSON document now
+ * (an empty log file is then left by a run without findings). */
+static void prepare_for_faults(void)
+{
+    if (wref__opt.guard == WREF__GUARD_NONE)
+        return;
+    if (rep.text && rep.fd < 0)
+        rep.fd = open_log();
+    if (rep.json)
+        wref__json_open_now();
+}
+
 void wref__report_init(void)
 {
     rep.text = rep.json = false;
@@ -336,9 +349,8 @@ void wref__report_init(void)
         const char *lp = wref__opt.log_path;
         bool stream = !lp[0] || !strcmp(lp, "stderr") || !strcmp(lp, "stdout");
         wref__json_open(stream ? "wref-check" : lp);
-        if (wref__opt.guard != WREF__GUARD_NONE)
-            wref__json_open_now();   /* the fault handler cannot create files with malloc */
     }
+    prepare_for_faults();
     if (wref__opt.suppressions[0])
         wref__suppress_load(wref__opt.suppressions);
 }
@@ -456,6 +468,7 @@ void wref__report_fork(enum wref__fork_phase phase)
         wref__buf_free(&rep.lsan);
         rep.lsan_bytes = rep.lsan_objects = 0;
         wref__json_after_fork();
+        prepare_for_faults();
     }
     pthread_mutex_unlock(&rep.lock);
 }

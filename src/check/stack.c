@@ -23,6 +23,7 @@
 #include <stdbool.h>
 #include <string.h>
 #include <sys/mman.h>
+#include <ucontext.h>
 
 #define UNW_LOCAL_ONLY
 #include <libunwind.h>
@@ -457,6 +458,42 @@ void wref__stack_init(unsigned depth, int fast_unwind)
     walk_libunwind(0, &sink);
     (void)thread_bounds();
     (void)verdict_of((uintptr_t)__builtin_return_address(0));   /* unw_get_proc_info_by_ip's first use */
+}
+
+size_t wref__stack_unwind_signal(void *ucontext, uintptr_t *pcs, size_t max)
+{
+    if (max > WREF__STACK_UNWIND_MAX)
+        max = WREF__STACK_UNWIND_MAX;
+    struct sink s = { pcs, 0, max, 0, 0 };
+    if (max == 0 || ucontext == NULL)
+        return 0;
+#if defined(__x86_64__)
+    /* On x86-64 Linux, libunwind's unw_context_t is the kernel's ucontext_t. */
+    _Static_assert(sizeof(unw_context_t) == sizeof(ucontext_t), "unw_context_t is ucontext_t");
+    unw_context_t context;
+    memcpy(&context, ucontext, sizeof context);
+    unw_cursor_t cursor;
+    if (unw_init_local2(&cursor, &context, UNW_INIT_SIGNAL_FRAME) == 0)
+        walk_cursor(&cursor, 0, &s);
+    if (s.n > 0)
+        pcs[0] += 1;   /* the interrupted pc, as a return address would be: symbolize pc - 1 */
+#elif defined(__aarch64__)
+    /* Frame records from the interrupted registers (x29 the frame pointer), bounded by max and
+     * by the interrupted sp. A leaf that keeps no record loses its caller here (x30 may be
+     * stale, so it is not guessed at). */
+    const ucontext_t *uc = ucontext;
+    uintptr_t fp = (uintptr_t)uc->uc_mcontext.regs[29], sp = (uintptr_t)uc->uc_mcontext.sp;
+    if (put(&s, (uintptr_t)uc->uc_mcontext.pc + 1))
+        while (fp > sp && fp - sp < ((uintptr_t)1 << 24) && fp % sizeof(uintptr_t) == 0) {
+            const uintptr_t *frame = (const uintptr_t *)fp;
+            if (frame[1] < 4096 || !put(&s, frame[1]) || frame[0] <= fp)
+                break;
+            fp = frame[0];
+        }
+#else
+    (void)pcs;
+#endif
+    return s.n;
 }
 
 __attribute__((noinline))

@@ -48,6 +48,18 @@ size_t wref__stack_get(wref__stack_id id, const uintptr_t **pcs);
  * unwinder choice as wref__stack_capture. Not for signal handlers. */
 size_t wref__stack_unwind(uintptr_t *pcs, size_t max, unsigned skip);
 
+/* Unwinds the stack of a thread interrupted by a signal from its signal context (the third
+ * argument of an SA_SIGINFO handler) into pcs, at most max frames (max <=
+ * WREF__STACK_UNWIND_MAX): frame 0 is the interrupted pc + 1, the others are return
+ * addresses, so that every frame is symbolized at pc - 1 as for any captured stack. Complete from a leaf function and through code without frame pointers (libc):
+ * on x86-64 libunwind's local cursor over the interrupted context (unw_init_local2 with
+ * UNW_INIT_SIGNAL_FRAME), elsewhere frame records from the interrupted registers (there a
+ * leaf without a record loses its caller). The walk is
+ * bounded (max frames, a fixed number of steps). Async-signal-safe: no allocation, no lock of
+ * the checker's (libunwind's local unwinding is async-signal-safe once warmed up, which
+ * wref__stack_init does). The one frame walk shared by captures and the fault handler. */
+size_t wref__stack_unwind_signal(void *ucontext, uintptr_t *pcs, size_t max);
+
 /* Stores n frames, captured at the current module generation, in the depot (deduplicated) and returns the id; 0 for n == 0 or when out
  * of memory. n is clamped to WREF__STACK_MAX_DEPTH. */
 wref__stack_id wref__stack_store(const uintptr_t *pcs, size_t n);

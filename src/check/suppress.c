@@ -219,13 +219,79 @@ bool wref__suppress_match(const wref__finding *f, const wref__rstack *stacks, si
     return false;
 }
 
+/* fnmatch(pattern, s, 0) for the patterns suppressions use (*, ?, [set], [!set], ranges,
+ * backslash escapes), without fnmatch: the fault handler calls wref__suppress_match_type from
+ * a signal handler, and glibc's fnmatch may allocate. Iterative, with one backtrack point for
+ * the last '*'. */
+static bool class_match(const char **pp, unsigned char c)
+{
+    const char *p = *pp + 1;   /* after '[' */
+    bool neg = *p == '!' || *p == '^', hit = false;
+    if (neg)
+        p++;
+    const char *first = p;
+    while (*p && (*p != ']' || p == first)) {
+        unsigned char lo = (unsigned char)*p++, hi = lo;
+        if (*p == '-' && p[1] && p[1] != ']') {
+            hi = (unsigned char)p[1];
+            p += 2;
+        }
+        if (c >= lo && c <= hi)
+            hit = true;
+    }
+    if (*p != ']')
+        return c == '[';   /* no closing bracket: a literal '[' */
+    *pp = p + 1;
+    return hit != neg;
+}
+
+static bool glob_match(const char *p, const char *s)
+{
+    const char *star_p = NULL, *star_s = NULL;
+    while (*s) {
+        const char *np = p;
+        if (*p == '*') {
+            star_p = ++p;
+            star_s = s;
+            continue;
+        }
+        bool ok;
+        if (*p == '?') {
+            ok = true;
+            np = p + 1;
+        } else if (*p == '[') {
+            np = p;
+            ok = class_match(&np, (unsigned char)*s);
+            if (np == p)
+                np = p + 1;   /* unterminated: matched as a literal */
+        } else {
+            if (*p == '\\' && p[1])
+                p++;
+            ok = *p && *p == *s;
+            np = p + 1;
+        }
+        if (ok) {
+            p = np;
+            s++;
+        } else if (star_p) {
+            p = star_p;
+            s = ++star_s;
+        } else {
+            return false;
+        }
+    }
+    while (*p == '*')
+        p++;
+    return !*p;
+}
+
 bool wref__suppress_match_type(enum wref__kind kind, const char *type_name)
 {
     for (size_t i = 0; i < sup.n; i++) {
         struct entry *e = &sup.v[i];
         /* only type entries: the fault handler cannot symbolize frames */
         if (e->type_pat && !e->frame_pat && (e->kind == -1 || e->kind == (int)kind) &&
-            !fnmatch(e->type_pat, type_name, 0)) {
+            glob_match(e->type_pat, type_name)) {
             e->hits++;
             sup.total++;
             return true;
