@@ -14,6 +14,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/syscall.h>
+#include <time.h>
 #include <unistd.h>
 
 bool wref__checker_ready;
@@ -143,31 +144,76 @@ static void at_exit(void)
 }
 
 /* ---- flush_on_signal ------------------------------------------------------------------------
- * Not async-signal-safe by nature (the census allocates and takes locks): if the signal
- * interrupted a thread inside the checker, a lock it holds would never be released, so an
- * alarm bounds the attempt. Findings made before the signal are on disk either way. */
+ * Not async-signal-safe by nature (the census allocates, takes locks and calls the types'
+ * traverse functions): if the signal interrupted a thread inside the checker, a lock it holds
+ * would never be released. So the attempt is bounded by FLUSH_TIMEOUT_S on a timer of our own:
+ * a POSIX timer created in the handler (raw syscalls, no allocation) that sends a private
+ * real-time signal to the handling thread itself (SIGEV_THREAD_ID). The program's SIGALRM and
+ * its alarm() are never touched. Either way the process then dies by the signal it caught
+ * (its default action, with the signal unblocked), so the shell sees 128+N. Findings made
+ * before the signal are on disk already. */
+#define FLUSH_TIMEOUT_S 2
+
 static volatile sig_atomic_t flushing;
+static int timeout_sig;   /* the private real-time signal; 0 when none was free */
 
 static void die_by(int sig)
 {
-    signal(sig, SIG_DFL);
-    raise(sig);   /* pending until the handler returns, then delivered with the default action */
+    struct sigaction dfl;
+    memset(&dfl, 0, sizeof dfl);
+    dfl.sa_handler = SIG_DFL;
+    sigemptyset(&dfl.sa_mask);
+    sigaction(sig, &dfl, NULL);
+    sigset_t set;
+    sigemptyset(&set);
+    sigaddset(&set, sig);
+    raise(sig);                               /* pending while blocked in its handler... */
+    pthread_sigmask(SIG_UNBLOCK, &set, NULL); /* ...delivered now: default action, death */
+    _exit(128 + sig);                         /* not reached */
+}
+
+/* "==PID==WARNING: wref-check: " + msg on stderr, async-signal-safe. */
+static void signal_warn(const char *msg)
+{
+    char line[256], num[16];
+    size_t len = 0, n = 0;
+    for (unsigned v = (unsigned)getpid(); v || !n; v /= 10)
+        num[n++] = (char)('0' + v % 10);
+    line[len++] = '=';
+    line[len++] = '=';
+    while (n)
+        line[len++] = num[--n];
+    for (const char *p = "==WARNING: wref-check: "; *p; p++)
+        line[len++] = *p;
+    for (const char *p = msg; *p && len < sizeof line - 1; p++)
+        line[len++] = *p;
+    line[len++] = '\n';
+    (void)!write(2, line, len);
 }
 
 static void flush_timeout(int sig)
 {
     (void)sig;
-    static const char msg[] = "==WARNING: wref-check: flush_on_signal: exit work did not finish in 2 s; dying\n";
-    char pid[24], *p = pid + sizeof pid;   /* "==PID" without stdio: a signal handler */
-    for (unsigned long v = (unsigned long)getpid(); p == pid + sizeof pid || v; v /= 10)
-        *--p = (char)('0' + v % 10);
-    *--p = '=';
-    *--p = '=';
-    (void)!write(2, p, (size_t)(pid + sizeof pid - p));
-    (void)!write(2, msg, sizeof msg - 1);
-    signal((int)flushing, SIG_DFL);
-    raise((int)flushing);   /* SIGALRM's handler: the original signal, default action */
-    _exit(128 + (int)flushing);
+    signal_warn("flush_on_signal: the exit work did not finish in 2 s; dying by the signal without it");
+    die_by((int)flushing);
+}
+
+/* Arms a one-shot timer that sends timeout_sig to this thread after FLUSH_TIMEOUT_S.
+ * Async-signal-safe: two system calls. Returns 0 when it could not. */
+static int arm_timeout(void)
+{
+    if (!timeout_sig)
+        return 0;
+    struct sigevent sev;
+    memset(&sev, 0, sizeof sev);
+    sev.sigev_notify = SIGEV_THREAD_ID;
+    sev.sigev_signo = timeout_sig;
+    sev._sigev_un._tid = wref__tid();
+    int timer = -1;   /* the kernel's timer id */
+    if (syscall(SYS_timer_create, CLOCK_MONOTONIC, &sev, &timer) != 0)
+        return 0;
+    struct itimerspec when = {.it_value = {.tv_sec = FLUSH_TIMEOUT_S}};
+    return syscall(SYS_timer_settime, timer, 0, &when, NULL) == 0;
 }
 
 static void flush_handler(int sig)
@@ -176,15 +222,35 @@ static void flush_handler(int sig)
         return;   /* already dying */
     flushing = sig;
     wref__report_dying_by_signal();
-    signal(SIGALRM, flush_timeout);
-    alarm(2);
+    if (!arm_timeout()) {
+        signal_warn("flush_on_signal: no timer to bound the exit work; dying by the signal without it");
+        die_by(sig);
+    }
     exit_work();
-    alarm(0);
     die_by(sig);
+}
+
+/* The highest real-time signal the program leaves at its default action, for the timeout. */
+static int pick_timeout_signal(void)
+{
+    for (int s = SIGRTMAX; s >= SIGRTMIN; s--) {
+        struct sigaction old;
+        if (sigaction(s, NULL, &old) == 0 && !(old.sa_flags & SA_SIGINFO) && old.sa_handler == SIG_DFL)
+            return s;
+    }
+    return 0;
 }
 
 static void install_flush_on_signal(void)
 {
+    timeout_sig = pick_timeout_signal();
+    if (timeout_sig) {
+        struct sigaction sa;
+        memset(&sa, 0, sizeof sa);
+        sa.sa_handler = flush_timeout;
+        sigemptyset(&sa.sa_mask);
+        sigaction(timeout_sig, &sa, NULL);
+    }
     static const int sigs[] = {SIGTERM, SIGINT, SIGHUP};
     for (size_t i = 0; i < sizeof sigs / sizeof sigs[0]; i++) {
         struct sigaction old;
