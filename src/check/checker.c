@@ -270,10 +270,12 @@ static void fork_prepare(void)
     wref__report_fork(WREF__FORK_PREPARE);
     wref__registry_fork(WREF__FORK_PREPARE);
     wref__symbolize_fork(1);
+    wref__fault_fork(WREF__FORK_PREPARE);
 }
 
 static void fork_release(enum wref__fork_phase phase)
 {
+    wref__fault_fork(phase);
     wref__symbolize_fork(0);
     wref__registry_fork(phase);
     wref__report_fork(phase);

@@ -35,6 +35,7 @@ enum wref__fork_phase { WREF__FORK_PREPARE, WREF__FORK_PARENT, WREF__FORK_CHILD 
 void wref__heap_fork(enum wref__fork_phase phase);
 void wref__report_fork(enum wref__fork_phase phase);    /* the child starts its own report */
 void wref__registry_fork(enum wref__fork_phase phase);
+void wref__fault_fork(enum wref__fork_phase phase);     /* the interposed sigaction's slot lock */
 void wref__json_after_fork(void);                       /* child: a new document, opened lazily */
 
 /* ---- registry.c: one record per object -------------------------------------------------------

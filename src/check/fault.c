@@ -13,8 +13,8 @@
  *   thread that goes on to die waits, as long, for reports in flight in other threads.
  * - The walk is bounded: stack_depth frames, a fixed number of unwind steps.
  * - The handler the program installed (through the sigaction/signal interposers below) is
- *   read through a seqlock'd pair of slots, so an install racing with a fault is never seen
- *   half written.
+ *   published in a ring of slots with a release store, so an install racing with a fault is
+ *   not seen half written.
  * - SA_ONSTACK: a program that handles stack overflow on an alternate stack still gets its
  *   handler run there (the kernel cannot push a frame on the overflowed stack).
  * errno is saved, and the previous handler is chained: a function handler is called,
@@ -34,13 +34,16 @@
 #include <ucontext.h>
 #include <unistd.h>
 
-/* The handler we chain to (the program's own): two slots, each with a sequence number that
- * is odd while the slot is written; `prev_cur` (atomic) names the slot to read. Writers
- * (the interposed sigaction) take prev_lock and write the other slot, then switch. */
+/* The handler we chain to (the program's own): a ring of PREV_SLOTS slots. A writer (the
+ * interposed sigaction, serialized by `lock`) fills the slot after the current one, then
+ * release-stores its index in `cur`; a reader acquire-loads `cur` and copies that slot. A slot
+ * is rewritten only PREV_SLOTS - 1 installs later, so a reader (the fault handler, or an
+ * interposed call interrupted in the same thread) never sees one half written unless that
+ * many installs race with one fault. */
+#define PREV_SLOTS 8
 static struct {
-    struct sigaction sa[2];
-    unsigned seq[2];      /* atomic */
-    unsigned cur;         /* atomic: 0 or 1 */
+    struct sigaction sa[PREV_SLOTS];
+    unsigned cur;         /* atomic: the slot to read */
     int lock;             /* atomic spinlock of writers */
 } prev;
 static int reporter;      /* atomic: tid of the thread writing a fault report, 0 if none */
@@ -76,32 +79,33 @@ static void real_default(int sig)
     real_sigaction(sig, &dfl, NULL);
 }
 
-/* A consistent copy of the handler to chain to. Async-signal-safe; a reader interrupting a
- * writer in its own thread reads the slot the writer is not writing. */
+/* A copy of the handler to chain to. Async-signal-safe. */
 static void previous_get(struct sigaction *out)
 {
-    for (int tries = 0;; tries++) {
-        unsigned i = __atomic_load_n(&prev.cur, __ATOMIC_ACQUIRE);
-        unsigned s1 = __atomic_load_n(&prev.seq[i], __ATOMIC_ACQUIRE);
-        memcpy(out, &prev.sa[i], sizeof *out);
-        __atomic_thread_fence(__ATOMIC_ACQUIRE);
-        unsigned s2 = __atomic_load_n(&prev.seq[i], __ATOMIC_RELAXED);
-        if ((s1 == s2 && !(s1 & 1)) || tries > 1000)
-            return;
-    }
+    unsigned i = __atomic_load_n(&prev.cur, __ATOMIC_ACQUIRE);
+    memcpy(out, &prev.sa[i], sizeof *out);
 }
 
 static void previous_set(const struct sigaction *act)
 {
     while (__atomic_exchange_n(&prev.lock, 1, __ATOMIC_ACQUIRE))
         sched_yield();
-    unsigned w = __atomic_load_n(&prev.cur, __ATOMIC_RELAXED) ^ 1;
-    __atomic_fetch_add(&prev.seq[w], 1, __ATOMIC_RELEASE);   /* odd: being written */
-    __atomic_thread_fence(__ATOMIC_RELEASE);
+    unsigned w = (__atomic_load_n(&prev.cur, __ATOMIC_RELAXED) + 1) % PREV_SLOTS;
     memcpy(&prev.sa[w], act, sizeof *act);
-    __atomic_fetch_add(&prev.seq[w], 1, __ATOMIC_RELEASE);
     __atomic_store_n(&prev.cur, w, __ATOMIC_RELEASE);
     __atomic_store_n(&prev.lock, 0, __ATOMIC_RELEASE);
+}
+
+void wref__fault_fork(enum wref__fork_phase phase)
+{
+    if (phase == WREF__FORK_PREPARE) {
+        while (__atomic_exchange_n(&prev.lock, 1, __ATOMIC_ACQUIRE))
+            sched_yield();
+    } else {
+        __atomic_store_n(&prev.lock, 0, __ATOMIC_RELEASE);
+        if (phase == WREF__FORK_CHILD)   /* a report in flight belongs to a parent's thread */
+            __atomic_store_n(&reporter, 0, __ATOMIC_RELEASE), __atomic_store_n(&in_flight, 0, __ATOMIC_RELEASE);
+    }
 }
 
 static void sleep_ns(long ns)

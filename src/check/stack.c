@@ -70,9 +70,33 @@ static TLS int bounds_state;
 
 /* ---- fork: a child must not inherit a lock held by a thread that does not exist there */
 
-static void fork_prepare(void) { pthread_mutex_lock(&depot.lock); }
-static void fork_parent(void) { pthread_mutex_unlock(&depot.lock); }
-static void fork_child(void) { pthread_mutex_unlock(&depot.lock); }
+/* libunwind has locks of its own (its global cache) and no fork handling: a child forked while
+ * another thread was inside libunwind would block on its first slow capture. So every use of
+ * libunwind outside signal handlers holds unwind_lock for reading, and fork holds it for
+ * writing (writer-preferring, so a stream of captures cannot starve fork). */
+static pthread_rwlock_t unwind_lock = PTHREAD_RWLOCK_WRITER_NONRECURSIVE_INITIALIZER_NP;
+
+static void fork_prepare(void)
+{
+    pthread_rwlock_wrlock(&unwind_lock);
+    pthread_mutex_lock(&depot.lock);
+}
+static void fork_parent(void)
+{
+    pthread_mutex_unlock(&depot.lock);
+    pthread_rwlock_unlock(&unwind_lock);
+}
+/* The child re-creates unwind_lock rather than unlocking it: the rwlock's word still counts
+ * the parent's waiting readers, threads the child does not have. */
+static void fork_child(void)
+{
+    pthread_mutex_unlock(&depot.lock);
+    pthread_rwlockattr_t attr;
+    pthread_rwlockattr_init(&attr);
+    pthread_rwlockattr_setkind_np(&attr, PTHREAD_RWLOCK_PREFER_WRITER_NONRECURSIVE_NP);
+    pthread_rwlock_init(&unwind_lock, &attr);
+    pthread_rwlockattr_destroy(&attr);
+}
 
 static pthread_once_t atfork_once = PTHREAD_ONCE_INIT;
 static void register_atfork(void) { pthread_atfork(fork_prepare, fork_parent, fork_child); }
@@ -170,8 +194,10 @@ static int judge_fp(uintptr_t pc)
 {
 #if defined(__x86_64__)
     unw_proc_info_t pi;
-    if (unw_get_proc_info_by_ip(unw_local_addr_space, (unw_word_t)(pc - 1), &pi, NULL) != 0 || pi.start_ip == 0 ||
-        pi.start_ip >= pc)
+    pthread_rwlock_rdlock(&unwind_lock);
+    int rc = unw_get_proc_info_by_ip(unw_local_addr_space, (unw_word_t)(pc - 1), &pi, NULL);
+    pthread_rwlock_unlock(&unwind_lock);
+    if (rc != 0 || pi.start_ip == 0 || pi.start_ip >= pc)
         return 0;   /* no unwind info: cannot tell, so do not trust the chain */
     /* gcc and clang put `mov %rsp,%rbp` (48 89 e5) within the first few instructions after
      * `push %rbp` (after endbr64, possibly scheduled past a load). */
@@ -291,9 +317,10 @@ static void walk_libunwind(uintptr_t ret, struct sink *s)
 {
     unw_context_t context;
     unw_cursor_t cursor;
-    if (unw_getcontext(&context) != 0 || unw_init_local(&cursor, &context) != 0)
-        return;
-    walk_cursor(&cursor, ret ? ret : 1, s);
+    pthread_rwlock_rdlock(&unwind_lock);
+    if (unw_getcontext(&context) == 0 && unw_init_local(&cursor, &context) == 0)
+        walk_cursor(&cursor, ret ? ret : 1, s);
+    pthread_rwlock_unlock(&unwind_lock);
 }
 
 /* Unwinds from the exported function whose frame is `fp` and whose return address is `ret`:

@@ -7,7 +7,10 @@
 #include <cmocka.h>
 
 #include <pthread.h>
+#include <signal.h>
 #include <string.h>
+#include <sys/wait.h>
+#include <unistd.h>
 
 #include "check/stack.h"
 #include "check/stats.h"
@@ -416,6 +419,60 @@ static void test_frame_pointers_stay_fast(void **state)
     assert_int_equal(slow_delta, 0);
 }
 
+/* ---- fork while other threads capture ----------------------------------------------------- */
+
+static int fork_stop;   /* atomic */
+
+static void *hammer(void *arg)
+{
+    (void)arg;
+    while (!__atomic_load_n(&fork_stop, __ATOMIC_ACQUIRE)) {
+        (void)nofp_caller();   /* the slow path: libunwind and its locks */
+        (void)call_site_b();
+    }
+    return NULL;
+}
+
+/* A child forked while other threads are inside the unwinder (libunwind's cache lock, the
+ * depot's insert lock) must be able to capture: each child captures through the slow path and
+ * exits; a child that does not finish within 10 s is a deadlock. */
+static void test_fork_while_capturing(void **state)
+{
+    (void)state;
+    wref__stack_init(16, 1);
+    enum { HAMMERS = 3, FORKS = 100 };
+    pthread_t t[HAMMERS];
+    __atomic_store_n(&fork_stop, 0, __ATOMIC_RELEASE);
+    for (int i = 0; i < HAMMERS; i++)
+        assert_int_equal(pthread_create(&t[i], NULL, hammer, NULL), 0);
+    int stuck = 0, failed = 0;
+    for (int f = 0; f < FORKS && !stuck; f++) {
+        pid_t pid = fork();
+        assert_true(pid >= 0);
+        if (pid == 0) {
+            const uintptr_t *pcs;
+            size_t n = wref__stack_get(nofp_caller(), &pcs);
+            _exit(n >= 3 ? 0 : 1);
+        }
+        int status = 0;
+        pid_t got = 0;
+        for (int ms = 0; ms < 10000 && (got = waitpid(pid, &status, WNOHANG)) == 0; ms++)
+            usleep(1000);
+        if (got == 0) {
+            stuck = 1;
+            kill(pid, SIGKILL);
+            waitpid(pid, &status, 0);
+        } else if (!WIFEXITED(status) || WEXITSTATUS(status) != 0) {
+            failed++;
+        }
+    }
+    __atomic_store_n(&fork_stop, 1, __ATOMIC_RELEASE);
+    for (int i = 0; i < HAMMERS; i++)
+        pthread_join(t[i], NULL);
+    assert_false(stuck);
+    assert_int_equal(failed, 0);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -436,6 +493,7 @@ int main(void)
         cmocka_unit_test(test_depot_bytes),
         cmocka_unit_test(test_no_frame_pointer_complete),
         cmocka_unit_test(test_frame_pointers_stay_fast),
+        cmocka_unit_test(test_fork_while_capturing),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
