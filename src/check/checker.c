@@ -1,6 +1,7 @@
 /* checker.c: the life of the checker: options and start-up, thread names, stack capture
  * without the checker's own frames, the control API (wref/check.h), and the exit-time work. */
 #include "checker.h"
+#include "poison.h"
 #include "python/python.h"
 #include "stats.h"
 #include "symbolize.h"
@@ -298,8 +299,8 @@ static void init_once(void)
     wref__stack_init(wref__opt.stack_depth, wref__opt.fast_unwind);
     wref__symbolize_snapshot_modules();
     (void)wref__thread_no();   /* the initialising thread (normally main) is T0 */
-    if (wref__opt.guard != WREF__GUARD_NONE)
-        wref__fault_install();
+    wref__poison_init();
+    wref__fault_install();   /* guard pages, and poison pointers in every mode */
     if (wref__opt.flush_on_signal)
         install_flush_on_signal();
     atexit(at_exit);

@@ -279,8 +279,8 @@ void wref__json_tail(const size_t *by_kind, size_t total, size_t suppressed, con
 
 /* From a signal handler (fault.c), for a process about to die: appends one finding (JSON
  * object text, no separator) and a tail with the counts, complete=false. Async-signal-safe:
- * no allocation, no lock; does nothing when the document is not open. */
-void wref__json_signal_finding(const char *finding, size_t len, const size_t *by_kind, size_t total,
+ * no allocation, no lock; returns false (and writes nothing) when the document is not open. */
+bool wref__json_signal_finding(const char *finding, size_t len, const size_t *by_kind, size_t total,
                                size_t suppressed);
 /* Opens the document now (guard pages: the signal handler cannot create it). */
 void wref__json_open_now(void);

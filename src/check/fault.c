@@ -23,6 +23,7 @@
 #include "checker.h"
 #include "symbolize.h"
 
+#include "poison.h"
 #include "stack.h"
 
 #include <dlfcn.h>
@@ -236,17 +237,20 @@ static void put_context_stack(struct out *o, struct out *j, void *uc)
     put(j, "]}");
 }
 
-static void report_fault(wref__rec *r, uintptr_t addr, uintptr_t obj, void *ctx)
+/* poisoned: the fault is at a poison pointer read from r's memory (poison.h), not in r. */
+static void report_fault(wref__rec *r, uintptr_t addr, uintptr_t obj, void *ctx, bool poisoned)
 {
     static struct out o, j;
     o.len = j.len = 0;
-    bool freed = r->state == WREF__FREED || r->state == WREF__GONE;
+    bool freed = poisoned || r->state == WREF__FREED || r->state == WREF__GONE;
     const char *kind = freed ? "use-after-free" : "heap-overflow";
     const char *type = r->type && r->type->name ? r->type->name : "?";
     if (wref__suppress_match_type(freed ? WREF__K_USE_AFTER_FREE : WREF__K_HEAP_OVERFLOW, type))
         return;
-    const char *what = freed ? "memory of a destroyed object was accessed (guard-page fault at "
-                             : "memory past the end of the object was accessed (guard-page fault at ";
+    const char *what = poisoned ? "a pointer read from the memory of a destroyed object was followed (fault at "
+                       : freed  ? "memory of a destroyed object was accessed (guard-page fault at "
+                                : "memory past the end of the object was accessed (guard-page fault at ";
+    const char *how = poisoned ? " (poisoned pointer)" : " (guard page)";
     put(&o, "==");
     put_num(&o, (unsigned long)getpid(), 10);
     put(&o, "==ERROR: wref-check: ");
@@ -293,10 +297,12 @@ static void report_fault(wref__rec *r, uintptr_t addr, uintptr_t obj, void *ctx)
     put_stack(&o, &j, "created", "created", r->tno_created, r->st_created);
     put(&o, "SUMMARY: wref-check: ");
     put(&o, kind);
-    put(&o, " (guard page)\n\n");
+    put(&o, how);
+    put(&o, "\n\n");
     put(&j, "],\"summary\":\"");
     put(&j, kind);
-    put(&j, " (guard page)\"}");
+    put(&j, how);
+    put(&j, "\"}");
     wref__report_signal_finding(freed ? WREF__K_USE_AFTER_FREE : WREF__K_HEAP_OVERFLOW, o.buf, o.len, j.buf, j.len);
 }
 
@@ -327,8 +333,12 @@ static void handler(int sig, siginfo_t *info, void *ctx)
     uintptr_t addr = (uintptr_t)info->si_addr, obj = 0;
     bool access_fault = info->si_code == SEGV_ACCERR || info->si_code == SEGV_MAPERR;
     wref__rec *r = NULL;
-    if (access_fault && __atomic_load_n(&reporter, __ATOMIC_ACQUIRE) != self)
+    bool poisoned = false;
+    if (access_fault && __atomic_load_n(&reporter, __ATOMIC_ACQUIRE) != self) {
         r = wref__heap_guarded_find(addr, &obj);
+        if (!r && (r = wref__poison_find(addr, &obj)) != NULL)
+            poisoned = true;
+    }
     if (r) {
         __atomic_fetch_add(&in_flight, 1, __ATOMIC_ACQ_REL);
         int none = 0;
@@ -340,7 +350,7 @@ static void handler(int sig, siginfo_t *info, void *ctx)
             waited += 1000000;
         }
         if (waited < WAIT_NS) {
-            report_fault(r, addr, obj, ctx);
+            report_fault(r, addr, obj, ctx, poisoned);
             __atomic_store_n(&reporter, 0, __ATOMIC_RELEASE);
         } else {
             busy_note(addr);

@@ -5,13 +5,15 @@
  * Guarded chunk (guard=all, or one in sample_rate with guard=sample; own mmap):
  *     [ ...slack... | object | redzone to 16 ][ guard page, PROT_NONE ]
  *   the object ends at the guard page, so an overflow past the redzone faults at once.
- * On free the object is poisoned (0xDD) or, when guarded, its pages made inaccessible, and
+ * On free the object is poisoned (poison.h: poison pointers that name it, 0xDD in between) or,
+ * when guarded, its pages made inaccessible, and
  * it waits in a FIFO quarantine bounded by quarantine_mb. Leaving the quarantine, poisoned
  * bytes are verified (write-after-free) before the memory is returned.
  *
  * heap.lock guards the quarantine FIFO and the guard table's writers; the guard table is read
  * without locks by the fault handler (entries are published with release stores). */
 #include "checker.h"
+#include "poison.h"
 #include "stats.h"
 
 #include <stdio.h>
@@ -20,7 +22,6 @@
 #include <unistd.h>
 
 #define REDZONE_BYTE 0xFA
-#define POISON_BYTE 0xDD
 #define MAX_GUARDED 4096
 
 struct guard_slot {
@@ -152,11 +153,7 @@ static long check_poison(const wref__rec *r)
 {
     if (r->guarded)
         return -1;   /* inaccessible: any write would have faulted */
-    const unsigned char *p = (const unsigned char *)r->addr;
-    for (size_t i = 0; i < r->size; i++)
-        if (p[i] != POISON_BYTE)
-            return (long)i;
-    return -1;
+    return wref__poison_check((const void *)r->addr, r->size, r);
 }
 
 static void report_write_after_free(wref__rec *r, long off, const char *when)
@@ -178,6 +175,7 @@ static void release(wref__rec *r)
     long off = check_poison(r);
     if (off >= 0)
         report_write_after_free(r, off, "when it left the quarantine");
+    wref__poison_release(r);   /* before the memory can hold anything else */
     if (r->guarded) {
         pthread_mutex_lock(&heap.lock);
         struct guard_slot *s = guard_slot_of(r->addr);
@@ -216,7 +214,7 @@ void wref__heap_free(wref_object *ob, size_t size, wref__rec *rec)
         uintptr_t first = (uintptr_t)ob & ~(uintptr_t)(pg - 1);
         mprotect((void *)first, (uintptr_t)ob + round16(size) - first, PROT_NONE);
     } else {
-        memset(ob, POISON_BYTE, size);
+        wref__poison_fill(ob, size, rec);
     }
     size_t limit = (size_t)wref__opt.quarantine_mb << 20;
     wref__rec *evict = NULL, **tail = &evict;

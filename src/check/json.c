@@ -401,16 +401,16 @@ static void s_num(struct sbuf *b, size_t v)
         b->p[b->len++] = tmp[--n];
 }
 
-void wref__json_signal_finding(const char *finding, size_t len, const size_t *by_kind, size_t total,
+bool wref__json_signal_finding(const char *finding, size_t len, const size_t *by_kind, size_t total,
                                size_t suppressed)
 {
     static char out[65536];
     if (js.fd < 0)
-        return;
+        return false;   /* not open: a signal handler cannot create it */
     struct sbuf b = {out, 0, sizeof out};
     s_put(&b, js.n_findings ? ",\n" : "\n");
     if (len > b.cap - b.len - 1024)
-        return;   /* cannot happen: the handler's buffer is smaller */
+        return false;   /* cannot happen: the handler's buffer is smaller */
     memcpy(out + b.len, finding, len);
     b.len += len;
     size_t tail_at = b.len;
@@ -435,5 +435,6 @@ void wref__json_signal_finding(const char *finding, size_t len, const size_t *by
     if (ftruncate(js.fd, js.body_end + (off_t)b.len) == 0)
         js.body_end += (off_t)tail_at;
     js.n_findings++;
+    return true;
 }
 

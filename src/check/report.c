@@ -45,6 +45,8 @@ static struct {
     size_t by_kind[WREF__K_COUNT];
     wref__buf lsan;            /* leak_format=lsan blocks, written at finish */
     size_t lsan_bytes, lsan_objects;
+    char signal_path[600];     /* the text log's file name, formatted before any fault; "" for stderr/stdout */
+    int signal_fd;             /* 2 or 1 when the text goes to a stream */
 } rep = {.lock = PTHREAD_MUTEX_INITIALIZER, .fd = -1, .text = true};
 
 const char *wref__kind_name(enum wref__kind k)
@@ -269,6 +271,20 @@ static const char *text_path(char *buf, size_t cap)
     return p;
 }
 
+#define LOG_FLAGS (O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC | O_APPEND)
+
+/* Formats, for this process, the text log's name (or the stream) that a signal handler may
+ * open with open(2) alone (wref__report_signal_finding). Call at init and in a fork child. */
+static void prepare_signal_path(void)
+{
+    char lsan[512];
+    const char *p = text_path(lsan, sizeof lsan);
+    rep.signal_path[0] = 0;
+    rep.signal_fd = !strcmp(p, "stdout") ? 1 : 2;
+    if (p[0] && strcmp(p, "stderr") && strcmp(p, "stdout"))
+        snprintf(rep.signal_path, sizeof rep.signal_path, "%s.%d", p, (int)getpid());
+}
+
 static int open_log(void)
 {
     char lsan[512];
@@ -279,7 +295,7 @@ static int open_log(void)
         return 1;
     char path[600];
     snprintf(path, sizeof path, "%s.%d", p, (int)getpid());
-    int fd = open(path, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC | O_APPEND, 0644);
+    int fd = open(path, LOG_FLAGS, 0644);
     if (fd < 0) {
         static bool once;
         wref__checker_warn(&once, "cannot create log file %s (%s); writing to stderr", path, strerror(errno));
@@ -313,17 +329,23 @@ static bool use_color(void)
     return wref__opt.color == WREF__COLOR_AUTO && isatty(rep.fd);
 }
 
-/* With guard pages on, the fault handler writes reports from a signal handler, where files
- * cannot be created (path formatting, malloc): open the text log and the JSON document now
- * (an empty log file is then left by a run without findings). */
-static void prepare_for_faults(void)
+/* The fault handler writes reports from a signal handler, where files cannot be created
+ * with path formatting or malloc: the text log's name is formatted now, and with guard pages
+ * on the text log is opened now (an empty log file is then left by a run without findings). */
+static void prepare_for_faults(bool child)
 {
+    prepare_signal_path();
+    (void)child;
+    /* The JSON document is opened lazily (a process that only forks and execs leaves none),
+     * except with guard pages on. So a poisoned-pointer fault (poison.h, any mode) before the
+     * first finding of a run without guard pages is in the text report only (on stderr when
+     * report=json alone). */
     if (wref__opt.guard == WREF__GUARD_NONE)
         return;
-    if (rep.text && rep.fd < 0)
-        rep.fd = open_log();
     if (rep.json)
         wref__json_open_now();
+    if (rep.text && rep.fd < 0)
+        rep.fd = open_log();
 }
 
 void wref__report_init(void)
@@ -350,7 +372,7 @@ void wref__report_init(void)
         bool stream = !lp[0] || !strcmp(lp, "stderr") || !strcmp(lp, "stdout");
         wref__json_open(stream ? "wref-check" : lp);
     }
-    prepare_for_faults();
+    prepare_for_faults(false);
     if (wref__opt.suppressions[0])
         wref__suppress_load(wref__opt.suppressions);
 }
@@ -468,7 +490,7 @@ void wref__report_fork(enum wref__fork_phase phase)
         wref__buf_free(&rep.lsan);
         rep.lsan_bytes = rep.lsan_objects = 0;
         wref__json_after_fork();
-        prepare_for_faults();
+        prepare_for_faults(true);
     }
     pthread_mutex_unlock(&rep.lock);
 }
@@ -480,10 +502,16 @@ void wref__report_signal_finding(enum wref__kind kind, const char *text, size_t 
         return;
     rep.total++;   /* no lock: the thread that holds it may be this one, and the process is dying */
     rep.by_kind[kind]++;
-    if (rep.text)
+    if (rep.text) {
+        if (rep.fd < 0) {   /* open_log formats and warns: not here. stderr if it fails */
+            int fd = rep.signal_path[0] ? open(rep.signal_path, LOG_FLAGS, 0644) : rep.signal_fd;
+            rep.fd = fd >= 0 ? fd : 2;
+        }
         report_write(text, text_len);
-    if (rep.json)
-        wref__json_signal_finding(json, json_len, rep.by_kind, rep.total, rep.suppressed);
+    }
+    if (rep.json && !wref__json_signal_finding(json, json_len, rep.by_kind, rep.total, rep.suppressed) &&
+        !rep.text)
+        (void)!write(rep.signal_fd == 1 ? 1 : 2, text, text_len);   /* never lost: the text on the stream */
 }
 
 void wref__report_dying_by_signal(void)
