@@ -60,7 +60,7 @@ void wref__stats_print(int fd)
     char *p = digits((uint64_t)getpid(), num + sizeof num);
     put(line, &len, sizeof line, "==", 2);
     put(line, &len, sizeof line, p, (size_t)(num + sizeof num - p));
-    put(line, &len, sizeof line, "==wref-check: statistics:\n", 26);
+    put(line, &len, sizeof line, "==WARNING: wref-check: statistics:\n", 35);
     (void)!write(fd, line, len);
     for (int s = 0; s < WREF__STAT_COUNT; s++) {
         len = 0;

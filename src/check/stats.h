@@ -37,7 +37,7 @@ void wref__stat_max(enum wref__stat s, uint64_t v);
 /* The current value of counter `s`. */
 uint64_t wref__stat_get(enum wref__stat s);
 
-/* Writes "==PID==wref-check: statistics:" and one line per counter to fd. */
+/* Writes "==PID==WARNING: wref-check: statistics:" (the prefix of every checker message) and one line per counter to fd. */
 void wref__stats_print(int fd);
 
 #endif /* WREF_CHECK_STATS_H */
