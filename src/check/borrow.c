@@ -1,54 +1,122 @@
-/* borrow.c: the borrowed pointers each thread holds (from wref_get_object/WREF_GET_OBJECT).
+/* borrow.c: who holds a borrowed pointer (from wref_get_object / WREF_GET_OBJECT).
  *
- * A small direct-mapped table per thread: a newer borrow of an address in the same slot
- * replaces the older one. A borrow stays open until this thread ends it
- * (wref_check_borrow_end), gets a strong reference (wref_get_ref) or a new object (wref_new)
- * at the same address after the borrowed object died, or uses it and is reported: a later use
- * of a dead object through an open borrow is a
- * dangling-borrow finding. Thread-local: no locks. */
+ * A borrow is written into the borrowed object's own record: per object, the last
+ * WREF__BORROWERS threads that borrowed it, each with the stack of its latest borrow. A thread
+ * can hold any number of open borrows (nothing per thread to overflow), and a borrowed pointer
+ * handed to another thread still names the thread that borrowed it. The one bound: when a
+ * third thread borrows an object that two other threads still hold borrowed, it replaces the
+ * older of the two (counted: WREF__BSTAT_REPLACED); a misuse is still a dangling-borrow, it
+ * then names a borrower that is not the oldest.
+ *
+ * A borrow is open until the borrowing thread calls wref_check_borrow_end, its misuse is
+ * reported, or the destroyed object's memory is finally returned: heap.c keeps the memory of a
+ * destroyed object with an open borrow (up to borrow_pin_mb beyond the quarantine), so while
+ * a borrow is open its address cannot hold a newer object and any use of it is a use of the
+ * dead one. Returning that memory drops the borrows (WREF__BSTAT_DROPPED).
+ *
+ * Every function taking a record runs under the record's bucket lock (registry.c). */
 #include "checker.h"
 
-#define BORROW_SLOTS 64u
+#include <stdio.h>
+#include <unistd.h>
 
-/* The table is general-dynamic TLS (2 KB: too big for the static TLS surplus a dlopen may
- * need); the count of open borrows, read on every API call, is initial-exec (one load). */
-static __thread struct {
-    wref__borrow slots[BORROW_SLOTS];
-} borrows;
-static __thread __attribute__((tls_model("initial-exec"))) unsigned borrows_open;
-
-static inline wref__borrow *slot_of(uintptr_t addr)
+void wref__borrow_add(wref__rec *r, unsigned tno, wref__stack_id st)
 {
-    return &borrows.slots[(addr >> 4) % BORROW_SLOTS];
+    int slot = -1;
+    for (int i = 0; i < WREF__BORROWERS; i++)
+        if ((r->borrow & WREF__BORROW_USED(i)) && r->tno_borrow[i] == (uint16_t)tno)
+            slot = i;   /* this thread's earlier borrow: the latest stack is the one to show */
+    for (int i = 0; slot < 0 && i < WREF__BORROWERS; i++)
+        if (!(r->borrow & WREF__BORROW_USED(i)))
+            slot = i;
+    if (slot < 0) {
+        slot = (r->borrow & WREF__BORROW_NEXT) ? 1 : 0;
+        wref__borrow_stat_add(WREF__BSTAT_REPLACED, 1);
+    }
+    r->tno_borrow[slot] = (uint16_t)tno;
+    r->st_borrow[slot] = st;
+    /* the next replacement takes the other slot: the older borrower */
+    r->borrow = (uint8_t)((r->borrow | WREF__BORROW_USED(slot)) & ~WREF__BORROW_NEXT);
+    if (slot == 0)
+        r->borrow |= WREF__BORROW_NEXT;
 }
 
-void wref__borrow_record(uintptr_t addr, uint64_t serial, uint64_t ref_serial, wref__stack_id st)
+void wref__borrow_end_rec(wref__rec *r, unsigned tno)
 {
-    wref__borrow *s = slot_of(addr);
-    if (!s->addr)
-        borrows_open++;
-    *s = (wref__borrow){addr, serial, ref_serial, st};
+    for (int i = 0; i < WREF__BORROWERS; i++) {
+        if ((r->borrow & WREF__BORROW_USED(i)) && r->tno_borrow[i] == (uint16_t)tno) {
+            r->borrow &= (uint8_t)~WREF__BORROW_USED(i);
+            r->st_borrow[i] = 0;
+            /* the remaining borrower, if any, becomes the one to replace next */
+            r->borrow = (uint8_t)((r->borrow & ~WREF__BORROW_NEXT) | (i == 0 ? WREF__BORROW_NEXT : 0));
+        }
+    }
 }
 
-bool wref__borrow_find(uintptr_t addr, wref__borrow *out)
+int wref__borrow_pick(const wref__rec_copy *r, unsigned tno, int *other)
 {
-    wref__borrow *s = slot_of(addr);
-    if (s->addr != addr)
-        return false;
-    *out = *s;
-    return true;
+    int own = -1, latest = -1;
+    for (int i = 0; i < WREF__BORROWERS; i++) {
+        if (!(r->borrow & WREF__BORROW_USED(i)))
+            continue;
+        if (r->tno_borrow[i] == (uint16_t)tno)
+            own = i;
+    }
+    /* NEXT points at the older slot when both are open */
+    int older = (r->borrow & WREF__BORROW_NEXT) ? 1 : 0, newer = 1 - older;
+    if (r->borrow & WREF__BORROW_USED(newer))
+        latest = newer;
+    else if (r->borrow & WREF__BORROW_USED(older))
+        latest = older;
+    int pick = own >= 0 ? own : latest;
+    *other = -1;
+    if (pick >= 0 && (r->borrow & WREF__BORROW_USED(1 - pick)))
+        *other = 1 - pick;
+    return pick;
+}
+
+static int end_borrow(wref__rec *r, void *arg)
+{
+    if (r)
+        wref__borrow_end_rec(r, *(unsigned *)arg);
+    return 0;
 }
 
 void wref__borrow_end(uintptr_t addr)
 {
-    wref__borrow *s = slot_of(addr);
-    if (s->addr == addr) {
-        s->addr = 0;
-        borrows_open--;
-    }
+    unsigned tno = wref__thread_no();
+    wref__registry_with((const void *)addr, end_borrow, &tno);
 }
 
-bool wref__borrow_any(void)
+/* ---- statistics ------------------------------------------------------------------------------ */
+
+static size_t stats[WREF__BSTAT_COUNT];   /* atomic */
+
+void wref__borrow_stat_add(enum wref__borrow_stat s, size_t n)
 {
-    return borrows_open != 0;
+    __atomic_fetch_add(&stats[s], n, __ATOMIC_RELAXED);
+}
+
+/* Called under the heap lock: plain stores of the gauge and its peak suffice. */
+void wref__borrow_stat_pin_bytes(size_t now)
+{
+    __atomic_store_n(&stats[WREF__BSTAT_PIN_BYTES], now, __ATOMIC_RELAXED);
+    if (now > __atomic_load_n(&stats[WREF__BSTAT_PIN_PEAK], __ATOMIC_RELAXED))
+        __atomic_store_n(&stats[WREF__BSTAT_PIN_PEAK], now, __ATOMIC_RELAXED);
+}
+
+void wref__borrow_stats_print(void)
+{
+    size_t v[WREF__BSTAT_COUNT];
+    for (int i = 0; i < WREF__BSTAT_COUNT; i++)
+        v[i] = __atomic_load_n(&stats[i], __ATOMIC_RELAXED);
+    char line[400];
+    int n = snprintf(line, sizeof line,
+                     "==%d==wref-check: borrows: %zu recorded, %zu replaced (a third borrowing thread), "
+                     "%zu destroyed object(s) kept for an open borrow (peak %zu bytes, limit borrow_pin_mb=%u), "
+                     "%zu open borrow(s) dropped when their memory was returned\n",
+                     (int)getpid(), v[WREF__BSTAT_BORROWS], v[WREF__BSTAT_REPLACED], v[WREF__BSTAT_PINNED],
+                     v[WREF__BSTAT_PIN_PEAK], wref__opt.borrow_pin_mb, v[WREF__BSTAT_DROPPED]);
+    if (n > 0)
+        (void)!write(2, line, (size_t)n < sizeof line ? (size_t)n : sizeof line - 1);
 }

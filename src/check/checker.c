@@ -129,6 +129,8 @@ static void exit_work(void)
     if (wref__opt.leak_check)
         wref__census(&graph);
     wref__heap_drain_check();
+    if (wref__opt.verbosity >= 1)
+        wref__borrow_stats_print();
     wref__report_finish(graph.failed ? NULL : graph.data);   /* a cut graph is no JSON */
     wref__buf_free(&graph);
     if (wref__opt.verbosity >= 1)

@@ -52,7 +52,7 @@ enum wref__state {
     WREF__GONE          /* memory returned; the record is kept in the graveyard */
 };
 
-/* rec->reported bits: a kind is reported at most once per object */
+/* rec->reported bits: a kind is reported at most once per object (docs/checker.md's table) */
 #define WREF__REPORTED_UAF (1u << 0)
 #define WREF__REPORTED_UAC (1u << 1)
 #define WREF__REPORTED_OVERFLOW (1u << 2)
@@ -60,10 +60,20 @@ enum wref__state {
 #define WREF__REPORTED_LEAK (1u << 4)
 #define WREF__REPORTED_CB (1u << 5)
 #define WREF__REPORTED_DANGLING (1u << 6)
+#define WREF__REPORTED_CLEAR_LIVE (1u << 7)
 
+/* Borrowers remembered per object (borrow.c): its last WREF__BORROWERS borrowing threads. */
+#define WREF__BORROWERS 2
+/* rec->borrow bits */
+#define WREF__BORROW_USED(i) (1u << (i))   /* borrower slot i holds an open borrow */
+#define WREF__BORROW_USED_ANY 3u
+#define WREF__BORROW_NEXT (1u << 2)        /* the slot a borrow by a third thread replaces */
+#define WREF__BORROW_PINNED (1u << 3)      /* memory kept beyond the quarantine (heap.c) */
+
+/* 80 bytes on LP64. */
 typedef struct wref__rec {
     struct wref__rec *hash_next;   /* bucket chain; under the bucket lock */
-    struct wref__rec *fifo_next;   /* quarantine / graveyard / free list; under the heap lock */
+    struct wref__rec *fifo_next;   /* quarantine / pins / graveyard / free list; under the heap lock */
     uintptr_t addr;
     uint64_t serial;               /* 1, 2, ...: never reused */
     const wref_type *type;
@@ -72,9 +82,16 @@ typedef struct wref__rec {
     uint8_t reported;              /* WREF__REPORTED_* */
     uint8_t guarded;               /* memory is on its own pages (heap.c) */
     uint8_t leak_mark;             /* census scratch */
-    uint16_t tno_created, tno_destroyed;
+    uint16_t tno_created, tno_destroyed, tno_cleared;
+    uint8_t borrow;                /* WREF__BORROW_* */
+    uint8_t unused_;
     wref__stack_id st_created, st_cleared, st_destroyed;
+    /* The open borrows of this object: the borrowing thread and its latest borrow's stack. */
+    uint16_t tno_borrow[WREF__BORROWERS];
+    wref__stack_id st_borrow[WREF__BORROWERS];
 } wref__rec;
+
+_Static_assert(sizeof(void *) != 8 || sizeof(struct wref__rec) == 80, "wref__rec: 80 bytes on LP64");
 
 /* Snapshot of a record taken under its lock, for reporting without holding it. */
 typedef wref__rec wref__rec_copy;
@@ -86,8 +103,13 @@ static inline wref__rec_copy wref__rec_snapshot(const wref__rec *r)
     wref__rec_copy c = {.addr = r->addr, .serial = r->serial, .type = r->type, .size = r->size,
                         .state = r->state, .reported = r->reported, .guarded = r->guarded,
                         .leak_mark = r->leak_mark, .tno_created = r->tno_created,
-                        .tno_destroyed = r->tno_destroyed, .st_created = r->st_created,
+                        .tno_destroyed = r->tno_destroyed, .tno_cleared = r->tno_cleared,
+                        .borrow = r->borrow, .st_created = r->st_created,
                         .st_cleared = r->st_cleared, .st_destroyed = r->st_destroyed};
+    for (unsigned i = 0; i < WREF__BORROWERS; i++) {
+        c.tno_borrow[i] = r->tno_borrow[i];
+        c.st_borrow[i] = r->st_borrow[i];
+    }
     return c;
 }
 
@@ -123,7 +145,10 @@ static inline wref__rec *wref__fifo_pop(wref__rec_fifo *q)
 wref__rec *wref__registry_add(wref_object *ob);     /* NULL when out of memory (then degraded) */
 /* Calls fn(rec, arg) with ob's record locked (NULL when unknown); returns fn's result. */
 int wref__registry_with(const void *ob, int (*fn)(wref__rec *rec, void *arg), void *arg);
-void wref__registry_remove(wref__rec *rec);        /* leaves the hash table (memory returned) */
+/* The memory of rec (FREED) is about to be returned: rec leaves the hash table (state GONE)
+ * and true is returned, unless it has open borrows and !force: then it is marked
+ * WREF__BORROW_PINNED, stays, and false is returned. *dropped: the open borrows it had. */
+bool wref__registry_retire(wref__rec *rec, bool force, unsigned *dropped);
 /* Walks every record in the table (live and quarantined) with its bucket locked. */
 void wref__registry_each(void (*fn)(wref__rec *rec, void *arg), void *arg);
 bool wref__registry_degraded(void);                /* a record could not be made: stay quiet */
@@ -139,23 +164,46 @@ void wref__heap_free(wref_object *ob, size_t size, wref__rec *rec);
 /* Offset of the first modified redzone byte, or -1 when intact. */
 long wref__heap_check_redzone(const wref_object *ob, size_t size);
 void wref__heap_drain_check(void);                   /* at exit: check quarantined poison */
+/* wref_set_allocator: the chunks of the program's allocator that the checker still holds
+ * although the program freed them (quarantine and pins), and their hand-back before the
+ * allocator changes (their open borrows are dropped). */
+size_t wref__heap_held_chunks(void);
+void wref__heap_release_held(void);
 bool wref__heap_is_guarded(const void *ob);
 void wref__heap_set_guard_rec(const void *ob, wref__rec *rec);   /* for the fault handler */
 /* Signal-safe: the record of the guarded object whose pages hold addr, or NULL. */
 wref__rec *wref__heap_guarded_find(uintptr_t addr, uintptr_t *obj_addr);
 
-/* ---- borrow.c: borrowed pointers per thread ------------------------------------------------- */
-typedef struct wref__borrow {
-    uintptr_t addr;          /* 0: empty slot */
-    uint64_t serial;         /* the object that was borrowed */
-    uint64_t ref_serial;     /* the weakref it was borrowed through */
-    wref__stack_id st_borrow;
-} wref__borrow;
-
-void wref__borrow_record(uintptr_t addr, uint64_t serial, uint64_t ref_serial, wref__stack_id st);
-bool wref__borrow_find(uintptr_t addr, wref__borrow *out);  /* this thread's open borrow of addr */
-void wref__borrow_end(uintptr_t addr);
-bool wref__borrow_any(void);                               /* this thread has open borrows */
+/* ---- borrow.c: borrowed pointers (wref_get_object / WREF_GET_OBJECT) ---------------------
+ * A borrow is remembered in the borrowed object's own record (rec->tno_borrow/st_borrow), for
+ * its last WREF__BORROWERS borrowing threads, so no per-thread table can forget one and a
+ * pointer handed to another thread still names its borrower. It stays open until the
+ * borrowing thread calls wref_check_borrow_end, or the misuse is reported, or the object's
+ * memory is finally returned (heap.c: kept up to borrow_pin_mb beyond the quarantine while a
+ * borrow is open). The functions taking a record run under its bucket lock. */
+void wref__borrow_add(wref__rec *r, unsigned tno, wref__stack_id st);
+void wref__borrow_end_rec(wref__rec *r, unsigned tno);   /* tno's borrow of r is over */
+void wref__borrow_end(uintptr_t addr);   /* wref_check_borrow_end: this thread's, of the object at addr */
+static inline bool wref__borrowed(const wref__rec *r)
+{
+    return (r->borrow & WREF__BORROW_USED_ANY) != 0;
+}
+/* The borrower slot to name for a use by thread tno: tno's own, else the latest; -1: none.
+ * *other: the other open slot, or -1. */
+int wref__borrow_pick(const wref__rec_copy *r, unsigned tno, int *other);
+/* Statistics (printed at exit with verbosity>=1). */
+enum wref__borrow_stat {
+    WREF__BSTAT_BORROWS,      /* borrows recorded */
+    WREF__BSTAT_REPLACED,     /* a third thread's borrow replaced the oldest borrower slot */
+    WREF__BSTAT_PINNED,       /* destroyed objects kept beyond the quarantine for a borrow */
+    WREF__BSTAT_PIN_BYTES,    /* ... their bytes now */
+    WREF__BSTAT_PIN_PEAK,     /* ... peak bytes */
+    WREF__BSTAT_DROPPED,      /* open borrows whose memory was returned (pin limit, allocator switch) */
+    WREF__BSTAT_COUNT
+};
+void wref__borrow_stat_add(enum wref__borrow_stat s, size_t n);
+void wref__borrow_stat_pin_bytes(size_t now);
+void wref__borrow_stats_print(void);
 
 /* ---- report.c: the one place that formats output ----------------------------------------- */
 enum wref__kind {

@@ -7,8 +7,12 @@
  *   the object ends at the guard page, so an overflow past the redzone faults at once.
  * On free the object is poisoned (poison.h: poison pointers that name it, 0xDD in between) or,
  * when guarded, its pages made inaccessible, and
- * it waits in a FIFO quarantine bounded by quarantine_mb. Leaving the quarantine, poisoned
- * bytes are verified (write-after-free) before the memory is returned.
+ * it waits in a FIFO quarantine bounded by quarantine_mb. Leaving the quarantine, an object
+ * that still has an open borrow (borrow.c) is pinned instead: it waits in a second FIFO,
+ * bounded by borrow_pin_mb, so that its address holds no newer object while the borrowed
+ * pointer may still be used; the oldest pin leaves first when the bound is passed, and its
+ * open borrows are dropped (counted). Poisoned bytes are verified (write-after-free) when the
+ * memory is finally returned.
  *
  * heap.lock guards the quarantine FIFO and the guard table's writers; the guard table is read
  * without locks by the fault handler (entries are published with release stores). */
@@ -34,6 +38,9 @@ static struct {
     pthread_mutex_t lock;
     wref__rec_fifo q;             /* the quarantine, oldest first */
     size_t q_bytes;
+    wref__rec_fifo pins;          /* destroyed, out of the quarantine, borrow open; oldest first */
+    size_t pin_bytes;
+    size_t held;                  /* chunks of the program's allocator in q and pins */
     size_t page;
     unsigned long sampled;        /* atomic allocation counter for guard=sample */
     unsigned guarded_live;
@@ -169,12 +176,14 @@ static void report_write_after_free(wref__rec *r, long off, const char *when)
     wref__report(&f);
 }
 
-/* Returns an evicted record's memory and moves the record to the graveyard. */
-static void release(wref__rec *r)
+static size_t quarantine_cost(const wref__rec *r)
 {
-    long off = check_poison(r);
-    if (off >= 0)
-        report_write_after_free(r, off, "when it left the quarantine");
+    return r->guarded ? page_size() : chunk_bytes(r->size);
+}
+
+/* Returns the memory of r, which has left the hash table, and moves r to the graveyard. */
+static void give_back(wref__rec *r)
+{
     wref__poison_release(r);   /* before the memory can hold anything else */
     if (r->guarded) {
         pthread_mutex_lock(&heap.lock);
@@ -190,13 +199,62 @@ static void release(wref__rec *r)
     } else {
         wref__mem_free((void *)r->addr, chunk_bytes(r->size));
     }
-    wref__registry_remove(r);
     wref__graveyard_add(r);
 }
 
-static size_t quarantine_cost(const wref__rec *r)
+/* r left the quarantine or the pins (heap.lock not held): returns its memory after checking
+ * its poison, or (unless force) pins it when it has an open borrow. Returns the records the
+ * pins pushed out meanwhile, linked through fifo_next, for the caller to release(force). */
+static wref__rec *release(wref__rec *r, bool force)
 {
-    return r->guarded ? page_size() : chunk_bytes(r->size);
+    unsigned dropped;
+    if (wref__registry_retire(r, force, &dropped)) {
+        /* out of the table: no other thread finds r any more */
+        long off = check_poison(r);
+        if (off >= 0)
+            report_write_after_free(r, off, (r->borrow & WREF__BORROW_PINNED) ? "when it was returned after an open borrow"
+                                                                            : "when it left the quarantine");
+        if (dropped)
+            wref__borrow_stat_add(WREF__BSTAT_DROPPED, dropped);
+        if (!r->guarded) {
+            pthread_mutex_lock(&heap.lock);
+            heap.held--;
+            pthread_mutex_unlock(&heap.lock);
+        }
+        give_back(r);
+        return NULL;
+    }
+    /* pinned: the address stays the dead object's while its borrow is open */
+    wref__borrow_stat_add(WREF__BSTAT_PINNED, 1);
+    size_t limit = (size_t)wref__opt.borrow_pin_mb << 20;
+    wref__rec *out = NULL, **tail = &out;
+    pthread_mutex_lock(&heap.lock);
+    wref__fifo_push(&heap.pins, r);
+    heap.pin_bytes += quarantine_cost(r);
+    while (heap.pins.head && heap.pin_bytes > limit) {
+        wref__rec *old = wref__fifo_pop(&heap.pins);
+        heap.pin_bytes -= quarantine_cost(old);
+        *tail = old;
+        tail = &old->fifo_next;
+    }
+    wref__borrow_stat_pin_bytes(heap.pin_bytes);
+    pthread_mutex_unlock(&heap.lock);
+    return out;
+}
+
+/* Releases a list of records linked through fifo_next (taken out of the FIFOs). */
+static void release_list(wref__rec *list, bool force)
+{
+    while (list) {
+        wref__rec *next = list->fifo_next;
+        wref__rec *pushed_out = release(list, force);
+        while (pushed_out) {   /* out of the pins: returned whatever their borrows */
+            wref__rec *n2 = pushed_out->fifo_next;
+            release(pushed_out, true);
+            pushed_out = n2;
+        }
+        list = next;
+    }
 }
 
 void wref__heap_free(wref_object *ob, size_t size, wref__rec *rec)
@@ -222,6 +280,8 @@ void wref__heap_free(wref_object *ob, size_t size, wref__rec *rec)
     wref__fifo_push(&heap.q, rec);
     heap.q_bytes += quarantine_cost(rec);
     wref__stat_max(WREF__STAT_QUARANTINE_PEAK, heap.q_bytes);
+    if (!rec->guarded)
+        heap.held++;
     while (heap.q.head && heap.q_bytes > limit) {
         wref__rec *old = wref__fifo_pop(&heap.q);
         heap.q_bytes -= quarantine_cost(old);
@@ -229,22 +289,42 @@ void wref__heap_free(wref_object *ob, size_t size, wref__rec *rec)
         tail = &old->fifo_next;
     }
     pthread_mutex_unlock(&heap.lock);
-    while (evict) {
-        wref__rec *next = evict->fifo_next;
-        release(evict);
-        evict = next;
-    }
+    release_list(evict, false);
+}
+
+size_t wref__heap_held_chunks(void)
+{
+    pthread_mutex_lock(&heap.lock);
+    size_t n = heap.held;
+    pthread_mutex_unlock(&heap.lock);
+    return n;
+}
+
+void wref__heap_release_held(void)
+{
+    pthread_mutex_lock(&heap.lock);
+    wref__rec *list = heap.q.head, *pins = heap.pins.head;
+    heap.q = (wref__rec_fifo){0};
+    heap.pins = (wref__rec_fifo){0};
+    heap.q_bytes = heap.pin_bytes = 0;
+    wref__borrow_stat_pin_bytes(0);
+    pthread_mutex_unlock(&heap.lock);
+    release_list(list, true);
+    release_list(pins, true);
 }
 
 void wref__heap_drain_check(void)
 {
     /* Under the lock so that no other thread evicts meanwhile; reporting never takes it. */
     pthread_mutex_lock(&heap.lock);
-    for (wref__rec *r = heap.q.head; r; r = r->fifo_next) {
-        long off = check_poison(r);
-        if (off >= 0 && !(r->reported & WREF__REPORTED_WAF)) {
-            r->reported |= WREF__REPORTED_WAF;
-            report_write_after_free(r, off, "at exit, while it was in the quarantine");
+    for (int pass = 0; pass < 2; pass++) {
+        for (wref__rec *r = pass ? heap.pins.head : heap.q.head; r; r = r->fifo_next) {
+            long off = check_poison(r);
+            if (off >= 0 && !(r->reported & WREF__REPORTED_WAF)) {
+                r->reported |= WREF__REPORTED_WAF;
+                report_write_after_free(r, off, pass ? "at exit, while it was kept for an open borrow"
+                                                     : "at exit, while it was in the quarantine");
+            }
         }
     }
     pthread_mutex_unlock(&heap.lock);

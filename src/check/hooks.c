@@ -30,6 +30,16 @@ void wref__hook_object_free(wref_object *ob, size_t size)
     wref__heap_free(ob, size, rec);
 }
 
+size_t wref__hook_allocator_held(void)
+{
+    return wref__heap_held_chunks();
+}
+
+void wref__hook_allocator_release(void)
+{
+    wref__heap_release_held();
+}
+
 /* ---- life events ----------------------------------------------------------------------- */
 
 void wref__hook_created(wref_object *ob)
@@ -40,61 +50,74 @@ void wref__hook_created(wref_object *ob)
         r->guarded = 1;
         wref__heap_set_guard_rec(ob, r);
     }
-    if (wref__borrow_any())
-        wref__borrow_end((uintptr_t)ob);   /* this thread now holds a new object here */
 }
 
 struct event {
     enum wref__state state;
     wref__stack_id stack;
-    int which;   /* 0: destroyed site, 1: cleared site, 2: none */
 };
 
 static int set_state(wref__rec *r, void *arg)
 {
-    struct event *e = arg;
-    if (!r)
-        return 0;
-    r->state = (uint8_t)e->state;
-    if (e->which == 0) {
-        r->st_destroyed = e->stack;
+    if (r)
+        r->state = (uint8_t)((struct event *)arg)->state;
+    return 0;
+}
+
+/* The count reached 0: where (and on which thread) the last reference was dropped. */
+static int set_dying(wref__rec *r, void *arg)
+{
+    if (r) {
+        r->state = WREF__FINALIZING;
+        r->st_destroyed = ((struct event *)arg)->stack;
         r->tno_destroyed = (uint16_t)wref__thread_no();
-    } else if (e->which == 1) {
-        r->st_cleared = e->stack;
     }
     return 0;
 }
 
 void wref__hook_dying(wref_object *ob)
 {
-    struct event e = {WREF__FINALIZING, wref__capture(), 0};
-    wref__registry_with(ob, set_state, &e);
+    struct event e = {WREF__FINALIZING, wref__capture()};
+    wref__registry_with(ob, set_dying, &e);
+}
+
+/* finalize stored a new reference: alive again. Only the state changes (the "destroyed"
+ * history stays that of the last drop to 0), and only if no other thread has since taken the
+ * resurrected object to 0 again and gone on destroying it: the runtime calls this after its
+ * count decrement, so that thread's events may already be recorded. */
+static int set_resurrected(wref__rec *r, void *arg)
+{
+    (void)arg;
+    if (r && r->state == WREF__FINALIZING)
+        r->state = WREF__ALIVE;
+    return 0;
 }
 
 void wref__hook_resurrected(wref_object *ob)
 {
-    struct event e = {WREF__ALIVE, 0, 0};
-    wref__registry_with(ob, set_state, &e);
+    wref__registry_with(ob, set_resurrected, NULL);
 }
 
 /* During destruction the "destroyed" stack already shows where the weakrefs were cleared;
  * a separate "weakrefs cleared" stack is kept only for wref_clear_weakrefs_no_callbacks. */
 void wref__hook_clearing(wref_object *ob)
 {
-    struct event e = {WREF__CLEARING, 0, 2};
+    struct event e = {WREF__CLEARING, 0};
     wref__registry_with(ob, set_state, &e);
 }
 
 static int set_cleared(wref__rec *r, void *arg)
 {
-    if (r)
+    if (r) {
         r->st_cleared = *(wref__stack_id *)arg;
+        r->tno_cleared = (uint16_t)wref__thread_no();
+    }
     return 0;
 }
 
 void wref__hook_cleared(wref_object *ob)
 {
-    struct event e = {WREF__DESTROYING, 0, 2};
+    struct event e = {WREF__DESTROYING, 0};
     wref__registry_with(ob, set_state, &e);
 }
 
@@ -126,107 +149,104 @@ void wref__hook_destroyed(wref_object *ob)
 
 /* ---- borrows ------------------------------------------------------------------------------- */
 
-static int serial_of(wref__rec *r, void *arg)
+struct borrow_event {
+    unsigned tno;
+    wref__stack_id stack;
+};
+
+static int add_borrower(wref__rec *r, void *arg)
 {
-    *(uint64_t *)arg = r ? r->serial : 0;
+    struct borrow_event *e = arg;
+    if (r)
+        wref__borrow_add(r, e->tno, e->stack);
     return 0;
 }
 
+/* ob was alive when the runtime looked; if it died since, the borrow is recorded on its
+ * (quarantined) record all the same: the program holds a dangling pointer from the start. */
 void wref__hook_borrow(wref_object *ob, wref_object *ref)
 {
-    uint64_t serial = 0, ref_serial = 0;
-    wref__registry_with(ob, serial_of, &serial);
-    wref__registry_with(ref, serial_of, &ref_serial);
-    if (serial) {
-        wref__borrow_record((uintptr_t)ob, serial, ref_serial, wref__capture());
-        wref__stat_add(WREF__STAT_BORROWS, 1);
-    }
-}
-
-/* A new strong reference to a *newer* object at a borrowed address: that borrow is over (its
- * object died, and this thread now legitimately holds what lives there). A strong reference
- * to the borrowed object itself ends nothing: the borrowed pointer may outlive it. */
-void wref__hook_strong(wref_object *ob)
-{
-    wref__borrow b;
-    if (!wref__borrow_any() || !wref__borrow_find((uintptr_t)ob, &b))
-        return;
-    uint64_t serial = 0;
-    wref__registry_with(ob, serial_of, &serial);
-    if (serial != b.serial)
-        wref__borrow_end((uintptr_t)ob);
+    (void)ref;
+    struct borrow_event e = {wref__thread_no(), wref__capture()};
+    wref__registry_with(ob, add_borrower, &e);
+    wref__borrow_stat_add(WREF__BSTAT_BORROWS, 1);
+    wref__stat_add(WREF__STAT_BORROWS, 1);
 }
 
 /* ---- uses ------------------------------------------------------------------------------------ */
 
-enum verdict { V_OK, V_UNKNOWN, V_FREED, V_RECYCLED, V_DYING, V_CLEAR_LIVE, V_SILENT_BLOCK };
+/* What a use of a pointer is, decided under the record's bucket lock (classify). */
+enum verdict {
+    V_OK,            /* go on, nothing to say */
+    V_UNKNOWN,       /* no record at this address */
+    V_NOT_WEAKREF,   /* WREF_GET_OBJECT on an object that is not a weakref */
+    V_FREED,         /* destroyed, memory still the checker's (quarantine or pin) */
+    V_DYING,         /* CLEARING or DESTROYING, and the use would touch it */
+    V_CLEAR_LIVE     /* wref_clear_weakrefs on an ALIVE object */
+};
 
 struct use_ctx {
     enum wref__use use;
-    bool have_borrow;
-    wref__borrow borrow;
     enum verdict verdict;
-    wref__rec_copy rec;
+    bool report;          /* the first finding of this kind on this object */
+    wref__rec_copy rec;   /* filled only when report */
 };
 
+/* The uses that touch a dying object's count or keep a pointer to it past its destruction. */
 static bool touches_dying(enum wref__use u)
 {
-    return u == WREF__USE_INCREF || u == WREF__USE_DECREF || u == WREF__USE_REFERENT || u == WREF__USE_CALL;
+    return u == WREF__USE_INCREF || u == WREF__USE_DECREF || u == WREF__USE_REFERENT ||
+           u == WREF__USE_CALL || u == WREF__USE_CALLBACK;
 }
 
-/* Under the record's bucket lock: classify the use; mark what will be reported. */
-static int classify_state(wref__rec *r, struct use_ctx *c);
+/* Sets the verdict; the first time a kind is found on a record, marks it reported. */
+static void classify_state(wref__rec *r, struct use_ctx *c)
+{
+    uint8_t bit = 0;
+    switch ((enum wref__state)r->state) {
+    case WREF__ALIVE:
+        if (c->use == WREF__USE_CLEAR) {
+            c->verdict = V_CLEAR_LIVE;
+            bit = WREF__REPORTED_CLEAR_LIVE;
+        } else if (c->use == WREF__USE_WEAKREF_UNCHECKED && !wref__is_weakref_type(r->type)) {
+            c->verdict = V_NOT_WEAKREF;   /* reported once per address, as invalid-object */
+            return;
+        }
+        break;
+    case WREF__FINALIZING:   /* temporarily alive: finalize may resurrect it */
+        break;
+    case WREF__CLEARING:
+    case WREF__DESTROYING:
+        if (touches_dying(c->use)) {
+            c->verdict = V_DYING;
+            bit = WREF__REPORTED_UAC;
+        }
+        break;
+    case WREF__FREED:
+    case WREF__GONE:
+        c->verdict = V_FREED;
+        bit = WREF__REPORTED_UAF | WREF__REPORTED_DANGLING;   /* one of the two, once */
+        break;
+    }
+    if (bit && !(r->reported & bit)) {
+        r->reported |= c->verdict == V_FREED ? (wref__borrowed(r) ? WREF__REPORTED_DANGLING : WREF__REPORTED_UAF)
+                                             : bit;
+        c->report = true;
+    }
+}
 
 /* Under the record's bucket lock: the verdict, and a copy of the record when there is
  * something to report (the common, fine case copies nothing). */
 static int classify(wref__rec *r, void *arg)
 {
     struct use_ctx *c = arg;
-    classify_state(r, c);
-    if (r && c->verdict != V_OK && c->verdict != V_SILENT_BLOCK)
-        c->rec = wref__rec_snapshot(r);
-    return 0;
-}
-
-static int classify_state(wref__rec *r, struct use_ctx *c)
-{
     if (!r) {
         c->verdict = V_UNKNOWN;
-        memset(&c->rec, 0, sizeof c->rec);
         return 0;
     }
-    switch ((enum wref__state)r->state) {
-    case WREF__ALIVE:
-        if (c->have_borrow && c->borrow.serial != r->serial) {
-            c->verdict = V_RECYCLED;   /* the address now holds a newer object */
-        } else if (c->use == WREF__USE_CLEAR) {
-            c->verdict = V_CLEAR_LIVE;
-        }
-        return 0;
-    case WREF__FINALIZING:
-        return 0;
-    case WREF__CLEARING:
-    case WREF__DESTROYING:
-        if (touches_dying(c->use)) {
-            if (r->reported & WREF__REPORTED_UAC) {
-                c->verdict = V_SILENT_BLOCK;
-            } else {
-                r->reported |= WREF__REPORTED_UAC;
-                c->verdict = V_DYING;
-            }
-        }
-        return 0;
-    case WREF__FREED:
-    case WREF__GONE:
-        if (r->reported & (WREF__REPORTED_UAF | WREF__REPORTED_DANGLING)) {
-            c->verdict = V_SILENT_BLOCK;
-        } else {
-            r->reported |= c->have_borrow && c->borrow.serial == r->serial ? WREF__REPORTED_DANGLING
-                                                                              : WREF__REPORTED_UAF;
-            c->verdict = V_FREED;
-        }
-        return 0;
-    }
+    classify_state(r, c);
+    if (c->report || c->verdict == V_NOT_WEAKREF)
+        c->rec = wref__rec_snapshot(r);
     return 0;
 }
 
@@ -240,6 +260,7 @@ static const char *use_text(enum wref__use u)
     case WREF__USE_REFERENT_CB: return "given a new weakref with a callback";
     case WREF__USE_CALLBACK: return "registered as a weakref callback";
     case WREF__USE_WEAKREF: return "read as a weakref";
+    case WREF__USE_WEAKREF_UNCHECKED: return "read as a weakref (WREF_GET_OBJECT)";
     case WREF__USE_CALL: return "called";
     case WREF__USE_CLEAR: return "passed to wref_clear_weakrefs";
     case WREF__USE_CLEAR_NO_CALLBACKS: return "passed to wref_clear_weakrefs_no_callbacks";
@@ -255,35 +276,68 @@ static void add_history(wref__finding *f, const char *label, wref__stack_id st, 
 
 static void add_object_history(wref__finding *f, const wref__rec_copy *r)
 {
-    add_history(f, "weakrefs cleared", r->st_cleared, r->tno_destroyed);
+    add_history(f, "weakrefs cleared", r->st_cleared, r->tno_cleared);
     add_history(f, "destroyed (the last reference dropped)", r->st_destroyed, r->tno_destroyed);
     add_history(f, "created", r->st_created, r->tno_created);
 }
 
-/* A dangling borrow whose object's record may already be recycled: name it from the borrow. */
-static void report_dangling(struct use_ctx *c, const void *ob, bool recycled)
+/* A destroyed object used through a pointer it lent (wref_get_object): its record still holds
+ * the borrow, whichever thread uses it. */
+static void report_dangling(const struct use_ctx *c, const void *ob)
 {
-    wref__rec_copy old;
-    bool have = wref__graveyard_find(c->borrow.serial, &old);
-    if (!have && !recycled && c->rec.serial == c->borrow.serial) {
-        old = c->rec;
-        have = true;
-    }
-    char what[200];
-    snprintf(what, sizeof what,
-             "object %s: a borrowed pointer (from wref_get_object) used after its object was destroyed%s",
-             use_text(c->use), recycled ? "; its address now holds a newer object" : "");
-    wref__finding f = {.kind = WREF__K_DANGLING_BORROW, .what = what, .object = have ? &old : NULL,
+    unsigned me = wref__thread_no();
+    int other, b = wref__borrow_pick(&c->rec, me, &other);
+    unsigned by = c->rec.tno_borrow[b];
+    const char *kept = (c->rec.borrow & WREF__BORROW_PINNED)
+                           ? "; its memory was kept past the quarantine for this open borrow" : "";
+    char what[300];
+    if (by == me)
+        snprintf(what, sizeof what,
+                 "object %s: a borrowed pointer (from wref_get_object) used after its object was destroyed%s",
+                 use_text(c->use), kept);
+    else
+        snprintf(what, sizeof what,
+                 "object %s: a pointer borrowed by thread T%u (from wref_get_object) used by thread T%u after its "
+                 "object was destroyed%s",
+                 use_text(c->use), by, me, kept);
+    wref__finding f = {.kind = WREF__K_DANGLING_BORROW, .what = what, .object = &c->rec,
                        .address = (uintptr_t)ob, .where = wref__capture()};
-    add_history(&f, "borrowed", c->borrow.st_borrow, wref__thread_no());
-    if (have) {
-        add_object_history(&f, &old);
-    } else {
-        static char extra[96];
-        snprintf(extra, sizeof extra, "  (object serial #%llu: its history left the graveyard)\n",
-                 (unsigned long long)c->borrow.serial);
-        f.extra = extra;
+    add_history(&f, "borrowed", c->rec.st_borrow[b], by);
+    if (other >= 0)
+        add_history(&f, "also borrowed", c->rec.st_borrow[other], c->rec.tno_borrow[other]);
+    add_object_history(&f, &c->rec);
+    wref__report(&f);
+}
+
+/* invalid-object: once per address. A small lock-free set of the addresses reported; when it
+ * is crowded around an address, that address is reported again (docs/checker.md). */
+#define INVALID_SEEN 1024u
+#define INVALID_PROBES 8u
+static uintptr_t invalid_seen[INVALID_SEEN];   /* atomic; address + 1, 0 = empty */
+
+static bool first_invalid(uintptr_t a)
+{
+    uintptr_t key = a + 1;
+    if (!key)
+        return true;
+    size_t h = (size_t)(((uint64_t)a * 0x9E3779B97F4A7C15ull) >> 32) % INVALID_SEEN;
+    for (unsigned i = 0; i < INVALID_PROBES; i++) {
+        uintptr_t *slot = &invalid_seen[(h + i) % INVALID_SEEN];
+        uintptr_t v = __atomic_load_n(slot, __ATOMIC_RELAXED);
+        if (!v && __atomic_compare_exchange_n(slot, &v, key, false, __ATOMIC_RELAXED, __ATOMIC_RELAXED))
+            return true;
+        if (v == key)
+            return false;
     }
+    return true;
+}
+
+static void report_invalid(const void *ob, const char *what, const wref__rec_copy *rec)
+{
+    wref__finding f = {.kind = WREF__K_INVALID_OBJECT, .what = what, .object = rec,
+                       .address = (uintptr_t)ob, .where = wref__capture()};
+    if (rec)
+        add_history(&f, "created", rec->st_created, rec->tno_created);
     wref__report(&f);
 }
 
@@ -291,10 +345,10 @@ int wref__hook_use(const wref_object *ob, enum wref__use use)
 {
     if (ob == &wref__none || !wref__checker_ready)
         return 1;
-    struct use_ctx c;   /* not zeroed whole: rec (64 bytes) is filled only to be reported */
+    struct use_ctx c;   /* not zeroed whole: rec (80 bytes) is filled only to be reported */
     c.use = use;
     c.verdict = V_OK;
-    c.have_borrow = wref__borrow_any() && wref__borrow_find((uintptr_t)ob, &c.borrow);
+    c.report = false;
     wref__registry_with(ob, classify, &c);
 
     switch (c.verdict) {
@@ -304,59 +358,57 @@ int wref__hook_use(const wref_object *ob, enum wref__use use)
             wref__registry_with(ob, set_cleared, &st);
         }
         return 1;   /* includes a live borrowed object: fine while it lives */
-    case V_SILENT_BLOCK:
-        return 0;
-    case V_CLEAR_LIVE: {
-        wref__finding f = {.kind = WREF__K_CLEAR_LIVE,
-                           .what = "wref_clear_weakrefs called on a live object (count > 0); only its destruction may clear its weakrefs with callbacks",
-                           .object = &c.rec, .address = (uintptr_t)ob, .where = wref__capture()};
-        add_history(&f, "created", c.rec.st_created, c.rec.tno_created);
-        wref__report(&f);
-        return 1;   /* memory is fine: the runtime refuses with WREF_ERR_SYSTEM */
-    }
-    case V_DYING: {
-        char what[200];
-        snprintf(what, sizeof what, "object %s while it is being destroyed (its weakrefs were already cleared)",
-                 use_text(use));
-        wref__finding f = {.kind = WREF__K_USE_AFTER_CLEAR, .what = what, .object = &c.rec,
-                           .address = (uintptr_t)ob, .where = wref__capture()};
-        add_object_history(&f, &c.rec);
-        wref__report(&f);
-        return use == WREF__USE_REFERENT;   /* a canonical weakref is harmless; the rest is refused */
-    }
-    case V_RECYCLED:
-        /* The address holds a live, newer object: the operation is memory-safe, so it goes on
-         * (refusing it would change what the program does, e.g. leak the new object). */
-        report_dangling(&c, ob, true);
-        wref__borrow_end((uintptr_t)ob);
-        return 1;
-    case V_FREED:
-        if (c.have_borrow && c.borrow.serial == c.rec.serial) {
-            report_dangling(&c, ob, false);
-            wref__borrow_end((uintptr_t)ob);   /* reported once; the address may hold a new object later */
-        } else {
-            char what[160];
-            snprintf(what, sizeof what, "object %s after it was destroyed", use_text(use));
-            wref__finding f = {.kind = WREF__K_USE_AFTER_FREE, .what = what, .object = &c.rec,
+    case V_CLEAR_LIVE:
+        if (c.report) {
+            wref__finding f = {.kind = WREF__K_CLEAR_LIVE,
+                               .what = "wref_clear_weakrefs called on a live object (count > 0); only its destruction may clear its weakrefs with callbacks",
+                               .object = &c.rec, .address = (uintptr_t)ob, .where = wref__capture()};
+            add_history(&f, "created", c.rec.st_created, c.rec.tno_created);
+            wref__report(&f);
+        }
+        return 1;   /* memory is fine: the runtime refuses with WREF_ERR_SYSTEM, as in the release build */
+    case V_DYING:
+        if (c.report) {
+            char what[200];
+            snprintf(what, sizeof what, "object %s while it is being destroyed (its weakrefs were already cleared)",
+                     use_text(use));
+            wref__finding f = {.kind = WREF__K_USE_AFTER_CLEAR, .what = what, .object = &c.rec,
                                .address = (uintptr_t)ob, .where = wref__capture()};
             add_object_history(&f, &c.rec);
             wref__report(&f);
         }
-        return 0;
-    case V_UNKNOWN:
-        if (c.have_borrow) {
-            report_dangling(&c, ob, false);
-            wref__borrow_end((uintptr_t)ob);
-            return 0;
+        /* a canonical weakref is harmless (it dies with the object, without callbacks); the
+         * rest would keep or move a count the destruction no longer looks at: refused */
+        return use == WREF__USE_REFERENT;
+    case V_FREED:
+        if (c.report) {
+            if (wref__borrowed(&c.rec)) {
+                report_dangling(&c, ob);
+            } else {
+                char what[160];
+                snprintf(what, sizeof what, "object %s after it was destroyed", use_text(use));
+                wref__finding f = {.kind = WREF__K_USE_AFTER_FREE, .what = what, .object = &c.rec,
+                                   .address = (uintptr_t)ob, .where = wref__capture()};
+                add_object_history(&f, &c.rec);
+                wref__report(&f);
+            }
         }
+        return 0;   /* the memory is the dead object's (quarantine or pin): never touched */
+    case V_NOT_WEAKREF: {
+        if (!first_invalid((uintptr_t)ob))
+            return 0;
+        char what[200];
+        snprintf(what, sizeof what, "WREF_GET_OBJECT (wref_get_object_unchecked) was given a '%s' object, not a weakref; "
+                 "the call returns None", wref__type_name(&c.rec));
+        report_invalid(ob, what, &c.rec);
+        return 0;
+    }
+    case V_UNKNOWN:
         if (wref__registry_degraded())
             return 1;   /* cannot tell: stay quiet rather than cry wolf */
-        {
-            wref__finding f = {.kind = WREF__K_INVALID_OBJECT,
-                               .what = "a pointer that wref never allocated (or that left the quarantine long ago) was passed as an object",
-                               .object = NULL, .address = (uintptr_t)ob, .where = wref__capture()};
-            wref__report(&f);
-        }
+        if (first_invalid((uintptr_t)ob))
+            report_invalid(ob, "a pointer that wref never allocated (or that left the quarantine long ago) was passed as an object",
+                           NULL);
         return 0;
     }
     return 1;
@@ -450,20 +502,68 @@ int wref__hook_callback_error(wref_object *weakref, wref_object *callback, wref_
     return 1;   /* reported, or suppressed on purpose: either way the checker's call */
 }
 
+/* callback-suppressed: noted under the referent's stripe lock, reported after it (hooks.h).
+ * Noting takes the weakref's bucket lock (lock order: stripe, then bucket) and copies what
+ * the report shows of it; the stack and the report wait for the flush. Per thread, because
+ * note and flush run on one thread with no user code between them. */
+#define SUPPRESSED_MAX 64u
+static __thread struct {
+    unsigned n, lost;   /* noted; beyond SUPPRESSED_MAX, counted only */
+    struct {
+        wref__stack_id st_created;   /* the weakref's creation: where the callback was registered */
+        uint16_t tno_created;
+        bool have;
+    } e[SUPPRESSED_MAX];
+} suppressed;
+
+static int note_weakref(wref__rec *r, void *arg)
+{
+    unsigned i = *(unsigned *)arg;
+    suppressed.e[i].have = r != NULL;
+    if (r) {
+        suppressed.e[i].st_created = r->st_created;
+        suppressed.e[i].tno_created = r->tno_created;
+    }
+    return 0;
+}
+
 void wref__hook_callback_suppressed(wref_object *weakref, wref_object *referent)
 {
-    wref__rec_copy w, ob;
-    bool have_w = wref__registry_with(weakref, copy_rec, &w);
+    (void)referent;
+    if (suppressed.n == SUPPRESSED_MAX) {
+        suppressed.lost++;
+        return;
+    }
+    unsigned i = suppressed.n++;
+    wref__registry_with(weakref, note_weakref, &i);
+}
+
+void wref__hook_suppressed_flush(wref_object *referent)
+{
+    unsigned n = suppressed.n, lost = suppressed.lost;
+    if (!n)
+        return;
+    wref__rec_copy ob;
     bool have_ob = wref__registry_with(referent, copy_rec, &ob);
     bool dying = have_ob && ob.state != WREF__ALIVE;
-    wref__finding f = {.kind = WREF__K_CALLBACK_SUPPRESSED,
-                       .what = dying ? "a weakref with a callback was created while its referent was being destroyed; "
-                                       "it is cleared without callbacks, so the callback never runs"
-                                     : "a weakref's callback will never run: wref_clear_weakrefs_no_callbacks cleared it",
-                       .object = have_ob ? &ob : NULL, .address = (uintptr_t)referent, .where = wref__capture()};
-    if (have_w)
-        add_history(&f, "callback registered (weakref created)", w.st_created, w.tno_created);
-    if (have_ob)
-        add_history(&f, "referent created", ob.st_created, ob.tno_created);
-    wref__report(&f);
+    wref__stack_id where = wref__capture();
+    char extra[120];
+    for (unsigned i = 0; i < n; i++) {
+        wref__finding f = {.kind = WREF__K_CALLBACK_SUPPRESSED,
+                           .what = dying ? "a weakref with a callback was created while its referent was being destroyed; "
+                                           "it is cleared without callbacks, so the callback never runs"
+                                         : "a weakref's callback will never run: wref_clear_weakrefs_no_callbacks cleared it",
+                           .object = have_ob ? &ob : NULL, .address = (uintptr_t)referent, .where = where};
+        if (suppressed.e[i].have)
+            add_history(&f, "callback registered (weakref created)", suppressed.e[i].st_created,
+                        suppressed.e[i].tno_created);
+        if (have_ob)
+            add_history(&f, "referent created", ob.st_created, ob.tno_created);
+        if (i == n - 1 && lost) {
+            snprintf(extra, sizeof extra, "  (and %u more weakref(s) with a callback cleared by the same call)\n", lost);
+            f.extra = extra;
+        }
+        wref__report(&f);
+    }
+    suppressed.n = suppressed.lost = 0;
 }

@@ -16,10 +16,13 @@
  * - The life events are called in this order for an object that dies:
  *   created -> dying -> [resurrected -> ...] -> clearing -> cleared -> destroyed -> object_free.
  *   dying/clearing/cleared/destroyed run on the thread that dropped the last reference, with
- *   no runtime lock held. callback_suppressed runs under the referent's stripe lock: the
- *   checker must not call back into the runtime from it.
+ *   no runtime lock held. callback_suppressed runs under the referent's stripe lock: it only
+ *   notes the weakref (no allocation, no report, no file work, no call into the runtime);
+ *   suppressed_flush(referent), called on the same thread once that lock is released, reports
+ *   what was noted.
  * - borrow(ob, ref) runs when wref_get_object lends ob; strong(ob) when wref_get_ref hands this
- *   thread a new strong reference to ob (a borrow of that address is then over).
+ *   thread a new strong reference to ob (no build needs it now: a borrow lives in the borrowed
+ *   object's record, which no newer object at the address shares, so nothing ends there).
  */
 #ifndef WREF_CHECK_HOOKS_H
 #define WREF_CHECK_HOOKS_H
@@ -34,7 +37,8 @@ enum wref__use {
     WREF__USE_REFERENT, /* becomes the referent of a new weakref or proxy without callback */
     WREF__USE_REFERENT_CB, /* becomes the referent of a new weakref or proxy with a callback */
     WREF__USE_CALLBACK, /* becomes the callback of a new weakref or proxy */
-    WREF__USE_WEAKREF,  /* read through as a weakref: get_ref, get_object, ref_callback */
+    WREF__USE_WEAKREF,  /* read through as a weakref after a type check: get_ref, get_object */
+    WREF__USE_WEAKREF_UNCHECKED, /* read as a weakref with no type check: WREF_GET_OBJECT */
     WREF__USE_CALL,     /* called */
     WREF__USE_CLEAR,    /* wref_clear_weakrefs: only for a dead object */
     WREF__USE_CLEAR_NO_CALLBACKS /* wref_clear_weakrefs_no_callbacks: any object */
@@ -47,7 +51,6 @@ void wref__hook_object_free(wref_object *ob, size_t size);
 int wref__hook_use(const wref_object *ob, enum wref__use use);
 void wref__hook_created(wref_object *ob);
 void wref__hook_borrow(wref_object *ob, wref_object *ref);
-void wref__hook_strong(wref_object *ob);
 void wref__hook_dying(wref_object *ob);
 void wref__hook_resurrected(wref_object *ob);
 void wref__hook_clearing(wref_object *ob);
@@ -58,7 +61,13 @@ void wref__hook_cleared(wref_object *ob);
 int wref__hook_callback_error(wref_object *weakref, wref_object *callback, wref_object *referent,
                               wref_error kind, const char *message);
 void wref__hook_callback_suppressed(wref_object *weakref, wref_object *referent);
+void wref__hook_suppressed_flush(wref_object *referent);
 void wref__hook_destroyed(wref_object *ob);
+/* wref_set_allocator: the chunks of the current allocator that the program freed but the
+ * checker still holds (quarantine), not counted as alive; and their hand-back to the current
+ * allocator before it is replaced. */
+size_t wref__hook_allocator_held(void);
+void wref__hook_allocator_release(void);
 
 #else /* release build: nothing to see */
 
@@ -67,7 +76,6 @@ static inline void wref__hook_object_free(wref_object *ob, size_t size) { wref__
 static inline int wref__hook_use(const wref_object *ob, enum wref__use use) { (void)ob; (void)use; return 1; }
 static inline void wref__hook_created(wref_object *ob) { (void)ob; }
 static inline void wref__hook_borrow(wref_object *ob, wref_object *ref) { (void)ob; (void)ref; }
-static inline void wref__hook_strong(wref_object *ob) { (void)ob; }
 static inline void wref__hook_dying(wref_object *ob) { (void)ob; }
 static inline void wref__hook_resurrected(wref_object *ob) { (void)ob; }
 static inline void wref__hook_clearing(wref_object *ob) { (void)ob; }
@@ -77,8 +85,13 @@ static inline int wref__hook_callback_error(wref_object *weakref, wref_object *c
 { (void)weakref; (void)callback; (void)referent; (void)kind; (void)message; return 0; }
 static inline void wref__hook_callback_suppressed(wref_object *weakref, wref_object *referent)
 { (void)weakref; (void)referent; }
+static inline void wref__hook_suppressed_flush(wref_object *referent) { (void)referent; }
 static inline void wref__hook_destroyed(wref_object *ob) { (void)ob; }
+static inline size_t wref__hook_allocator_held(void) { return 0; }
+static inline void wref__hook_allocator_release(void) {}
 
 #endif /* WREF_CHECKED */
+
+static inline void wref__hook_strong(wref_object *ob) { (void)ob; }
 
 #endif /* WREF_CHECK_HOOKS_H */

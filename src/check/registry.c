@@ -2,9 +2,11 @@
  *
  * A fixed table of 2^20 buckets (reserved lazily by mmap) chained through rec->hash_next,
  * guarded by 1024 striped spinlocks (bucket i uses lock i % 1024). Records come from mmap'd
- * slabs, never from the program's allocator. A record leaves the table when its memory leaves
- * the quarantine, then waits in the graveyard (bounded FIFO) so late reports can still name
- * the object, and is recycled after that. */
+ * slabs, never from the program's allocator. A record leaves the table when its memory is
+ * returned (after the quarantine, and after the pins of heap.c while it has open borrows), then
+ * waits in the graveyard (bounded FIFO) before it is reused, so that a reader that found it
+ * just before (the fault handler, through the guard table) never sees it turn into another
+ * object's record. */
 #include "checker.h"
 
 #include <dlfcn.h>
@@ -24,6 +26,18 @@ struct bucket_lock {
     char pad_[60];
 };
 
+/* A spin-wait hint to the CPU; a plain compiler barrier where there is none. */
+static inline void cpu_relax(void)
+{
+#if defined(__x86_64__) || defined(__i386__)
+    __builtin_ia32_pause();
+#elif defined(__aarch64__)
+    __asm__ volatile("yield" ::: "memory");
+#else
+    __asm__ volatile("" ::: "memory");
+#endif
+}
+
 static void bucket_lock_slow(struct bucket_lock *l)
 {
     for (unsigned spins = 0;; spins++) {
@@ -31,7 +45,7 @@ static void bucket_lock_slow(struct bucket_lock *l)
             !__atomic_exchange_n(&l->locked, 1, __ATOMIC_ACQUIRE))
             return;
         if (spins < 64)
-            __builtin_ia32_pause();
+            cpu_relax();
         else
             sched_yield();   /* the holder may be descheduled: 2 cores, many threads */
     }
@@ -173,11 +187,17 @@ int wref__registry_with(const void *ob, int (*fn)(wref__rec *rec, void *arg), vo
     return res;
 }
 
-void wref__registry_remove(wref__rec *rec)
+bool wref__registry_retire(wref__rec *rec, bool force, unsigned *dropped)
 {
     uint32_t b = bucket_of(rec->addr);
     struct bucket_lock *l = &reg.locks[b % N_LOCKS];
     bucket_lock(l);
+    *dropped = (unsigned)__builtin_popcount(rec->borrow & WREF__BORROW_USED_ANY);
+    if (*dropped && !force) {
+        rec->borrow |= WREF__BORROW_PINNED;
+        bucket_unlock(l);
+        return false;
+    }
     for (wref__rec **pp = &reg.buckets[b]; *pp; pp = &(*pp)->hash_next) {
         if (*pp == rec) {
             *pp = rec->hash_next;
@@ -187,6 +207,7 @@ void wref__registry_remove(wref__rec *rec)
     rec->state = WREF__GONE;
     bucket_unlock(l);
     __atomic_fetch_sub(&reg.live, 1, __ATOMIC_RELAXED);
+    return true;
 }
 
 void wref__registry_each(void (*fn)(wref__rec *rec, void *arg), void *arg)

@@ -1,5 +1,6 @@
 /* alloc.c: the allocator seam. Every allocation of the runtime goes through wref__mem_*. */
 #include "internal.h"
+#include "check/hooks.h"
 
 #include <stdlib.h>
 
@@ -48,13 +49,15 @@ int wref_set_allocator(const wref_allocator *a)
 #ifdef WREF__LOCKFREE_READS
     wref__smr_flush();   /* this thread's deferred frees are not live objects */
 #endif
-    intptr_t live = __atomic_load_n(&alloc_state.live, __ATOMIC_ACQUIRE);
+    /* the checker's quarantine holds chunks the program freed: not alive for the program */
+    intptr_t live = __atomic_load_n(&alloc_state.live, __ATOMIC_ACQUIRE) - (intptr_t)wref__hook_allocator_held();
     if (live != 0) {
         wref_err_set(WREF_ERR_SYSTEM,
                      "wref_set_allocator: %ld allocation(s) of the current allocator are alive",
                      (long)live);
         return -1;
     }
+    wref__hook_allocator_release();   /* they go back to the allocator that made them */
     if (a)
         alloc_state.current = *a;
     else

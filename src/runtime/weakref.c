@@ -400,7 +400,7 @@ wref_object *wref_get_object(wref_object *ref)
 
 wref_object *wref_get_object_unchecked(wref_object *ref)
 {
-    if (!wref__hook_use(ref, WREF__USE_WEAKREF))
+    if (!wref__hook_use(ref, WREF__USE_WEAKREF_UNCHECKED))
         return &wref__none;
     return borrow_referent(ref);
 }
@@ -481,6 +481,8 @@ void wref__clear_weakrefs(wref_object *ob, bool run_callbacks)
         }
     }
     wref__unlock(stripe);
+    if (!run_callbacks)
+        wref__hook_suppressed_flush(ob);   /* the checker reports outside the lock */
     if (!queue)
         return;
 
