@@ -26,18 +26,6 @@ struct bucket_lock {
     char pad_[60];
 };
 
-/* A spin-wait hint to the CPU; a plain compiler barrier where there is none. */
-static inline void cpu_relax(void)
-{
-#if defined(__x86_64__) || defined(__i386__)
-    __builtin_ia32_pause();
-#elif defined(__aarch64__)
-    __asm__ volatile("yield" ::: "memory");
-#else
-    __asm__ volatile("" ::: "memory");
-#endif
-}
-
 static void bucket_lock_slow(struct bucket_lock *l)
 {
     for (unsigned spins = 0;; spins++) {
@@ -45,7 +33,7 @@ static void bucket_lock_slow(struct bucket_lock *l)
             !__atomic_exchange_n(&l->locked, 1, __ATOMIC_ACQUIRE))
             return;
         if (spins < 64)
-            cpu_relax();
+            wref__cpu_relax();   /* portable: internal.h */
         else
             sched_yield();   /* the holder may be descheduled: 2 cores, many threads */
     }
