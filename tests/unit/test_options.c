@@ -50,6 +50,7 @@ static void assert_documented_defaults(const struct wref__options *o)
     assert_false(o->flush_on_signal);
     assert_true(o->leak_check);
     assert_int_equal(o->quarantine_mb, 64);
+    assert_int_equal(o->borrow_pin_mb, 16);
     assert_int_equal(o->guard, WREF__GUARD_NONE);
     assert_int_equal(o->sample_rate, 100);
     assert_int_equal(o->stack_depth, 16);
@@ -240,6 +241,7 @@ static void test_help_lists_every_option(void **state)
         "flush_on_signal    bool    0        On SIGTERM, SIGINT or SIGHUP",
         "leak_check         bool    1        At exit, report objects still alive",
         "quarantine_mb      uint    64       Megabytes of freed objects kept poisoned",
+        "borrow_pin_mb      uint    16       Megabytes of destroyed objects kept unreused",
         "guard              enum    none     Objects placed on their own page",
         "sample_rate        uint    100      With guard=sample, one object in sample_rate",
         "stack_depth        uint    16       Frames kept per recorded backtrace (1 to 64)",
