@@ -17,8 +17,6 @@
  * Every function taking a record runs under the record's bucket lock (registry.c). */
 #include "checker.h"
 
-#include <stdio.h>
-#include <unistd.h>
 
 void wref__borrow_add(wref__rec *r, unsigned tno, wref__stack_id st)
 {
@@ -110,13 +108,11 @@ void wref__borrow_stats_print(void)
     size_t v[WREF__BSTAT_COUNT];
     for (int i = 0; i < WREF__BSTAT_COUNT; i++)
         v[i] = __atomic_load_n(&stats[i], __ATOMIC_RELAXED);
-    char line[400];
-    int n = snprintf(line, sizeof line,
-                     "==%d==wref-check: borrows: %zu recorded, %zu replaced (a third borrowing thread), "
-                     "%zu destroyed object(s) kept for an open borrow (peak %zu bytes, limit borrow_pin_mb=%u), "
-                     "%zu open borrow(s) dropped when their memory was returned\n",
-                     (int)getpid(), v[WREF__BSTAT_BORROWS], v[WREF__BSTAT_REPLACED], v[WREF__BSTAT_PINNED],
-                     v[WREF__BSTAT_PIN_PEAK], wref__opt.borrow_pin_mb, v[WREF__BSTAT_DROPPED]);
-    if (n > 0)
-        (void)!write(2, line, (size_t)n < sizeof line ? (size_t)n : sizeof line - 1);
+    /* the checker's own line shape, like verbosity=1's "active (pid N)" */
+    wref__checker_warn(NULL,
+                       "borrows: %zu recorded, %zu replaced (a third borrowing thread), %zu destroyed object(s) "
+                       "kept for an open borrow (peak %zu bytes, limit borrow_pin_mb=%u), %zu open borrow(s) "
+                       "dropped when their memory was returned",
+                       v[WREF__BSTAT_BORROWS], v[WREF__BSTAT_REPLACED], v[WREF__BSTAT_PINNED],
+                       v[WREF__BSTAT_PIN_PEAK], wref__opt.borrow_pin_mb, v[WREF__BSTAT_DROPPED]);
 }

@@ -208,7 +208,7 @@ static void give_back(wref__rec *r)
 static wref__rec *release(wref__rec *r, bool force)
 {
     unsigned dropped;
-    if (wref__registry_retire(r, force, &dropped)) {
+    if (wref__registry_retire(r, force || !wref__opt.borrow_pin_mb, &dropped)) {   /* pin limit 0: no pin */
         /* out of the table: no other thread finds r any more */
         long off = check_poison(r);
         if (off >= 0)
