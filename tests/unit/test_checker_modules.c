@@ -180,52 +180,106 @@ static void heap_redzone_and_quarantine(void **state)
 
 /* ---- borrows ---------------------------------------------------------------------------------- */
 
-struct borrow_probe {
-    uintptr_t addr;
-    int found;
-};
-
-static void *probe_other_thread(void *arg)
+#pragma GCC diagnostic push
+#pragma GCC diagnostic ignored "-Wdeprecated-declarations"
+static void *borrow_on_other_thread(void *arg)
 {
-    struct borrow_probe *p = arg;
-    wref__borrow b;
-    p->found = wref__borrow_find(p->addr, &b);
+    assert_non_null(wref_get_object(arg));
     return NULL;
 }
 
-/* wref_get_object records a borrow for the calling thread only, naming the object and the
- * weakref it came through; wref_check_borrow_end ends it. */
-static void borrows_are_per_thread_and_end(void **state)
+static void borrow_on_new_thread(wref_object *ref)
+{
+    pthread_t t;
+    assert_int_equal(pthread_create(&t, NULL, borrow_on_other_thread, ref), 0);
+    pthread_join(t, NULL);
+}
+
+/* The thread numbers of the open borrower slots of ob's record, as a bit set. */
+static unsigned borrower_threads(const wref__rec_copy *c)
+{
+    unsigned set = 0;
+    for (int i = 0; i < WREF__BORROWERS; i++)
+        if (c->borrow & WREF__BORROW_USED(i)) {
+            assert_int_not_equal(c->st_borrow[i], 0);   /* each with its borrow stack */
+            set |= 1u << c->tno_borrow[i];
+        }
+    return set;
+}
+
+/* wref_get_object writes the borrow into the object's own record: the borrowing thread and
+ * its stack, for the last two borrowing threads (a third replaces the older); borrow_pick
+ * names the using thread's own borrow, else the latest; wref_check_borrow_end ends only the
+ * calling thread's borrow. */
+static void borrows_live_in_the_record(void **state)
 {
     (void)state;
     wref_object *ob = wref_new(&plain_type);
     wref_object *r = wref_ref_new(ob, NULL);
     assert_non_null(r);
-    wref__borrow b;
-    assert_false(wref__borrow_find((uintptr_t)ob, &b));
-#pragma GCC diagnostic push
-#pragma GCC diagnostic ignored "-Wdeprecated-declarations"
-    wref_object *borrowed = wref_get_object(r);
-#pragma GCC diagnostic pop
-    assert_ptr_equal(borrowed, ob);
-    assert_true(wref__borrow_find((uintptr_t)ob, &b));
-    assert_int_equal(b.addr, (uintptr_t)ob);
-    assert_int_equal(b.serial, record_of(ob).copy.serial);
-    assert_int_equal(b.ref_serial, record_of(r).copy.serial);
-    assert_int_not_equal(b.st_borrow, 0);
-    assert_true(wref__borrow_any());
+    struct rec_view v = record_of(ob);
+    assert_false(wref__borrowed(&v.copy));
+    assert_ptr_equal(wref_get_object(r), ob);
+    unsigned me = wref__thread_no();
+    wref__rec_copy c = record_of(ob).copy;
+    assert_int_equal(borrower_threads(&c), 1u << me);
+    v = record_of(r);
+    assert_false(wref__borrowed(&v.copy));   /* the weakref itself is not borrowed */
 
-    struct borrow_probe p = {(uintptr_t)ob, -1};
-    pthread_t t;
-    assert_int_equal(pthread_create(&t, NULL, probe_other_thread, &p), 0);
-    pthread_join(t, NULL);
-    assert_int_equal(p.found, 0);   /* another thread has no borrow of it */
+    borrow_on_new_thread(r);   /* thread A */
+    c = record_of(ob).copy;
+    unsigned both = borrower_threads(&c);
+    assert_int_equal(__builtin_popcount(both), 2);
+    unsigned a = (unsigned)__builtin_ctz(both & ~(1u << me));
+    int other, pick = wref__borrow_pick(&c, me, &other);
+    assert_int_equal(c.tno_borrow[pick], me);            /* the user's own borrow */
+    assert_int_equal(c.tno_borrow[other], a);
+    pick = wref__borrow_pick(&c, 999, &other);
+    assert_int_equal(c.tno_borrow[pick], a);             /* else the latest */
 
-    wref_check_borrow_end(ob);
-    assert_false(wref__borrow_find((uintptr_t)ob, &b));
+    borrow_on_new_thread(r);   /* thread B replaces the older borrower: this thread */
+    c = record_of(ob).copy;
+    unsigned now = borrower_threads(&c);
+    assert_int_equal(__builtin_popcount(now), 2);
+    assert_true(now & (1u << a));
+    assert_false(now & (1u << me));
+
+    assert_ptr_equal(wref_get_object(r), ob);   /* this thread again: replaces A */
+    wref_check_borrow_end(ob);                  /* ends only this thread's */
+    c = record_of(ob).copy;
+    now = borrower_threads(&c);
+    assert_int_equal(__builtin_popcount(now), 1);
+    assert_false(now & ((1u << me) | (1u << a)));   /* B's remains */
     wref_decref(r);
     wref_decref(ob);
 }
+
+/* Leaving the quarantine with a borrow open, a destroyed object is pinned: its record stays
+ * findable (FREED, PINNED) and its memory is not reused; without the borrow it is returned. */
+static void borrowed_memory_is_pinned(void **state)
+{
+    (void)state;
+    unsigned saved = wref__opt.quarantine_mb;
+    wref__opt.quarantine_mb = 0;
+    wref_object *ob = wref_new(&plain_type), *plain = wref_new(&plain_type);
+    wref_object *r = wref_ref_new(ob, NULL);
+    assert_ptr_equal(wref_get_object(r), ob);
+    wref_decref(r);
+    wref_decref(ob);
+    wref_decref(plain);
+    struct rec_view v = record_of(ob);
+    assert_true(v.found);
+    assert_int_equal(v.copy.state, WREF__FREED);
+    assert_true(v.copy.borrow & WREF__BORROW_PINNED);
+    assert_false(record_of(plain).found);   /* no borrow: returned at once */
+    for (int i = 0; i < 100; i++) {
+        wref_object *n = wref_new(&plain_type);
+        assert_true(n != ob);
+        wref_decref(n);
+    }
+    wref__opt.quarantine_mb = saved;
+}
+#pragma GCC diagnostic pop
 
 /* ---- census ------------------------------------------------------------------------------------ */
 
@@ -452,7 +506,8 @@ int main(void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(registry_records_follow_objects),
         cmocka_unit_test(heap_redzone_and_quarantine),
-        cmocka_unit_test(borrows_are_per_thread_and_end),
+        cmocka_unit_test(borrows_live_in_the_record),
+        cmocka_unit_test(borrowed_memory_is_pinned),
         cmocka_unit_test(census_leaks_and_cycles),
         cmocka_unit_test(suppressions_match_type_and_kind),
         cmocka_unit_test(report_writes_whole_findings),
