@@ -40,7 +40,7 @@ static struct {
     size_t q_bytes;
     wref__rec_fifo pins;          /* destroyed, out of the quarantine, borrow open; oldest first */
     size_t pin_bytes;
-    size_t held;                  /* chunks of the program's allocator in q and pins */
+    size_t held;                  /* atomic: chunks of the program's allocator in q and pins */
     size_t page;
     unsigned long sampled;        /* atomic allocation counter for guard=sample */
     unsigned guarded_live;
@@ -216,11 +216,8 @@ static wref__rec *release(wref__rec *r, bool force)
                                                                             : "when it left the quarantine");
         if (dropped)
             wref__borrow_stat_add(WREF__BSTAT_DROPPED, dropped);
-        if (!r->guarded) {
-            pthread_mutex_lock(&heap.lock);
-            heap.held--;
-            pthread_mutex_unlock(&heap.lock);
-        }
+        if (!r->guarded)
+            __atomic_fetch_sub(&heap.held, 1, __ATOMIC_RELAXED);
         give_back(r);
         return NULL;
     }
@@ -281,7 +278,7 @@ void wref__heap_free(wref_object *ob, size_t size, wref__rec *rec)
     heap.q_bytes += quarantine_cost(rec);
     wref__stat_max(WREF__STAT_QUARANTINE_PEAK, heap.q_bytes);
     if (!rec->guarded)
-        heap.held++;
+        __atomic_fetch_add(&heap.held, 1, __ATOMIC_RELAXED);
     while (heap.q.head && heap.q_bytes > limit) {
         wref__rec *old = wref__fifo_pop(&heap.q);
         heap.q_bytes -= quarantine_cost(old);
@@ -294,10 +291,7 @@ void wref__heap_free(wref_object *ob, size_t size, wref__rec *rec)
 
 size_t wref__heap_held_chunks(void)
 {
-    pthread_mutex_lock(&heap.lock);
-    size_t n = heap.held;
-    pthread_mutex_unlock(&heap.lock);
-    return n;
+    return __atomic_load_n(&heap.held, __ATOMIC_RELAXED);
 }
 
 void wref__heap_release_held(void)
