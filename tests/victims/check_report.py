@@ -107,6 +107,11 @@ START = {"__libc_start_call_main", "__libc_start_main", "_start", "start_thread"
          "__tsan_thread_start_func", "asan_thread_start"}
 
 
+# Unsymbolized frames (guard-page reports) in a sanitizer runtime: only a sanitizer build has
+# them (TSan wraps every thread's start), so they are left out and the rest stays exact.
+SANITIZER_RUNTIME = re.compile(r"lib(tsan|asan|ubsan)\.so")
+
+
 def canonical_frames(frames, exe):
     """The frames of one stack as an .expect file lists them. Frame #0 and the frames above the
     first non-checker frame are kept exactly. Below it, a run of two or more checker frames
@@ -130,6 +135,9 @@ def canonical_frames(frames, exe):
             out.append(frames[j].canonical(exe, n))
             n += 1
             i = j + 1
+            continue
+        if fr.function is None and SANITIZER_RUNTIME.match(os.path.basename(fr.module or "")):
+            i += 1   # a sanitizer's thread-start wrapper, in an unsymbolized (signal) stack
             continue
         if not inside:
             seen_user = True
