@@ -129,14 +129,22 @@ static void misuse_dangling_borrow(void *arg)
     wref_decref(r);
 }
 
+/* invalid-object is reported once per address (docs/checker.md), and one fuzzing process
+ * injects it many times: each injection uses a new address, in an inaccessible reservation
+ * (the checker reports an unknown address without reading it). */
 static void misuse_invalid_object(void *arg)
 {
     (void)arg;
-    static union {
-        wref_object ob;
-        char bytes[64];
-    } garbage;
-    wref_object *volatile p = &garbage.ob;
+    enum { RESERVATION = 1u << 30, STEP = 64 };
+    static char *region;
+    static size_t next;
+    if (!region) {
+        region = mmap(NULL, RESERVATION, PROT_NONE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
+        if (region == MAP_FAILED)
+            abort();
+    }
+    wref_object *volatile p = (wref_object *)(void *)(region + next);
+    next = (next + STEP) % RESERVATION;
     wref_incref(p);
 }
 
