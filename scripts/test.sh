@@ -154,7 +154,7 @@ for name in $BUILDS; do
     run_build "$name" || failed=1
 done
 
-# libFuzzer targets: a clang build in build/fuzz, each target run FUZZ_SECONDS (default 45; 4 targets, 3 minutes);
+# libFuzzer targets: a clang build in build/fuzz, each target run FUZZ_SECONDS (default 45; 4 targets, 2 at a time: 90 s);
 # WREF_TEST_FUZZ=0 skips it (tests/README.md, "Fuzzing").
 if [ "${WREF_TEST_FUZZ:-1}" != 0 ]; then
     fuzz_start=$SECONDS
