@@ -18,6 +18,7 @@ must:
   - leave a JSON report that parses, when it leaves one.
 Prints the number of fault points exercised per scenario.
 """
+import concurrent.futures
 import glob
 import json
 import os
@@ -26,6 +27,9 @@ import shutil
 import subprocess
 import sys
 import tempfile
+
+# Fault points run this many at a time (each is its own process in its own directory).
+WORKERS = max(1, min(4, os.cpu_count() or 1))
 
 SCENARIOS = [
     ("dangling_borrow", ["dangling-borrow"]),
@@ -112,6 +116,35 @@ def self_test():
     return bad
 
 
+def check_point(name, kinds, exe, lib, shim, at, n):
+    """One fault point: the scenario run with allocation `at` failing; its errors."""
+    errors = []
+    work = tempfile.mkdtemp(prefix="wref-faults-")
+    try:
+        p = run(exe, lib, shim, at, None, work)
+        err = p.stderr.decode("utf-8", "replace")
+        where = f"{name} with allocation {at}/{n} failing"
+        if p.returncode < 0:
+            return [f"{where}: killed by signal {-p.returncode}\n{err[-2000:]}"]
+        found = re.findall(r"==\d+==ERROR: wref-check: (\S+)", err)
+        missing = [k for k in kinds if k not in found]
+        if missing:
+            why = excuse(err, at, missing, lib)
+            if why:
+                errors.append(f"{where}: findings {found}, expected {kinds}: {why} "
+                              f"(exit {p.returncode})\n{err[-2000:]}")
+        if p.returncode not in (0, 23, 99):
+            errors.append(f"{where}: exit status {p.returncode}\n{err[-2000:]}")
+        for doc in glob.glob(os.path.join(work, "wref-check.*.json")):
+            try:
+                json.load(open(doc, encoding="utf-8"))
+            except ValueError as e:
+                errors.append(f"{where}: {os.path.basename(doc)} does not parse: {e}")
+        return errors
+    finally:
+        shutil.rmtree(work, ignore_errors=True)
+
+
 def main(argv):
     shim = argv[argv.index("--shim") + 1]
     lib = argv[argv.index("--lib") + 1]
@@ -129,29 +162,9 @@ def main(argv):
             continue
         n = min(n, limit)
         total += n
-        for at in range(1, n + 1):
-            for f in glob.glob(os.path.join(work, "wref-check.*")):
-                os.unlink(f)
-            p = run(exe, lib, shim, at, None, work)
-            err = p.stderr.decode("utf-8", "replace")
-            where = f"{name} with allocation {at}/{n} failing"
-            if p.returncode < 0:
-                errors.append(f"{where}: killed by signal {-p.returncode}\n{err[-2000:]}")
-                continue
-            found = re.findall(r"==\d+==ERROR: wref-check: (\S+)", err)
-            missing = [k for k in kinds if k not in found]
-            if missing:
-                why = excuse(err, at, missing, lib)
-                if why:
-                    errors.append(f"{where}: findings {found}, expected {kinds}: {why} "
-                                  f"(exit {p.returncode})\n{err[-2000:]}")
-            if p.returncode not in (0, 23, 99):
-                errors.append(f"{where}: exit status {p.returncode}\n{err[-2000:]}")
-            for doc in glob.glob(os.path.join(work, "wref-check.*.json")):
-                try:
-                    json.load(open(doc, encoding="utf-8"))
-                except ValueError as e:
-                    errors.append(f"{where}: {os.path.basename(doc)} does not parse: {e}")
+        with concurrent.futures.ThreadPoolExecutor(max_workers=WORKERS) as pool:
+            for errs in pool.map(lambda at: check_point(name, kinds, exe, lib, shim, at, n), range(1, n + 1)):
+                errors.extend(errs)
         print(f"{name}: {n} fault points exercised")
         shutil.rmtree(work, ignore_errors=True)
     for e in errors[:30]:
