@@ -34,7 +34,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-#include "check/options.h"
+#include "check/engine/options.h"
 #include "python_env.h"
 #include "report/model.h"
 
@@ -69,7 +69,7 @@ struct flag {
 
 static const struct flag flags[] = {
 #define WREF__OPTION(type, name, default_, help) {#name, T_##type, #default_, help},
-#include "check/options.def"
+#include "check/engine/options.def"
 };
 #define NFLAGS (sizeof flags / sizeof flags[0])
 
@@ -77,7 +77,7 @@ static const struct {
     const char *option, *constant, *value;
 } enum_values[] = {
 #define WREF__OPTION_ENUM(option, constant, value) {#option, "WREF__" #constant, value},
-#include "check/options.def"
+#include "check/engine/options.def"
 };
 #define NENUM_VALUES (sizeof enum_values / sizeof enum_values[0])
 
@@ -86,7 +86,7 @@ static const struct {
     long long min, max;
 } ranges[] = {
 #define WREF__OPTION_RANGE(option, min, max) {#option, (long long)(min), (long long)(max)},
-#include "check/options.def"
+#include "check/engine/options.def"
 };
 #define NRANGES (sizeof ranges / sizeof ranges[0])
 

@@ -1,6 +1,6 @@
 /* alloc.c: the allocator seam. Every allocation of the runtime goes through wref__mem_*. */
 #include "internal.h"
-#include "check/hooks.h"
+#include "check/wref/hooks.h"
 
 #include <stdlib.h>
 

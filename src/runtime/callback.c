@@ -1,6 +1,6 @@
 /* callback.c: callable objects wrapping a C function, for weakref callbacks. */
 #include "internal.h"
-#include "check/hooks.h"
+#include "check/wref/hooks.h"
 
 struct callback {
     wref_object base;

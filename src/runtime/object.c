@@ -1,6 +1,6 @@
 /* object.c: objects, counts, None, calling, and the destruction protocol. */
 #include "internal.h"
-#include "check/hooks.h"
+#include "check/wref/hooks.h"
 
 #include <string.h>
 

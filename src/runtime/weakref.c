@@ -6,7 +6,7 @@
  *   head -> [basic ref]? -> [basic proxy]? -> the others, newest first -> NULL
  * A weakref is linked iff its referent field is non-NULL. */
 #include "internal.h"
-#include "check/hooks.h"
+#include "check/wref/hooks.h"
 
 static void weakref_destroy(wref_object *self);
 static int weakref_traverse(wref_object *self, wref_visit_fn visit, void *arg);

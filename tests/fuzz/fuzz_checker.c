@@ -18,7 +18,7 @@
  * the harness reads back the finding's kind. At the end of an input everything is released and
  * every object the valid operations made must have been destroyed. The checker's
  * exitcode is set to 0, since the findings are expected. */
-#include "check/checker.h"
+#include "check/engine/checker.h"
 
 #include <wref.h>
 #include <wref/check.h>

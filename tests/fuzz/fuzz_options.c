@@ -23,7 +23,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "check/options.h"
+#include "check/engine/options.h"
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 
@@ -62,7 +62,7 @@ static const struct {
     enum wref__option_value value;
 } enum_values[] = {
 #define WREF__OPTION_ENUM(option, constant, value) {#option, WREF__##constant},
-#include "check/options.def"
+#include "check/engine/options.def"
 };
 
 static void check_enum(const char *name, enum wref__option_value v, const char *text)
@@ -116,7 +116,7 @@ static void check_invariants(const struct wref__options *o, const char *text)
 #define WREF__OPTION(type, name, default_, help) CHECK_##type(name)
 #define WREF__OPTION_RANGE(option, min, max) \
     check_range(#option, (long long)o->option, (long long)(min), (long long)(max), text);
-#include "check/options.def"
+#include "check/engine/options.def"
     for (size_t i = 0; i < sizeof enum_values / sizeof enum_values[0]; i++)
         if (strcmp(wref__option_value_name(enum_values[i].value), "?") == 0)
             fail("an enum value has no name", text);
@@ -136,7 +136,7 @@ static const char *first_difference(const struct wref__options *a, const struct 
 #define WREF__OPTION(type, name, default_, help) \
     if (!EQ_##type(name))                        \
         return #name;
-#include "check/options.def"
+#include "check/engine/options.def"
     return NULL;
 }
 
@@ -161,7 +161,7 @@ static void alt_enum(const char *name, enum wref__option_value *v)
 static void alternative_values(struct wref__options *o)
 {
 #define WREF__OPTION(type, name, default_, help) ALT_##type(name)
-#include "check/options.def"
+#include "check/engine/options.def"
 }
 
 /* ---- the entry point ------------------------------------------------------------------------- */

@@ -24,21 +24,21 @@ function(wref_checker_unit_test name)
   add_test(NAME ${name} COMMAND ${name})
 endfunction()
 
-wref_checker_unit_test(test_options ${WREF_CHECKER_SRC}/check/options.c)
+wref_checker_unit_test(test_options ${WREF_CHECKER_SRC}/check/engine/options.c)
 
-wref_checker_unit_test(test_stack ${WREF_CHECKER_SRC}/check/stack.c ${WREF_CHECKER_SRC}/check/stats.c
-                                  ${WREF_CHECKER_SRC}/check/symbolize.c)
+wref_checker_unit_test(test_stack ${WREF_CHECKER_SRC}/check/engine/stack.c ${WREF_CHECKER_SRC}/check/engine/stats.c
+                                  ${WREF_CHECKER_SRC}/check/engine/symbolize.c)
 target_link_libraries(test_stack PRIVATE PkgConfig::LIBUNWIND PkgConfig::LIBDW ${CMAKE_DL_LIBS})
 
-wref_checker_unit_test(test_symbolize ${WREF_CHECKER_SRC}/check/symbolize.c)
+wref_checker_unit_test(test_symbolize ${WREF_CHECKER_SRC}/check/engine/symbolize.c)
 target_link_libraries(test_symbolize PRIVATE PkgConfig::LIBDW ${CMAKE_DL_LIBS})
 
 # test_checker_modules: registry, heap and quarantine, borrows, census, report, JSON and
-# suppressions, through their contracts in src/check/checker.h. The executable is a checked
+# suppressions, through their contracts in src/check/engine/checker.h. The executable is a checked
 # program: the runtime and every checker source, compiled as libwref-check is (WREF_CHECKED),
 # linked in, so the public API runs the real hooks and checker.h shows the modules' state.
-file(GLOB WREF_UNIT_CHECKER_SOURCES CONFIGURE_DEPENDS ${WREF_CHECKER_SRC}/check/*.c
-     ${WREF_CHECKER_SRC}/check/python/*.c)
+file(GLOB WREF_UNIT_CHECKER_SOURCES CONFIGURE_DEPENDS ${WREF_CHECKER_SRC}/check/engine/*.c
+     ${WREF_CHECKER_SRC}/check/wref/*.c ${WREF_CHECKER_SRC}/check/python/*.c)
 file(GLOB WREF_UNIT_RUNTIME_SOURCES CONFIGURE_DEPENDS ${WREF_CHECKER_SRC}/runtime/*.c)
 list(FILTER WREF_UNIT_RUNTIME_SOURCES EXCLUDE REGEX "check_stub\\.c$")   # the release library's no-ops
 if(NOT TARGET PkgConfig::JANSSON)

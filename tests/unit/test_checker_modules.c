@@ -10,7 +10,7 @@
  * only for what it adds (counts before and after), so the order of the tests does not matter.
  * The checker ends the process at exit with its exitcode when there were findings, so main
  * exits by itself, with 1, when a test failed. */
-#include "check/checker.h"
+#include "check/engine/checker.h"
 
 #include <wref.h>
 #include <wref/check.h>

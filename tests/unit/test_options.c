@@ -9,7 +9,7 @@
 #include <string.h>
 #include <unistd.h>
 
-#include "check/options.h"
+#include "check/engine/options.h"
 
 /* Collects warning lines. */
 struct warnings {

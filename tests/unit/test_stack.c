@@ -12,9 +12,9 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
-#include "check/stack.h"
-#include "check/stats.h"
-#include "check/symbolize.h"
+#include "check/engine/stack.h"
+#include "check/engine/stats.h"
+#include "check/engine/symbolize.h"
 
 /* noclone: gcc would otherwise name a specialized copy "recurse.constprop.0". */
 #ifdef __clang__

@@ -14,7 +14,7 @@
 #include <sys/mman.h>
 #include <unistd.h>
 
-#include "check/symbolize.h"
+#include "check/engine/symbolize.h"
 
 /* noclone: gcc would otherwise name a specialized copy "recurse.constprop.0". */
 #ifdef __clang__

@@ -9,7 +9,7 @@
 #endif
 #include "capi.h"
 
-#include "../checker.h"
+#include "../engine/checker.h"
 
 #include <dlfcn.h>
 #include <stdio.h>

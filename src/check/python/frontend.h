@@ -9,7 +9,7 @@
 #ifndef WREF_CHECK_PYTHON_FRONTEND_H
 #define WREF_CHECK_PYTHON_FRONTEND_H
 
-#include "../checker.h"
+#include "../engine/checker.h"
 #include "capi.h"
 
 #include <stdbool.h>

@@ -7,7 +7,7 @@
  * address is never reused for another one while the depot names it. */
 #include "pystack.h"
 
-#include "../checker.h"
+#include "../engine/checker.h"
 #include "capi.h"
 
 #include <pthread.h>

@@ -2,7 +2,7 @@
 #ifndef WREF_CHECK_PYTHON_PYSTACK_H
 #define WREF_CHECK_PYTHON_PYSTACK_H
 
-#include "../checker.h"
+#include "../engine/checker.h"
 
 #include <stdbool.h>
 #include <stddef.h>

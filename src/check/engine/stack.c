@@ -15,9 +15,9 @@
 #ifndef _GNU_SOURCE
 #define _GNU_SOURCE
 #endif
-#include "check/stack.h"
-#include "check/stats.h"
-#include "check/symbolize.h"
+#include "check/engine/stack.h"
+#include "check/engine/stats.h"
+#include "check/engine/symbolize.h"
 
 #include <pthread.h>
 #include <stdbool.h>

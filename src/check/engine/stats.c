@@ -1,5 +1,5 @@
 /* stats.c: the checker's counters about itself (stats.h). */
-#include "check/stats.h"
+#include "check/engine/stats.h"
 
 #include <stdbool.h>
 #include <unistd.h>

@@ -8,8 +8,8 @@
 #ifndef WREF_CHECK_CHECKER_H
 #define WREF_CHECK_CHECKER_H
 
-#include "../runtime/internal.h"
-#include "hooks.h"
+#include "../../runtime/internal.h"
+#include "../wref/hooks.h"
 #include "options.h"
 #include "stack.h"
 #include "symbolize.h"

@@ -27,7 +27,7 @@
 #ifndef WREF_CHECK_HOOKS_H
 #define WREF_CHECK_HOOKS_H
 
-#include "../runtime/internal.h"
+#include "../../runtime/internal.h"
 
 /* What an API entry point is about to do with an object pointer. */
 enum wref__use {

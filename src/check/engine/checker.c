@@ -2,7 +2,7 @@
  * without the checker's own frames, the control API (wref/check.h), and the exit-time work. */
 #include "checker.h"
 #include "poison.h"
-#include "python/python.h"
+#include "../python/python.h"
 #include "stats.h"
 #include "symbolize.h"
 #include "wref/check.h"

@@ -4,7 +4,7 @@
 #ifndef _GNU_SOURCE
 #define _GNU_SOURCE
 #endif
-#include "check/options.h"
+#include "check/engine/options.h"
 
 #include <errno.h>
 #include <limits.h>
@@ -17,12 +17,12 @@
 
 struct wref__options wref__opt = {
 #define WREF__OPTION(type, name, default_, help) .name = default_,
-#include "check/options.def"
+#include "check/engine/options.def"
 };
 
 static const struct wref__options defaults = {
 #define WREF__OPTION(type, name, default_, help) .name = default_,
-#include "check/options.def"
+#include "check/engine/options.def"
 };
 
 enum kind { KIND_bool, KIND_int, KIND_uint, KIND_size, KIND_string, KIND_enum };
@@ -42,7 +42,7 @@ struct desc {
 static const struct desc descs[] = {
 #define WREF__OPTION(type, name, default_, help)                                               \
     { #name, KIND_##type, offsetof(struct wref__options, name), help },
-#include "check/options.def"
+#include "check/engine/options.def"
 };
 #define NDESCS (sizeof descs / sizeof descs[0])
 
@@ -52,7 +52,7 @@ static const struct {
     const char *name;
 } enum_values[] = {
 #define WREF__OPTION_ENUM(option, constant, value) { #option, WREF__##constant, value },
-#include "check/options.def"
+#include "check/engine/options.def"
 };
 #define NENUM_VALUES (sizeof enum_values / sizeof enum_values[0])
 
@@ -61,7 +61,7 @@ static const struct {
     long long min, max;
 } ranges[] = {
 #define WREF__OPTION_RANGE(option, min, max) { #option, (long long)(min), (long long)(max) },
-#include "check/options.def"
+#include "check/engine/options.def"
 };
 #define NRANGES (sizeof ranges / sizeof ranges[0])
 

@@ -6,8 +6,8 @@
  * never hides another object's slot. A claimer CASes NULL -> CLAIMING, writes the address,
  * then publishes rec with a release store. Slot k owns the reserved bytes
  * [base + k * STRIDE, base + (k + 1) * STRIDE); its poison pointer is base + k * STRIDE + BIAS. */
-#include "check/poison.h"
-#include "check/checker.h"
+#include "check/engine/poison.h"
+#include "check/engine/checker.h"
 
 #include <string.h>
 #include <sys/mman.h>

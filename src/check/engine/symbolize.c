@@ -14,7 +14,7 @@
 #ifndef _GNU_SOURCE
 #define _GNU_SOURCE
 #endif
-#include "check/symbolize.h"
+#include "check/engine/symbolize.h"
 
 #include <dlfcn.h>
 #include <dwarf.h>

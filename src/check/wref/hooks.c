@@ -1,8 +1,8 @@
 /* hooks.c: the checker's side of the seam (hooks.h): what each runtime event means, and
  * which events are findings. The policy lives here; the mechanisms are in registry.c, heap.c,
  * borrow.c and report.c. */
-#include "checker.h"
-#include "stats.h"
+#include "../engine/checker.h"
+#include "../engine/stats.h"
 
 #include <stdio.h>
 #include <string.h>
