@@ -1679,7 +1679,7 @@ int main(int argc, char **argv)
     }
     if (rounds < 1 || rounds > ROUNDS_MAX)
         usage();
-    /* libwref-check has initial-exec TLS (src/check/stack.c), which dlopen can only place in
+    /* libwref-check has initial-exec TLS (src/check/engine/stack.c), which dlopen can only place in
      * glibc's surplus static TLS (512 bytes by default): ask for more, re-executing once. */
     const char *tun = getenv("GLIBC_TUNABLES");
     if (!tun || !strstr(tun, "glibc.rtld.optional_static_tls")) {

@@ -12,7 +12,7 @@
  *
  * The tool talks to the checker through its documented environment (LD_PRELOAD,
  * WREF_CHECK_OPTIONS and its "name=value" syntax). The one piece of src/ it shares is the
- * option table and its parser (src/check/options.def, options.c): the flags, --help, the man
+ * option table and its parser (src/check/engine/options.def, options.c): the flags, --help, the man
  * page (--help-man) and the value checks come from them, so they cannot drift apart.
  *
  * Exit statuses of the tool itself: 0 for --help, --help-man, --version, --print-env; 2 for a
@@ -52,10 +52,10 @@
 #define EXIT_USAGE 2
 
 /* ---- the option table ----------------------------------------------------------------------
- * The checker's own table, src/check/options.def, gives every row: one flag per option (the
+ * The checker's own table, src/check/engine/options.def, gives every row: one flag per option (the
  * name with '_' written as '-'; both spellings are accepted), except `help`, which is the
  * tool's own --help (the checker's table is --option help=1). A value is judged by the
- * checker's own parser (wref__options_parse, src/check/options.c, compiled into the tool), so
+ * checker's own parser (wref__options_parse, src/check/engine/options.c, compiled into the tool), so
  * a flag accepts exactly what WREF_CHECK_OPTIONS accepts, and the tool refuses before running
  * anything what the checker would only warn about. */
 enum otype { T_bool, T_int, T_uint, T_size, T_string, T_enum };
@@ -832,8 +832,8 @@ static void print_help(void)
     printf("Usage: wref-check [options] [--] program [args...]\n"
            "       wref-check report [options] FILE|DIR|- ...   (see wref-check report --help)\n\n");
     print_wrapped(description, 0);
-    printf("\nChecker options (src/check/options.def; each sets the checker option of the same\n"
-           "name, '-' for '_', and --name_with_underscores is accepted too):\n");
+    printf("\nChecker options (src/check/engine/options.def; each sets the checker option of\n"
+           "the same name, '-' for '_', and --name_with_underscores is accepted too):\n");
     for (size_t i = 0; i < NFLAGS; i++) {
         if (!has_flag(&flags[i]))
             continue;
@@ -891,7 +891,7 @@ static void print_man(void)
          "Graphviz, merged JSON, symbolized JSON or suppressions; wref-check report --help "
          "lists its options and exit statuses.");
     printf("\n.SH CHECKER OPTIONS\n");
-    roff("Generated from the checker's option table (src/check/options.def). Each flag sets "
+    roff("Generated from the checker's option table (src/check/engine/options.def). Each flag sets "
          "the checker option of the same name, written with '-' for '_' (the '_' spelling is "
          "accepted too).");
     putchar('\n');

@@ -1,4 +1,4 @@
-/* fuzz_options.c: libFuzzer target for the WREF_CHECK_OPTIONS parser (src/check/options.c,
+/* fuzz_options.c: libFuzzer target for the WREF_CHECK_OPTIONS parser (src/check/engine/options.c,
  * compiled in directly, as tests/unit/checker_modules.cmake does).
  *
  * The input, as a NUL-terminated string, is parsed into a struct holding the defaults. The

@@ -5,7 +5,7 @@
 #   WREF_TOOL_RELEASE_LIB  libwref.so (a harmless library to put in LD_PRELOAD)
 #   WREF_TOOL_EXIT_WITH    clean wref program: exit_with N [--print-args args...]
 #   WREF_TOOL_LEAK_ONE     wref program that leaks one object
-#   WREF_TOOL_OPTIONS_DEF  src/check/options.def (the checker's option table)
+#   WREF_TOOL_OPTIONS_DEF  src/check/engine/options.def (the checker's option table)
 #   WREF_TOOL_VERSION      the project version
 #   WREF_TOOL_WORK         a scratch directory
 #   WREF_TOOL_ASAN_PROG    an ASan-built wref program (asan_leak.c); empty in the TSan tree

@@ -1,5 +1,5 @@
 /* test_checker_modules.c: unit tests of the checker's own modules through their contracts in
- * src/check/checker.h: registry, heap and quarantine, borrows, census, report, JSON and
+ * src/check/engine/checker.h: registry, heap and quarantine, borrows, census, report, JSON and
  * suppressions.
  *
  * The executable is a checked program: it is linked with the runtime and every checker source

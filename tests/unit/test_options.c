@@ -1,4 +1,4 @@
-/* Unit tests for src/check/options.c: defaults, parsing each type, warnings, help text. */
+/* Unit tests for src/check/engine/options.c: defaults, parsing each type, warnings, help text. */
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>

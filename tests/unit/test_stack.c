@@ -1,4 +1,4 @@
-/* Unit tests for src/check/stack.c: capture (frame pointers and libunwind) and the depot.
+/* Unit tests for src/check/engine/stack.c: capture (frame pointers and libunwind) and the depot.
  * Compiled against the module sources (their symbols are hidden in libwref-check). */
 #include <setjmp.h>
 #include <stdarg.h>

@@ -1,4 +1,4 @@
-/* Unit tests for src/check/symbolize.c. Build with -g and without -rdynamic: the static
+/* Unit tests for src/check/engine/symbolize.c. Build with -g and without -rdynamic: the static
  * functions below are not in the dynamic symbol table, so only the .symtab lookup names them. */
 #include <setjmp.h>
 #include <stdarg.h>

@@ -8,7 +8,7 @@
 
 /* One row per kind of the schema's $defs.kind; texts follow docs/reports.md. */
 /* The last field (SARIF default level) is the severity the checker gives each kind
- * (src/check/json.c, severities): keep them in step. */
+ * (src/check/engine/json.c, severities): keep them in step. */
 const struct kind report_kinds[] = {
     {"dangling-borrow", "DanglingBorrow", "Borrowed pointer used after its object was destroyed",
      "A pointer obtained from wref_get_object() (no reference taken) was passed to the wref API "
