@@ -6,7 +6,13 @@
  * where the previous tail began. So after every finding the file is a complete document
  * (complete=false), and a process that dies leaves every finding made so far. The final
  * tail (suppressions, leak_graph, complete=true) is written at exit. All calls come from
- * report.c under its lock. */
+ * report.c under its lock.
+ *
+ * The document is created at the first finding (or at exit), so a process that only forks and
+ * execs leaves none. A finding made in the SIGSEGV handler (a guard-page or poisoned-pointer
+ * fault) can be the first: the handler cannot format or allocate, so the head and the file
+ * name are rendered at init (and again in a fork child), and the handler creates the file
+ * with open(2) and one pwrite (create_in_signal). */
 #include "checker.h"
 
 #include <errno.h>
@@ -40,6 +46,7 @@ static struct {
     off_t body_end;      /* where the next finding (and the tail) goes */
     size_t n_findings;
     wref__buf pending;   /* findings not yet written: they go out with the next tail */
+    wref__buf head;      /* the rendered head, up to "findings":[ (render_head); empty: none */
     char path[600];
 } js = {.fd = -1};
 
@@ -112,21 +119,88 @@ static void options_json(wref__buf *b)
     wref__buf_printf(b, "}");
 }
 
+/* Formats <prefix>.<pid>.json (n == 0) or <prefix>.<pid>.<n>.json into js.path without stdio
+ * or allocation (async-signal-safe); false when it does not fit. */
+static bool format_path(int pid, int n)
+{
+    char digits[2][24];
+    int v[2] = {pid, n}, len[2] = {0, 0};
+    for (int k = 0; k < 2; k++) {
+        char tmp[24];
+        int t = 0;
+        unsigned u = (unsigned)v[k];
+        do {
+            tmp[t++] = (char)('0' + u % 10);
+            u /= 10;
+        } while (u && t < 23);
+        while (t)
+            digits[k][len[k]++] = tmp[--t];
+        digits[k][len[k]] = 0;
+    }
+    size_t at = 0, cap = sizeof js.path;
+    const char *parts[] = {js.prefix, ".", digits[0], n ? "." : "", n ? digits[1] : "", ".json"};
+    for (size_t i = 0; i < sizeof parts / sizeof *parts; i++)
+        for (const char *c = parts[i]; *c; c++) {
+            if (at + 1 >= cap)
+                return false;
+            js.path[at++] = *c;
+        }
+    js.path[at] = 0;
+    return true;
+}
+
 /* Creates <prefix>.<pid>.json, never through a symlink and never over an existing file: when
- * the name is taken (a process that exec'd keeps its pid), <prefix>.<pid>.<n>.json. */
+ * the name is taken (a process that exec'd keeps its pid), <prefix>.<pid>.<n>.json.
+ * Async-signal-safe. */
 static int create(void)
 {
     int pid = (int)getpid();
     for (int n = 0; n < 100; n++) {
-        if (n == 0)
-            snprintf(js.path, sizeof js.path, "%s.%d.json", js.prefix, pid);
-        else
-            snprintf(js.path, sizeof js.path, "%s.%d.%d.json", js.prefix, pid, n);
+        if (!format_path(pid, n)) {
+            errno = ENAMETOOLONG;
+            return -1;
+        }
         int fd = open(js.path, O_RDWR | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0644);
         if (fd >= 0 || errno != EEXIST)
             return fd;
     }
     return -1;
+}
+
+/* Renders the head into js.head: at init and in a fork child (pid, ppid and start time are
+ * the process's), so that the signal handler can create the document without formatting. */
+static void render_head(void)
+{
+    wref__buf_free(&js.head);
+    wref__buf *b = &js.head;
+    wref__buf_printf(b, "{\"format\":\"wref-check-report\",\"version\":1,"
+                        "\"tool\":{\"name\":\"libwref-check\",\"version\":\"" WREF_VERSION "\"},\n");
+    program_json(b);
+    wref__buf_printf(b, ",\n");
+    options_json(b);
+    wref__buf_printf(b, ",\n\"findings\":[");
+    if (!b->data || b->failed)
+        wref__buf_free(b);   /* out of memory: ensure_open says so */
+}
+
+/* A complete (empty) document from the start: a process that dies before its first finding or
+ * exit still leaves valid JSON. */
+static const char empty_tail[] = "\n],\n\"suppressions\":[],\n\"summary\":{\"findings\":0,\"by_kind\":{},"
+                                 "\"suppressed\":0,\"exit_status\":null},\n\"complete\":false}\n";
+
+/* Creates the file and writes the head and an empty tail; async-signal-safe (js.head is
+ * rendered). False (js.failed set) when the file cannot be created. */
+static bool create_with_head(void)
+{
+    js.fd = create();
+    if (js.fd < 0) {
+        js.failed = true;
+        return false;
+    }
+    put_all(js.head.data, js.head.len, 0);
+    js.body_end = (off_t)js.head.len;
+    put_all(empty_tail, sizeof empty_tail - 1, js.body_end);
+    return true;
 }
 
 /* Opens the document and writes its head, at the first finding or at exit (lazily, so that a
@@ -137,37 +211,28 @@ static bool ensure_open(void)
         return true;
     if (!js.prefix || js.failed)
         return false;
-    js.fd = create();
-    if (js.fd < 0) {
+    if (!js.head.len)
+        render_head();
+    if (!js.head.len) {
         js.failed = true;
+        wref__checker_warn(NULL, "out of memory: no JSON report (%s.%d.json)", js.prefix, (int)getpid());
+        return false;
+    }
+    if (!create_with_head()) {
         wref__checker_warn(NULL, "cannot create the JSON report %s (%s); no JSON report", js.path, strerror(errno));
         return false;
     }
-    wref__buf b = {0};
-    wref__buf_printf(&b, "{\"format\":\"wref-check-report\",\"version\":1,"
-                         "\"tool\":{\"name\":\"libwref-check\",\"version\":\"" WREF_VERSION "\"},\n");
-    program_json(&b);
-    wref__buf_printf(&b, ",\n");
-    options_json(&b);
-    wref__buf_printf(&b, ",\n\"findings\":[");
-    if (!b.data || b.failed) {
-        wref__checker_warn(NULL, "out of memory: no JSON report (%s)", js.path);
-        close(js.fd);
-        unlink(js.path);
-        js.fd = -1;
-        js.failed = true;
-        wref__buf_free(&b);
-        return false;
-    }
-    put_all(b.data, b.len, 0);
-    js.body_end = (off_t)b.len;
-    wref__buf_free(&b);
-    /* a complete (empty) document from the start: a process that dies before its first
-     * finding or exit still leaves valid JSON */
-    static const char empty_tail[] = "\n],\n\"suppressions\":[],\n\"summary\":{\"findings\":0,\"by_kind\":{},"
-                                     "\"suppressed\":0,\"exit_status\":null},\n\"complete\":false}\n";
-    put_all(empty_tail, sizeof empty_tail - 1, js.body_end);
     return true;
+}
+
+/* From the signal handler: ensure_open without formatting, allocating or warning. */
+static bool create_in_signal(void)
+{
+    if (js.fd >= 0)
+        return true;
+    if (!js.prefix || js.failed || !js.head.len)
+        return false;
+    return create_with_head();
 }
 
 /* One line on stderr at exit, so that a user of report=json knows where to look:
@@ -188,6 +253,8 @@ void wref__json_open(const char *prefix)
 {
     js.prefix = strdup(prefix);
     js.start = time(NULL);
+    if (js.prefix)
+        render_head();
 }
 
 void wref__json_after_fork(void)
@@ -200,6 +267,8 @@ void wref__json_after_fork(void)
     js.n_findings = 0;
     wref__buf_free(&js.pending);
     js.start = time(NULL);
+    if (js.prefix)
+        render_head();   /* this process's pid, ppid and start time */
     if (wref__opt.guard != WREF__GUARD_NONE)
         (void)ensure_open();
 }
@@ -405,8 +474,8 @@ bool wref__json_signal_finding(const char *finding, size_t len, const size_t *by
                                size_t suppressed)
 {
     static char out[65536];
-    if (js.fd < 0)
-        return false;   /* not open: a signal handler cannot create it */
+    if (!create_in_signal())
+        return false;   /* no JSON report asked for, or the file cannot be created */
     struct sbuf b = {out, 0, sizeof out};
     s_put(&b, js.n_findings ? ",\n" : "\n");
     if (len > b.cap - b.len - 1024)

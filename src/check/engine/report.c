@@ -337,9 +337,8 @@ static void prepare_for_faults(bool child)
     prepare_signal_path();
     (void)child;
     /* The JSON document is opened lazily (a process that only forks and execs leaves none),
-     * except with guard pages on. So a poisoned-pointer fault (poison.h, any mode) before the
-     * first finding of a run without guard pages is in the text report only (on stderr when
-     * report=json alone). */
+     * except with guard pages on; a poisoned-pointer fault (poison.h, any mode) that comes
+     * first has the handler create it from the head json.c rendered at init. */
     if (wref__opt.guard == WREF__GUARD_NONE)
         return;
     if (rep.json)
