@@ -65,30 +65,14 @@ struct flag {
     enum otype type;
     const char *def;       /* the default as written in options.def */
     const char *help;      /* options.def's help sentence */
+    size_t offset;         /* of its field in struct wref__options */
 };
 
 static const struct flag flags[] = {
-#define WREF__OPTION(type, name, default_, help) {#name, T_##type, #default_, help},
+#define WREF__OPTION(type, name, default_, help) {#name, T_##type, #default_, help, offsetof(struct wref__options, name)},
 #include "check/engine/options.def"
 };
 #define NFLAGS (sizeof flags / sizeof flags[0])
-
-static const struct {
-    const char *option, *constant, *value;
-} enum_values[] = {
-#define WREF__OPTION_ENUM(option, constant, value) {#option, "WREF__" #constant, value},
-#include "check/engine/options.def"
-};
-#define NENUM_VALUES (sizeof enum_values / sizeof enum_values[0])
-
-static const struct {
-    const char *option;
-    long long min, max;
-} ranges[] = {
-#define WREF__OPTION_RANGE(option, min, max) {#option, (long long)(min), (long long)(max)},
-#include "check/engine/options.def"
-};
-#define NRANGES (sizeof ranges / sizeof ranges[0])
 
 /* String options that name a file: a relative value is made absolute here, so a program that
  * changes directory still finds it. log_path's "stderr" and "stdout" are stream names. */
@@ -108,30 +92,31 @@ static void enum_list(const struct flag *f, char *buf, size_t cap)
 {
     size_t len = 0;
     buf[0] = 0;
-    for (size_t i = 0; i < NENUM_VALUES; i++)
-        if (!strcmp(enum_values[i].option, f->key) && len < cap)
-            len += (size_t)snprintf(buf + len, cap - len, "%s%s", len ? "|" : "", enum_values[i].value);
+    const char *v;
+    for (size_t i = 0; (v = wref__option_enum_value(f->key, i)) != NULL && len < cap; i++)
+        len += (size_t)snprintf(buf + len, cap - len, "%s%s", len ? "|" : "", v);
 }
 
-/* The default for --help and the man page: enum constants as their value name. */
+/* The default for --help and the man page: an enum's as its value name, the others as
+ * options.def writes them. */
 static const char *default_text(const struct flag *f)
 {
-    for (size_t i = 0; i < NENUM_VALUES; i++)
-        if (!strcmp(enum_values[i].constant, f->def))
-            return enum_values[i].value;
-    return f->def;
+    if (f->type != T_enum)
+        return f->def;
+    static struct wref__options defaults;
+    wref__options_defaults(&defaults);
+    return wref__option_value_name(*(const enum wref__option_value *)((const char *)&defaults + f->offset));
 }
 
 /* What the value may be (for --help, the man page and the refusal), into buf. */
 static void expected_text(const struct flag *f, char *buf, size_t cap)
 {
     const char *what = NULL;
-    for (size_t i = 0; i < NRANGES; i++)
-        if (!strcmp(ranges[i].option, f->key)) {
-            snprintf(buf, cap, "%s from %lld to %lld", f->type == T_size ? "a size" : "an integer",
-                     ranges[i].min, ranges[i].max);
-            return;
-        }
+    long long min, max;
+    if (wref__option_range(f->key, &min, &max)) {
+        snprintf(buf, cap, "%s from %lld to %lld", f->type == T_size ? "a size" : "an integer", min, max);
+        return;
+    }
     switch (f->type) {
     case T_bool: what = "0 or 1 (also true/false, yes/no)"; break;
     case T_int: what = "an integer"; break;

@@ -78,6 +78,26 @@ const char *wref__option_value_name(enum wref__option_value v)
     return "?";
 }
 
+const char *wref__option_enum_value(const char *option, size_t i)
+{
+    for (size_t k = 0; k < NENUM_VALUES; k++)
+        if (strcmp(enum_values[k].option, option) == 0 && i-- == 0)
+            return enum_values[k].name;
+    return NULL;
+}
+
+int wref__option_range(const char *option, long long *min, long long *max)
+{
+    for (size_t i = 0; i < NRANGES; i++) {
+        if (strcmp(ranges[i].option, option) == 0) {
+            *min = ranges[i].min;
+            *max = ranges[i].max;
+            return 1;
+        }
+    }
+    return 0;
+}
+
 /* ---- formatting (snprintf into caller buffers; no allocation) ------------------------------ */
 
 static void *field(const struct wref__options *o, const struct desc *d)
@@ -132,14 +152,7 @@ static void format_value(char *buf, size_t cap, const struct wref__options *o,
 static void format_expected(char *buf, size_t cap, const struct desc *d)
 {
     long long min = 0, max = 0;
-    int has_range = 0;
-    for (size_t i = 0; i < NRANGES; i++) {
-        if (strcmp(ranges[i].option, d->name) == 0) {
-            min = ranges[i].min;
-            max = ranges[i].max;
-            has_range = 1;
-        }
-    }
+    int has_range = wref__option_range(d->name, &min, &max);
     switch (d->kind) {
     case KIND_bool: snprintf(buf, cap, "expected 0 or 1"); return;
     case KIND_int:

@@ -55,4 +55,12 @@ void wref__options_help(int fd);
 /* Name of an enum option value ("sample" for WREF__GUARD_SAMPLE), "?" if out of range. */
 const char *wref__option_value_name(enum wref__option_value v);
 
+/* The i-th value name (0, 1, ...) of the enum option `option`, in options.def's order; NULL
+ * past the last (or for an option that is not an enum). For the tool's --help and man page. */
+const char *wref__option_enum_value(const char *option, size_t i);
+
+/* The range options.def gives the integer option `option`: returns 1 and sets *min and *max,
+ * or returns 0 when it has none. */
+int wref__option_range(const char *option, long long *min, long long *max);
+
 #endif /* WREF_CHECK_OPTIONS_H */
