@@ -10,8 +10,12 @@
  * Artifact URIs: every file path is normalized first (report_normalize: no "." or ".."
  * segment, no "//"). Under --source-root: relative to it with uriBaseId SRCROOT; other
  * absolute paths: file:// URIs; relative paths: relative references, except one that still
- * climbs out with a leading ".." (relative to a build directory the report does not name):
- * that frame gets no physicalLocation, its "file:line" goes into the location's message.
+ * climbs out with k leading ".." segments (libc's "../sysdeps/..." is relative to a build
+ * directory the report does not name): its URI is the rest of the path, relative to the
+ * uriBaseId <MODULE>_BUILD_UP<k> ("LIBC_SO_6_BUILD_UP1": k levels above the directory the
+ * frame's module was compiled in), which originalUriBaseIds describes without a uri (unknown
+ * to the report). A climbing path with no module, or nothing after its "..", gets no
+ * physicalLocation; its "file:line" stays in the location's message.
  * URLs: a rule has helpUri only with --help-uri-base (URI#kind), the driver informationUri
  * only with --information-uri; nothing is made up. */
 #include "model.h"
@@ -28,17 +32,8 @@ static json_t *text_message(const char *text)
     return json_pack("{s:s}", "text", text);
 }
 
-/* The normalized spelling of `file` for a URI, or NULL when it cannot have one (a relative
- * path that climbs out of its unknown base). Malloc'ed. */
-static char *uri_path(const char *file)
-{
-    char *n = report_normalize(file);
-    if (n[0] != '/' && (!strcmp(n, ".") || !strcmp(n, "..") || !strncmp(n, "../", 3))) {
-        free(n);
-        return NULL;
-    }
-    return n;
-}
+/* The uriBaseIds of climbing paths used so far (id -> description), for originalUriBaseIds. */
+static json_t *build_bases;
 
 /* The artifactLocation of the normalized path `norm`. */
 static json_t *artifact(const char *norm, const char *root)
@@ -52,15 +47,49 @@ static json_t *artifact(const char *norm, const char *root)
     return a;
 }
 
+/* The artifactLocation of a relative `norm` that starts with `up` ".." segments, in `module`:
+ * the rest relative to <MODULE>_BUILD_UP<up>; NULL when nothing follows the "..". */
+static json_t *climbing_artifact(const char *norm, unsigned up, const char *module)
+{
+    const char *rest = norm + 3 * up;   /* past "../" up times */
+    if (!*rest)
+        return NULL;
+    const char *base = report_basename(module);
+    char id[300];
+    size_t n = 0;
+    for (const char *c = base; *c && n < 200; c++)
+        id[n++] = (*c >= 'a' && *c <= 'z') ? (char)(*c - 'a' + 'A')
+                  : ((*c >= 'A' && *c <= 'Z') || (*c >= '0' && *c <= '9')) ? *c : '_';
+    snprintf(id + n, sizeof id - n, "_BUILD_UP%u", up);
+    if (!build_bases)
+        build_bases = json_object();
+    if (!json_object_get(build_bases, id)) {
+        char *text = NULL;
+        if (asprintf(&text, "%u level(s) above the directory %s was compiled in (its debug information names "
+                     "files relative to it); not known to the report", up, base) < 0)
+            text = NULL;
+        json_object_set_new(build_bases, id, json_pack("{s:{s:s}}", "description", "text", text ? text : base));
+        free(text);
+    }
+    char *uri = report_uri_encode("", rest);
+    json_t *a = json_pack("{s:s,s:s}", "uri", uri, "uriBaseId", id);
+    free(uri);
+    return a;
+}
+
 /* A physicalLocation for a frame with a file (region only when it has a line); NULL when the
- * file cannot be a URI (uri_path). */
+ * file cannot be a URI (a climbing path without module). */
 static json_t *physical(const struct frame *f, const char *root)
 {
-    char *norm = uri_path(f->file);
-    if (!norm)
-        return NULL;
-    json_t *p = json_pack("{s:o}", "artifactLocation", artifact(norm, root));
+    char *norm = report_normalize(f->file);
+    unsigned up = 0;
+    while (norm[0] != '/' && (!strncmp(norm + 3 * up, "../", 3) || !strcmp(norm + 3 * up, "..")))
+        up++;
+    json_t *a = !up ? artifact(norm, root) : f->module ? climbing_artifact(norm, up, f->module) : NULL;
     free(norm);
+    if (!a)
+        return NULL;
+    json_t *p = json_pack("{s:o}", "artifactLocation", a);
     if (f->line > 0)
         json_object_set_new(p, "region", json_pack("{s:I}", "startLine", (json_int_t)f->line));
     return p;
@@ -187,16 +216,21 @@ int report_write_sarif(const struct merged *m, const struct out_opts *o)
         json_object_set_new(driver, "informationUri", json_string(o->information_uri));
     json_object_set_new(driver, "rules", rules(o->help_uri_base));
     json_t *run = json_pack("{s:{s:o},s:o}", "tool", "driver", driver, "results", results);
+    json_t *bases = build_bases ? build_bases : json_object();
+    build_bases = NULL;
     if (o->source_root) {
         char *dir = report_uri_encode("file://", o->source_root);
         size_t n = strlen(dir);
         char *with_slash = report_xmalloc(n + 2);
         snprintf(with_slash, n + 2, "%s/", dir);
-        json_object_set_new(run, "originalUriBaseIds",
-                            json_pack("{s:{s:s}}", "SRCROOT", "uri", with_slash));
+        json_object_set_new(bases, "SRCROOT", json_pack("{s:s}", "uri", with_slash));
         free(dir);
         free(with_slash);
     }
+    if (json_object_size(bases))
+        json_object_set_new(run, "originalUriBaseIds", bases);
+    else
+        json_decref(bases);
     json_t *doc = json_pack("{s:s,s:s,s:[o]}", "$schema", "https://json.schemastore.org/sarif-2.1.0.json",
                             "version", "2.1.0", "runs", run);
     int rc = json_dumpf(doc, o->out, JSON_INDENT(2) | JSON_PRESERVE_ORDER);
