@@ -5,7 +5,9 @@ with bench/callgrind-baseline.json.
     callgrind_gate.py DUMP_DIR BASELINE [--update] [--json OUT]
 
 Each dump is one case: `desc: Trigger: Client Request: IMPL/OP/N` and `totals: IR`. Ir/op is
-(IR - IR of the "empty" dump) / N. Prints a table (every impl, one column each). Two
+(IR - IR of the "empty" dump of the same directory) / N. DUMP_DIR holds wrbench's dumps; each
+subdirectory holds those of one more process (the CPython frontend's py_get_* cases, run by
+bench/python/get_child.py: "cpython" plain, "wref-check" under the checker). Prints a table (every impl, one column each). Two
 implementations are gated, each against its own baseline and tolerance: wref (the release
 library, "wref_ir_per_op", "tolerance", 10%) and wref-check (the checker, "check_ir_per_op",
 "check_tolerance", 15%: its counts move with every checker change, a slowdown beyond that is a
@@ -24,10 +26,11 @@ GATED = {"wref": ("wref_ir_per_op", "tolerance", 0.10),
          "wref-check": ("check_ir_per_op", "check_tolerance", 0.15)}
 
 
-def parse(dump_dir):
+def parse_dir(d):
+    """Ir/op of the dumps in one directory (one process), against that directory's "empty"."""
     ir = {}
     empty = 0
-    for path in glob.glob(os.path.join(dump_dir, "callgrind.out.*")):
+    for path in glob.glob(os.path.join(d, "callgrind.out.*")):
         name = total = None
         with open(path) as f:
             for line in f:
@@ -47,6 +50,16 @@ def parse(dump_dir):
     for name, total in ir.items():
         impl, op, n = name.split("/")
         out.setdefault(op, {})[impl] = round((total - empty) / int(n), 2)
+    return out
+
+
+def parse(dump_dir):
+    """DUMP_DIR and each of its subdirectories: one process's dumps each (wrbench's in DUMP_DIR,
+    the CPython frontend's py_* cases in python-*/), every one with its own "empty" dump."""
+    out = {}
+    for d, _, _ in sorted(os.walk(dump_dir)):
+        for op, v in parse_dir(d).items():
+            out.setdefault(op, {}).update(v)
     return out
 
 

@@ -1,10 +1,12 @@
 #!/usr/bin/env python3
 """report.py: bench/results.json -> the chart (SVG) and docs/performance.md.
 
-    report.py RESULTS_JSON CHART_SVG PERFORMANCE_MD [IR_PER_OP_JSON]
+    report.py RESULTS_JSON CHART_SVG PERFORMANCE_MD [IR_PER_OP_JSON] [--python PYTHON_RESULTS_JSON]
 
 Everything in the generated page comes from RESULTS_JSON (a real wrbench run) and, when given,
-the callgrind counts of scripts/callgrind-gate.sh. Also prints the targets table.
+the callgrind counts of scripts/callgrind-gate.sh and the CPython frontend's run
+(bench/python/pybench.py, its section: bench/python/report_python.py). Also prints the targets
+table.
 """
 import html
 import json
@@ -63,6 +65,8 @@ OP_TEXT = {
     "get_hit_distinct_2t": "get-ref hit, 2 threads, distinct objects",
     "get_miss_same_2t": "get-ref miss, 2 threads, same weakref",
     "backtrace_16": "backtrace capture, depth 16",
+    "py_get_same": "CPython: PyWeakref_GetObject + incref/decref, one weakref (python3.11, extension)",
+    "py_get_many": "CPython: PyWeakref_GetObject + incref/decref, 1024 weakrefs (python3.11, extension)",
 }
 
 
@@ -248,6 +252,13 @@ def md_table(res, t):
 
 
 def main():
+    py_res = None
+    if "--python" in sys.argv:
+        i = sys.argv.index("--python")
+        py_path = sys.argv[i + 1]
+        del sys.argv[i:i + 2]
+        if os.path.exists(py_path):
+            py_res = load(py_path)
     if len(sys.argv) not in (4, 5):
         print(__doc__, file=sys.stderr)
         return 2
@@ -330,6 +341,10 @@ def main():
         for op in sorted(ir):
             md.append("| %s | %s |" % (OP_TEXT.get(op, op), " | ".join(
                 "%.1f" % ir[op][i] if i in ir[op] else "-" for i in impls)))
+    if py_res:
+        sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "python"))
+        import report_python
+        md += report_python.markdown(py_res, ir)
     notes = os.path.join(os.path.dirname(os.path.abspath(__file__)), "notes.md")
     if os.path.exists(notes):
         with open(notes) as f:

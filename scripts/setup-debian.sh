@@ -64,6 +64,7 @@ BENCH=(
     libpython3.11-dev # the CPython 3.11 peer, embedded (pkg-config python-3.11-embed)
     libglib2.0-dev    # the GLib 2.74 GWeakRef / g_object_weak_ref peer
     valgrind          # valgrind/callgrind.h: the bench's instruction counts
+    libpython3.11-testsuite  # bench/python/pybench.py times CPython's test_weakref (plain, checker, memcheck, PYTHONMALLOC=debug)
 )
 
 groups=("$@")
