@@ -1,12 +1,12 @@
 /* newer_object.c: a borrow of an object that died must not haunt its address.
  *
- * usage: newer_object call|weakrefs|thread [--require-reuse]
+ * usage: newer_object get_ref|call|weakrefs|thread [--require-reuse]
  *
  * The main thread borrows X (wref_get_object) and uses it while X is alive: correct. A worker
  * thread then drops X's last reference and creates a newer object Y which, run with
  * quarantine_mb=0 (freed memory reused at once by the thread that freed it), lands at X's
- * address. The main thread reaches Y in a way that is neither wref_get_ref nor its own
- * wref_new, and uses it:
+ * address. The main thread reaches Y, and uses it:
+ *   get_ref   through wref_get_ref(ref to Y);
  *   call      through wref_call(ref to Y), which returns a new reference to Y;
  *   weakrefs  Y is a weakref to Z, got as a new reference from wref_weakrefs(Z);
  *   thread    the worker hands the main thread its reference to Y.
@@ -34,10 +34,10 @@ static void *worker(void *arg)
 {
     (void)arg;
     wref_decref(x);   /* X dies on this thread: its memory is this thread's to reuse */
-    if (!strcmp(mode, "call")) {
+    if (!strcmp(mode, "get_ref") || !strcmp(mode, "call")) {
         y_owner = wref_new(&item_type);
         CHECK(y_owner);
-        handed = wref_ref_new(y_owner, NULL);   /* main calls it to reach Y */
+        handed = wref_ref_new(y_owner, NULL);   /* main gets or calls it to reach Y */
     } else if (!strcmp(mode, "weakrefs")) {
         handed = wref_ref_new(z, NULL);         /* Y itself; main finds it through Z */
     } else {
@@ -51,7 +51,8 @@ int main(int argc, char **argv)
 {
     CHECK(argc >= 2);
     mode = argv[1];
-    CHECK(!strcmp(mode, "call") || !strcmp(mode, "weakrefs") || !strcmp(mode, "thread"));
+    CHECK(!strcmp(mode, "get_ref") || !strcmp(mode, "call") || !strcmp(mode, "weakrefs") ||
+          !strcmp(mode, "thread"));
     int require_reuse = argc > 2 && !strcmp(argv[2], "--require-reuse");
     if (!strcmp(mode, "weakrefs")) {
         z = wref_new(&item_type);
@@ -69,8 +70,10 @@ int main(int argc, char **argv)
     CHECK(pthread_create(&t, NULL, worker, NULL) == 0);
     pthread_join(t, NULL);
 
-    wref_object *y;   /* a new reference to Y, reached without wref_get_ref */
-    if (!strcmp(mode, "call")) {
+    wref_object *y;   /* a new reference to Y */
+    if (!strcmp(mode, "get_ref")) {
+        CHECK(wref_get_ref(handed, &y) == 1 && y == y_owner);
+    } else if (!strcmp(mode, "call")) {
         y = wref_call(handed, NULL);
         CHECK(y == y_owner);
     } else if (!strcmp(mode, "weakrefs")) {
