@@ -117,9 +117,70 @@ def case_tracemalloc_ok():
     print("tracemalloc ok")
 
 
+def failing(ref):
+    raise ValueError("cache index is corrupt")
+
+
+def case_callback_error(ok=False):
+    """A callback registered from C (PyWeakref_NewProxy) raises when its referent dies."""
+    obj = Victim("v")
+    vb.subscribe_proxy(obj, (lambda r: None) if ok else failing)  # @ce_reg
+    del obj  # @ce_free
+    print("after the callback")
+
+
+def case_never_ran(ok=False):
+    """A callback registered from C (PyWeakref_NewRef) whose referent leaks (a reference taken
+    in C and never released): it never runs."""
+    obj = Victim("v")
+    vb.subscribe(obj, lambda r: print("callback ran"))  # @nr_reg
+    if not ok:
+        vb.keep_forever(obj)
+    del obj
+
+
+def case_use_after_clear(ok=False):
+    """A callback registered from C resurrects its dying referent through a pointer that held
+    no reference; the object is freed anyway and the reference handed out dangles."""
+    obj = Victim("v")
+    vb.cache_raw(obj, ok)  # @uac_reg
+    del obj  # @uac_free
+    print(run(repr, vb.take_handed_out()))
+
+
+def case_suppressed(ok=False):
+    """3.13: a dealloc that calls PyUnstable_Object_ClearWeakRefsNoCallbacks drops a callback
+    registered from C (Tidy, the correct twin, calls PyObject_ClearWeakRefs)."""
+    obj = vb.Tidy() if ok else vb.Fast()
+    vb.subscribe(obj, lambda r: print("callback ran"))  # @sup_reg
+    del obj  # @sup_free
+
+
+KEPT = []
+
+
+def case_callbacks_ok():
+    """The correct twins of the callback victims in one process, and callbacks registered from
+    C on objects that live until the interpreter finalizes (a module global, a class): no
+    finding, every callback runs."""
+    case_callback_error(True)
+    case_never_ran(True)
+    case_use_after_clear(True)
+    if hasattr(vb, "Fast"):
+        case_suppressed(True)
+
+    class Kept:
+        pass
+
+    KEPT.extend([Victim("global"), Kept])
+    for o in KEPT:
+        vb.subscribe(o, lambda r: None)
+    vb.subscribe_proxy(KEPT[0], lambda r: None)
+
+
 def main():
     name = sys.argv[1]
-    ok = name.endswith("_ok") and name not in ("get_ref_ok", "tracemalloc_ok")
+    ok = name.endswith("_ok") and name not in ("get_ref_ok", "tracemalloc_ok", "callbacks_ok")
     fn = globals()["case_" + (name[:-3] if ok else name)]
     if not ok and name.endswith("_ok"):
         fn()

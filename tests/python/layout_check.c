@@ -21,3 +21,12 @@ _Static_assert(Py_tp_repr == 66 && Py_tp_dealloc == 52 && Py_tp_getattro == 58 &
                    Py_sq_contains == 41 && Py_tp_richcompare == 67,
                "typeslots.h numbers");
 _Static_assert(sizeof(PyObject) == 16, "PyObject head");
+/* The weakref fields callbacks.c reads (the callback and the list link) and the slots of its
+ * wrapper type. */
+_Static_assert(offsetof(PyWeakReference, wr_callback) == 24, "PyWeakReference.wr_callback");
+_Static_assert(offsetof(PyWeakReference, wr_next) == 48, "PyWeakReference.wr_next");
+_Static_assert(Py_tp_clear == 51 && Py_tp_traverse == 71 && Py_tp_call == 50, "typeslots.h numbers");
+_Static_assert(Py_TPFLAGS_HEAPTYPE == (1UL << 9) && Py_TPFLAGS_TYPE_SUBCLASS == (1UL << 31) &&
+                   Py_TPFLAGS_HAVE_VERSION_TAG == (1UL << 18),
+               "type flags");
+_Static_assert(METH_NOARGS == 0x0004, "METH_NOARGS");

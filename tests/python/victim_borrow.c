@@ -214,7 +214,130 @@ GUILTY static PyObject *make_ref(PyObject *self, PyObject *obj)
     return PyWeakref_NewRef(obj, NULL);   /* @mk_ref */
 }
 
+/* ---- weakref callbacks registered from C ------------------------------------------------ */
+
+/* The weakrefs an extension keeps (a C-level registry, never freed, like a real one). */
+static PyObject *subscriptions;
+
+/* A callback registered from C with PyWeakref_NewRef. */
+GUILTY static PyObject *subscribe(PyObject *self, PyObject *args)
+{
+    PyObject *obj, *cb;
+    (void)self;
+    if (!PyArg_ParseTuple(args, "OO", &obj, &cb))
+        return NULL;
+    PyObject *wr = PyWeakref_NewRef(obj, cb);           /* @sub_reg */
+    if (!wr || PyList_Append(subscriptions, wr) < 0) {
+        Py_XDECREF(wr);
+        return NULL;
+    }
+    Py_DECREF(wr);
+    Py_RETURN_NONE;
+}
+
+/* The same with PyWeakref_NewProxy. */
+GUILTY static PyObject *subscribe_proxy(PyObject *self, PyObject *args)
+{
+    PyObject *obj, *cb;
+    (void)self;
+    if (!PyArg_ParseTuple(args, "OO", &obj, &cb))
+        return NULL;
+    PyObject *wr = PyWeakref_NewProxy(obj, cb);         /* @sub_proxy */
+    if (!wr || PyList_Append(subscriptions, wr) < 0) {
+        Py_XDECREF(wr);
+        return NULL;
+    }
+    Py_DECREF(wr);
+    Py_RETURN_NONE;
+}
+
+/* A reference taken and never released: the object leaks, its callbacks never run. */
+GUILTY static PyObject *keep_forever(PyObject *self, PyObject *obj)
+{
+    (void)self;
+    Py_INCREF(obj);   /* BUG: never released */
+    Py_RETURN_NONE;
+}
+
+/* A cache that keeps a pointer without a reference, and a death callback (registered from C)
+ * that hands the cached pointer out again: the object is resurrected in its dying window,
+ * and freed anyway. The correct callback forgets the pointer instead. */
+static PyObject *raw_cache;       /* BUG: holds no reference */
+static PyObject *handed_out;      /* what the callback handed out (a strong reference) */
+
+GUILTY static PyObject *on_death(PyObject *self, PyObject *wr)
+{
+    (void)self;
+    (void)wr;
+    Py_INCREF(raw_cache);                               /* the dying object gains a reference @uac_incref */
+    Py_XDECREF(handed_out);
+    handed_out = raw_cache;
+    Py_RETURN_NONE;
+}
+
+static PyObject *on_death_ok(PyObject *self, PyObject *wr)
+{
+    (void)self;
+    (void)wr;
+    raw_cache = NULL;
+    Py_RETURN_NONE;
+}
+
+static PyMethodDef on_death_def = {"on_death", on_death, METH_O, NULL};
+static PyMethodDef on_death_ok_def = {"on_death_ok", on_death_ok, METH_O, NULL};
+
+GUILTY static PyObject *cache_raw(PyObject *self, PyObject *args)
+{
+    PyObject *obj;
+    int ok = 0;
+    (void)self;
+    if (!PyArg_ParseTuple(args, "O|p", &obj, &ok))
+        return NULL;
+    raw_cache = obj;
+    PyObject *cb = PyCFunction_New(ok ? &on_death_ok_def : &on_death_def, NULL);
+    if (!cb)
+        return NULL;
+    PyObject *wr = PyWeakref_NewRef(obj, cb);           /* @uac_reg */
+    Py_DECREF(cb);
+    if (!wr || PyList_Append(subscriptions, wr) < 0) {
+        Py_XDECREF(wr);
+        return NULL;
+    }
+    Py_DECREF(wr);
+    Py_RETURN_NONE;
+}
+
+static PyObject *take_handed_out(PyObject *self, PyObject *args)
+{
+    (void)self;
+    (void)args;
+    PyObject *o = handed_out ? handed_out : Py_None;
+    Py_INCREF(o);
+    Py_CLEAR(handed_out);
+    return o;
+}
+
+#if PY_VERSION_HEX >= 0x030D0000
+/* A type whose dealloc clears its weakrefs without callbacks (3.13's unstable API): the
+ * callbacks extension code registered on it never run. */
+GUILTY static void fast_dealloc(PyObject *self)
+{
+    PyUnstable_Object_ClearWeakRefsNoCallbacks(self);  /* @sup_clear */
+    Py_TYPE(self)->tp_free(self);
+}
+
+static PyTypeObject FastType = {
+    PyVarObject_HEAD_INIT(NULL, 0).tp_name = "victim_borrow.Fast", .tp_basicsize = sizeof(WeakObject),
+    .tp_dealloc = fast_dealloc, .tp_flags = Py_TPFLAGS_DEFAULT,
+    .tp_weaklistoffset = offsetof(WeakObject, weakreflist), .tp_new = PyType_GenericNew};
+#endif
+
 static PyMethodDef methods[] = {
+    {"subscribe", subscribe, METH_VARARGS, NULL},
+    {"subscribe_proxy", subscribe_proxy, METH_VARARGS, NULL},
+    {"keep_forever", keep_forever, METH_O, NULL},
+    {"cache_raw", cache_raw, METH_VARARGS, NULL},
+    {"take_handed_out", take_handed_out, METH_NOARGS, NULL},
     {"use_after_callback", use_after_callback, METH_VARARGS, NULL},
     {"use_after_callback_ok", use_after_callback_ok, METH_VARARGS, NULL},
     {"use_after_eq", use_after_eq, METH_VARARGS, NULL},
@@ -235,6 +358,12 @@ PyMODINIT_FUNC PyInit_victim_borrow(void)
 {
     if (PyType_Ready(&LeakyType) < 0 || PyType_Ready(&TidyType) < 0)
         return NULL;
+#if PY_VERSION_HEX >= 0x030D0000
+    if (PyType_Ready(&FastType) < 0)
+        return NULL;
+#endif
+    if (!subscriptions && !(subscriptions = PyList_New(0)))
+        return NULL;
     PyObject *m = PyModule_Create(&module);
     if (!m)
         return NULL;
@@ -245,5 +374,12 @@ PyMODINIT_FUNC PyInit_victim_borrow(void)
         Py_DECREF(m);
         return NULL;
     }
+#if PY_VERSION_HEX >= 0x030D0000
+    Py_INCREF(&FastType);
+    if (PyModule_AddObject(m, "Fast", (PyObject *)&FastType) < 0) {
+        Py_DECREF(m);
+        return NULL;
+    }
+#endif
     return m;
 }

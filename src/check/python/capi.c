@@ -40,10 +40,13 @@ void *wref__py_real(const char *name, void *self)
     return real;
 }
 
-bool wref__py_api_resolve(void *self_get_object, void *self_new_ref)
+bool wref__py_api_resolve(const wref__py_self *self)
 {
-    *(void **)&wref__py.weakref_get_object = wref__py_real("PyWeakref_GetObject", self_get_object);
-    *(void **)&wref__py.weakref_new_ref = wref__py_real("PyWeakref_NewRef", self_new_ref);
+    *(void **)&wref__py.weakref_get_object = wref__py_real("PyWeakref_GetObject", self->get_object);
+    *(void **)&wref__py.weakref_new_ref = wref__py_real("PyWeakref_NewRef", self->new_ref);
+    *(void **)&wref__py.weakref_new_proxy = wref__py_real("PyWeakref_NewProxy", self->new_proxy);
+    *(void **)&wref__py.clear_weakrefs_no_callbacks =
+        wref__py_real("PyUnstable_Object_ClearWeakRefsNoCallbacks", self->clear_no_callbacks);   /* 3.13+ */
 
     const char *missing = NULL;
     const char *(*get_version)(void) = (const char *(*)(void))sym("Py_GetVersion");
@@ -80,6 +83,22 @@ bool wref__py_api_resolve(void *self_get_object, void *self_new_ref)
     NEED(err_restore, "PyErr_Restore");
     NEED(err_set_string, "PyErr_SetString");
     NEED(exc_reference_error, "PyExc_ReferenceError");
+    NEED(type_generic_alloc, "PyType_GenericAlloc");
+    NEED(gc_untrack, "PyObject_GC_UnTrack");
+    NEED(gc_del, "PyObject_GC_Del");
+    NEED(object_call, "PyObject_Call");
+    NEED(object_repr, "PyObject_Repr");
+    NEED(object_str, "PyObject_Str");
+    NEED(err_normalize, "PyErr_NormalizeException");
+    NEED(import_module, "PyImport_ImportModule");
+    NEED(cfunction_new_ex, "PyCFunction_NewEx");
+    NEED(list_new, "PyList_New");
+    NEED(list_append, "PyList_Append");
+    NEED(list_as_tuple, "PyList_AsTuple");
+    NEED(list_size, "PyList_Size");
+    NEED(list_get_item, "PyList_GetItem");
+    NEED(tuple_new, "PyTuple_New");
+    NEED(tuple_set_item, "PyTuple_SetItem");
     NEED(none, "_Py_NoneStruct");
     *(void **)&wref__py.frame_get_lasti = sym("PyFrame_GetLasti");
     *(void **)&wref__py.thread_state_unchecked = sym(wref__py.minor >= 13 ? "PyThreadState_GetUnchecked"
@@ -113,6 +132,26 @@ intptr_t wref__py_weaklist_offset(py_object *type)
         return -4 * (intptr_t)sizeof(void *);
     ssize_t off = *(const ssize_t *)((const char *)type + PY_TP_WEAKLISTOFFSET_OFFSET);
     return off > 0 ? (intptr_t)off : 0;
+}
+
+void wref__py_text(py_object *o, bool use_repr, char *buf, size_t cap)
+{
+    py_object *et, *ev, *etb;
+    wref__py.err_fetch(&et, &ev, &etb);
+    py_object *s = o ? (use_repr ? wref__py.object_repr(o) : wref__py.object_str(o)) : NULL;
+    const char *u = s ? wref__py.unicode_as_utf8(s) : NULL;
+    snprintf(buf, cap, "%s", u ? u : "?");
+    if (s)
+        wref__py.decref(s);
+    py_object *t2, *v2, *tb2;   /* a repr that raised: not the program's exception */
+    wref__py.err_fetch(&t2, &v2, &tb2);
+    if (t2)
+        wref__py.decref(t2);
+    if (v2)
+        wref__py.decref(v2);
+    if (tb2)
+        wref__py.decref(tb2);
+    wref__py.err_restore(et, ev, etb);
 }
 
 void wref__py_type_name(py_object *type, char *buf, size_t cap)

@@ -28,6 +28,13 @@ typedef struct py_object {
 #define PY_TPFLAGS_MANAGED_WEAKREF (1UL << 3)   /* 3.12+ */
 #define PY_TPFLAGS_MANAGED_DICT (1UL << 4)      /* 3.11+ */
 #define PY_TPFLAGS_HAVE_GC (1UL << 14)
+#define PY_TPFLAGS_HEAPTYPE (1UL << 9)
+#define PY_TPFLAGS_HAVE_VERSION_TAG (1UL << 18)   /* Py_TPFLAGS_DEFAULT in 3.9 (always set since 3.10) */
+#define PY_TPFLAGS_TYPE_SUBCLASS (1UL << 31)
+
+/* PyWeakReference's fields (GIL builds 3.9-3.13, 64-bit; layout_check.c checks them). */
+#define PY_WR_CALLBACK_OFFSET 24
+#define PY_WR_NEXT_OFFSET 48
 
 #define PY_MEM_DOMAIN_OBJ 2
 
@@ -57,7 +64,7 @@ enum {
     PY_nb_int = 26, PY_nb_multiply = 29, PY_nb_subtract = 36, PY_sq_contains = 41, PY_sq_item = 44,
     PY_sq_length = 45, PY_tp_call = 50, PY_tp_dealloc = 52, PY_tp_doc = 56, PY_tp_getattro = 58,
     PY_tp_hash = 59, PY_tp_iter = 62, PY_tp_iternext = 63, PY_tp_repr = 66, PY_tp_richcompare = 67,
-    PY_tp_setattro = 69, PY_tp_str = 70
+    PY_tp_setattro = 69, PY_tp_str = 70, PY_tp_clear = 51, PY_tp_traverse = 71
 };
 
 /* The interpreter in this process, resolved once (wref__py_api_resolve). */
@@ -66,6 +73,24 @@ typedef struct wref__py_api {
     char version[64];                                   /* Py_GetVersion()'s first word */
     py_object *(*weakref_get_object)(py_object *ref);   /* the real PyWeakref_GetObject */
     py_object *(*weakref_new_ref)(py_object *ob, py_object *callback);   /* the real PyWeakref_NewRef */
+    py_object *(*weakref_new_proxy)(py_object *ob, py_object *callback); /* the real PyWeakref_NewProxy */
+    void (*clear_weakrefs_no_callbacks)(py_object *ob);  /* the real PyUnstable_Object_ClearWeakRefsNoCallbacks (3.13+) */
+    py_object *(*type_generic_alloc)(py_object *type, ssize_t nitems);
+    void (*gc_untrack)(void *o);
+    void (*gc_del)(void *o);
+    py_object *(*object_call)(py_object *callable, py_object *args, py_object *kwargs);
+    py_object *(*object_repr)(py_object *o);
+    py_object *(*object_str)(py_object *o);
+    void (*err_normalize)(py_object **type, py_object **value, py_object **tb);
+    py_object *(*import_module)(const char *name);
+    py_object *(*cfunction_new_ex)(void *method_def, py_object *self, py_object *module);
+    py_object *(*list_new)(ssize_t n);
+    int (*list_append)(py_object *list, py_object *item);
+    py_object *(*list_as_tuple)(py_object *list);
+    ssize_t (*list_size)(py_object *list);
+    py_object *(*list_get_item)(py_object *list, ssize_t i);   /* borrowed */
+    py_object *(*tuple_new)(ssize_t n);
+    int (*tuple_set_item)(py_object *t, ssize_t i, py_object *item);   /* steals item */
     void (*mem_get_allocator)(int domain, py_mem_allocator *a);
     void (*mem_set_allocator)(int domain, py_mem_allocator *a);
     unsigned long (*type_get_flags)(py_object *type);
@@ -89,11 +114,14 @@ typedef struct wref__py_api {
 
 extern wref__py_api wref__py;
 
-/* Resolves the API once; `self_fn` is our own interposer, skipped when looking for the real
- * PyWeakref_GetObject. Returns false (after one clear line on stderr) when the interpreter is
+/* Resolves the API once; the self_* are our own interposers, skipped when looking for the real
+ * functions. Returns false (after one clear line on stderr) when the interpreter is
  * unsupported: the program then runs unchecked. The real PyWeakref_GetObject is set whenever
  * it exists, supported or not. */
-bool wref__py_api_resolve(void *self_get_object, void *self_new_ref);
+typedef struct wref__py_self {
+    void *get_object, *new_ref, *new_proxy, *clear_no_callbacks;
+} wref__py_self;
+bool wref__py_api_resolve(const wref__py_self *self);
 
 /* The first definition of name in the global scope that is not `self` (our interposer). */
 void *wref__py_real(const char *name, void *self);
@@ -105,6 +133,10 @@ size_t wref__py_preheader(py_object *type);
 /* Offset from a PyObject* of its weakref list slot (managed: obj - 4 words on 3.12/3.13;
  * else tp_weaklistoffset); 0 when the type has none. */
 intptr_t wref__py_weaklist_offset(py_object *type);
+
+/* The text of str(o) or repr(o) (repr when use_repr), at most cap-1 bytes, "?" when it fails;
+ * GIL held; keeps a pending exception as it is. */
+void wref__py_text(py_object *o, bool use_repr, char *buf, size_t cap);
 
 /* tp_name of a type, copied into buf (never NULL). */
 void wref__py_type_name(py_object *type, char *buf, size_t cap);

@@ -53,6 +53,9 @@ bool wref__py_alloc_install(void);
 /* o was just returned by PyWeakref_GetObject to the code at caller_pc, or got a weakref from
  * PyWeakref_NewRef there (how; GIL held): watch it. */
 void wref__py_watch_borrow(py_object *o, uintptr_t caller_pc, int how);
+/* use-after-clear: o, just borrowed or weakly referenced by `api`, has a count of 0 (it is
+ * being destroyed); reported once per object. */
+void wref__py_check_dying(py_object *o, const char *api);
 /* Copies the record of the object at obj (tombstone or watched); false when unknown. Marks it
  * reported when mark_reported is set and returns in *first whether it was the first time. */
 bool wref__py_rec_find(uintptr_t obj, wref__py_rec *out, bool mark_reported, bool *first);
@@ -61,12 +64,30 @@ void wref__py_objects_exit(void);
 /* Statistics for verbosity >= 1. */
 void wref__py_objects_stats(size_t *watched, size_t *tombstones, size_t *dropped);
 
+/* ---- callbacks.c: weakref callbacks registered from C ---- */
+bool wref__py_callbacks_init(void);   /* the wrapper type; GIL held */
+/* A wrapper (new reference) to hand the real NewRef/NewProxy instead of `callback`, which
+ * extension code at caller_pc registers on ob through `api`; NULL: pass callback itself (no
+ * callback, a caller inside the interpreter, or out of memory). */
+py_object *wref__py_callback_wrap(py_object *ob, py_object *callback, uintptr_t caller_pc, const char *api);
+/* PyUnstable_Object_ClearWeakRefsNoCallbacks(ob): calls clear(ob) (the real one) and reports
+ * each callback registered from C that it dropped (callback-suppressed). */
+void wref__py_callbacks_suppressed(py_object *ob, void (*clear)(py_object *));
+/* At exit: callbacks registered from C that never ran, their referent still alive. */
+void wref__py_callbacks_exit(void);
+void wref__py_callbacks_stats(size_t *registered, size_t *errors, size_t *suppressed);
+
 /* ---- tombstone.c ---- */
 bool wref__py_tombstone_init(void);                /* the tombstone type; GIL held */
 /* Turns the freed object into a tombstone: its type and count (memory stays ours). */
 void wref__py_tombstone_make(py_object *o);
 /* The watched object r is being freed while its weakref list is not empty. */
 void wref__py_report_dangling_weakref(const wref__py_rec *r, wref__stack_id where, uint32_t py_where);
+/* use-after-clear: the watched object r is freed while `held` references to it exist (it
+ * gained them after its count had reached 0), or (held == 0) it was borrowed or weakly
+ * referenced by `api` while its count was 0. */
+void wref__py_report_use_after_clear(const wref__py_rec *r, ssize_t held, const char *api, wref__stack_id where,
+                                     uint32_t py_where);
 /* A quarantined object whose count changed after the free (late Py_INCREF): reports it. */
 void wref__py_report_late_incref(const wref__py_rec *r, ssize_t count);
 

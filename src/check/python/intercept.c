@@ -1,6 +1,7 @@
 /* intercept.c: the interposed CPython functions and the frontend's start.
  *
- * libwref-check.so exports PyWeakref_GetObject and PyWeakref_NewRef. Extension modules reach them
+ * libwref-check.so exports PyWeakref_GetObject, PyWeakref_NewRef, PyWeakref_NewProxy and
+ * PyUnstable_Object_ClearWeakRefsNoCallbacks (3.13). Extension modules reach them
  *   - with a shared libpython (pyenv, --enable-shared): through LD_PRELOAD alone;
  *   - with an executable that has libpython linked in (Debian's python3.11): through
  *     libwref-audit.so (LD_AUDIT), which redirects their bindings to this definition.
@@ -29,14 +30,18 @@ static size_t n_calls;         /* PyWeakref_GetObject calls seen (GIL held) */
 
 static py_object *weakref_get_object(py_object *ref);
 static py_object *weakref_new_ref(py_object *ob, py_object *callback);
+static py_object *weakref_new_proxy(py_object *ob, py_object *callback);
+static void clear_weakrefs_no_callbacks(py_object *ob);
 
 static void start(void)
 {
     start_state = UNSUPPORTED;
     wref__checker_init();
-    if (!wref__py_api_resolve((void *)weakref_get_object, (void *)weakref_new_ref))   /* ours, not PLT slots */
+    wref__py_self self = {(void *)weakref_get_object, (void *)weakref_new_ref, (void *)weakref_new_proxy,
+                          (void *)clear_weakrefs_no_callbacks};   /* ours, not PLT slots */
+    if (!wref__py_api_resolve(&self))
         return;
-    if (!wref__py_tombstone_init()) {
+    if (!wref__py_tombstone_init() || !wref__py_callbacks_init()) {
         wref__checker_warn(NULL, "CPython %s: cannot create the tombstone type; running unchecked", wref__py.version);
         return;
     }
@@ -66,41 +71,92 @@ __attribute__((no_sanitize("thread"))) static py_object *weakref_get_object(py_o
     if (wref__py_active && o && o != wref__py.none) {
         n_calls++;
         wref__py_watch_borrow(o, (uintptr_t)__builtin_return_address(0), WREF__PY_BORROWED);
+        wref__py_check_dying(o, "PyWeakref_GetObject");
     }
     return o;
 }
 
+static void no_real(const char *name)
+{
+    char msg[160];
+    int n = snprintf(msg, sizeof msg, "wref-check: %s called, but no CPython defines it\n", name);
+    (void)!write(2, msg, n > 0 ? (size_t)n : 0);
+    abort();
+}
+
 /* A weakref made from C: its referent is watched too, so that its free is seen (a use after
- * it is then use-after-free, and a non-empty weakref list at the free is dangling-weakref). */
+ * it is then use-after-free, and a non-empty weakref list at the free is dangling-weakref). A
+ * callback is registered through a wrapper (callbacks.c) that sees it raise or never run. */
+__attribute__((no_sanitize("thread"))) static py_object *new_weakref(py_object *(*real)(py_object *, py_object *),
+                                                                     const char *api, py_object *ob,
+                                                                     py_object *callback, uintptr_t pc)
+{
+    py_object *wrap = wref__py_active ? wref__py_callback_wrap(ob, callback, pc, api) : NULL;
+    py_object *r = real(ob, wrap ? wrap : callback);
+    if (wrap)
+        wref__py.decref(wrap);   /* the weakref holds it now (or it dies with a failed call) */
+    if (wref__py_active && r && ob && ob != wref__py.none) {
+        wref__py_watch_borrow(ob, pc, WREF__PY_WEAKREF_CREATED);
+        wref__py_check_dying(ob, api);
+    }
+    return r;
+}
+
 __attribute__((no_sanitize("thread"))) static py_object *weakref_new_ref(py_object *ob, py_object *callback)
 {
     if (start_state == NOT_STARTED)
         start();
-    if (!wref__py.weakref_new_ref) {
-        static const char msg[] = "wref-check: PyWeakref_NewRef called, but no CPython defines it\n";
-        (void)!write(2, msg, sizeof msg - 1);
-        abort();
-    }
-    py_object *r = wref__py.weakref_new_ref(ob, callback);
-    if (wref__py_active && r && ob && ob != wref__py.none)
-        wref__py_watch_borrow(ob, (uintptr_t)__builtin_return_address(0), WREF__PY_WEAKREF_CREATED);
-    return r;
+    if (!wref__py.weakref_new_ref)
+        no_real("PyWeakref_NewRef");
+    return new_weakref(wref__py.weakref_new_ref, "PyWeakref_NewRef", ob, callback,
+                       (uintptr_t)__builtin_return_address(0));
+}
+
+__attribute__((no_sanitize("thread"))) static py_object *weakref_new_proxy(py_object *ob, py_object *callback)
+{
+    if (start_state == NOT_STARTED)
+        start();
+    if (!wref__py.weakref_new_proxy)
+        no_real("PyWeakref_NewProxy");
+    return new_weakref(wref__py.weakref_new_proxy, "PyWeakref_NewProxy", ob, callback,
+                       (uintptr_t)__builtin_return_address(0));
+}
+
+/* 3.13's PyUnstable_Object_ClearWeakRefsNoCallbacks: callbacks registered from C that it
+ * drops are callback-suppressed. */
+__attribute__((no_sanitize("thread"))) static void clear_weakrefs_no_callbacks(py_object *ob)
+{
+    if (start_state == NOT_STARTED)
+        start();
+    if (!wref__py.clear_weakrefs_no_callbacks)
+        no_real("PyUnstable_Object_ClearWeakRefsNoCallbacks");
+    if (wref__py_active)
+        wref__py_callbacks_suppressed(ob, wref__py.clear_weakrefs_no_callbacks);
+    else
+        wref__py.clear_weakrefs_no_callbacks(ob);
 }
 
 WREF_PY_INTERPOSE py_object *PyWeakref_GetObject(py_object *ref) __attribute__((alias("weakref_get_object")));
 WREF_PY_INTERPOSE py_object *PyWeakref_NewRef(py_object *ob, py_object *callback)
     __attribute__((alias("weakref_new_ref")));
+WREF_PY_INTERPOSE py_object *PyWeakref_NewProxy(py_object *ob, py_object *callback)
+    __attribute__((alias("weakref_new_proxy")));
+WREF_PY_INTERPOSE void PyUnstable_Object_ClearWeakRefsNoCallbacks(py_object *ob)
+    __attribute__((alias("clear_weakrefs_no_callbacks")));
 
 void wref__python_exit(void)
 {
     if (!wref__py_active)
         return;
+    wref__py_callbacks_exit();
     wref__py_objects_exit();
     if (wref__opt.verbosity >= 1) {
-        size_t watched, tombstones, dropped;
+        size_t watched, tombstones, dropped, registered, errors, suppressed;
         wref__py_objects_stats(&watched, &tombstones, &dropped);
+        wref__py_callbacks_stats(&registered, &errors, &suppressed);
         wref__checker_warn(NULL, "python frontend: CPython %s: %zu borrows from PyWeakref_GetObject, %zu objects "
-                           "watched, %zu freed while watched (tombstones), %zu not watched (table full)",
-                           wref__py.version, n_calls, watched, tombstones, dropped);
+                           "watched, %zu freed while watched (tombstones), %zu not watched (table full), "
+                           "%zu callbacks registered from C (%zu raised, %zu suppressed)",
+                           wref__py.version, n_calls, watched, tombstones, dropped, registered, errors, suppressed);
     }
 }

@@ -144,6 +144,8 @@ static void release(wref__py_rec *list)
         py_object *o = (py_object *)r->obj;
         if (r->pinned)
             ;   /* weakrefs still point into it (dangling-weakref, reported): never reused */
+        else if (o->ob_refcnt != 1 && r->reported)
+            ;   /* still referenced after a finding about it: never reused, not reported twice */
         else if (o->ob_refcnt != 1)
             wref__py_report_late_incref(r, o->ob_refcnt);   /* still referenced: never reused */
         else
@@ -158,17 +160,32 @@ static void tombstone(wref__py_rec *r)
     in_frontend++;
     wref__stack_id st = wref__capture();
     uint32_t py = wref__py_stack_capture(wref__opt.stack_depth);
+    /* A dealloc runs at count 0 and frees at count 0. References taken after the count had
+     * reached 0 (in the dying window: a weakref callback that resurrected the object through
+     * a pointer that held no reference) are still held now, and point at freed memory. */
+    ssize_t held = ((py_object *)r->obj)->ob_refcnt;
+    bool reported_before = r->reported;   /* under the lock of the finding that set it */
     if (r->weaklist && *(void **)(r->obj + r->weaklist) != NULL) {
-        /* Its dealloc never cleared its weakrefs (gh-108295's bug class): they point into this
-         * block. Reported now, kept forever; a use through such a weakref reaches the
-         * tombstone and raises ReferenceError without a second finding. */
+        /* Its dealloc never cleared its weakrefs (gh-108295's bug class), or a weakref was made
+         * after they were cleared: they point into this block. Reported now, kept forever; a
+         * use through such a weakref reaches the tombstone and raises ReferenceError without
+         * a second finding. */
         r->pinned = 1;
         r->reported = 1;
         wref__py_rec copy = *r;
         copy.st_destroy = st, copy.py_destroy = py, copy.tno_destroy = wref__thread_no();
-        wref__py_report_dangling_weakref(&copy, st, py);
+        if (!reported_before && held == 0)
+            wref__py_report_dangling_weakref(&copy, st, py);
+    }
+    if (held > 0 && !reported_before) {
+        r->reported = 1;
+        wref__py_rec copy = *r;
+        copy.st_destroy = st, copy.py_destroy = py, copy.tno_destroy = wref__thread_no();
+        wref__py_report_use_after_clear(&copy, held, NULL, st, py);
     }
     wref__py_tombstone_make((py_object *)r->obj);
+    if (held > 0)   /* the holders' Py_DECREFs bring it back to the tombstone's count */
+        ((py_object *)r->obj)->ob_refcnt += held;
     pthread_mutex_lock(&tab.lock);
     r->st_destroy = st;
     r->py_destroy = py;
@@ -324,6 +341,21 @@ void wref__py_watch_borrow(py_object *o, uintptr_t caller_pc, int how)
     __atomic_store_n(&tab.watched, tab.watched + 1, __ATOMIC_RELAXED);
     pthread_mutex_unlock(&tab.lock);
     last.obj = (uintptr_t)o, last.st = st, last.py = py, last.generation = gen;
+    in_frontend--;
+}
+
+void wref__py_check_dying(py_object *o, const char *api)
+{
+    if (o->ob_refcnt != 0)
+        return;
+    wref__py_rec r;
+    bool first = false;
+    if (!wref__py_rec_find((uintptr_t)o, &r, true, &first) || !first)
+        return;
+    in_frontend++;
+    wref__stack_id where = wref__capture();
+    uint32_t py = wref__py_stack_capture(wref__opt.stack_depth);
+    wref__py_report_use_after_clear(&r, 0, api, where, py);
     in_frontend--;
 }
 

@@ -93,6 +93,33 @@ void wref__py_report_dangling_weakref(const wref__py_rec *r, wref__stack_id wher
     wref__report(&f);
 }
 
+void wref__py_report_use_after_clear(const wref__py_rec *r, ssize_t held, const char *api, wref__stack_id where,
+                                     uint32_t py_where)
+{
+    char what[500];
+    if (held > 0)
+        snprintf(what, sizeof what,
+                 "a %s was freed while %zd reference(s) to it were still held: they were taken after its count "
+                 "had reached 0, while it was being destroyed (e.g. a weakref callback that resurrected it through "
+                 "a pointer that held no reference); they now point at freed memory",
+                 r->type_name, held);
+    else
+        snprintf(what, sizeof what,
+                 "%s %s a %s whose count is 0: it is being destroyed (its weakrefs are cleared or being "
+                 "cleared), so the %s outlives it",
+                 api, strcmp(api, "PyWeakref_GetObject") ? "made a weakref to" : "returned", r->type_name,
+                 strcmp(api, "PyWeakref_GetObject") ? "new weakref" : "borrowed pointer");
+    wref__rec_copy obj = {.addr = r->obj, .serial = r->serial, .size = r->size,
+                          .state = held > 0 ? WREF__FREED : WREF__CLEARING};
+    wref__finding f = {.kind = WREF__K_USE_AFTER_CLEAR, .what = what, .object = &obj, .address = r->obj,
+                       .where = where, .lang_where = py_where, .type_name = r->type_name,
+                       .test_name = getenv("PYTEST_CURRENT_TEST")};
+    if (held > 0 || r->st_borrow != where)
+        add_history(&f, r->how == WREF__PY_BORROWED ? "borrowed" : "weakref created", r->st_borrow, r->tno_borrow,
+                    r->py_borrow);
+    wref__report(&f);
+}
+
 static bool is_tombstone(py_object *o)
 {
     return o && o->ob_type == tombstone_type;

@@ -3,7 +3,8 @@
  * (Debian's python3.11 has libpython linked in, so its definitions come before any
  * LD_PRELOAD in symbol lookup).
  *
- * For every binding of an interposed name (PyWeakref_GetObject) from an object other than
+ * For every binding of an interposed name (PyWeakref_GetObject, NewRef, NewProxy, 3.13's
+ * PyUnstable_Object_ClearWeakRefsNoCallbacks) from an object other than
  * libwref-check.so to a definition elsewhere, la_symbind64 returns libwref-check.so's
  * definition instead, found in its dynamic symbol table through its GNU hash table (dlsym on a
  * map of the main namespace crashes when called from here, glibc 2.36). The checker finds the real one itself (dlsym RTLD_DEFAULT: the
@@ -26,7 +27,8 @@
 static struct link_map *checker;   /* libwref-check.so in the main namespace */
 
 /* The names libwref-check.so interposes for CPython (src/check/python/intercept.c). */
-static const char *const interposed[] = {"PyWeakref_GetObject", "PyWeakref_NewRef"};
+static const char *const interposed[] = {"PyWeakref_GetObject", "PyWeakref_NewRef", "PyWeakref_NewProxy",
+                                         "PyUnstable_Object_ClearWeakRefsNoCallbacks"};
 
 static int interposed_name(const char *name)
 {

@@ -1,0 +1,510 @@
+/* callbacks.c: weakref callbacks that extension code registers (PyWeakref_NewRef and
+ * PyWeakref_NewProxy with a callback), and the findings about them: callback-error,
+ * callback-suppressed, callback-never-ran.
+ *
+ * Mechanism: the interposed NewRef/NewProxy (intercept.c) hands the real function a wrapper
+ * instead of the extension's callback: an object of the type "wref_check.callback" (made
+ * once with PyType_FromSpec, a GC type) that holds the real callback and its registration
+ * record. The wrapper
+ *   - forwards a call to the real callback and, when it raises, reports callback-error and
+ *     leaves the exception as it was, so CPython prints its own "Exception ignored" lines
+ *     (the wrapper's repr is the callback's repr, so they read the same);
+ *   - marks its record "called"; its dealloc ends the record (the weakref died, or it was
+ *     cleared: with or without calling it);
+ *   - visits the real callback in tp_traverse, so reference cycles through a callback are
+ *     collected exactly as without the checker.
+ * This works whoever calls PyObject_ClearWeakRefs (on Debian's python3.11 the interpreter's
+ * own calls are never interposed) and also when the garbage collector calls the callback.
+ * Seen from Python, the only difference is the weakref's __callback__ attribute (the
+ * wrapper) and the object sys.unraisablehook receives for a failing callback.
+ *
+ * Only registrations from extension code are wrapped: a caller inside the interpreter itself
+ * (libpython or the executable: _abc, typeobject.c...) registers callbacks on objects the
+ * interpreter keeps alive at exit, which are no finding.
+ *
+ * Locking: the GIL is held in every function here; the list of records also has a mutex,
+ * because the at-exit scan may run on a thread without the GIL. */
+#ifndef _GNU_SOURCE
+#define _GNU_SOURCE
+#endif
+#include "frontend.h"
+#include "pystack.h"
+
+#include <dlfcn.h>
+#include <pthread.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+typedef struct cb_rec {
+    struct cb_rec *prev, *next;   /* the live registrations (their wrapper exists) */
+    uintptr_t referent;
+    const char *api;              /* "PyWeakref_NewRef" or "PyWeakref_NewProxy" */
+    char type_name[64];           /* the referent's type */
+    wref__stack_id st_reg;
+    uint32_t py_reg;
+    unsigned tno_reg;
+    uint8_t called;               /* the wrapper was called: the referent died */
+    uint8_t exempt;               /* a type object or an immortal: kept alive by the interpreter */
+    uint32_t hidden;              /* references the garbage collector could not explain at exit */
+} cb_rec;
+
+typedef struct wrapper {
+    py_object head;
+    py_object *callback;          /* strong; NULL after tp_clear */
+    cb_rec *rec;                  /* owned; NULL once ended */
+} wrapper;
+
+static struct {
+    pthread_mutex_t lock;
+    cb_rec *head;
+    size_t registered, errors, suppressed;
+} cbs = {.lock = PTHREAD_MUTEX_INITIALIZER};
+
+static py_object *cb_type;
+static uintptr_t interp_base;     /* load base of the object defining the C API */
+
+static void register_python_exit(void);
+
+static void add_history(wref__finding *f, const char *label, wref__stack_id st, unsigned tno, uint32_t py)
+{
+    f->lang_history[f->n_history] = py;
+    f->history[f->n_history++] = (wref__labelled){label, st, tno};
+}
+
+static void end_rec(cb_rec *r)
+{
+    pthread_mutex_lock(&cbs.lock);
+    if (r->prev)
+        r->prev->next = r->next;
+    else
+        cbs.head = r->next;
+    if (r->next)
+        r->next->prev = r->prev;
+    pthread_mutex_unlock(&cbs.lock);
+    free(r);
+}
+
+/* The referent's header for a report: its watched record (serial, size), or just the address. */
+static bool referent_copy(uintptr_t referent, wref__rec_copy *out, enum wref__state state)
+{
+    wref__py_rec r;
+    if (!wref__py_rec_find(referent, &r, false, NULL))
+        return false;
+    *out = (wref__rec_copy){.addr = r.obj, .serial = r.serial, .size = r.size, .state = state};
+    return true;
+}
+
+/* ---- the wrapper type ------------------------------------------------------------------- */
+
+static void report_error(py_object *callback, const cb_rec *rec)
+{
+    py_object *et, *ev, *etb;
+    wref__py.err_fetch(&et, &ev, &etb);
+    if (!et)
+        return;   /* NULL without an exception: CPython reports that itself (SystemError) */
+    wref__py.err_normalize(&et, &ev, &etb);
+    char exc_type[96], msg[300], cb_text[160], what[800];
+    wref__py_type_name(et, exc_type, sizeof exc_type);
+    wref__py_text(ev, false, msg, sizeof msg);
+    wref__py_text(callback, true, cb_text, sizeof cb_text);
+    wref__stack_id where = wref__capture();
+    uint32_t py_where = wref__py_stack_capture(wref__opt.stack_depth);
+    snprintf(what, sizeof what,
+             "the weakref callback %s, registered from C with %s, raised %s: %s while its referent (a %s) was "
+             "being destroyed here",
+             cb_text, rec->api, exc_type, msg, rec->type_name);
+    wref__rec_copy obj;
+    bool have = referent_copy(rec->referent, &obj, WREF__CLEARING);
+    wref__finding f = {.kind = WREF__K_CALLBACK_ERROR, .what = what, .object = have ? &obj : NULL,
+                       .address = rec->referent, .where = where, .lang_where = py_where,
+                       .type_name = rec->type_name, .test_name = getenv("PYTEST_CURRENT_TEST")};
+    add_history(&f, "callback registered (weakref created)", rec->st_reg, rec->tno_reg, rec->py_reg);
+    __atomic_add_fetch(&cbs.errors, 1, __ATOMIC_RELAXED);
+    wref__report(&f);
+    wref__py.err_restore(et, ev, etb);   /* CPython's own "Exception ignored" output follows */
+}
+
+static py_object *cb_call(py_object *self, py_object *args, py_object *kwargs)
+{
+    wrapper *w = (wrapper *)self;
+    py_object *callback = w->callback;
+    if (!callback) {   /* cleared by the garbage collector: nothing left to call */
+        wref__py.incref(wref__py.none);
+        return wref__py.none;
+    }
+    if (w->rec)
+        w->rec->called = 1;
+    wref__py.incref(callback);   /* the call may clear the wrapper */
+    py_object *r = wref__py.object_call(callback, args, kwargs);
+    if (!r && w->rec)
+        report_error(callback, w->rec);
+    wref__py.decref(callback);
+    return r;
+}
+
+static py_object *cb_repr(py_object *self)
+{
+    wrapper *w = (wrapper *)self;
+    if (w->callback)
+        return wref__py.object_repr(w->callback);
+    return wref__py.object_repr(wref__py.none);
+}
+
+static int cb_traverse(py_object *self, int (*visit)(py_object *, void *), void *arg)
+{
+    wrapper *w = (wrapper *)self;
+    int rc = w->callback ? visit(w->callback, arg) : 0;
+    return rc ? rc : visit(self->ob_type, arg);   /* a heap type's instances visit their type (3.9+) */
+}
+
+static int cb_clear(py_object *self)
+{
+    wrapper *w = (wrapper *)self;
+    py_object *c = w->callback;
+    w->callback = NULL;
+    if (c)
+        wref__py.decref(c);
+    return 0;
+}
+
+static void cb_dealloc(py_object *self)
+{
+    wrapper *w = (wrapper *)self;
+    py_object *type = self->ob_type;
+    wref__py.gc_untrack(self);
+    cb_rec *r = w->rec;
+    w->rec = NULL;
+    if (r)
+        end_rec(r);
+    cb_clear(self);
+    wref__py.gc_del(self);
+    wref__py.decref(type);
+}
+
+bool wref__py_callbacks_init(void)
+{
+    static py_type_slot slots[] = {
+        {PY_tp_call, (void *)cb_call},         {PY_tp_repr, (void *)cb_repr},
+        {PY_tp_traverse, (void *)cb_traverse}, {PY_tp_clear, (void *)cb_clear},
+        {PY_tp_dealloc, (void *)cb_dealloc},
+        {PY_tp_doc, (void *)"wref-check: a weakref callback registered from C, watched for errors"},
+        {0, NULL}};
+    static py_type_spec spec = {"wref_check.callback", (int)sizeof(wrapper), 0,
+                                PY_TPFLAGS_HAVE_VERSION_TAG | PY_TPFLAGS_HAVE_GC, slots};
+    py_object *et, *ev, *etb;
+    wref__py.err_fetch(&et, &ev, &etb);
+    cb_type = wref__py.type_from_spec(&spec);   /* kept forever */
+    if (!cb_type) {
+        py_object *t2, *v2, *tb2;
+        wref__py.err_fetch(&t2, &v2, &tb2);
+    }
+    wref__py.err_restore(et, ev, etb);
+    Dl_info info;
+    void *api = dlsym(RTLD_DEFAULT, "Py_GetVersion");
+    if (api && dladdr(api, &info))
+        interp_base = (uintptr_t)info.dli_fbase;
+    return cb_type != NULL;
+}
+
+static bool from_interpreter(uintptr_t pc)
+{
+    Dl_info info;
+    return interp_base && dladdr((void *)pc, &info) && (uintptr_t)info.dli_fbase == interp_base;
+}
+
+static bool is_wrapper(py_object *o)
+{
+    return o && cb_type && o->ob_type == cb_type;
+}
+
+py_object *wref__py_callback_wrap(py_object *ob, py_object *callback, uintptr_t caller_pc, const char *api)
+{
+    if (!cb_type || !ob || !callback || callback == wref__py.none || is_wrapper(callback) ||
+        from_interpreter(caller_pc))
+        return NULL;
+    static bool exit_registered;   /* at the first registration: extension code runs, imports work */
+    if (!exit_registered) {
+        exit_registered = true;
+        register_python_exit();
+    }
+    cb_rec *r = calloc(1, sizeof *r);
+    if (!r)
+        return NULL;
+    py_object *et, *ev, *etb;
+    wref__py.err_fetch(&et, &ev, &etb);
+    wrapper *w = (wrapper *)wref__py.type_generic_alloc(cb_type, 0);
+    if (!w) {
+        py_object *t2, *v2, *tb2;   /* our failure: the registration goes on unwatched */
+        wref__py.err_fetch(&t2, &v2, &tb2);
+        wref__py.err_restore(et, ev, etb);
+        free(r);
+        return NULL;
+    }
+    wref__py.err_restore(et, ev, etb);
+    py_object *type = ob->ob_type;
+    unsigned long tflags = wref__py.type_get_flags(type);
+    bool is_type = (tflags & PY_TPFLAGS_TYPE_SUBCLASS) != 0;
+    bool immortal = wref__py.minor >= 12 && (int32_t)(uint32_t)ob->ob_refcnt < 0;
+    r->referent = (uintptr_t)ob;
+    r->api = api;
+    r->exempt = is_type || immortal;
+    wref__py_type_name(type, r->type_name, sizeof r->type_name);
+    r->st_reg = wref__capture();
+    r->py_reg = wref__py_stack_capture(wref__opt.stack_depth);
+    r->tno_reg = wref__thread_no();
+    wref__py.incref(callback);
+    w->callback = callback;
+    w->rec = r;
+    pthread_mutex_lock(&cbs.lock);
+    r->next = cbs.head;
+    if (cbs.head)
+        cbs.head->prev = r;
+    cbs.head = r;
+    cbs.registered++;
+    pthread_mutex_unlock(&cbs.lock);
+    return (py_object *)w;
+}
+
+/* ---- callback-suppressed ------------------------------------------------------------------ */
+
+#define SUPPRESSED_MAX 16
+
+void wref__py_callbacks_suppressed(py_object *ob, void (*clear)(py_object *))
+{
+    struct {
+        uintptr_t referent;
+        const char *api;
+        wref__stack_id st;
+        uint32_t py;
+        unsigned tno;
+    } e[SUPPRESSED_MAX];
+    unsigned n = 0, more = 0;
+    char type_name[64] = "?";
+    intptr_t off = ob ? wref__py_weaklist_offset(ob->ob_type) : 0;
+    if (off) {
+        wref__py_type_name(ob->ob_type, type_name, sizeof type_name);
+        for (py_object *wr = *(py_object **)((char *)ob + off); wr;
+             wr = *(py_object **)((char *)wr + PY_WR_NEXT_OFFSET)) {
+            py_object *cb = *(py_object **)((char *)wr + PY_WR_CALLBACK_OFFSET);
+            if (!is_wrapper(cb) || !((wrapper *)cb)->rec)
+                continue;
+            const cb_rec *r = ((wrapper *)cb)->rec;
+            if (n == SUPPRESSED_MAX) {
+                more++;
+                continue;
+            }
+            e[n].referent = r->referent, e[n].api = r->api, e[n].st = r->st_reg, e[n].py = r->py_reg;
+            e[n++].tno = r->tno_reg;
+        }
+    }
+    clear(ob);   /* the real call: drops the callbacks, which ends their records */
+    if (!n)
+        return;
+    wref__stack_id where = wref__capture();
+    uint32_t py_where = wref__py_stack_capture(wref__opt.stack_depth);
+    char what[400], extra[120];
+    for (unsigned i = 0; i < n; i++) {
+        snprintf(what, sizeof what,
+                 "PyUnstable_Object_ClearWeakRefsNoCallbacks cleared a weakref to a %s whose callback was "
+                 "registered from C with %s: the callback never runs",
+                 type_name, e[i].api);
+        wref__rec_copy obj;
+        bool have = referent_copy(e[i].referent, &obj, WREF__CLEARING);
+        wref__finding f = {.kind = WREF__K_CALLBACK_SUPPRESSED, .what = what, .object = have ? &obj : NULL,
+                           .address = e[i].referent, .where = where, .lang_where = py_where,
+                           .type_name = type_name, .test_name = getenv("PYTEST_CURRENT_TEST")};
+        add_history(&f, "callback registered (weakref created)", e[i].st, e[i].tno, e[i].py);
+        if (i == n - 1 && more) {
+            snprintf(extra, sizeof extra, "  (and %u more weakref(s) with a callback cleared by the same call)\n", more);
+            f.extra = extra;
+        }
+        __atomic_add_fetch(&cbs.suppressed, 1, __ATOMIC_RELAXED);
+        wref__report(&f);
+    }
+}
+
+/* ---- callback-never-ran ------------------------------------------------------------------- */
+
+/* Objects alive when the interpreter finalizes are not leaks by themselves: CPython keeps
+ * many alive (module globals reachable from a C static, classes, the objects of a __main__
+ * that is never cleared) and never runs their callbacks, with or without the checker. A
+ * leaked object is one that holds references nobody the garbage collector knows owns: at
+ * Python exit (an atexit function registered at start, so the program's own atexit
+ * functions registered later have run), the referents whose callbacks have not run are
+ * counted against gc.get_referrers/get_referents; references beyond those are hidden (a C
+ * Py_INCREF never released, or a C static). Only such referents whose callback still has
+ * not run after finalization are reported. Locals of threads still running at exit are
+ * hidden references too (frames are not GC objects on 3.11+). */
+#define EXIT_SCAN_MAX 256
+
+static py_object *call1(py_object *fn, py_object *arg)
+{
+    py_object *t = wref__py.tuple_new(1);
+    if (!t)
+        return NULL;
+    wref__py.incref(arg);
+    wref__py.tuple_set_item(t, 0, arg);
+    py_object *r = wref__py.object_call(fn, t, NULL);
+    wref__py.decref(t);
+    return r;
+}
+
+static void xdecref(py_object *o)
+{
+    if (o)
+        wref__py.decref(o);
+}
+
+static py_object *at_python_exit(py_object *self, py_object *unused)
+{
+    (void)self;
+    (void)unused;
+    uintptr_t cand[EXIT_SCAN_MAX];
+    size_t n = 0;
+    pthread_mutex_lock(&cbs.lock);
+    for (cb_rec *r = cbs.head; r && n < EXIT_SCAN_MAX; r = r->next) {
+        if (r->called || r->exempt)
+            continue;
+        bool dup = false;
+        for (size_t i = 0; i < n && !dup; i++)
+            dup = cand[i] == r->referent;
+        if (!dup)
+            cand[n++] = r->referent;
+    }
+    pthread_mutex_unlock(&cbs.lock);
+    size_t alive = 0;
+    for (size_t i = 0; i < n; i++) {   /* only referents known alive are touched */
+        wref__py_rec o;
+        if (wref__py_rec_find(cand[i], &o, false, NULL) && o.state == WREF__PY_WATCHED)
+            cand[alive++] = cand[i];
+    }
+    n = alive;
+    py_object *list = NULL, *args = NULL, *gc = NULL, *get_referrers = NULL, *get_referents = NULL,
+              *referrers = NULL;
+    if (!n || !(list = wref__py.list_new(0)))
+        goto out;
+    for (size_t i = 0; i < n; i++)
+        if (wref__py.list_append(list, (py_object *)cand[i]) < 0)
+            goto out;
+    if (!(args = wref__py.list_as_tuple(list)))
+        goto out;
+    ssize_t rc[EXIT_SCAN_MAX];
+    size_t seen[EXIT_SCAN_MAX] = {0};
+    for (size_t i = 0; i < n; i++)
+        rc[i] = ((py_object *)cand[i])->ob_refcnt - 2;   /* without our list's and tuple's */
+    if (!(gc = wref__py.import_module("gc")) || !(get_referrers = wref__py.object_get_attr_string(gc, "get_referrers")) ||
+        !(get_referents = wref__py.object_get_attr_string(gc, "get_referents")) ||
+        !(referrers = wref__py.object_call(get_referrers, args, NULL)))
+        goto out;
+    for (ssize_t k = 0, nk = wref__py.list_size(referrers); k < nk; k++) {
+        py_object *holder = wref__py.list_get_item(referrers, k);
+        if (holder == list || holder == args)
+            continue;
+        py_object *refs = call1(get_referents, holder);
+        for (ssize_t j = 0, nj = refs ? wref__py.list_size(refs) : 0; j < nj; j++) {
+            uintptr_t item = (uintptr_t)wref__py.list_get_item(refs, j);
+            for (size_t i = 0; i < n; i++)
+                seen[i] += cand[i] == item;
+        }
+        xdecref(refs);
+    }
+    pthread_mutex_lock(&cbs.lock);
+    for (size_t i = 0; i < n; i++) {
+        ssize_t hidden = rc[i] - (ssize_t)seen[i];
+        if (hidden <= 0)
+            continue;
+        for (cb_rec *r = cbs.head; r; r = r->next)
+            if (r->referent == cand[i])
+                r->hidden = (uint32_t)hidden;
+    }
+    pthread_mutex_unlock(&cbs.lock);
+out:
+    xdecref(referrers);
+    xdecref(get_referents);
+    xdecref(get_referrers);
+    xdecref(gc);
+    xdecref(args);
+    xdecref(list);
+    py_object *et, *ev, *etb;   /* a failure here is the checker's, never the program's */
+    wref__py.err_fetch(&et, &ev, &etb);
+    xdecref(et);
+    xdecref(ev);
+    xdecref(etb);
+    wref__py.incref(wref__py.none);
+    return wref__py.none;
+}
+
+typedef struct py_method_def {   /* PyMethodDef */
+    const char *name;
+    void *meth;
+    int flags;
+    const char *doc;
+} py_method_def;
+
+static void register_python_exit(void)
+{
+    static py_method_def def = {"wref_check_at_exit", (void *)at_python_exit, 0x0004 /* METH_NOARGS */, NULL};
+    py_object *et, *ev, *etb;
+    wref__py.err_fetch(&et, &ev, &etb);
+    py_object *atexit = wref__py.import_module("atexit");
+    py_object *reg = atexit ? wref__py.object_get_attr_string(atexit, "register") : NULL;
+    py_object *fn = reg ? wref__py.cfunction_new_ex(&def, NULL, NULL) : NULL;
+    py_object *r = fn ? call1(reg, fn) : NULL;
+    xdecref(r);
+    xdecref(fn);
+    xdecref(reg);
+    xdecref(atexit);
+    py_object *t2, *v2, *tb2;
+    wref__py.err_fetch(&t2, &v2, &tb2);
+    xdecref(t2);
+    xdecref(v2);
+    xdecref(tb2);
+    wref__py.err_restore(et, ev, etb);
+}
+
+/* At exit, after the interpreter finalized: a registration whose wrapper is still alive (its
+ * weakref is alive and was never cleared) and was never called, whose referent was never
+ * freed (it is still watched, not a tombstone) and held hidden references at Python exit:
+ * the referent leaked, the callback never ran. */
+void wref__py_callbacks_exit(void)
+{
+    pthread_mutex_lock(&cbs.lock);
+    size_t n = 0;
+    for (cb_rec *r = cbs.head; r; r = r->next)
+        n += !r->called && !r->exempt && r->hidden;
+    cb_rec *copies = n ? calloc(n, sizeof *copies) : NULL;
+    size_t k = 0;
+    for (cb_rec *r = cbs.head; r && copies; r = r->next)
+        if (!r->called && !r->exempt && r->hidden)
+            copies[k++] = *r;
+    pthread_mutex_unlock(&cbs.lock);
+    /* oldest registration first (the list is newest first) */
+    for (size_t i = k; i-- > 0;) {
+        const cb_rec *r = &copies[i];
+        wref__py_rec o;
+        if (!wref__py_rec_find(r->referent, &o, false, NULL) || o.state != WREF__PY_WATCHED)
+            continue;   /* freed (a tombstone: reported as such if at all) or never watched */
+        char what[500];
+        snprintf(what, sizeof what,
+                 "a weakref callback registered from C with %s never ran: its referent, a %s, is still alive "
+                 "at exit; it leaked: at Python exit %u reference(s) to it were held by nothing the garbage "
+                 "collector knows (a Py_INCREF in C never released)",
+                 r->api, r->type_name, r->hidden);
+        wref__rec_copy obj = {.addr = o.obj, .serial = o.serial, .size = o.size, .state = WREF__ALIVE};
+        wref__finding f = {.kind = WREF__K_CALLBACK_NEVER_RAN, .what = what, .object = &obj,
+                           .address = r->referent, .type_name = r->type_name};
+        add_history(&f, "callback registered (weakref created)", r->st_reg, r->tno_reg, r->py_reg);
+        wref__report(&f);
+    }
+    free(copies);
+}
+
+void wref__py_callbacks_stats(size_t *registered, size_t *errors, size_t *suppressed)
+{
+    pthread_mutex_lock(&cbs.lock);
+    *registered = cbs.registered;
+    pthread_mutex_unlock(&cbs.lock);
+    *errors = __atomic_load_n(&cbs.errors, __ATOMIC_RELAXED);
+    *suppressed = __atomic_load_n(&cbs.suppressed, __ATOMIC_RELAXED);
+}
