@@ -7,12 +7,20 @@
  * components nobody else leaked holds), indirect leaks are reachable from them, and a root
  * component with more than one member (or a self-reference) is a reference cycle.
  * Snapshots are taken under registry locks and processed with no lock held, because
- * traverse is user code and weakref fields need the runtime's stripe locks. */
+ * traverse is user code and weakref fields need the runtime's stripe locks.
+ *
+ * Cost: O(N+E) time for N leaked objects and E edges among them, and about 90 bytes per
+ * object of memory (node indices are 32-bit; a few arrays of N words are shared by the
+ * phases instead of allocated per phase, since fresh memory costs ~1 ms per MB in page
+ * faults: at a million objects that was most of the census). */
 #include "checker.h"
 
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+
+#define NONE UINT32_MAX
+#define NODES_MAX (UINT32_MAX - 1)   /* the census takes at most this many objects */
 
 /* What the census keeps of a record: its immutable fields (a full copy is made only for the
  * few objects a finding names). */
@@ -37,42 +45,27 @@ static wref__rec_copy full_rec(const struct leak_rec *r)
                             .state = WREF__ALIVE, .tno_created = r->tno_created, .st_created = r->st_created};
 }
 
-struct node {
-    struct leak_rec rec;
-    size_t first_edge, n_edges;   /* CSR slice of edges[] */
-    size_t scc;                    /* component index */
-    size_t owner;                  /* root component that reaches it; SIZE_MAX: none yet */
-    size_t ind_count, ind_bytes;   /* for a direct root: what only it reaches */
-    size_t finding;                /* id of the leak finding that covers it (0: none) */
-    uint8_t role;                  /* enum wref__leak_shape */
-};
-
+/* The leak graph. Node v is rec[v]; after sort_by_serial, nodes are in creation order. */
 struct graph {
-    struct node *nodes;
-    size_t n, cap;
-    size_t *slots;        /* open-addressing map addr -> node index + 1 */
-    size_t n_slots;
-    size_t *edges;        /* child node indices */
+    struct leak_rec *rec;
+    uint32_t n, cap;
+    uint32_t *slots;       /* open addressing: object address -> node index + 1 (0: empty) */
+    size_t mask;
+    uint32_t *first;       /* CSR: node v's children are edges[first[v] .. first[v+1]) */
+    uint32_t *edges;
     size_t n_edges, edges_cap;
-    size_t *scc_first;    /* component c's members: members[scc_first[c] .. scc_first[c+1]) */
-    size_t *members;
+    uint32_t *scc;         /* node -> component index */
+    uint32_t *work;        /* WORK_ARRAYS arrays of n + 1 words, shared by the phases */
+    size_t *finding;       /* the JSON graph's nodes (the first n_json): id of the finding, 0: none */
+    uint8_t *role;         /* ... and enum wref__leak_shape */
+    uint32_t n_json;
     bool oom;
 };
 
-static void *grow(void *p, size_t *cap, size_t need, size_t elem, bool *oom)
+#define WORK_ARRAYS 6
+static uint32_t *work(const struct graph *g, unsigned i)
 {
-    if (need <= *cap)
-        return p;
-    size_t c = *cap ? *cap * 2 : 256;
-    while (c < need)
-        c *= 2;
-    void *q = realloc(p, c * elem);
-    if (!q) {
-        *oom = true;
-        return p;
-    }
-    *cap = c;
-    return q;
+    return g->work + (size_t)i * ((size_t)g->n + 1);
 }
 
 static void collect(wref__rec *r, void *arg)
@@ -80,138 +73,216 @@ static void collect(wref__rec *r, void *arg)
     struct graph *g = arg;
     if (r->state != WREF__ALIVE || (r->reported & WREF__REPORTED_LEAK))
         return;
-    g->nodes = grow(g->nodes, &g->cap, g->n + 1, sizeof *g->nodes, &g->oom);
-    if (g->n + 1 > g->cap)
-        return;
+    if (g->n == g->cap) {
+        size_t c = g->cap ? (size_t)g->cap * 2 : 256;
+        if (c > NODES_MAX)
+            c = NODES_MAX;
+        struct leak_rec *q = c > g->cap ? realloc(g->rec, c * sizeof *q) : NULL;
+        if (!q) {
+            g->oom = true;
+            return;
+        }
+        g->rec = q;
+        g->cap = (uint32_t)c;
+    }
     r->reported |= WREF__REPORTED_LEAK;
-    g->nodes[g->n++] = (struct node){.rec = {r->addr, r->serial, r->type, r->size, r->st_created, r->tno_created},
-                                     .owner = SIZE_MAX};
+    g->rec[g->n++] = (struct leak_rec){r->addr, r->serial, r->type, r->size, r->st_created, r->tno_created};
 }
 
-static size_t slot_hash(uintptr_t a, size_t mask)
+static int serial_cmp(const void *a, const void *b)
 {
-    return (size_t)(((uint64_t)(a >> 4) * 0x9E3779B97F4A7C15ull) >> 20) & mask;
+    const struct leak_rec *x = a, *y = b;
+    return x->serial < y->serial ? -1 : x->serial > y->serial;
 }
 
-static size_t find_node(const struct graph *g, uintptr_t a)
+/* Puts the nodes in creation order (serial), in O(N): an LSD radix sort (11 bits a pass) of
+ * keys "(serial - min) << 32 | index", then the records are permuted in place along the
+ * permutation's cycles. Objects created together are usually linked together and adjacent in
+ * memory, so the walks below then touch memory in order instead of in the registry's hash
+ * order, and every component's first member is its oldest object, whatever the hash order.
+ * Returns the key block (16 bytes per node), which build_edges reuses for its map; NULL when
+ * out of memory (then unsorted, which is still correct, only slower). */
+static uint64_t *sort_by_serial(struct graph *g)
 {
-    size_t mask = g->n_slots - 1;
-    for (size_t i = slot_hash(a, mask);; i = (i + 1) & mask) {
-        size_t v = g->slots[i];
+    size_t n = g->n;
+    uint64_t min = UINT64_MAX, max = 0;
+    for (size_t i = 0; i < n; i++) {
+        uint64_t s = g->rec[i].serial;
+        min = s < min ? s : min;
+        max = s > max ? s : max;
+    }
+    uint64_t *block = malloc((n < 4 ? 4 : n) * 2 * sizeof *block);
+    if (!block)
+        return NULL;
+    if (max - min > UINT32_MAX) {
+        /* more than 4 billion objects were created while these lived: O(N log N), once */
+        qsort(g->rec, n, sizeof *g->rec, serial_cmp);
+        return block;
+    }
+    size_t *count = malloc(2048 * sizeof *count);   /* not on the stack: the census may run on a signal's */
+    if (!count) {
+        free(block);
+        return NULL;
+    }
+    uint64_t *a = block, *b = block + n;
+    for (size_t i = 0; i < n; i++)
+        a[i] = (g->rec[i].serial - min) << 32 | i;
+    for (unsigned shift = 32; shift < 64 && ((max - min) >> (shift - 32)); shift += 11) {
+        memset(count, 0, 2048 * sizeof *count);
+        for (size_t i = 0; i < n; i++)
+            count[(a[i] >> shift) & 2047]++;
+        for (size_t d = 0, sum = 0; d < 2048; d++) {
+            size_t c = count[d];
+            count[d] = sum;
+            sum += c;
+        }
+        for (size_t i = 0; i < n; i++)
+            b[count[(a[i] >> shift) & 2047]++] = a[i];
+        uint64_t *t = a;
+        a = b;
+        b = t;
+    }
+    free(count);
+    /* position i takes the record at (uint32_t)a[i]; a done position is marked by a[i] = i */
+    for (size_t i = 0; i < n; i++) {
+        if ((uint32_t)a[i] == i)
+            continue;
+        struct leak_rec tmp = g->rec[i];
+        size_t j = i;
+        for (;;) {
+            size_t k = (uint32_t)a[j];
+            a[j] = j;
+            if (k == i)
+                break;
+            g->rec[j] = g->rec[k];
+            j = k;
+        }
+        g->rec[j] = tmp;
+    }
+    return block;
+}
+
+static size_t slot_hash(uintptr_t a)
+{
+    return (size_t)(((uint64_t)(a >> 4) * 0x9E3779B97F4A7C15ull) >> 20);
+}
+
+static uint32_t find_node(const struct graph *g, uintptr_t a)
+{
+    for (size_t i = slot_hash(a) & g->mask;; i = (i + 1) & g->mask) {
+        uint32_t v = g->slots[i];
         if (!v)
-            return SIZE_MAX;
-        if (g->nodes[v - 1].rec.addr == a)
+            return NONE;
+        if (g->rec[v - 1].addr == a)
             return v - 1;
     }
 }
 
-struct visit_ctx {
-    struct graph *g;
-};
-
 static int visit_child(wref_object *child, void *arg)
 {
-    struct graph *g = ((struct visit_ctx *)arg)->g;
-    size_t j = child ? find_node(g, (uintptr_t)child) : SIZE_MAX;
-    if (j == SIZE_MAX)
+    struct graph *g = arg;
+    uint32_t j = child ? find_node(g, (uintptr_t)child) : NONE;
+    if (j == NONE)
         return 0;
-    g->edges = grow(g->edges, &g->edges_cap, g->n_edges + 1, sizeof *g->edges, &g->oom);
-    if (g->n_edges < g->edges_cap)
-        g->edges[g->n_edges++] = j;
+    if (g->n_edges == g->edges_cap) {
+        size_t c = g->edges_cap * 2;
+        uint32_t *q = c <= UINT32_MAX ? realloc(g->edges, c * sizeof *q) : NULL;
+        if (!q) {
+            g->oom = true;
+            return 0;
+        }
+        g->edges = q;
+        g->edges_cap = c;
+    }
+    g->edges[g->n_edges++] = j;
     return 0;
 }
 
-static void build_edges(struct graph *g)
+/* The map (in `block`, 16 bytes per node, or its own memory) and the edges, from traverse. */
+static void build_edges(struct graph *g, uint64_t *block)
 {
-    g->n_slots = 16;
-    while (g->n_slots < g->n * 2)
-        g->n_slots *= 2;
-    g->slots = calloc(g->n_slots, sizeof *g->slots);
-    if (!g->slots) {
+    size_t n_slots = 16;
+    while (n_slots < (size_t)g->n * 2)
+        n_slots *= 2;   /* < 4 n slots of 4 bytes: fits in the 16 n bytes of the block */
+    if (block && n_slots * sizeof *g->slots <= ((g->n < 4 ? 4 : g->n) * 2 * sizeof *block)) {
+        g->slots = (uint32_t *)block;
+        memset(g->slots, 0, n_slots * sizeof *g->slots);
+    } else {
+        free(block);
+        g->slots = calloc(n_slots, sizeof *g->slots);
+    }
+    g->first = malloc(((size_t)g->n + 1) * sizeof *g->first);
+    g->edges_cap = (size_t)g->n + 16;   /* most leaked graphs are trees: about one edge a node */
+    g->edges = malloc(g->edges_cap * sizeof *g->edges);
+    if (!g->slots || !g->first || !g->edges) {
+        free(g->slots);
+        g->slots = NULL;
         g->oom = true;
         return;
     }
-    for (size_t i = 0; i < g->n; i++) {
-        size_t mask = g->n_slots - 1, s = slot_hash(g->nodes[i].rec.addr, mask);
+    g->mask = n_slots - 1;
+    for (uint32_t i = 0; i < g->n; i++) {
+        size_t s = slot_hash(g->rec[i].addr) & g->mask;
         while (g->slots[s])
-            s = (s + 1) & mask;
+            s = (s + 1) & g->mask;
         g->slots[s] = i + 1;
     }
-    struct visit_ctx ctx = {g};
-    for (size_t i = 0; i < g->n; i++) {
-        struct node *nd = &g->nodes[i];
-        nd->first_edge = g->n_edges;
-        const wref_type *t = nd->rec.type;
+    for (uint32_t i = 0; i < g->n; i++) {
+        if (i + 4 < g->n)
+            __builtin_prefetch((const void *)g->rec[i + 4].addr);   /* traverse reads it */
+        g->first[i] = (uint32_t)g->n_edges;
+        const wref_type *t = g->rec[i].type;
         if (t && t->traverse)
-            t->traverse((wref_object *)nd->rec.addr, visit_child, &ctx);
-        nd->n_edges = g->n_edges - nd->first_edge;
+            t->traverse((wref_object *)g->rec[i].addr, visit_child, g);
     }
+    g->first[g->n] = (uint32_t)g->n_edges;
 }
 
-/* Tarjan's algorithm, iterative (leaked graphs can be long chains). */
-static size_t tarjan(struct graph *g)
+/* Tarjan's algorithm, iterative (leaked graphs can be long chains), in the work arrays.
+ * A node is on Tarjan's stack while it has an index and no component yet. */
+static uint32_t tarjan(struct graph *g)
 {
-    size_t n = g->n, n_scc = 0, counter = 0, sp = 0, cs = 0;
-    size_t *index = malloc(n * sizeof *index), *low = malloc(n * sizeof *low);
-    size_t *stack = malloc(n * sizeof *stack), *call = malloc(n * sizeof *call), *pos = malloc(n * sizeof *pos);
-    bool *on = calloc(n ? n : 1, sizeof *on);
-    if (!index || !low || !stack || !call || !pos || !on) {
-        g->oom = true;
-        for (size_t i = 0; i < n; i++)
-            g->nodes[i].scc = i;   /* every object its own component */
-        n_scc = n;
-        goto out;
-    }
-    for (size_t i = 0; i < n; i++)
-        index[i] = SIZE_MAX;
-    for (size_t root = 0; root < n; root++) {
-        if (index[root] != SIZE_MAX)
+    uint32_t n = g->n, n_scc = 0, counter = 0, sp = 0, cs = 0;
+    uint32_t *index = work(g, 0), *low = work(g, 1), *stack = work(g, 2), *call = work(g, 3), *pos = work(g, 4);
+    memset(index, 0xff, (size_t)n * sizeof *index);
+    memset(g->scc, 0xff, (size_t)n * sizeof *g->scc);
+    for (uint32_t root = 0; root < n; root++) {
+        if (index[root] != NONE)
             continue;
         call[cs++] = root;
         index[root] = low[root] = counter++;
-        pos[root] = 0;
+        pos[root] = g->first[root];
         stack[sp++] = root;
-        on[root] = true;
         while (cs) {
-            size_t v = call[cs - 1];
-            struct node *nv = &g->nodes[v];
-            if (pos[v] < nv->n_edges) {
-                size_t w = g->edges[nv->first_edge + pos[v]++];
-                if (index[w] == SIZE_MAX) {
+            uint32_t v = call[cs - 1];
+            if (pos[v] < g->first[v + 1]) {
+                uint32_t w = g->edges[pos[v]++];
+                if (index[w] == NONE) {
                     index[w] = low[w] = counter++;
-                    pos[w] = 0;
+                    pos[w] = g->first[w];
                     stack[sp++] = w;
-                    on[w] = true;
                     call[cs++] = w;
-                } else if (on[w] && index[w] < low[v]) {
+                } else if (g->scc[w] == NONE && index[w] < low[v]) {
                     low[v] = index[w];
                 }
                 continue;
             }
             if (low[v] == index[v]) {
-                size_t w;
+                uint32_t w;
                 do {
                     w = stack[--sp];
-                    on[w] = false;
-                    g->nodes[w].scc = n_scc;
+                    g->scc[w] = n_scc;
                 } while (w != v);
                 n_scc++;
             }
             cs--;
             if (cs) {
-                size_t parent = call[cs - 1];
+                uint32_t parent = call[cs - 1];
                 if (low[v] < low[parent])
                     low[parent] = low[v];
             }
         }
     }
-out:
-    free(index);
-    free(low);
-    free(stack);
-    free(call);
-    free(pos);
-    free(on);
     return n_scc;
 }
 
@@ -220,8 +291,8 @@ out:
 static size_t report_callbacks(struct graph *g)
 {
     size_t found = 0;
-    for (size_t i = 0; i < g->n; i++) {
-        const struct leak_rec *r = &g->nodes[i].rec;
+    for (uint32_t i = 0; i < g->n; i++) {
+        const struct leak_rec *r = &g->rec[i];
         if (!wref__is_weakref_type(r->type))
             continue;
         wref__weakref *w = (wref__weakref *)r->addr;
@@ -230,9 +301,9 @@ static size_t report_callbacks(struct graph *g)
         wref__unlock(w->stripe);
         if (!cb || !referent)
             continue;
-        size_t j = find_node(g, (uintptr_t)referent);
-        wref__rec_copy ref_copy = j == SIZE_MAX ? (wref__rec_copy){0} : full_rec(&g->nodes[j].rec);
-        const wref__rec_copy *ref = j == SIZE_MAX ? NULL : &ref_copy;
+        uint32_t j = find_node(g, (uintptr_t)referent);
+        wref__rec_copy ref_copy = j == NONE ? (wref__rec_copy){0} : full_rec(&g->rec[j]);
+        const wref__rec_copy *ref = j == NONE ? NULL : &ref_copy;
         char what[300];
         snprintf(what, sizeof what,
                  "a weakref callback never ran: its referent %s#%llu is still alive at exit "
@@ -248,50 +319,34 @@ static size_t report_callbacks(struct graph *g)
     return found;
 }
 
-/* Groups the nodes by component (counting sort): members[] and scc_first[], O(N). */
-static bool index_members(struct graph *g, size_t n_scc)
-{
-    g->scc_first = calloc(n_scc + 1, sizeof *g->scc_first);
-    g->members = malloc((g->n ? g->n : 1) * sizeof *g->members);
-    if (!g->scc_first || !g->members) {
-        g->oom = true;
-        return false;
-    }
-    for (size_t v = 0; v < g->n; v++)
-        g->scc_first[g->nodes[v].scc + 1]++;
-    for (size_t c = 0; c < n_scc; c++)
-        g->scc_first[c + 1] += g->scc_first[c];
-    size_t *fill = malloc((n_scc ? n_scc : 1) * sizeof *fill);
-    if (!fill) {
-        g->oom = true;
-        return false;
-    }
-    memcpy(fill, g->scc_first, n_scc * sizeof *fill);
-    for (size_t v = 0; v < g->n; v++)
-        g->members[fill[g->nodes[v].scc]++] = v;
-    free(fill);
-    return true;
-}
+/* report_leaks' use of the work arrays (tarjan's are dead by then) */
+enum { W_MEMBERS, W_SCC_FIRST, W_QUEUE, W_GROUP, W_PREV, W_OWNER };
+
+/* per-component flags */
+#define C_HAS_IN 1u            /* held by another leaked component (or: already reported) */
+#define C_SELF_LOOP 2u
+#define C_SUPPRESSED 4u        /* its finding was suppressed: so are the objects it owns */
 
 /* Marks every node reachable from component `root` (not yet owned) as owned by it; returns
  * how many and their bytes. Cost: the component's members plus the nodes it claims and their
  * edges, so that claiming from every root in turn is O(N+E) in all (a claimed node is never
  * visited again). */
-static void claim(struct graph *g, size_t root_scc, size_t *count, size_t *bytes, size_t *queue)
+static void claim(struct graph *g, uint32_t root_scc, size_t *count, size_t *bytes)
 {
+    uint32_t *members = work(g, W_MEMBERS), *scc_first = work(g, W_SCC_FIRST), *queue = work(g, W_QUEUE);
+    uint32_t *owner = work(g, W_OWNER);
     size_t head = 0, tail = 0;
-    for (size_t m = g->scc_first[root_scc]; m < g->scc_first[root_scc + 1]; m++)
-        queue[tail++] = g->members[m];
+    for (uint32_t m = scc_first[root_scc]; m < scc_first[root_scc + 1]; m++)
+        queue[tail++] = members[m];
     while (head < tail) {
-        struct node *nv = &g->nodes[queue[head++]];
-        for (size_t e = 0; e < nv->n_edges; e++) {
-            size_t w = g->edges[nv->first_edge + e];
-            struct node *nw = &g->nodes[w];
-            if (nw->scc == root_scc || nw->owner != SIZE_MAX)
+        uint32_t v = queue[head++];
+        for (uint32_t e = g->first[v]; e < g->first[v + 1]; e++) {
+            uint32_t w = g->edges[e];
+            if (g->scc[w] == root_scc || owner[w] != NONE)
                 continue;
-            nw->owner = root_scc;
+            owner[w] = root_scc;
             (*count)++;
-            *bytes += nw->rec.size;
+            *bytes += g->rec[w].size;
             queue[tail++] = w;
         }
     }
@@ -299,59 +354,59 @@ static void claim(struct graph *g, size_t root_scc, size_t *count, size_t *bytes
 
 /* Text "A#1 -> B#2 -> A#1": a cycle through the component's first member; its serials in
  * serials[] (at most 18: the start, 16 more, the start again), their number in *n_serials.
- * prev[] (g->n entries) is SIZE_MAX everywhere on entry and on return; queue[] has room for
- * g->n. Cost: the component's members and their edges, never the whole graph. */
-static void cycle_path(struct graph *g, size_t start, wref__buf *b, size_t *prev, size_t *queue, uint64_t *serials,
-                       size_t *n_serials)
+ * prev[] is NONE everywhere on entry and on return. Cost: the component's members and their
+ * edges, never the whole graph. */
+static void cycle_path(struct graph *g, uint32_t start, wref__buf *b, uint64_t *serials, size_t *n_serials)
 {
-    size_t scc = g->nodes[start].scc;
+    uint32_t *prev = work(g, W_PREV), *queue = work(g, W_QUEUE);
+    uint32_t scc = g->scc[start];
     /* BFS inside the component from start until an edge returns to start */
-    size_t head = 0, tail = 0, last = SIZE_MAX;
+    size_t head = 0, tail = 0;
+    uint32_t last = NONE;
     queue[tail++] = start;
-    while (head < tail && last == SIZE_MAX) {
-        size_t v = queue[head++];
-        struct node *nv = &g->nodes[v];
-        for (size_t e = 0; e < nv->n_edges; e++) {
-            size_t w = g->edges[nv->first_edge + e];
-            if (g->nodes[w].scc != scc)
+    while (head < tail && last == NONE) {
+        uint32_t v = queue[head++];
+        for (uint32_t e = g->first[v]; e < g->first[v + 1]; e++) {
+            uint32_t w = g->edges[e];
+            if (g->scc[w] != scc)
                 continue;
             if (w == start) {
                 last = v;
                 break;
             }
-            if (prev[w] == SIZE_MAX) {
+            if (prev[w] == NONE) {
                 prev[w] = v;
                 queue[tail++] = w;
             }
         }
     }
-    size_t path[17], n = 0;
-    for (size_t v = last; v != SIZE_MAX && v != start && n < 16; v = prev[v])
+    uint32_t path[17];
+    size_t n = 0;
+    for (uint32_t v = last; v != NONE && v != start && n < 16; v = prev[v])
         path[n++] = v;
     for (size_t i = 0; i < tail; i++)
-        prev[queue[i]] = SIZE_MAX;
-    wref__buf_printf(b, "  reference cycle: %s#%llu", tname(&g->nodes[start].rec),
-                     (unsigned long long)g->nodes[start].rec.serial);
+        prev[queue[i]] = NONE;
+    const struct leak_rec *s0 = &g->rec[start];
+    wref__buf_printf(b, "  reference cycle: %s#%llu", tname(s0), (unsigned long long)s0->serial);
     *n_serials = 0;
-    serials[(*n_serials)++] = g->nodes[start].rec.serial;
+    serials[(*n_serials)++] = s0->serial;
     while (n) {
-        const struct leak_rec *r = &g->nodes[path[--n]].rec;
+        const struct leak_rec *r = &g->rec[path[--n]];
         wref__buf_printf(b, " -> %s#%llu", tname(r), (unsigned long long)r->serial);
         serials[(*n_serials)++] = r->serial;
     }
-    serials[(*n_serials)++] = g->nodes[start].rec.serial;
-    wref__buf_printf(b, " -> %s#%llu\n", tname(&g->nodes[start].rec),
-                     (unsigned long long)g->nodes[start].rec.serial);
+    serials[(*n_serials)++] = s0->serial;
+    wref__buf_printf(b, " -> %s#%llu\n", tname(s0), (unsigned long long)s0->serial);
 }
 
 struct group {
     wref__stack_id stack;
     const wref_type *type;
     bool direct;
-    size_t first;            /* a member, for the header */
+    uint32_t first;          /* a member, for the header */
     size_t count, bytes, indirect_count, indirect_bytes;
     size_t finding;          /* id of its finding */
-    size_t orig;             /* index before sorting (node -> group map in scratch[]) */
+    size_t orig;             /* index before sorting (node -> group map in W_GROUP) */
 };
 
 static int group_cmp(const void *a, const void *b)
@@ -375,17 +430,17 @@ static size_t group_hash(wref__stack_id st, const wref_type *t, bool direct)
     return (size_t)(h ^ (h >> 29));
 }
 
-/* The group of node nv, created when new. Both the groups and their index grow by doubling
- * (most leaks form a few groups, so neither is sized by the number of objects); SIZE_MAX when
+/* The group of node v, created when new. Both the groups and their index grow by doubling
+ * (most leaks form a few groups, so neither is sized by the number of objects); NONE when
  * out of memory. */
-static size_t group_of(struct group_index *ix, struct group **groups, size_t *n_groups, size_t *cap, size_t v,
-                       const struct node *nv, bool direct)
+static uint32_t group_of(struct group_index *ix, struct group **groups, size_t *n_groups, size_t *cap, uint32_t v,
+                         const struct leak_rec *r, bool direct)
 {
     if ((*n_groups + 1) * 2 > ix->mask + 1) {   /* keep the index at most half full */
         size_t n_slots = (ix->mask + 1) * 2;
         size_t *slots = calloc(n_slots, sizeof *slots);
         if (!slots)
-            return SIZE_MAX;
+            return NONE;
         for (size_t k = 0; k < *n_groups; k++) {
             const struct group *gr = &(*groups)[k];
             size_t i = group_hash(gr->stack, gr->type, gr->direct) & (n_slots - 1);
@@ -397,246 +452,222 @@ static size_t group_of(struct group_index *ix, struct group **groups, size_t *n_
         ix->slots = slots;
         ix->mask = n_slots - 1;
     }
-    for (size_t i = group_hash(nv->rec.st_created, nv->rec.type, direct) & ix->mask;; i = (i + 1) & ix->mask) {
+    for (size_t i = group_hash(r->st_created, r->type, direct) & ix->mask;; i = (i + 1) & ix->mask) {
         size_t k = ix->slots[i];
         if (!k) {
-            bool oom = false;
-            *groups = grow(*groups, cap, *n_groups + 1, sizeof **groups, &oom);
-            if (oom)
-                return SIZE_MAX;
+            if (*n_groups == *cap) {
+                size_t c = *cap ? *cap * 2 : 16;
+                struct group *q = realloc(*groups, c * sizeof *q);
+                if (!q)
+                    return NONE;
+                *groups = q;
+                *cap = c;
+            }
             k = (*n_groups)++;
-            (*groups)[k] = (struct group){nv->rec.st_created, nv->rec.type, direct, v, 0, 0, 0, 0, 0, k};
+            (*groups)[k] = (struct group){r->st_created, r->type, direct, v, 0, 0, 0, 0, 0, k};
             ix->slots[i] = k + 1;
-            return k;
+            return (uint32_t)k;
         }
         k--;
         const struct group *gr = &(*groups)[k];
-        if (gr->stack == nv->rec.st_created && gr->type == nv->rec.type && gr->direct == direct)
-            return k;
+        if (gr->stack == r->st_created && gr->type == r->type && gr->direct == direct)
+            return (uint32_t)k;
     }
+}
+
+static void set_role(struct graph *g, uint32_t v, enum wref__leak_shape role, size_t finding, bool with_finding)
+{
+    if (v >= g->n_json)
+        return;
+    g->role[v] = (uint8_t)role;
+    if (with_finding)
+        g->finding[v] = finding;
+}
+
+/* Reports the groups of one pass (sorted: direct first, then by bytes) and gives each of
+ * their objects its finding; a direct object whose finding was suppressed marks its
+ * component, so that what it owns is left out too. */
+static size_t report_groups(struct graph *g, struct group *groups, size_t n_groups, bool want_direct, uint8_t *flags)
+{
+    size_t found = 0;
+    if (n_groups)   /* groups may still be NULL */
+        qsort(groups, n_groups, sizeof *groups, group_cmp);
+    for (size_t k = 0; k < n_groups; k++) {
+        struct group *gr = &groups[k];
+        wref__rec_copy obj = full_rec(&g->rec[gr->first]);
+        const wref__rec_copy *r = &obj;
+        wref__buf b = {0};
+        if (gr->direct)
+            wref__buf_printf(&b, "direct leak of %zu byte(s) in %zu %s object(s) alive at exit; %zu more object(s) "
+                             "(%zu byte(s)) are reachable only from them (indirect)",
+                             gr->bytes, gr->count, wref__type_name(r), gr->indirect_count, gr->indirect_bytes);
+        else
+            wref__buf_printf(&b, "indirect leak of %zu byte(s) in %zu %s object(s), reachable only from other "
+                             "leaked objects", gr->bytes, gr->count, wref__type_name(r));
+        wref__leak_info li = {gr->direct ? WREF__LEAK_DIRECT : WREF__LEAK_INDIRECT, gr->count, gr->bytes,
+                              gr->direct ? gr->indirect_count : 0, gr->direct ? gr->indirect_bytes : 0, NULL, 0};
+        wref__finding f = {.kind = WREF__K_LEAK, .what = b.data, .object = r, .address = r->addr, .where = 0,
+                           .leak = &li};
+        f.history[f.n_history++] = (wref__labelled){"created", r->st_created, r->tno_created};
+        gr->finding = wref__report(&f);
+        wref__buf_free(&b);
+        found += gr->finding != 0;
+    }
+    /* the group numbers in W_GROUP are those before sorting: map them to sorted positions,
+     * in the W_QUEUE array (free between claims) */
+    uint32_t *sorted_pos = work(g, W_QUEUE), *group = work(g, W_GROUP);
+    for (size_t k = 0; k < n_groups; k++)
+        sorted_pos[groups[k].orig] = (uint32_t)k;
+    bool suppressed_any = false;
+    for (size_t k = 0; k < n_groups && !suppressed_any; k++)
+        suppressed_any = groups[k].finding == 0;
+    if (!suppressed_any && g->n_json == 0)
+        return found;
+    for (uint32_t v = 0; v < g->n; v++) {
+        bool direct = !(flags[g->scc[v]] & C_HAS_IN);
+        if (group[v] == NONE || direct != want_direct)
+            continue;
+        size_t id = groups[sorted_pos[group[v]]].finding;
+        if (v < g->n_json)
+            g->finding[v] = id;
+        if (direct && !id)
+            flags[g->scc[v]] |= C_SUPPRESSED;
+        if (!suppressed_any && v >= g->n_json)
+            break;
+    }
+    return found;
+}
+
+/* Groups the nodes by component (counting sort): members and scc_first, O(N). */
+static void index_members(struct graph *g, uint32_t n_scc)
+{
+    uint32_t *members = work(g, W_MEMBERS), *scc_first = work(g, W_SCC_FIRST), *fill = work(g, W_QUEUE);
+    memset(scc_first, 0, ((size_t)n_scc + 1) * sizeof *scc_first);
+    for (uint32_t v = 0; v < g->n; v++)
+        scc_first[g->scc[v] + 1]++;
+    for (uint32_t c = 0; c < n_scc; c++)
+        scc_first[c + 1] += scc_first[c];
+    memcpy(fill, scc_first, (size_t)n_scc * sizeof *fill);
+    for (uint32_t v = 0; v < g->n; v++)
+        members[fill[g->scc[v]]++] = v;
 }
 
 /* Leak findings: one per reference cycle nobody else holds, then one per group of the other
  * leaked objects (direct: nobody leaked holds them; indirect: reachable only from leaked
  * objects). Every step is O(N+E): components are walked through their member lists, claims
  * never revisit a node, and groups are found by hash. */
-static size_t report_leaks(struct graph *g, size_t n_scc)
+static size_t report_leaks(struct graph *g, uint32_t n_scc)
 {
     size_t found = 0;
-    size_t nn = g->n ? g->n : 1, ns = n_scc ? n_scc : 1;
-    bool *has_in = calloc(ns, sizeof *has_in);
-    size_t *scc_size = calloc(ns, sizeof *scc_size);
-    bool *self_loop = calloc(ns, sizeof *self_loop);
-    size_t *scratch = malloc(nn * sizeof *scratch);
-    size_t *prev = malloc(nn * sizeof *prev);
-    size_t *oldest = malloc(ns * sizeof *oldest);
-    bool *owner_suppressed = calloc(ns, sizeof *owner_suppressed);   /* by the owner's component */
+    uint8_t *flags = calloc(n_scc ? n_scc : 1, 1);
     struct group *groups = NULL;
-    size_t groups_cap = 0;
+    size_t groups_cap = 0, n_groups = 0;
     struct group_index ix = {calloc(16, sizeof *ix.slots), 15};
-    if (!has_in || !scc_size || !self_loop || !scratch || !prev || !oldest || !owner_suppressed || !ix.slots ||
-        !index_members(g, n_scc)) {
+    if (!flags || !ix.slots) {
         g->oom = true;
         goto out;
     }
-    for (size_t v = 0; v < g->n; v++) {
-        struct node *nv = &g->nodes[v];
-        scc_size[nv->scc]++;
-        prev[v] = SIZE_MAX;
-        for (size_t e = 0; e < nv->n_edges; e++) {
-            size_t w = g->edges[nv->first_edge + e];
-            if (g->nodes[w].scc != nv->scc)
-                has_in[g->nodes[w].scc] = true;
+    index_members(g, n_scc);
+    uint32_t *members = work(g, W_MEMBERS), *scc_first = work(g, W_SCC_FIRST), *owner = work(g, W_OWNER);
+    uint32_t *group = work(g, W_GROUP);
+    memset(owner, 0xff, (size_t)g->n * sizeof *owner);
+    memset(group, 0xff, (size_t)g->n * sizeof *group);
+    memset(work(g, W_PREV), 0xff, (size_t)g->n * sizeof(uint32_t));
+    for (uint32_t v = 0; v < g->n; v++) {
+        uint32_t s = g->scc[v];
+        for (uint32_t e = g->first[v]; e < g->first[v + 1]; e++) {
+            uint32_t w = g->edges[e];
+            if (g->scc[w] != s)
+                flags[g->scc[w]] |= C_HAS_IN;
             else if (w == v)
-                self_loop[nv->scc] = true;
+                flags[s] |= C_SELF_LOOP;
         }
     }
 
-    /* Cycles first: one finding each, naming the members from the oldest (lowest serial),
-     * so the report does not depend on the registry's hash order. */
-    for (size_t i = 0; i < n_scc; i++)
-        oldest[i] = SIZE_MAX;
-    for (size_t v = 0; v < g->n; v++) {
-        size_t s = g->nodes[v].scc;
-        if (oldest[s] == SIZE_MAX || g->nodes[v].rec.serial < g->nodes[oldest[s]].rec.serial)
-            oldest[s] = v;
-    }
-    for (size_t s = 0; s < n_scc; s++) {
-        size_t v = oldest[s];
-        if (v == SIZE_MAX || has_in[s] || (scc_size[s] < 2 && !self_loop[s]))
+    /* Cycles first: one finding each, named from its oldest member (the first: the nodes are
+     * in creation order), so the report does not depend on the registry's hash order. */
+    for (uint32_t s = 0; s < n_scc; s++) {
+        uint32_t v = members[scc_first[s]], size = scc_first[s + 1] - scc_first[s];
+        if ((flags[s] & C_HAS_IN) || (size < 2 && !(flags[s] & C_SELF_LOOP)))
             continue;
-        has_in[s] = true;   /* reported: not again for the other members */
+        flags[s] |= C_HAS_IN;   /* reported: not again for the other members */
         size_t ind = 0, ind_bytes = 0, bytes = 0;
-        claim(g, s, &ind, &ind_bytes, scratch);
-        for (size_t m = g->scc_first[s]; m < g->scc_first[s + 1]; m++) {
-            struct node *nm = &g->nodes[g->members[m]];
-            bytes += nm->rec.size;
-            nm->owner = s;
+        claim(g, s, &ind, &ind_bytes);
+        for (uint32_t m = scc_first[s]; m < scc_first[s + 1]; m++) {
+            bytes += g->rec[members[m]].size;
+            owner[members[m]] = s;
         }
         wref__buf b = {0};
-        wref__buf_printf(&b, "a reference cycle of %zu object(s), %zu byte(s), is alive at exit; "
+        wref__buf_printf(&b, "a reference cycle of %u object(s), %zu byte(s), is alive at exit; "
                          "%zu more object(s) (%zu byte(s)) are reachable only from it (indirect)",
-                         scc_size[s], bytes, ind, ind_bytes);
+                         size, bytes, ind, ind_bytes);
         wref__buf ex = {0};
         uint64_t serials[18];
-        wref__leak_info li = {WREF__LEAK_CYCLE, scc_size[s], bytes, ind, ind_bytes, serials, 0};
-        cycle_path(g, v, &ex, prev, scratch, serials, &li.cycle_len);
-        wref__rec_copy obj = full_rec(&g->nodes[v].rec);
+        wref__leak_info li = {WREF__LEAK_CYCLE, size, bytes, ind, ind_bytes, serials, 0};
+        cycle_path(g, v, &ex, serials, &li.cycle_len);
+        wref__rec_copy obj = full_rec(&g->rec[v]);
         wref__finding f = {.kind = WREF__K_LEAK, .what = b.data, .object = &obj,
-                           .address = g->nodes[v].rec.addr, .where = 0, .extra = ex.data, .leak = &li};
-        f.history[f.n_history++] = (wref__labelled){"created", g->nodes[v].rec.st_created, g->nodes[v].rec.tno_created};
+                           .address = g->rec[v].addr, .where = 0, .extra = ex.data, .leak = &li};
+        f.history[f.n_history++] = (wref__labelled){"created", g->rec[v].st_created, g->rec[v].tno_created};
         size_t id = wref__report(&f);
-        owner_suppressed[s] = id == 0;
-        for (size_t m = g->scc_first[s]; m < g->scc_first[s + 1]; m++) {
-            struct node *nm = &g->nodes[g->members[m]];
-            nm->finding = id;
-            nm->role = WREF__LEAK_CYCLE;
-        }
+        if (!id)
+            flags[s] |= C_SUPPRESSED;
+        for (uint32_t m = scc_first[s]; m < scc_first[s + 1]; m++)
+            set_role(g, members[m], WREF__LEAK_CYCLE, id, true);
         wref__buf_free(&b);
         wref__buf_free(&ex);
         found += id != 0;
     }
 
-    /* Other roots own what they reach; the rest is grouped by creation stack and type. */
-    for (size_t v = 0; v < g->n; v++) {
-        size_t s = g->nodes[v].scc;
-        if (!has_in[s] && g->nodes[v].owner == SIZE_MAX) {
-            g->nodes[v].owner = s;
-            size_t ind = 0, ind_bytes = 0;
-            claim(g, s, &ind, &ind_bytes, scratch);
-            g->nodes[v].ind_count = ind;
-            g->nodes[v].ind_bytes = ind_bytes;
-        }
-    }
-    /* Two passes: the direct groups first, then the indirect ones, so that an indirect object
-     * whose owner (the cycle or direct root that claimed it) was suppressed is left out: a
-     * suppression of a leak covers what only that leak keeps alive. */
-    for (int pass = 0; pass < 2; pass++) {
-        bool want_direct = pass == 0;
-        size_t n_groups = 0;
-        memset(ix.slots, 0, (ix.mask + 1) * sizeof *ix.slots);
-        for (size_t v = 0; v < g->n; v++) {
-            struct node *nv = &g->nodes[v];
-            size_t s = nv->scc;
-            bool in_cycle = has_in[s] && nv->owner == s;
-            bool direct = !has_in[s];   /* otherwise indirect: counted with its owner too */
-            if (want_direct)
-                scratch[v] = SIZE_MAX;
-            if (in_cycle || direct != want_direct)
-                continue;
-            if (!direct) {
-                nv->role = WREF__LEAK_INDIRECT;
-                if (nv->owner != SIZE_MAX && owner_suppressed[nv->owner])
-                    continue;   /* covered by its owner's suppression */
-            }
-            size_t k = group_of(&ix, &groups, &n_groups, &groups_cap, v, nv, direct);
-            if (k == SIZE_MAX) {
-                g->oom = true;   /* this object is then in no finding */
-                continue;
-            }
-            scratch[v] = k;
-            nv->role = direct ? WREF__LEAK_DIRECT : WREF__LEAK_INDIRECT;
-            groups[k].count++;
-            groups[k].bytes += nv->rec.size;
-            if (direct) {
-                groups[k].indirect_count += nv->ind_count;
-                groups[k].indirect_bytes += nv->ind_bytes;
-            }
-        }
-        if (n_groups)   /* groups may still be NULL */
-            qsort(groups, n_groups, sizeof *groups, group_cmp);
-        for (size_t k = 0; k < n_groups; k++) {
-            struct group *gr = &groups[k];
-            wref__rec_copy obj = full_rec(&g->nodes[gr->first].rec);
-            const wref__rec_copy *r = &obj;
-            wref__buf b = {0};
-            if (gr->direct)
-                wref__buf_printf(&b, "direct leak of %zu byte(s) in %zu %s object(s) alive at exit; %zu more object(s) "
-                                 "(%zu byte(s)) are reachable only from them (indirect)",
-                                 gr->bytes, gr->count, wref__type_name(r), gr->indirect_count, gr->indirect_bytes);
-            else
-                wref__buf_printf(&b, "indirect leak of %zu byte(s) in %zu %s object(s), reachable only from other "
-                                 "leaked objects", gr->bytes, gr->count, wref__type_name(r));
-            wref__leak_info li = {gr->direct ? WREF__LEAK_DIRECT : WREF__LEAK_INDIRECT, gr->count, gr->bytes,
-                                  gr->direct ? gr->indirect_count : 0, gr->direct ? gr->indirect_bytes : 0, NULL, 0};
-            wref__finding f = {.kind = WREF__K_LEAK, .what = b.data, .object = r, .address = r->addr, .where = 0,
-                               .leak = &li};
-            f.history[f.n_history++] = (wref__labelled){"created", r->st_created, r->tno_created};
-            gr->finding = wref__report(&f);
-            wref__buf_free(&b);
-            found += gr->finding != 0;
-        }
-        size_t *sorted_pos = malloc((n_groups ? n_groups : 1) * sizeof *sorted_pos);
-        if (!sorted_pos) {
-            g->oom = true;   /* the leak graph then names no finding, nor are indirect leaks spared */
+    /* The direct roots (components nobody leaked holds that are no cycle: single objects)
+     * claim what they reach, in creation order, and are grouped by creation stack and type
+     * as they go; then the indirect objects, of the roots whose finding was not suppressed
+     * (a suppression of a leak covers what only that leak keeps alive). */
+    for (uint32_t v = 0; v < g->n; v++) {
+        uint32_t s = g->scc[v];
+        if ((flags[s] & C_HAS_IN) || owner[v] != NONE)
+            continue;
+        owner[v] = s;
+        size_t ind = 0, ind_bytes = 0;
+        claim(g, s, &ind, &ind_bytes);
+        uint32_t k = group_of(&ix, &groups, &n_groups, &groups_cap, v, &g->rec[v], true);
+        if (k == NONE) {
+            g->oom = true;   /* this object is then in no finding */
             continue;
         }
-        for (size_t k = 0; k < n_groups; k++)
-            sorted_pos[groups[k].orig] = k;
-        for (size_t v = 0; v < g->n; v++) {
-            struct node *nv = &g->nodes[v];
-            bool direct = !has_in[nv->scc];
-            if (scratch[v] == SIZE_MAX || direct != want_direct)
-                continue;
-            nv->finding = groups[sorted_pos[scratch[v]]].finding;
-            if (direct && !nv->finding)
-                owner_suppressed[nv->scc] = true;
-        }
-        free(sorted_pos);
+        group[v] = k;
+        set_role(g, v, WREF__LEAK_DIRECT, 0, false);
+        groups[k].count++;
+        groups[k].bytes += g->rec[v].size;
+        groups[k].indirect_count += ind;
+        groups[k].indirect_bytes += ind_bytes;
     }
+    found += report_groups(g, groups, n_groups, true, flags);
+
+    n_groups = 0;
+    memset(ix.slots, 0, (ix.mask + 1) * sizeof *ix.slots);
+    for (uint32_t v = 0; v < g->n; v++) {
+        uint32_t s = g->scc[v];
+        if (!(flags[s] & C_HAS_IN) || owner[v] == s)
+            continue;   /* direct, or a member of a cycle */
+        set_role(g, v, WREF__LEAK_INDIRECT, 0, false);
+        if (owner[v] != NONE && (flags[owner[v]] & C_SUPPRESSED))
+            continue;   /* covered by its owner's suppression */
+        uint32_t k = group_of(&ix, &groups, &n_groups, &groups_cap, v, &g->rec[v], false);
+        if (k == NONE) {
+            g->oom = true;
+            continue;
+        }
+        group[v] = k;
+        groups[k].count++;
+        groups[k].bytes += g->rec[v].size;
+    }
+    found += report_groups(g, groups, n_groups, false, flags);
 out:
-    free(has_in);
-    free(scc_size);
-    free(self_loop);
-    free(scratch);
-    free(prev);
-    free(oldest);
-    free(owner_suppressed);
+    free(flags);
     free(groups);
     free(ix.slots);
     return found;
-}
-
-/* Puts the nodes in creation order (serial), in O(N): an LSD radix sort, 16 bits a pass.
- * Objects created together are usually linked together and adjacent in memory, so the
- * walks below then touch memory in order instead of in the registry's hash order, and every
- * "first member" of a finding is its oldest object, whatever the hash order. */
-static void sort_by_serial(struct graph *g)
-{
-    size_t n = g->n;
-    uint64_t max = 0;
-    for (size_t i = 0; i < n; i++)
-        if (g->nodes[i].rec.serial > max)
-            max = g->nodes[i].rec.serial;
-    size_t *a = malloc(n * sizeof *a), *b = malloc(n * sizeof *b), *count = malloc(65537 * sizeof *count);
-    struct node *sorted = malloc(n * sizeof *sorted);
-    if (!a || !b || !count || !sorted)
-        goto out;   /* unsorted is still correct, only slower */
-    for (size_t i = 0; i < n; i++)
-        a[i] = i;
-    for (unsigned shift = 0; shift < 64 && (max >> shift); shift += 16) {
-        memset(count, 0, 65537 * sizeof *count);
-        for (size_t i = 0; i < n; i++)
-            count[((g->nodes[a[i]].rec.serial >> shift) & 0xffff) + 1]++;
-        for (size_t d = 0; d < 65536; d++)
-            count[d + 1] += count[d];
-        for (size_t i = 0; i < n; i++)
-            b[count[(g->nodes[a[i]].rec.serial >> shift) & 0xffff]++] = a[i];
-        size_t *t = a;
-        a = b;
-        b = t;
-    }
-    for (size_t i = 0; i < n; i++)
-        sorted[i] = g->nodes[a[i]];
-    free(g->nodes);
-    g->nodes = sorted;
-    g->cap = n;
-    sorted = NULL;
-out:
-    free(a);
-    free(b);
-    free(count);
-    free(sorted);
 }
 
 /* ---- the leak graph, for pictures (JSON: docs/report-schema.json#/$defs/leak_graph) ------------ */
@@ -646,26 +677,26 @@ out:
 static void graph_json(struct graph *g, wref__buf *b)
 {
     static const char *const roles[] = {"direct", "indirect", "cycle"};
-    size_t n = g->n < GRAPH_MAX_OBJECTS ? g->n : GRAPH_MAX_OBJECTS;
+    uint32_t n = g->n_json;
     wref__buf_printf(b, "{\"objects\":[");
-    for (size_t i = 0; i < n; i++) {
-        const struct node *nd = &g->nodes[i];
-        wref__buf_printf(b, "%s\n{\"serial\":%llu,\"type\":", i ? "," : "", (unsigned long long)nd->rec.serial);
-        wref__buf_json_string(b, tname(&nd->rec));
-        wref__buf_printf(b, ",\"size\":%u,\"address\":\"0x%lx\",\"role\":\"%s\",\"finding\":", nd->rec.size,
-                         (unsigned long)nd->rec.addr, roles[nd->role]);
-        if (nd->finding)
-            wref__buf_printf(b, "%zu", nd->finding);
+    for (uint32_t i = 0; i < n; i++) {
+        const struct leak_rec *r = &g->rec[i];
+        wref__buf_printf(b, "%s\n{\"serial\":%llu,\"type\":", i ? "," : "", (unsigned long long)r->serial);
+        wref__buf_json_string(b, tname(r));
+        wref__buf_printf(b, ",\"size\":%u,\"address\":\"0x%lx\",\"role\":\"%s\",\"finding\":", r->size,
+                         (unsigned long)r->addr, roles[g->role[i]]);
+        if (g->finding[i])
+            wref__buf_printf(b, "%zu", g->finding[i]);
         else
             wref__buf_printf(b, "null");
-        if (wref__is_weakref_type(nd->rec.type)) {
-            wref__weakref *w = (wref__weakref *)nd->rec.addr;
+        if (wref__is_weakref_type(r->type)) {
+            wref__weakref *w = (wref__weakref *)r->addr;
             wref__lock(w->stripe);
             wref_object *cb = w->callback, *referent = w->referent;
             wref__unlock(w->stripe);
-            size_t j = referent ? find_node(g, (uintptr_t)referent) : SIZE_MAX;
-            if (j != SIZE_MAX)
-                wref__buf_printf(b, ",\"weakref\":{\"referent\":%llu", (unsigned long long)g->nodes[j].rec.serial);
+            uint32_t j = referent ? find_node(g, (uintptr_t)referent) : NONE;
+            if (j != NONE)
+                wref__buf_printf(b, ",\"weakref\":{\"referent\":%llu", (unsigned long long)g->rec[j].serial);
             else
                 wref__buf_printf(b, ",\"weakref\":{\"referent\":null");
             wref__buf_printf(b, ",\"callback\":%s}", cb && referent ? "true" : "false");
@@ -674,14 +705,13 @@ static void graph_json(struct graph *g, wref__buf *b)
     }
     wref__buf_printf(b, "],\n\"edges\":[");
     const char *sep = "";
-    for (size_t i = 0; i < n; i++) {
-        const struct node *nd = &g->nodes[i];
-        for (size_t e = 0; e < nd->n_edges; e++) {
-            size_t w = g->edges[nd->first_edge + e];
+    for (uint32_t i = 0; i < n; i++) {
+        for (uint32_t e = g->first[i]; e < g->first[i + 1]; e++) {
+            uint32_t w = g->edges[e];
             if (w >= n)
                 continue;
-            wref__buf_printf(b, "%s[%llu,%llu]", sep, (unsigned long long)nd->rec.serial,
-                             (unsigned long long)g->nodes[w].rec.serial);
+            wref__buf_printf(b, "%s[%llu,%llu]", sep, (unsigned long long)g->rec[i].serial,
+                             (unsigned long long)g->rec[w].serial);
             sep = ",";
         }
     }
@@ -692,30 +722,43 @@ size_t wref__census(wref__buf *graph)
 {
     struct graph g = {0};
     size_t live = wref__registry_live_count();   /* a hint: room for them all at once */
-    g.nodes = malloc((live + 16) * sizeof *g.nodes);
-    g.cap = g.nodes ? live + 16 : 0;
+    size_t cap = live + 16 < NODES_MAX ? live + 16 : NODES_MAX;
+    g.rec = malloc(cap * sizeof *g.rec);
+    g.cap = g.rec ? (uint32_t)cap : 0;
     wref__registry_each(collect, &g);
     size_t found = 0;
+    bool built = false;
     if (g.n) {
-        sort_by_serial(&g);
-        build_edges(&g);
-        if (g.slots) {
+        uint64_t *block = sort_by_serial(&g);
+        build_edges(&g, block);
+        g.scc = malloc((size_t)g.n * sizeof *g.scc);
+        g.work = malloc(((size_t)g.n + 1) * WORK_ARRAYS * sizeof *g.work);
+        g.n_json = graph ? (g.n < GRAPH_MAX_OBJECTS ? g.n : GRAPH_MAX_OBJECTS) : 0;
+        g.finding = calloc(g.n_json ? g.n_json : 1, sizeof *g.finding);
+        g.role = calloc(g.n_json ? g.n_json : 1, sizeof *g.role);
+        if (g.slots && g.scc && g.work && g.finding && g.role) {
+            built = true;
             found += report_callbacks(&g);
-            size_t n_scc = tarjan(&g);
+            uint32_t n_scc = tarjan(&g);
             found += report_leaks(&g, n_scc);
+        } else {
+            g.oom = true;
         }
     }
-    if (graph && (g.slots || !g.n))
+    if (graph && (built || !g.n))
         graph_json(&g, graph);
     if (g.oom) {
         static bool once;
         wref__checker_warn(&once, "out of memory in the leak census: leaks or pending callbacks may be missing "
                                   "or reported without their grouping");
     }
-    free(g.nodes);
+    free(g.rec);
     free(g.slots);
+    free(g.first);
     free(g.edges);
-    free(g.scc_first);
-    free(g.members);
+    free(g.scc);
+    free(g.work);
+    free(g.finding);
+    free(g.role);
     return found;
 }
