@@ -9,6 +9,7 @@
 
 #include <dlfcn.h>
 #include <signal.h>
+#include <ucontext.h>
 #include <link.h>
 #include <stdarg.h>
 #include <stdio.h>
@@ -219,12 +220,28 @@ static int arm_timeout(void)
     return syscall(SYS_timer_settime, timer, 0, &when, NULL) == 0;
 }
 
-static void flush_handler(int sig)
+static void flush_handler(int sig, siginfo_t *info, void *uctx)
 {
+    (void)info;
     if (flushing)
         return;   /* already dying */
     flushing = sig;
     wref__report_dying_by_signal();
+    /* The exit work runs with the mask this handler would have if the kernel had called it
+     * directly: the interrupted code's mask plus `sig` (our sa_mask is empty), and never the
+     * timeout signal. A handler may be called with every signal blocked instead:
+     * ThreadSanitizer installs its own handler with a full sa_mask and calls ours from it, so
+     * the timer's signal (and the program's SIGALRM) stayed pending for as long as the exit
+     * work hung (victim.flush_timeout under TSan). */
+    sigset_t mask;
+    if (uctx)
+        mask = ((const ucontext_t *)uctx)->uc_sigmask;
+    else
+        sigemptyset(&mask);
+    sigaddset(&mask, sig);
+    if (timeout_sig)
+        sigdelset(&mask, timeout_sig);
+    pthread_sigmask(SIG_SETMASK, &mask, NULL);
     if (!arm_timeout()) {
         signal_warn("flush_on_signal: no timer to bound the exit work; dying by the signal without it");
         die_by(sig);
@@ -261,7 +278,8 @@ static void install_flush_on_signal(void)
             continue;   /* the program handles (or ignores) it: its exit runs our atexit */
         struct sigaction sa;
         memset(&sa, 0, sizeof sa);
-        sa.sa_handler = flush_handler;
+        sa.sa_sigaction = flush_handler;
+        sa.sa_flags = SA_SIGINFO;   /* for the interrupted code's signal mask */
         sigemptyset(&sa.sa_mask);
         sigaction(sigs[i], &sa, NULL);
     }
