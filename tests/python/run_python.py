@@ -138,6 +138,10 @@ CASES = {
         "what": "PyUnstable_Object_ClearWeakRefsNoCallbacks cleared a weakref to a victim_borrow.Fast whose callback "
                 "was registered from C with PyWeakref_NewRef: the callback never runs"},
 }
+# Expected SUMMARY lines: the extension's function, not the interpreter's (nor libc's).
+SUMMARIES = {"callback": "dangling-borrow in use_after_callback", "eq": "dangling-borrow in use_after_eq",
+             "thread": "dangling-borrow in use_after_gil_release", "late_incref": "dangling-borrow in incref_too_late",
+             "dangling_weakref": "dangling-weakref in leaky_dealloc"}
 CLEAN = {"callback_ok", "eq_ok", "thread_ok", "late_incref_ok", "get_ref_ok", "tracemalloc_ok", "dangling_weakref_ok",
          "callbacks_ok"}
 
@@ -173,6 +177,7 @@ def parse(text):
             mode = "py"
             continue
         if line.startswith("SUMMARY:"):
+            cur["summary"] = line[len("SUMMARY: wref-check: "):]
             cur = None
             continue
         if mode == "c":
@@ -293,6 +298,8 @@ def main():
                 errors.append(f"message: {f['what']!r}, expected it to contain {exp['what_has']!r}")
             if exp.get("stderr") and not re.search(exp["stderr"], proc.stderr):
                 errors.append(f"the program's stderr lacks {exp['stderr']!r}")
+            if a.case in SUMMARIES and f.get("summary") != SUMMARIES[a.case]:
+                errors.append(f"SUMMARY: {f.get('summary')!r}, expected {SUMMARIES[a.case]!r}")
             if list(f["stacks"]) != exp["labels"]:
                 errors.append(f"stacks: {list(f['stacks'])}, expected {exp['labels']}")
             if a.case == "dangling_weakref" and "survived" not in proc.stdout:

@@ -241,6 +241,10 @@ typedef struct wref__lang_frame {
 /* Set by a frontend (python/): points *frames at the frames of its stack `id`, innermost
  * first, and returns their count; 0 for an unknown id. The frames stay valid until exit. */
 extern size_t (*wref__lang_stack_get)(uint32_t id, const wref__lang_frame **frames);
+/* Set by a frontend (python/): true for a C frame of the language runtime itself (the
+ * interpreter), which the SUMMARY line passes over to name the extension's function. */
+struct wref__frame_info;
+extern bool (*wref__lang_frame_is_runtime)(const struct wref__frame_info *fi);
 
 #define WREF__MAX_STACKS 6
 

@@ -213,14 +213,25 @@ static size_t resolve_all(const wref__finding *f, wref__rstack *out)
     return n;
 }
 
-/* The first frame outside the checker library: the user's code, for the SUMMARY line. */
+bool (*wref__lang_frame_is_runtime)(const struct wref__frame_info *fi);
+
+/* The user's code, for the SUMMARY line: the first frame outside the checker library and
+ * outside the language runtime (wref__lang_frame_is_runtime: the interpreter, when a frontend
+ * says so), or failing that the first frame outside the checker. */
 static const char *user_function(const wref__rstack *stacks, size_t n)
 {
+    const struct wref__frame_info *first = NULL;
     for (size_t s = 0; s < n; s++)
-        for (size_t i = 0; i < stacks[s].n; i++)
-            if (!wref__self_contains(stacks[s].frames[i].pc))
-                return stacks[s].frames[i].function ? stacks[s].frames[i].function : "??";
-    return "??";
+        for (size_t i = 0; i < stacks[s].n; i++) {
+            const struct wref__frame_info *fi = &stacks[s].frames[i];
+            if (wref__self_contains(fi->pc))
+                continue;
+            if (!wref__lang_frame_is_runtime || !wref__lang_frame_is_runtime(fi))
+                return fi->function ? fi->function : "??";
+            if (!first)
+                first = fi;
+        }
+    return first && first->function ? first->function : "??";
 }
 
 static void text_frames(wref__buf *b, const wref__rstack *rs)

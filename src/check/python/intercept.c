@@ -18,6 +18,7 @@
 
 #include <stdio.h>
 #include <stdlib.h>
+#include <string.h>
 #include <unistd.h>
 
 #define WREF_PY_INTERPOSE __attribute__((visibility("default"), no_sanitize("thread")))
@@ -33,6 +34,18 @@ static py_object *weakref_new_ref(py_object *ob, py_object *callback);
 static py_object *weakref_new_proxy(py_object *ob, py_object *callback);
 static void clear_weakrefs_no_callbacks(py_object *ob);
 
+/* The C frames that are not the extension's, which the SUMMARY line passes over (report.c):
+ * the interpreter's (libpython, or an executable named python*: Debian's python3.11 has
+ * libpython linked in; an extension module is a shared object, so "python_ext.so" is not one)
+ * and the C library's (the process's start, below the interpreter's frames). */
+static bool frame_is_interpreter(const struct wref__frame_info *fi)
+{
+    const char *b = fi->module ? strrchr(fi->module, '/') : NULL;
+    b = b ? b + 1 : fi->module;
+    return b && (!strncmp(b, "libpython", 9) || (!strncmp(b, "python", 6) && !strstr(b, ".so")) ||
+                 !strncmp(b, "libc.so", 7) || !strncmp(b, "ld-linux", 8));
+}
+
 static void start(void)
 {
     start_state = UNSUPPORTED;
@@ -46,6 +59,7 @@ static void start(void)
         return;
     }
     wref__lang_stack_get = wref__py_stack_get;
+    wref__lang_frame_is_runtime = frame_is_interpreter;
     /* CPython is built without frame pointers: a frame-pointer walk stops in the interpreter,
      * before the extension's frames. Unwind with libunwind (DWARF CFI) from now on. */
     wref__stack_init(wref__opt.stack_depth, 0);
