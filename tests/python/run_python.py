@@ -141,7 +141,9 @@ CASES = {
 # Expected SUMMARY lines: the extension's function, not the interpreter's (nor libc's).
 SUMMARIES = {"callback": "dangling-borrow in use_after_callback", "eq": "dangling-borrow in use_after_eq",
              "thread": "dangling-borrow in use_after_gil_release", "late_incref": "dangling-borrow in incref_too_late",
-             "dangling_weakref": "dangling-weakref in leaky_dealloc"}
+             "dangling_weakref": "dangling-weakref in leaky_dealloc", "callback_error": "callback-error in subscribe_proxy",
+             "never_ran": "callback-never-ran in subscribe", "use_after_clear": "use-after-clear in cache_raw",
+             "suppressed": "callback-suppressed in fast_dealloc"}
 CLEAN = {"callback_ok", "eq_ok", "thread_ok", "late_incref_ok", "get_ref_ok", "tracemalloc_ok", "dangling_weakref_ok",
          "callbacks_ok"}
 
