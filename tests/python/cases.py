@@ -143,9 +143,18 @@ def case_use_after_clear(ok=False):
     """A callback registered from C resurrects its dying referent through a pointer that held
     no reference; the object is freed anyway and the reference handed out dangles."""
     obj = Victim("v")
-    vb.cache_raw(obj, ok)  # @uac_reg
+    vb.cache_raw(obj, int(ok))  # @uac_reg
     del obj  # @uac_free
     print(run(repr, vb.take_handed_out()))
+
+
+def case_weakref_dying(ok=False):
+    """The same raw pointer, used by the death callback to make a new weakref to the dying
+    object (weakly referenced in its dying window). Its correct twin is use_after_clear_ok."""
+    obj = Victim("v")
+    vb.cache_raw(obj, 2)  # @uacw_reg
+    del obj  # @uacw_free
+    print("survived")
 
 
 def case_suppressed(ok=False):

@@ -123,13 +123,21 @@ CASES = {
         REGISTERED: ([c("PyWeakref_NewRef"), c("subscribe", "sub_reg")], [p("case_never_ran", "nr_reg")] + MAIN, False),
         "what": "a weakref callback registered from C with PyWeakref_NewRef never ran: its referent, a Victim, is "
                 "still alive at exit; it leaked: at Python exit 1 reference(s)"},
-    "use_after_clear": {
-        "kind": "use-after-clear", "type": "Victim", "labels": ["where", "weakref created"],
+    "use_after_clear": {   # reported at the free; names the callback that took the reference
+        "kind": "use-after-clear", "type": "Victim", "labels": ["where", REGISTERED],
         "where": ([c("py_object_free_hook"), PY], [p("case_use_after_clear", "uac_free")] + MAIN, False),
+        REGISTERED: ([c("PyWeakref_NewRef"), c("cache_raw", "uac_reg")], [p("case_use_after_clear", "uac_reg")] + MAIN,
+                     False),
+        "what": "a Victim was freed while 1 reference(s) to it were still held: the weakref callback <built-in "
+                "function on_death>, registered from C with PyWeakref_NewRef, took them while the object was being "
+                "destroyed", "reference_error": True},
+    "weakref_dying": {   # reported at the PyWeakref_NewRef call in the dying window
+        "kind": "use-after-clear", "type": "Victim", "labels": ["where", "weakref created"],
+        "where": ([c("PyWeakref_NewRef"), c("on_death_weakref", "uac_wr"), PY],
+                  [p("case_weakref_dying", "uacw_free")] + MAIN, False),
         "weakref created": ([c("PyWeakref_NewRef"), c("cache_raw", "uac_reg")],
-                            [p("case_use_after_clear", "uac_reg")] + MAIN, False),
-        "what": "a Victim was freed while 1 reference(s) to it were still held: they were taken after its count had "
-                "reached 0", "reference_error": True},
+                            [p("case_weakref_dying", "uacw_reg")] + MAIN, False),
+        "what": "PyWeakref_NewRef made a weakref to a Victim whose count is 0: it is being destroyed"},
     "suppressed": {   # 3.13+ only (PyUnstable_Object_ClearWeakRefsNoCallbacks)
         "kind": "callback-suppressed", "type": "victim_borrow.Fast", "labels": ["where", REGISTERED],
         "where": ([c("PyUnstable_Object_ClearWeakRefsNoCallbacks"), c("fast_dealloc", "sup_clear")],

@@ -283,18 +283,30 @@ static PyObject *on_death_ok(PyObject *self, PyObject *wr)
     Py_RETURN_NONE;
 }
 
-static PyMethodDef on_death_def = {"on_death", on_death, METH_O, NULL};
-static PyMethodDef on_death_ok_def = {"on_death_ok", on_death_ok, METH_O, NULL};
+/* Another death callback: a new weakref to the dying object, through the same pointer. */
+GUILTY static PyObject *on_death_weakref(PyObject *self, PyObject *wr)
+{
+    (void)self;
+    (void)wr;
+    PyObject *again = PyWeakref_NewRef(raw_cache, NULL);  /* @uac_wr */
+    Py_XDECREF(again);
+    Py_RETURN_NONE;
+}
 
+static PyMethodDef on_death_defs[] = {{"on_death", on_death, METH_O, NULL},
+                                      {"on_death_ok", on_death_ok, METH_O, NULL},
+                                      {"on_death_weakref", on_death_weakref, METH_O, NULL}};
+
+/* mode 0: on_death (the bug), 1: on_death_ok, 2: on_death_weakref (the bug, another shape) */
 GUILTY static PyObject *cache_raw(PyObject *self, PyObject *args)
 {
     PyObject *obj;
-    int ok = 0;
+    int mode = 0;
     (void)self;
-    if (!PyArg_ParseTuple(args, "O|p", &obj, &ok))
-        return NULL;
+    if (!PyArg_ParseTuple(args, "O|i", &obj, &mode) || mode < 0 || mode > 2)
+        return PyErr_Occurred() ? NULL : PyErr_Format(PyExc_ValueError, "mode %d", mode);
     raw_cache = obj;
-    PyObject *cb = PyCFunction_New(ok ? &on_death_ok_def : &on_death_def, NULL);
+    PyObject *cb = PyCFunction_New(&on_death_defs[mode], NULL);
     if (!cb)
         return NULL;
     PyObject *wr = PyWeakref_NewRef(obj, cb);           /* @uac_reg */

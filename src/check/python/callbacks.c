@@ -125,6 +125,38 @@ static void report_error(py_object *callback, const cb_rec *rec)
     wref__py.err_restore(et, ev, etb);   /* CPython's own "Exception ignored" output follows */
 }
 
+/* Gains noted by cb_call, taken by the free of their referent (objects.c), newest kept. */
+#define GAINS 16
+static struct {
+    uintptr_t referent;   /* 0: free slot */
+    wref__py_gain g;
+} gains[GAINS];
+static unsigned gains_next;
+
+static void note_gain(py_object *callback, const cb_rec *rec)
+{
+    wref__py_gain g = {.api = rec->api, .st_reg = rec->st_reg, .py_reg = rec->py_reg, .tno_reg = rec->tno_reg};
+    wref__py_text(callback, true, g.callback, sizeof g.callback);
+    pthread_mutex_lock(&cbs.lock);
+    gains[gains_next % GAINS].referent = rec->referent;
+    gains[gains_next++ % GAINS].g = g;
+    pthread_mutex_unlock(&cbs.lock);
+}
+
+bool wref__py_callbacks_gain_take(uintptr_t referent, wref__py_gain *out)
+{
+    bool found = false;
+    pthread_mutex_lock(&cbs.lock);
+    for (unsigned i = 0; i < GAINS && !found; i++)
+        if (gains[i].referent == referent) {
+            *out = gains[i].g;
+            gains[i].referent = 0;
+            found = true;
+        }
+    pthread_mutex_unlock(&cbs.lock);
+    return found;
+}
+
 static py_object *cb_call(py_object *self, py_object *args, py_object *kwargs)
 {
     wrapper *w = (wrapper *)self;
@@ -133,12 +165,21 @@ static py_object *cb_call(py_object *self, py_object *args, py_object *kwargs)
         wref__py.incref(wref__py.none);
         return wref__py.none;
     }
-    if (w->rec)
-        w->rec->called = 1;
+    cb_rec *rec = w->rec;
+    /* The referent's count before the call, when it is known alive (watched): 0 while
+     * PyObject_ClearWeakRefs runs; a gain then is a resurrection in its dying window. */
+    ssize_t before = -1;
+    wref__py_rec o;
+    if (rec && wref__py_rec_find(rec->referent, &o, false, NULL) && o.state == WREF__PY_WATCHED)
+        before = ((py_object *)rec->referent)->ob_refcnt;
+    if (rec)
+        rec->called = 1;
     wref__py.incref(callback);   /* the call may clear the wrapper */
     py_object *r = wref__py.object_call(callback, args, kwargs);
-    if (!r && w->rec)
-        report_error(callback, w->rec);
+    if (rec && before == 0 && ((py_object *)rec->referent)->ob_refcnt > 0)
+        note_gain(callback, rec);
+    if (!r && rec)
+        report_error(callback, rec);
     wref__py.decref(callback);
     return r;
 }

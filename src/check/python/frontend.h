@@ -53,9 +53,10 @@ bool wref__py_alloc_install(void);
 /* o was just returned by PyWeakref_GetObject to the code at caller_pc, or got a weakref from
  * PyWeakref_NewRef there (how; GIL held): watch it. */
 void wref__py_watch_borrow(py_object *o, uintptr_t caller_pc, int how);
-/* use-after-clear: o, just borrowed or weakly referenced by `api`, has a count of 0 (it is
- * being destroyed); reported once per object. */
-void wref__py_check_dying(py_object *o, const char *api);
+/* use-after-clear: o, just borrowed or weakly referenced by `api` (called at caller_pc, how),
+ * has a count of 0 (it is being destroyed); reported once per object, with its earlier
+ * borrow or weakref when it was watched before. Call before wref__py_watch_borrow. */
+void wref__py_check_dying(py_object *o, const char *api, uintptr_t caller_pc, int how);
 /* Copies the record of the object at obj (tombstone or watched); false when unknown. Marks it
  * reported when mark_reported is set and returns in *first whether it was the first time. */
 bool wref__py_rec_find(uintptr_t obj, wref__py_rec *out, bool mark_reported, bool *first);
@@ -73,6 +74,17 @@ py_object *wref__py_callback_wrap(py_object *ob, py_object *callback, uintptr_t 
 /* PyUnstable_Object_ClearWeakRefsNoCallbacks(ob): calls clear(ob) (the real one) and reports
  * each callback registered from C that it dropped (callback-suppressed). */
 void wref__py_callbacks_suppressed(py_object *ob, void (*clear)(py_object *));
+/* A callback registered from C during which its dying referent (count 0) gained references:
+ * the callback's repr and its registration. */
+typedef struct wref__py_gain {
+    char callback[160];
+    const char *api;
+    wref__stack_id st_reg;
+    uint32_t py_reg;
+    unsigned tno_reg;
+} wref__py_gain;
+/* Takes the gain noted for the object at referent, if any. */
+bool wref__py_callbacks_gain_take(uintptr_t referent, wref__py_gain *out);
 /* At exit: callbacks registered from C that never ran, their referent still alive. */
 void wref__py_callbacks_exit(void);
 void wref__py_callbacks_stats(size_t *registered, size_t *errors, size_t *suppressed);
@@ -87,7 +99,7 @@ void wref__py_report_dangling_weakref(const wref__py_rec *r, wref__stack_id wher
  * gained them after its count had reached 0), or (held == 0) it was borrowed or weakly
  * referenced by `api` while its count was 0. */
 void wref__py_report_use_after_clear(const wref__py_rec *r, ssize_t held, const char *api, wref__stack_id where,
-                                     uint32_t py_where);
+                                     uint32_t py_where, const wref__py_gain *gain);
 /* A quarantined object whose count changed after the free (late Py_INCREF): reports it. */
 void wref__py_report_late_incref(const wref__py_rec *r, ssize_t count);
 

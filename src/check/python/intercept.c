@@ -84,8 +84,8 @@ __attribute__((no_sanitize("thread"))) static py_object *weakref_get_object(py_o
     py_object *o = wref__py.weakref_get_object(ref);
     if (wref__py_active && o && o != wref__py.none) {
         n_calls++;
+        wref__py_check_dying(o, "PyWeakref_GetObject", (uintptr_t)__builtin_return_address(0), WREF__PY_BORROWED);
         wref__py_watch_borrow(o, (uintptr_t)__builtin_return_address(0), WREF__PY_BORROWED);
-        wref__py_check_dying(o, "PyWeakref_GetObject");
     }
     return o;
 }
@@ -110,8 +110,8 @@ __attribute__((no_sanitize("thread"))) static py_object *new_weakref(py_object *
     if (wrap)
         wref__py.decref(wrap);   /* the weakref holds it now (or it dies with a failed call) */
     if (wref__py_active && r && ob && ob != wref__py.none) {
+        wref__py_check_dying(ob, api, pc, WREF__PY_WEAKREF_CREATED);
         wref__py_watch_borrow(ob, pc, WREF__PY_WEAKREF_CREATED);
-        wref__py_check_dying(ob, api);
     }
     return r;
 }

@@ -181,7 +181,9 @@ static void tombstone(wref__py_rec *r)
         r->reported = 1;
         wref__py_rec copy = *r;
         copy.st_destroy = st, copy.py_destroy = py, copy.tno_destroy = wref__thread_no();
-        wref__py_report_use_after_clear(&copy, held, NULL, st, py);
+        wref__py_gain gain;
+        bool have_gain = wref__py_callbacks_gain_take(r->obj, &gain);
+        wref__py_report_use_after_clear(&copy, held, NULL, st, py, have_gain ? &gain : NULL);
     }
     wref__py_tombstone_make((py_object *)r->obj);
     if (held > 0)   /* the holders' Py_DECREFs bring it back to the tombstone's count */
@@ -344,18 +346,26 @@ void wref__py_watch_borrow(py_object *o, uintptr_t caller_pc, int how)
     in_frontend--;
 }
 
-void wref__py_check_dying(py_object *o, const char *api)
+void wref__py_check_dying(py_object *o, const char *api, uintptr_t caller_pc, int how)
 {
     if (o->ob_refcnt != 0)
         return;
     wref__py_rec r;
     bool first = false;
-    if (!wref__py_rec_find((uintptr_t)o, &r, true, &first) || !first)
+    bool had = wref__py_rec_find((uintptr_t)o, &r, true, &first);
+    if (!had) {   /* first contact: watch it, then report without an earlier history */
+        wref__py_watch_borrow(o, caller_pc, how);
+        if (!wref__py_rec_find((uintptr_t)o, &r, true, &first))
+            return;
+    }
+    if (!first)
         return;
     in_frontend++;
     wref__stack_id where = wref__capture();
     uint32_t py = wref__py_stack_capture(wref__opt.stack_depth);
-    wref__py_report_use_after_clear(&r, 0, api, where, py);
+    if (!had)
+        r.st_borrow = 0;   /* no earlier borrow or weakref to show */
+    wref__py_report_use_after_clear(&r, 0, api, where, py, NULL);
     in_frontend--;
 }
 

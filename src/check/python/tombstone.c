@@ -93,11 +93,26 @@ void wref__py_report_dangling_weakref(const wref__py_rec *r, wref__stack_id wher
     wref__report(&f);
 }
 
-void wref__py_report_use_after_clear(const wref__py_rec *r, ssize_t held, const char *api, wref__stack_id where,
-                                     uint32_t py_where)
+/* Two captures of one call into an interposer: the same stack but for frame #0 (a different
+ * pc inside the interposer). */
+static bool same_call(wref__stack_id a, wref__stack_id b)
 {
-    char what[500];
-    if (held > 0)
+    const uintptr_t *pa, *pb;
+    size_t na = wref__stack_get(a, &pa), nb = wref__stack_get(b, &pb);
+    return a == b || (na == nb && na > 1 && !memcmp(pa + 1, pb + 1, (na - 1) * sizeof *pa));
+}
+
+void wref__py_report_use_after_clear(const wref__py_rec *r, ssize_t held, const char *api, wref__stack_id where,
+                                     uint32_t py_where, const wref__py_gain *gain)
+{
+    char what[700];
+    if (held > 0 && gain)
+        snprintf(what, sizeof what,
+                 "a %s was freed while %zd reference(s) to it were still held: the weakref callback %s, registered "
+                 "from C with %s, took them while the object was being destroyed (its count had reached 0: it was "
+                 "resurrected through a pointer that held no reference); they now point at freed memory",
+                 r->type_name, held, gain->callback, gain->api);
+    else if (held > 0)
         snprintf(what, sizeof what,
                  "a %s was freed while %zd reference(s) to it were still held: they were taken after its count "
                  "had reached 0, while it was being destroyed (e.g. a weakref callback that resurrected it through "
@@ -114,7 +129,9 @@ void wref__py_report_use_after_clear(const wref__py_rec *r, ssize_t held, const 
     wref__finding f = {.kind = WREF__K_USE_AFTER_CLEAR, .what = what, .object = &obj, .address = r->obj,
                        .where = where, .lang_where = py_where, .type_name = r->type_name,
                        .test_name = getenv("PYTEST_CURRENT_TEST")};
-    if (held > 0 || r->st_borrow != where)
+    if (gain)
+        add_history(&f, "callback registered (weakref created)", gain->st_reg, gain->tno_reg, gain->py_reg);
+    if (r->st_borrow && (!gain || !same_call(gain->st_reg, r->st_borrow) || gain->py_reg != r->py_borrow))
         add_history(&f, r->how == WREF__PY_BORROWED ? "borrowed" : "weakref created", r->st_borrow, r->tno_borrow,
                     r->py_borrow);
     wref__report(&f);
