@@ -1,7 +1,14 @@
-/* victim_borrow: extension module with dangling borrowed references from PyWeakref_GetObject,
- * one shape per function, and correct versions of each (the *_ok functions).
+/* victim_borrow: the extension module of the CPython victims (tests/python/cases.py drives
+ * it), one bug per entry point and the correct version of each (the *_ok functions):
+ *   - dangling borrowed references from PyWeakref_GetObject (a callback, __eq__, a GIL
+ *     release, a late Py_INCREF);
+ *   - a type whose dealloc forgets PyObject_ClearWeakRefs (Leaky; Tidy is correct);
+ *   - weakref callbacks registered from C: subscribe/subscribe_proxy (a callback that raises,
+ *     a referent leaked by keep_forever), cache_raw (death callbacks that resurrect or weakly
+ *     reference the dying object through a pointer that held no reference), Fast (3.13: a
+ *     dealloc that clears its weakrefs without callbacks).
  * Built -g -O1 with frame pointers and noinline guilty functions, so that the C frames the
- * tests expect are stable. */
+ * tests expect are stable; the "@name" comments mark the lines they expect. */
 #define PY_SSIZE_T_CLEAN
 #include <Python.h>
 
@@ -11,18 +18,23 @@
 
 #define GUILTY __attribute__((noinline))
 
+/* The entry points taking two positional arguments are METH_FASTCALL (see the method table):
+ * ARGS2 checks the count and names them. */
+#define ARGS2(a, b)                                                                        \
+    (void)self;                                                                            \
+    if (nargs != 2)                                                                        \
+        return PyErr_Format(PyExc_TypeError, "expected 2 arguments, got %zd", nargs);      \
+    PyObject *a = args[0], *b = args[1]
+
 #if PY_VERSION_HEX >= 0x030D0000
 /* deprecated in 3.13, which is the point of this module */
 #pragma GCC diagnostic ignored "-Wdeprecated-declarations"
 #endif
 
 /* A callback drops the last reference between the borrow and the use. */
-GUILTY static PyObject *use_after_callback(PyObject *self, PyObject *args)
+GUILTY static PyObject *use_after_callback(PyObject *self, PyObject *const *args, Py_ssize_t nargs)
 {
-    PyObject *ref, *cb;
-    (void)self;
-    if (!PyArg_ParseTuple(args, "OO", &ref, &cb))
-        return NULL;
+    ARGS2(ref, cb);
     PyObject *obj = PyWeakref_GetObject(ref);           /* borrowed @cb_borrow */
     PyObject *r = PyObject_CallNoArgs(cb);              /* drops the last strong reference @cb_call */
     if (!r)
@@ -32,12 +44,9 @@ GUILTY static PyObject *use_after_callback(PyObject *self, PyObject *args)
 }
 
 /* The same with a strong reference taken at once: correct. */
-GUILTY static PyObject *use_after_callback_ok(PyObject *self, PyObject *args)
+GUILTY static PyObject *use_after_callback_ok(PyObject *self, PyObject *const *args, Py_ssize_t nargs)
 {
-    PyObject *ref, *cb;
-    (void)self;
-    if (!PyArg_ParseTuple(args, "OO", &ref, &cb))
-        return NULL;
+    ARGS2(ref, cb);
     PyObject *obj = PyWeakref_GetObject(ref);
     Py_INCREF(obj);
     PyObject *r = PyObject_CallNoArgs(cb);
@@ -52,12 +61,9 @@ GUILTY static PyObject *use_after_callback_ok(PyObject *self, PyObject *args)
 }
 
 /* A rich comparison: the object's own __eq__ drops the last reference, then it is used. */
-GUILTY static PyObject *use_after_eq(PyObject *self, PyObject *args)
+GUILTY static PyObject *use_after_eq(PyObject *self, PyObject *const *args, Py_ssize_t nargs)
 {
-    PyObject *ref, *other;
-    (void)self;
-    if (!PyArg_ParseTuple(args, "OO", &ref, &other))
-        return NULL;
+    ARGS2(ref, other);
     PyObject *obj = PyWeakref_GetObject(ref);                   /* @eq_borrow */
     int eq = PyObject_RichCompareBool(obj, other, Py_EQ);       /* @eq_call */
     if (eq < 0)
@@ -65,12 +71,9 @@ GUILTY static PyObject *use_after_eq(PyObject *self, PyObject *args)
     return PyObject_GetAttrString(obj, "name");                 /* @eq_use */
 }
 
-GUILTY static PyObject *use_after_eq_ok(PyObject *self, PyObject *args)
+GUILTY static PyObject *use_after_eq_ok(PyObject *self, PyObject *const *args, Py_ssize_t nargs)
 {
-    PyObject *ref, *other;
-    (void)self;
-    if (!PyArg_ParseTuple(args, "OO", &ref, &other))
-        return NULL;
+    ARGS2(ref, other);
     PyObject *obj = PyWeakref_GetObject(ref);
     Py_INCREF(obj);
     int eq = PyObject_RichCompareBool(obj, other, Py_EQ);
@@ -96,12 +99,9 @@ GUILTY static void wait_released(void)
         usleep(500);
 }
 
-GUILTY static PyObject *use_after_gil_release(PyObject *self, PyObject *args)
+GUILTY static PyObject *use_after_gil_release(PyObject *self, PyObject *const *args, Py_ssize_t nargs)
 {
-    PyObject *ref, *go;
-    (void)self;
-    if (!PyArg_ParseTuple(args, "OO", &ref, &go))
-        return NULL;
+    ARGS2(ref, go);
     atomic_store(&released_flag, 0);
     PyObject *obj = PyWeakref_GetObject(ref);             /* @gil_borrow */
     PyObject *r = PyObject_CallMethod(go, "set", NULL);   /* lets the other thread run */
@@ -114,12 +114,9 @@ GUILTY static PyObject *use_after_gil_release(PyObject *self, PyObject *args)
     return PyObject_Str(obj);                             /* @gil_use */
 }
 
-GUILTY static PyObject *use_after_gil_release_ok(PyObject *self, PyObject *args)
+GUILTY static PyObject *use_after_gil_release_ok(PyObject *self, PyObject *const *args, Py_ssize_t nargs)
 {
-    PyObject *ref, *go;
-    (void)self;
-    if (!PyArg_ParseTuple(args, "OO", &ref, &go))
-        return NULL;
+    ARGS2(ref, go);
     atomic_store(&released_flag, 0);
     PyObject *obj = PyWeakref_GetObject(ref);
     Py_INCREF(obj);
@@ -138,12 +135,9 @@ GUILTY static PyObject *use_after_gil_release_ok(PyObject *self, PyObject *args)
 }
 
 /* A Py_INCREF that comes too late: the object is returned to Python after it died. */
-GUILTY static PyObject *incref_too_late(PyObject *self, PyObject *args)
+GUILTY static PyObject *incref_too_late(PyObject *self, PyObject *const *args, Py_ssize_t nargs)
 {
-    PyObject *ref, *cb;
-    (void)self;
-    if (!PyArg_ParseTuple(args, "OO", &ref, &cb))
-        return NULL;
+    ARGS2(ref, cb);
     PyObject *obj = PyWeakref_GetObject(ref);           /* @late_borrow */
     PyObject *r = PyObject_CallNoArgs(cb);              /* @late_call */
     if (!r)
@@ -153,12 +147,9 @@ GUILTY static PyObject *incref_too_late(PyObject *self, PyObject *args)
     return obj;
 }
 
-GUILTY static PyObject *incref_in_time(PyObject *self, PyObject *args)
+GUILTY static PyObject *incref_in_time(PyObject *self, PyObject *const *args, Py_ssize_t nargs)
 {
-    PyObject *ref, *cb;
-    (void)self;
-    if (!PyArg_ParseTuple(args, "OO", &ref, &cb))
-        return NULL;
+    ARGS2(ref, cb);
     PyObject *obj = PyWeakref_GetObject(ref);
     Py_INCREF(obj);
     PyObject *r = PyObject_CallNoArgs(cb);
@@ -219,36 +210,28 @@ GUILTY static PyObject *make_ref(PyObject *self, PyObject *obj)
 /* The weakrefs an extension keeps (a C-level registry, never freed, like a real one). */
 static PyObject *subscriptions;
 
-/* A callback registered from C with PyWeakref_NewRef. */
-GUILTY static PyObject *subscribe(PyObject *self, PyObject *args)
+/* Keeps a new weakref (or NULL after an error) in the registry; None, or NULL on an error. */
+static PyObject *keep(PyObject *wr)
 {
-    PyObject *obj, *cb;
-    (void)self;
-    if (!PyArg_ParseTuple(args, "OO", &obj, &cb))
+    int rc = wr ? PyList_Append(subscriptions, wr) : -1;
+    Py_XDECREF(wr);
+    if (rc < 0)
         return NULL;
-    PyObject *wr = PyWeakref_NewRef(obj, cb);           /* @sub_reg */
-    if (!wr || PyList_Append(subscriptions, wr) < 0) {
-        Py_XDECREF(wr);
-        return NULL;
-    }
-    Py_DECREF(wr);
     Py_RETURN_NONE;
 }
 
-/* The same with PyWeakref_NewProxy. */
-GUILTY static PyObject *subscribe_proxy(PyObject *self, PyObject *args)
+/* A callback registered from C with PyWeakref_NewRef. */
+GUILTY static PyObject *subscribe(PyObject *self, PyObject *const *args, Py_ssize_t nargs)
 {
-    PyObject *obj, *cb;
-    (void)self;
-    if (!PyArg_ParseTuple(args, "OO", &obj, &cb))
-        return NULL;
-    PyObject *wr = PyWeakref_NewProxy(obj, cb);         /* @sub_proxy */
-    if (!wr || PyList_Append(subscriptions, wr) < 0) {
-        Py_XDECREF(wr);
-        return NULL;
-    }
-    Py_DECREF(wr);
-    Py_RETURN_NONE;
+    ARGS2(obj, cb);
+    return keep(PyWeakref_NewRef(obj, cb));             /* @sub_reg */
+}
+
+/* The same with PyWeakref_NewProxy. */
+GUILTY static PyObject *subscribe_proxy(PyObject *self, PyObject *const *args, Py_ssize_t nargs)
+{
+    ARGS2(obj, cb);
+    return keep(PyWeakref_NewProxy(obj, cb));           /* @sub_proxy */
 }
 
 /* A reference taken and never released: the object leaks, its callbacks never run. */
@@ -269,7 +252,7 @@ GUILTY static PyObject *on_death(PyObject *self, PyObject *wr)
 {
     (void)self;
     (void)wr;
-    Py_INCREF(raw_cache);                               /* the dying object gains a reference @uac_incref */
+    Py_INCREF(raw_cache);                               /* the dying object gains a reference */
     Py_XDECREF(handed_out);
     handed_out = raw_cache;
     Py_RETURN_NONE;
@@ -311,12 +294,7 @@ GUILTY static PyObject *cache_raw(PyObject *self, PyObject *args)
         return NULL;
     PyObject *wr = PyWeakref_NewRef(obj, cb);           /* @uac_reg */
     Py_DECREF(cb);
-    if (!wr || PyList_Append(subscriptions, wr) < 0) {
-        Py_XDECREF(wr);
-        return NULL;
-    }
-    Py_DECREF(wr);
-    Py_RETURN_NONE;
+    return keep(wr);
 }
 
 static PyObject *take_handed_out(PyObject *self, PyObject *args)
@@ -344,21 +322,22 @@ static PyTypeObject FastType = {
     .tp_weaklistoffset = offsetof(WeakObject, weakreflist), .tp_new = PyType_GenericNew};
 #endif
 
+#define FASTCALL(name) {#name, (PyCFunction)(void (*)(void))name, METH_FASTCALL, NULL}
 static PyMethodDef methods[] = {
-    {"subscribe", subscribe, METH_VARARGS, NULL},
-    {"subscribe_proxy", subscribe_proxy, METH_VARARGS, NULL},
+    FASTCALL(subscribe),
+    FASTCALL(subscribe_proxy),
     {"keep_forever", keep_forever, METH_O, NULL},
     {"cache_raw", cache_raw, METH_VARARGS, NULL},
     {"take_handed_out", take_handed_out, METH_NOARGS, NULL},
-    {"use_after_callback", use_after_callback, METH_VARARGS, NULL},
-    {"use_after_callback_ok", use_after_callback_ok, METH_VARARGS, NULL},
-    {"use_after_eq", use_after_eq, METH_VARARGS, NULL},
-    {"use_after_eq_ok", use_after_eq_ok, METH_VARARGS, NULL},
-    {"use_after_gil_release", use_after_gil_release, METH_VARARGS, NULL},
-    {"use_after_gil_release_ok", use_after_gil_release_ok, METH_VARARGS, NULL},
+    FASTCALL(use_after_callback),
+    FASTCALL(use_after_callback_ok),
+    FASTCALL(use_after_eq),
+    FASTCALL(use_after_eq_ok),
+    FASTCALL(use_after_gil_release),
+    FASTCALL(use_after_gil_release_ok),
     {"released", released, METH_NOARGS, NULL},
-    {"incref_too_late", incref_too_late, METH_VARARGS, NULL},
-    {"incref_in_time", incref_in_time, METH_VARARGS, NULL},
+    FASTCALL(incref_too_late),
+    FASTCALL(incref_in_time),
     {"get_ref", get_ref, METH_O, NULL},
     {"make_ref", make_ref, METH_O, NULL},
     {NULL, NULL, 0, NULL}};
