@@ -318,6 +318,25 @@ def case_symbolize():
     check(json.loads(r.stdout)["findings"][0]["stacks"][0]["frames"][1]["function"] is None, "mismatched frames left alone")
     # symbolized output is still a valid report that loads
     report("--format=json", out, status=1)
+    # an -O2 inline chain (tests/victims/inline_chain.c): offline, every level at its own
+    # call-site line, exactly as the checker symbolized it live
+    exe = os.path.join(os.environ["VICTIMS_BIN"], "victim_inline_chain_O2")
+    env = dict(os.environ, LD_PRELOAD=os.environ["CHECK_LIB"], WREF_CHECK_OPTIONS="report=json:log_path=%s/inl" % w,
+               ASAN_OPTIONS="verify_asan_link_order=0:detect_leaks=0")
+    subprocess.run([exe], env=env, capture_output=True)
+    inl = [os.path.join(w, n) for n in os.listdir(w) if n.startswith("inl.")]
+    check(len(inl) == 1, "inline_chain_O2 wrote one report")
+    doc = json.load(open(inl[0]))
+    mine = lambda fs: [(f["function"], f["file"], f["line"], f["inlined"]) for f in fs if f["module"] == exe]
+    live = mine(doc["findings"][0]["stacks"][0]["frames"])
+    check([x[0] for x in live][:4] == ["victim_inner", "victim_middle", "victim_outer", "victim_entry"],
+          "the checker's live stack has the whole chain: %s" % live)
+    for fd in doc["findings"]:
+        for st in fd["stacks"]:
+            st["frames"] = [dict(f, function=None, file=None, line=None) for f in st["frames"] if not f["inlined"]]
+    r = report("--format=symbolize", "-", stdin=json.dumps(doc), status=0)
+    offline = mine(json.loads(r.stdout)["findings"][0]["stacks"][0]["frames"])
+    check(offline == live, "offline symbolization of the stripped report gives the same frames: %s" % offline, r)
     # several inputs need -o DIR
     report("--format=symbolize", big, A, status=2)
     report("--format=symbolize", big, A, "-o", w, status=0)

@@ -2,19 +2,23 @@
  *
  * Contract: every frame with a module and an offset but no file or line is looked up at
  * offset - 1 (the offset is a return address) in the module file; function, file and line
- * are filled from DWARF (function from the symbol table when DWARF has none). When the
- * address is inside inlined code, the frame becomes the chain of frames libdw gives,
- * innermost first, each inlined one marked "inlined": true, all with the frame's pc, module
- * and offset. A module whose file is missing, unreadable, or whose build ID differs from
+ * are filled by the checker's own symbolizer (src/check/engine/symbolize.c,
+ * wref__symbolize_dwfl, compiled into the tool), so a frame is symbolized offline exactly as
+ * the checker symbolizes it live. When the address is inside inlined code, the frame becomes
+ * the whole inline chain, innermost first, each inlined level marked "inlined": true at its
+ * own call-site line, then the holder, all with the frame's pc, module and offset. A module whose file is missing, unreadable, or whose build ID differs from
  * the frame's build_id is skipped with one warning. Results are cached per module and per
  * offset, so the cost is one DWARF lookup per distinct (module, offset). Only the JSON trees
  * change: the typed model of a report is stale afterwards. */
 #include "model.h"
 
-#include <dwarf.h>
+#include "check/engine/symbolize.h"
+
 #include <elfutils/libdwfl.h>
 #include <stdlib.h>
 #include <string.h>
+
+#define MAX_CHAIN 17   /* the checker's bound: 16 inlined levels and the holder */
 
 struct module {
     char *path;
@@ -90,51 +94,10 @@ static size_t module_index(const char *path)
     return cache.nmodules++;
 }
 
-/* The name of a subprogram or inlined-subroutine DIE, following abstract origins. */
-static const char *die_name(Dwarf_Die *die)
-{
-    Dwarf_Attribute a;
-    if (dwarf_attr_integrate(die, DW_AT_name, &a))
-        return dwarf_formstring(&a);
-    return NULL;
-}
-
 static json_t *sym(const char *function, const char *file, int line, int inlined)
 {
     return json_pack("{s:s?,s:s?,s:o,s:b}", "function", function, "file", file, "line",
                      line > 0 ? json_integer(line) : json_null(), "inlined", inlined);
-}
-
-/* Appends the frames for the inline chain at `addr`; returns how many it added. */
-static size_t inline_chain(Dwfl_Module *mod, Dwarf_Addr addr, const char *file, int line, json_t *out)
-{
-    Dwarf_Addr bias;
-    Dwarf_Die *cu = dwfl_module_addrdie(mod, addr, &bias), *scopes = NULL;
-    int n = cu ? dwarf_getscopes(cu, addr - bias, &scopes) : -1;
-    Dwarf_Files *files = NULL;
-    size_t nfiles = 0, added = 0;
-    if (cu && dwarf_getsrcfiles(cu, &files, &nfiles) != 0)
-        files = NULL;
-    for (int i = 0; i < n; i++) {
-        int tag = dwarf_tag(&scopes[i]);
-        if (tag == DW_TAG_subprogram) {
-            json_array_append_new(out, sym(die_name(&scopes[i]), file, line, 0));
-            added++;
-            break;
-        }
-        if (tag != DW_TAG_inlined_subroutine)
-            continue;
-        json_array_append_new(out, sym(die_name(&scopes[i]), file, line, 1));
-        added++;
-        Dwarf_Attribute a;
-        Dwarf_Word call_file = 0, call_line = 0;
-        dwarf_formudata(dwarf_attr(&scopes[i], DW_AT_call_file, &a), &call_file);
-        dwarf_formudata(dwarf_attr(&scopes[i], DW_AT_call_line, &a), &call_line);
-        file = files && call_file < nfiles ? dwarf_filesrc(files, call_file, NULL, NULL) : NULL;
-        line = (int)call_line;
-    }
-    free(scopes);
-    return added;
 }
 
 /* Looks `offset` up in module `mi`: a new array of symbol-field objects (maybe empty). */
@@ -146,17 +109,13 @@ static json_t *lookup(size_t mi, unsigned long long offset)
         return out;
     Dwarf_Addr start;
     dwfl_module_info(mod, NULL, &start, NULL, NULL, NULL, NULL, NULL);
-    Dwarf_Addr addr = start + offset - 1;
-    const char *file = NULL;
-    int line = 0;
-    Dwfl_Line *l = dwfl_module_getsrc(mod, addr);
-    if (l)
-        file = dwfl_lineinfo(l, NULL, &line, NULL, NULL, NULL);
-    if (!inline_chain(mod, addr, file, line, out)) {
-        const char *name = dwfl_module_addrname(mod, addr);
-        if (name || file)
-            json_array_append_new(out, sym(name, file, line, 0));
-    }
+    struct wref__frame_info frames[MAX_CHAIN];
+    size_t n = wref__symbolize_dwfl(mod, (uintptr_t)(start + offset), frames, MAX_CHAIN);
+    if (n == 1 && !frames[0].function && !frames[0].file)
+        return out;   /* nothing known */
+    for (size_t i = 0; i < n; i++)
+        json_array_append_new(out, sym(frames[i].function, frames[i].file, frames[i].file ? frames[i].line : 0,
+                                       frames[i].inlined));
     return out;
 }
 

@@ -473,6 +473,39 @@ static size_t inline_chain(Dwarf_Die *cu, Dwarf_Addr addr, const struct wref__fr
     return n;
 }
 
+/* The DWARF and symbol-table part of a lookup: fills fi's function and file:line for addr (the
+ * call instruction, in mod's address space) and out[0..] with the functions inlined there,
+ * innermost first; fi becomes the holder, at the outermost inlined call site. Returns the
+ * number of inlined frames (at most max - 1). Under sym.lock. */
+static size_t dwarf_frames(Dwfl_Module *mod, uintptr_t addr, struct wref__frame_info *fi,
+                           struct wref__frame_info *out, size_t max)
+{
+    size_t n_inl = 0;
+    GElf_Off off = 0;
+    GElf_Sym s;
+    const char *fn = dwfl_module_addrinfo(mod, addr, &off, &s, NULL, NULL, NULL);
+    if (fn != NULL && (fi->function = intern(fn)) != NULL)
+        fi->function_offset = (uintptr_t)off + 1;
+    Dwarf_Addr bias = 0;
+    Dwarf_Die *cu = cu_of(mod, addr, &bias);
+    if (cu != NULL) {
+        int lineno = 0;
+        const char *file = source_line(cu, addr - bias, &lineno);
+        if (file != NULL && (fi->file = intern(file)) != NULL)
+            fi->line = lineno;
+        struct wref__frame_info outer = *fi;
+        if (max > 1)
+            n_inl = inline_chain(cu, addr - bias, fi, out, max - 1, &outer);
+        if (n_inl > 0) {
+            out[0].file = fi->file;   /* the innermost inlined body is where the line table points */
+            out[0].line = fi->line;
+            fi->file = outer.file;
+            fi->line = outer.line;
+        }
+    }
+    return n_inl;
+}
+
 static size_t resolve(uintptr_t pc, const struct load *l, struct wref__frame_info *out, size_t max)
 {
     uintptr_t addr = pc - 1; /* the call instruction, not the one after it */
@@ -483,31 +516,7 @@ static size_t resolve(uintptr_t pc, const struct load *l, struct wref__frame_inf
         fi.module_offset = pc - l->bias;
     }
     Dwfl_Module *mod = l != NULL ? module_of_load(l) : NULL;
-    size_t n_inl = 0;
-    if (mod != NULL) {
-        GElf_Off off = 0;
-        GElf_Sym s;
-        const char *fn = dwfl_module_addrinfo(mod, addr, &off, &s, NULL, NULL, NULL);
-        if (fn != NULL && (fi.function = intern(fn)) != NULL)
-            fi.function_offset = (uintptr_t)off + 1;
-        Dwarf_Addr bias = 0;
-        Dwarf_Die *cu = cu_of(mod, addr, &bias);
-        if (cu != NULL) {
-            int lineno = 0;
-            const char *file = source_line(cu, addr - bias, &lineno);
-            if (file != NULL && (fi.file = intern(file)) != NULL)
-                fi.line = lineno;
-            struct wref__frame_info outer = fi;
-            if (max > 1)
-                n_inl = inline_chain(cu, addr - bias, &fi, out, max - 1, &outer);
-            if (n_inl > 0) {
-                out[0].file = fi.file;   /* the innermost inlined body is where the line table points */
-                out[0].line = fi.line;
-                fi.file = outer.file;
-                fi.line = outer.line;
-            }
-        }
-    }
+    size_t n_inl = mod != NULL ? dwarf_frames(mod, addr, &fi, out, max) : 0;
     if (fi.function == NULL) {
         /* Dwfl could not read the module (the vDSO) or has no symbol: the loader's view. */
         Dl_info dl;
@@ -517,6 +526,20 @@ static size_t resolve(uintptr_t pc, const struct load *l, struct wref__frame_inf
     }
     out[n_inl] = fi;
     return n_inl + 1;
+}
+
+size_t wref__symbolize_dwfl(struct Dwfl_Module *mod, uintptr_t pc, struct wref__frame_info *out, size_t max)
+{
+    if (max == 0)
+        return 0;
+    struct wref__frame_info tmp[MAX_INLINE + 1], fi = { .pc = pc };
+    pthread_mutex_lock(&sym.lock);
+    size_t n = pc >= 2 ? dwarf_frames(mod, pc - 1, &fi, tmp, MAX_INLINE + 1) : 0;
+    pthread_mutex_unlock(&sym.lock);
+    tmp[n++] = fi;
+    size_t skip = n > max ? n - max : 0;   /* keep the holder when max cuts the chain */
+    memcpy(out, tmp + skip, (n - skip) * sizeof *out);
+    return n - skip;
 }
 
 size_t wref__symbolize_frames(uintptr_t pc, uint32_t gen, struct wref__frame_info *out, size_t max)

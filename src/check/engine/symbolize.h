@@ -62,6 +62,14 @@ size_t wref__symbolize_frames(uintptr_t pc, uint32_t gen, struct wref__frame_inf
  * found, else 0. */
 int wref__symbolize(uintptr_t pc, struct wref__frame_info *out);
 
+/* Offline (the report tool, which compiles this file too): resolves the return address pc,
+ * in the address space of the libdwfl module mod (its start + the frame's module offset), as
+ * wref__symbolize_frames does a live pc: the inlined functions innermost first, then the
+ * holder (named from the symbol table). module, build_id and module_offset are left 0 for
+ * the caller. Strings stay valid until exit. Returns the number of frames (>= 1 if max >= 1). */
+struct Dwfl_Module;
+size_t wref__symbolize_dwfl(struct Dwfl_Module *mod, uintptr_t pc, struct wref__frame_info *out, size_t max);
+
 /* fork(): prepare != 0 takes the module map's and the symbolizer's locks, 0 releases them
  * (in the parent and in the child). Registered by the checker with pthread_atfork. */
 void wref__symbolize_fork(int prepare);
