@@ -151,6 +151,7 @@ SUMMARIES = {"callback": "dangling-borrow in use_after_callback", "eq": "danglin
              "thread": "dangling-borrow in use_after_gil_release", "late_incref": "dangling-borrow in incref_too_late",
              "dangling_weakref": "dangling-weakref in leaky_dealloc", "callback_error": "callback-error in subscribe_proxy",
              "never_ran": "callback-never-ran in subscribe", "use_after_clear": "use-after-clear in cache_raw",
+             "weakref_dying": "use-after-clear in on_death_weakref",
              "suppressed": "callback-suppressed in fast_dealloc"}
 CLEAN = {"callback_ok", "eq_ok", "thread_ok", "late_incref_ok", "get_ref_ok", "tracemalloc_ok", "dangling_weakref_ok",
          "callbacks_ok"}

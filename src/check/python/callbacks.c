@@ -291,8 +291,7 @@ py_object *wref__py_callback_wrap(py_object *ob, py_object *callback, uintptr_t 
     r->api = api;
     r->exempt = is_type || immortal;
     wref__py_type_name(type, r->type_name, sizeof r->type_name);
-    r->st_reg = wref__capture();
-    r->py_reg = wref__py_stack_capture(wref__opt.stack_depth);
+    wref__py_site_stacks(caller_pc, &r->st_reg, &r->py_reg);   /* cached per call site, as borrows */
     r->tno_reg = wref__thread_no();
     wref__py.incref(callback);
     w->callback = callback;

@@ -50,6 +50,9 @@ extern bool wref__py_active;
 /* ---- objects.c ---- */
 /* Installs the chained object-domain allocator (GIL held, after start-up). */
 bool wref__py_alloc_install(void);
+/* The C and Python stacks of a call into an interposer from caller_pc: captured, or those of
+ * the first call from the same C call site and Python position (a per-thread cache). */
+void wref__py_site_stacks(uintptr_t caller_pc, wref__stack_id *st, uint32_t *py);
 /* o was just returned by PyWeakref_GetObject to the code at caller_pc, or got a weakref from
  * PyWeakref_NewRef there (how; GIL held): watch it. */
 void wref__py_watch_borrow(py_object *o, uintptr_t caller_pc, int how);

@@ -254,7 +254,7 @@ typedef struct site {
 } site;
 static __thread __attribute__((tls_model("initial-exec"))) site *site_cache;   /* SITE_CACHE entries */
 
-static void borrow_stacks(uintptr_t pc, wref__stack_id *st, uint32_t *py)
+void wref__py_site_stacks(uintptr_t pc, wref__stack_id *st, uint32_t *py)
 {
     uintptr_t code = 0;
     int line = 0;
@@ -290,7 +290,7 @@ void wref__py_watch_borrow(py_object *o, uintptr_t caller_pc, int how)
     in_frontend++;
     wref__stack_id st;
     uint32_t py;
-    borrow_stacks(caller_pc, &st, &py);
+    wref__py_site_stacks(caller_pc, &st, &py);
     uint64_t gen = __atomic_load_n(&tab.generation, __ATOMIC_ACQUIRE);
     if (how == WREF__PY_BORROWED && last.obj == (uintptr_t)o && last.st == st && last.py == py &&
         last.generation == gen) {
