@@ -18,7 +18,8 @@ Two workloads, each run in four configurations:
               thread CPU time per call), median of the batches of a process; two cases, "same"
               (one weakref again and again) and "many" (1024 distinct referents in turn). On
               every interpreter in INTERPS_TXT (CMake writes it: tag|python|module dir).
-  test_weakref  `python -m test test_weakref`, the wall time of the whole process, on the
+  test_weakref  `python -m test test_weakref`, the wall time of the whole process (and its CPU
+              time, user + system, from getrusage), on the
               interpreters of --suite-interps that have CPython's test suite (Debian's
               libpython3.11-testsuite, a pyenv build's lib/python3.X/test). memcheck runs it
               once (at most), on --memcheck-suite-interps (default debian-3.11): it takes
@@ -36,6 +37,7 @@ import os
 import platform
 import random
 import re
+import resource
 import statistics
 import subprocess
 import sys
@@ -76,6 +78,7 @@ def command(config, tool, python, args, logdir, tag):
 def run(config, tool, python, args, logdir, tag, timeout):
     cmd, env, log = command(config, tool, python, args, logdir, tag)
     t0 = time.monotonic()
+    u0 = resource.getrusage(resource.RUSAGE_CHILDREN)
     try:
         p = subprocess.run(cmd, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
                            timeout=timeout)
@@ -85,7 +88,11 @@ def run(config, tool, python, args, logdir, tag, timeout):
         out = out.decode() if isinstance(out, bytes) else out
         err = err.decode() if isinstance(err, bytes) else err
     wall = time.monotonic() - t0
-    rec = {"config": config, "status": status, "wall_s": wall}
+    u1 = resource.getrusage(resource.RUSAGE_CHILDREN)
+    # the child's CPU time (user + system): processes run one at a time, so the difference is
+    # this one's; unlike wall time it does not count the time spent waiting for a CPU
+    cpu = (u1.ru_utime - u0.ru_utime) + (u1.ru_stime - u0.ru_stime)
+    rec = {"config": config, "status": status, "wall_s": wall, "cpu_s": cpu}
     m = BORROWS_RE.search(err)
     if m:
         rec["borrows"], rec["watched"], rec["tombstones"] = (int(x) for x in m.groups())
@@ -253,7 +260,7 @@ def summarize(res, configs):
     runs = res["runs"]
     keys = sorted({(r["work"], r["interp"]) for r in runs}, key=lambda k: (k[0], k[1]))
     for work, tag in keys:
-        fields = ["same_wall", "same_cpu", "many_wall", "many_cpu"] if work == "get" else ["wall_s"]
+        fields = ["same_wall", "same_cpu", "many_wall", "many_cpu"] if work == "get" else ["wall_s", "cpu_s"]
         for c in configs:
             rs = [r for r in runs if r["work"] == work and r["interp"] == tag and r["config"] == c]
             if not rs:
@@ -297,8 +304,11 @@ def print_table(res):
             text = ", ".join(cells)
         else:
             v, r = row.get("wall_s"), row.get("wall_s_ratio")
-            text = "%s s%s, %s" % ("-" if v is None else "%.1f" % v, "" if r is None else " (%.2fx)" % r,
-                                   "SUCCESS" if row.get("suite_ok") else "NOT SUCCESS")
+            c, cr = row.get("cpu_s"), row.get("cpu_s_ratio")
+            text = "wall %s s%s, cpu %s s%s, %s" % (
+                "-" if v is None else "%.1f" % v, "" if r is None else " (%.2fx)" % r,
+                "-" if c is None else "%.1f" % c, "" if cr is None else " (%.2fx)" % cr,
+                "SUCCESS" if row.get("suite_ok") else "NOT SUCCESS")
         extra = []
         if "borrows" in row:
             extra.append("%d borrows" % row["borrows"])

@@ -47,13 +47,17 @@ def interp_name(res, tag):
 
 def markdown(res, ir):
     md = ["", "## CPython frontend (`wref-check -- python3 ...`)", ""]
-    md.append("One run of `bench/python/pybench.py` (`scripts/bench.sh`; all numbers of this section "
-              "come from it, %s): every process below ran %s, interleaved: each round starts each "
-              "(workload, interpreter, configuration) process once, in a fresh random order. "
+    loads = [r["load"][0] for r in res["runs"]] or [0.0]
+    md.append("One run of `bench/python/pybench.py` (`scripts/bench.sh`, %s; every timing of this "
+              "section comes from it, the instruction counts from the callgrind gate of the same "
+              "`bench.sh` run). The processes were interleaved: each round starts each (workload, "
+              "interpreter, configuration) process once, in a fresh random order. "
               "Load average (1, 5, 15 min) %s at the start and %s at the end, on %d CPUs, while other "
-              "developers were building and testing on the same machine; the run took %.0f s."
-              % (res["date"], "in the same run", ", ".join("%.1f" % x for x in res["load_start"]),
-                 ", ".join("%.1f" % x for x in res["load_end"]), res["cpus"], res["wall_s"]))
+              "developers were building and testing on the same machine (the 1-minute load average "
+              "after each process: %.1f to %.1f, median %.1f); the run took %.0f s."
+              % (res["date"], ", ".join("%.1f" % x for x in res["load_start"]),
+                 ", ".join("%.1f" % x for x in res["load_end"]), res["cpus"],
+                 min(loads), max(loads), sorted(loads)[len(loads) // 2], res["wall_s"]))
     md += ["",
            "Configurations: **plain**; **wref-check** (`wref-check --verbosity=1 --`; its exit "
            "statistics count the borrows it recorded); **`PYTHONMALLOC=debug`** (CPython's debug "
@@ -119,14 +123,25 @@ def markdown(res, ir):
                 (", %s errors" % mc["memcheck_errors"] if mc and "memcheck_errors" in mc else ""),
                 "SUCCESS in every run" if ok else "**not SUCCESS** (see the run's python-logs)",
                 by.get("checker", {}).get("borrows", "0 (the frontend never started)")))
+        if any(by.get("plain", {}).get("cpu_s") is not None for _, by in suite):
+            md += ["", "The same processes' CPU time (user + system, s; `getrusage`), which does not "
+                   "count the time a process waited for a CPU:", "",
+                   "| interpreter | plain | wref-check | `PYTHONMALLOC=debug` | memcheck |",
+                   "|---|---|---|---|---|"]
+            for tag, by in suite:
+                md.append("| %s | %s | %s | %s | %s |" % (
+                    interp_name(res, tag), cell(by.get("plain"), "cpu_s", True), cell(by.get("checker"), "cpu_s"),
+                    cell(by.get("pymalloc"), "cpu_s"), cell(by.get("memcheck"), "cpu_s")))
 
     # --- targets ---
     md += ["", "### Targets (issue 12)", "", "| target | measured | met |", "|---|---|---|"]
     for tag, by in suite:
         r = by.get("checker", {}).get("wall_s_ratio")
+        c = by.get("checker", {}).get("cpu_s_ratio")
         if r is not None:
-            md.append("| test_weakref under the checker <= %.1f× plain, %s | %.2f× | %s |"
-                      % (TARGET_SUITE, interp_name(res, tag), r, "yes" if r <= TARGET_SUITE else "**no**"))
+            md.append("| test_weakref under the checker <= %.1f× plain (wall time), %s | %.2f×%s | %s |"
+                      % (TARGET_SUITE, interp_name(res, tag), r, "" if c is None else " (CPU time %.2f×)" % c,
+                         "yes" if r <= TARGET_SUITE else "**no**"))
     for tag, by in get:
         for case in ("same", "many"):
             r = by.get("checker", {}).get(case + "_cpu_ratio")
