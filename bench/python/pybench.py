@@ -204,7 +204,9 @@ def main():
         random.shuffle(jobs)
         jobs_by_round.append(jobs)
 
-    res = {"date": time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime()), "load_start": load(),
+    commit = subprocess.run(["git", "-C", HERE, "log", "-1", "--format=%h"], stdout=subprocess.PIPE,
+                            stderr=subprocess.DEVNULL, text=True).stdout.strip() or "?"
+    res = {"date": time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime()), "commit": commit, "load_start": load(),
            "cpus": os.cpu_count(), "kernel": platform.release(), "rounds": a.rounds,
            "suite_rounds": a.suite_rounds, "n": a.n, "batches": a.batches,
            "memcheck_supp": SUPP if os.path.exists(SUPP) else None,

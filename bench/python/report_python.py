@@ -48,14 +48,15 @@ def interp_name(res, tag):
 def markdown(res, ir):
     md = ["", "## CPython frontend (`wref-check -- python3 ...`)", ""]
     loads = [r["load"][0] for r in res["runs"]] or [0.0]
-    md.append("One run of `bench/python/pybench.py` (`scripts/bench.sh`, %s; every timing of this "
+    md.append("One run of `bench/python/pybench.py` (`scripts/bench.sh`, %s%s; every timing of this "
               "section comes from it, the instruction counts from the callgrind gate of the same "
               "`bench.sh` run). The processes were interleaved: each round starts each (workload, "
               "interpreter, configuration) process once, in a fresh random order. "
               "Load average (1, 5, 15 min) %s at the start and %s at the end, on %d CPUs, while other "
               "developers were building and testing on the same machine (the 1-minute load average "
               "after each process: %.1f to %.1f, median %.1f); the run took %.0f s."
-              % (res["date"], ", ".join("%.1f" % x for x in res["load_start"]),
+              % (res["date"], ", commit %s" % res["commit"] if res.get("commit") else "",
+                 ", ".join("%.1f" % x for x in res["load_start"]),
                  ", ".join("%.1f" % x for x in res["load_end"]), res["cpus"],
                  min(loads), max(loads), sorted(loads)[len(loads) // 2], res["wall_s"]))
     md += ["",
