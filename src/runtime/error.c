@@ -82,6 +82,17 @@ void wref__err_restore(const wref__saved_error *s)
         memcpy(current.message, s->message, sizeof current.message);
 }
 
+/* fork: the hook's lock is held across fork() and released in both processes, so a child
+ * forked while another thread read the hook does not block on its first failing callback.
+ * A leaf lock (nothing else is taken under it), so any order against the other handlers. */
+static void hook_fork_prepare(void) { pthread_mutex_lock(&hook.lock); }
+static void hook_fork_release(void) { pthread_mutex_unlock(&hook.lock); }
+
+__attribute__((constructor)) static void register_hook_fork(void)
+{
+    pthread_atfork(hook_fork_prepare, hook_fork_release, hook_fork_release);
+}
+
 void wref_set_unraisable_hook(wref_unraisable_fn fn, void *arg)
 {
     pthread_mutex_lock(&hook.lock);

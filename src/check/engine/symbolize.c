@@ -581,13 +581,16 @@ int wref__symbolize(uintptr_t pc, struct wref__frame_info *out)
     return out->module != NULL || out->function != NULL;
 }
 
+/* Lock order: sym.lock, then map.lock. A resolve under sym.lock can take map.lock: libdw
+ * dlopens (libdebuginfod, lazily), and the interposed dlopen refreshes the module map. Fork
+ * took them the other way round and deadlocked with such a resolve (victim.fork_under_load). */
 void wref__symbolize_fork(int prepare)
 {
     if (prepare) {
-        pthread_mutex_lock(&map.lock);
         pthread_mutex_lock(&sym.lock);
+        pthread_mutex_lock(&map.lock);
     } else {
-        pthread_mutex_unlock(&sym.lock);
         pthread_mutex_unlock(&map.lock);
+        pthread_mutex_unlock(&sym.lock);
     }
 }

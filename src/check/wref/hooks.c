@@ -428,10 +428,18 @@ static struct {
     size_t n;
 } cb_seen = {.lock = PTHREAD_MUTEX_INITIALIZER};
 
+/* fork: the table's lock is held across fork() and released in both processes (registered
+ * at the first use, before the lock can be held). A leaf lock: any order against the others. */
+static void cb_seen_fork_prepare(void) { pthread_mutex_lock(&cb_seen.lock); }
+static void cb_seen_fork_release(void) { pthread_mutex_unlock(&cb_seen.lock); }
+static void cb_seen_register_fork(void) { pthread_atfork(cb_seen_fork_prepare, cb_seen_fork_release, cb_seen_fork_release); }
+static pthread_once_t cb_seen_fork_once = PTHREAD_ONCE_INIT;
+
 /* true when the key was seen before; records it otherwise (when there is room) */
 static bool cb_seen_before(uint64_t key)
 {
     key |= 1;   /* never 0 */
+    pthread_once(&cb_seen_fork_once, cb_seen_register_fork);
     pthread_mutex_lock(&cb_seen.lock);
     size_t i = (size_t)(key * 0x9E3779B97F4A7C15ull >> 54) % CB_SEEN_MAX;
     bool seen = false;
