@@ -60,7 +60,30 @@ struct graph {
     uint8_t *role;         /* ... and enum wref__leak_shape */
     uint32_t n_json;
     bool oom;
+    /* Memory: the collected records' first array once they are sorted into a new one, reused
+     * for first, scc and work (fresh memory is what costs, so it is not allocated twice). */
+    char *spare;
+    size_t spare_left;
+    void *owned[4];        /* what take() had to allocate */
+    unsigned n_owned;
 };
+
+/* `bytes` of memory for the graph's arrays: from the spare records when they have room, else
+ * allocated (and freed with the graph). NULL when out of memory. */
+static void *take(struct graph *g, size_t bytes)
+{
+    bytes = (bytes + 15) & ~(size_t)15;
+    if (bytes <= g->spare_left) {
+        void *p = g->spare;
+        g->spare += bytes;
+        g->spare_left -= bytes;
+        return p;
+    }
+    void *p = g->n_owned < sizeof g->owned / sizeof g->owned[0] ? malloc(bytes) : NULL;
+    if (p)
+        g->owned[g->n_owned++] = p;
+    return p;
+}
 
 #define WORK_ARRAYS 6
 static uint32_t *work(const struct graph *g, unsigned i)
@@ -96,8 +119,9 @@ static int serial_cmp(const void *a, const void *b)
 }
 
 /* Puts the nodes in creation order (serial), in O(N): an LSD radix sort (11 bits a pass) of
- * keys "(serial - min) << 32 | index", then the records are permuted in place along the
- * permutation's cycles. Objects created together are usually linked together and adjacent in
+ * keys "(serial - min) << 32 | index", then the records are gathered into a new array (the
+ * old one becomes the spare memory of take()), or, without memory for it, permuted in place
+ * along the permutation's cycles (slower: each step waits for the previous one's miss). Objects created together are usually linked together and adjacent in
  * memory, so the walks below then touch memory in order instead of in the registry's hash
  * order, and every component's first member is its oldest object, whatever the hash order.
  * Returns the key block (16 bytes per node), which build_edges reuses for its map; NULL when
@@ -143,7 +167,22 @@ static uint64_t *sort_by_serial(struct graph *g)
         b = t;
     }
     free(count);
-    /* position i takes the record at (uint32_t)a[i]; a done position is marked by a[i] = i */
+    /* position i takes the record at (uint32_t)a[i] */
+    struct leak_rec *sorted = malloc(n * sizeof *sorted);
+    if (sorted) {
+        for (size_t i = 0; i < n; i++) {
+            if (i + 8 < n)
+                __builtin_prefetch(&g->rec[(uint32_t)a[i + 8]]);
+            sorted[i] = g->rec[(uint32_t)a[i]];
+        }
+        g->spare = (char *)g->rec;
+        g->spare_left = (size_t)g->cap * sizeof *g->rec;
+        g->owned[g->n_owned++] = g->rec;
+        g->rec = sorted;
+        g->cap = g->n;
+        return block;
+    }
+    /* a done position is marked by a[i] = i */
     for (size_t i = 0; i < n; i++) {
         if ((uint32_t)a[i] == i)
             continue;
@@ -211,7 +250,7 @@ static void build_edges(struct graph *g, uint64_t *block)
         free(block);
         g->slots = calloc(n_slots, sizeof *g->slots);
     }
-    g->first = malloc(((size_t)g->n + 1) * sizeof *g->first);
+    g->first = take(g, ((size_t)g->n + 1) * sizeof *g->first);
     g->edges_cap = (size_t)g->n + 16;   /* most leaked graphs are trees: about one edge a node */
     g->edges = malloc(g->edges_cap * sizeof *g->edges);
     if (!g->slots || !g->first || !g->edges) {
@@ -731,8 +770,8 @@ size_t wref__census(wref__buf *graph)
     if (g.n) {
         uint64_t *block = sort_by_serial(&g);
         build_edges(&g, block);
-        g.scc = malloc((size_t)g.n * sizeof *g.scc);
-        g.work = malloc(((size_t)g.n + 1) * WORK_ARRAYS * sizeof *g.work);
+        g.scc = take(&g, (size_t)g.n * sizeof *g.scc);
+        g.work = take(&g, ((size_t)g.n + 1) * WORK_ARRAYS * sizeof *g.work);
         g.n_json = graph ? (g.n < GRAPH_MAX_OBJECTS ? g.n : GRAPH_MAX_OBJECTS) : 0;
         g.finding = calloc(g.n_json ? g.n_json : 1, sizeof *g.finding);
         g.role = calloc(g.n_json ? g.n_json : 1, sizeof *g.role);
@@ -754,10 +793,10 @@ size_t wref__census(wref__buf *graph)
     }
     free(g.rec);
     free(g.slots);
-    free(g.first);
+
     free(g.edges);
-    free(g.scc);
-    free(g.work);
+    while (g.n_owned)
+        free(g.owned[--g.n_owned]);
     free(g.finding);
     free(g.role);
     return found;
