@@ -59,7 +59,12 @@ void wref__py_watch_borrow(py_object *o, uintptr_t caller_pc, int how);
 /* use-after-clear: o, just borrowed or weakly referenced by `api` (called at caller_pc, how),
  * has a count of 0 (it is being destroyed); reported once per object, with its earlier
  * borrow or weakref when it was watched before. Call before wref__py_watch_borrow. */
-void wref__py_check_dying(py_object *o, const char *api, uintptr_t caller_pc, int how);
+void wref__py_check_dying_slow(py_object *o, const char *api, uintptr_t caller_pc, int how);
+static inline void wref__py_check_dying(py_object *o, const char *api, uintptr_t caller_pc, int how)
+{
+    if (__builtin_expect(o->ob_refcnt == 0, 0))   /* one load on the borrow path */
+        wref__py_check_dying_slow(o, api, caller_pc, how);
+}
 /* Copies the record of the object at obj (tombstone or watched); false when unknown. Marks it
  * reported when mark_reported is set and returns in *first whether it was the first time. */
 bool wref__py_rec_find(uintptr_t obj, wref__py_rec *out, bool mark_reported, bool *first);

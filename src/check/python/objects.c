@@ -254,7 +254,7 @@ typedef struct site {
 } site;
 static __thread __attribute__((tls_model("initial-exec"))) site *site_cache;   /* SITE_CACHE entries */
 
-void wref__py_site_stacks(uintptr_t pc, wref__stack_id *st, uint32_t *py)
+static inline __attribute__((always_inline)) void site_stacks(uintptr_t pc, wref__stack_id *st, uint32_t *py)
 {
     uintptr_t code = 0;
     int line = 0;
@@ -276,6 +276,11 @@ void wref__py_site_stacks(uintptr_t pc, wref__stack_id *st, uint32_t *py)
     }
 }
 
+void wref__py_site_stacks(uintptr_t pc, wref__stack_id *st, uint32_t *py)
+{
+    site_stacks(pc, st, py);
+}
+
 /* The last borrow this thread recorded: the same object borrowed again from the same site,
  * with no record having left the watched state since (generation), changes nothing. */
 static __thread __attribute__((tls_model("initial-exec"))) struct {
@@ -290,7 +295,7 @@ void wref__py_watch_borrow(py_object *o, uintptr_t caller_pc, int how)
     in_frontend++;
     wref__stack_id st;
     uint32_t py;
-    wref__py_site_stacks(caller_pc, &st, &py);
+    site_stacks(caller_pc, &st, &py);
     uint64_t gen = __atomic_load_n(&tab.generation, __ATOMIC_ACQUIRE);
     if (how == WREF__PY_BORROWED && last.obj == (uintptr_t)o && last.st == st && last.py == py &&
         last.generation == gen) {
@@ -346,10 +351,8 @@ void wref__py_watch_borrow(py_object *o, uintptr_t caller_pc, int how)
     in_frontend--;
 }
 
-void wref__py_check_dying(py_object *o, const char *api, uintptr_t caller_pc, int how)
+void wref__py_check_dying_slow(py_object *o, const char *api, uintptr_t caller_pc, int how)
 {
-    if (o->ob_refcnt != 0)
-        return;
     wref__py_rec r;
     bool first = false;
     bool had = wref__py_rec_find((uintptr_t)o, &r, true, &first);
