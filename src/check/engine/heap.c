@@ -49,10 +49,13 @@ static struct {
 
 void wref__heap_fork(enum wref__fork_phase phase)
 {
-    if (phase == WREF__FORK_PREPARE)
+    if (phase == WREF__FORK_PREPARE) {
         pthread_mutex_lock(&heap.lock);
-    else
+        wref__poison_fork(true);
+    } else {
+        wref__poison_fork(false);
         pthread_mutex_unlock(&heap.lock);
+    }
 }
 
 static inline size_t round16(size_t n)
@@ -254,6 +257,27 @@ static void release_list(wref__rec *list, bool force)
     }
 }
 
+/* Poisons a destroyed object. When every poison slot is taken, the oldest quarantined objects
+ * leave the quarantine early (a slot each, unless pinned by an open borrow) until one is free,
+ * so the newest destroyed objects always have poison that names them (poison.h). */
+static void poison(wref_object *ob, size_t size, wref__rec *rec)
+{
+    for (unsigned tries = 0; !wref__poison_fill(ob, size, rec); tries++) {
+        pthread_mutex_lock(&heap.lock);
+        wref__rec *old = tries < 64 ? wref__fifo_pop(&heap.q) : NULL;
+        if (old)
+            heap.q_bytes -= quarantine_cost(old);
+        pthread_mutex_unlock(&heap.lock);
+        if (!old) {
+            wref__stat_add(WREF__STAT_POISON_PLAIN, 1);   /* 0xDD only */
+            return;
+        }
+        wref__stat_add(WREF__STAT_POISON_EVICTED, 1);
+        old->fifo_next = NULL;
+        release_list(old, false);
+    }
+}
+
 void wref__heap_free(wref_object *ob, size_t size, wref__rec *rec)
 {
     if (!rec) {   /* untracked (records ran out): no quarantine */
@@ -269,7 +293,7 @@ void wref__heap_free(wref_object *ob, size_t size, wref__rec *rec)
         uintptr_t first = (uintptr_t)ob & ~(uintptr_t)(pg - 1);
         mprotect((void *)first, (uintptr_t)ob + round16(size) - first, PROT_NONE);
     } else {
-        wref__poison_fill(ob, size, rec);
+        poison(ob, size, rec);
     }
     size_t limit = (size_t)wref__opt.quarantine_mb << 20;
     wref__rec *evict = NULL, **tail = &evict;

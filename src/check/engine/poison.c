@@ -1,70 +1,99 @@
 /* poison.c: poison pointers into a reserved inaccessible region (poison.h).
  *
- * Slots: an open-addressed table keyed by object address (PROBES positions from a hash of the
- * address); a slot is claimed by CAS of its `rec` from NULL and freed by storing NULL. Lookups
- * by address visit all PROBES positions (a freed slot does not end the probe), so freeing
- * never hides another object's slot. A claimer CASes NULL -> CLAIMING, writes the address,
- * then publishes rec with a release store. Slot k owns the reserved bytes
- * [base + k * STRIDE, base + (k + 1) * STRIDE); its poison pointer is base + k * STRIDE + BIAS. */
-#include "check/engine/poison.h"
-#include "check/engine/checker.h"
+ * Slot k owns the reserved bytes [base + k * STRIDE, base + (k + 1) * STRIDE); its poison
+ * pointer is base + k * STRIDE + BIAS, so a fault address names its slot by division, and the
+ * slot names the record and object address (published with a release store of rec after
+ * addr). Free slots form a LIFO list through `next` under pz.lock, fed first by slots never
+ * used (pz.fresh), so only the slots ever used are touched. An object's slot is found again
+ * from its own memory: its first intact word is its poison pointer, checked against the slot's
+ * rec and addr (a program's write over all of it falls back to a scan of the used slots). */
+#include "poison.h"
+#include "checker.h"
 
 #include <string.h>
 #include <sys/mman.h>
 
-#define PROBES 32
 #define CLAIMING ((struct wref__rec *)1)   /* a slot being filled in: matches nothing */
 
 struct slot {
     struct wref__rec *rec;   /* atomic; NULL: free */
     uintptr_t addr;          /* atomic; the object's address, valid while rec is set */
+    uint32_t next;           /* pz.lock: the next free slot + 1 while this one is free */
 };
 
 static struct {
-    uintptr_t base;          /* 0: no region */
-    struct slot *slots;      /* WREF__POISON_SLOTS, mmap'd */
+    uintptr_t base;          /* atomic; 0: no region */
+    struct slot *slots;      /* n slots, mmap'd */
+    uint32_t n;
+    uint32_t lock;           /* spinlock over free and fresh */
+    uint32_t free;           /* the first free slot + 1; 0: none */
+    uint32_t fresh;          /* slots [fresh, n) were never used */
 } pz;
 
 void wref__poison_init(void)
 {
     if (pz.base)
         return;
-    size_t bytes = (size_t)WREF__POISON_SLOTS * WREF__POISON_STRIDE;
+    uint32_t n = wref__opt.poison_slots;
+    size_t bytes = (size_t)n * WREF__POISON_STRIDE;
     void *r = mmap(NULL, bytes, PROT_NONE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
     if (r == MAP_FAILED)
         return;
-    void *t = mmap(NULL, (size_t)WREF__POISON_SLOTS * sizeof(struct slot), PROT_READ | PROT_WRITE,
+    void *t = mmap(NULL, (size_t)n * sizeof(struct slot), PROT_READ | PROT_WRITE,
                    MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
     if (t == MAP_FAILED) {
         munmap(r, bytes);
         return;
     }
     pz.slots = t;
+    pz.n = n;
     __atomic_store_n(&pz.base, (uintptr_t)r, __ATOMIC_RELEASE);
 }
 
-static inline size_t home(uintptr_t addr)
+static void lock(void)
 {
-    uint64_t k = (uint64_t)addr >> 4;
-    k ^= k >> 33;
-    k *= 0xff51afd7ed558ccdull;
-    k ^= k >> 33;
-    return (size_t)k & (WREF__POISON_SLOTS - 1);
+    while (__atomic_exchange_n(&pz.lock, 1, __ATOMIC_ACQUIRE))
+        while (__atomic_load_n(&pz.lock, __ATOMIC_RELAXED))
+            wref__cpu_relax();
 }
 
-/* The slot index holding rec for the object at ob, or -1. */
-static long slot_of(uintptr_t ob, const struct wref__rec *rec)
+static void unlock(void)
 {
-    if (!pz.base)
-        return -1;
-    size_t h = home(ob);
-    for (unsigned i = 0; i < PROBES; i++) {
-        size_t k = (h + i) & (WREF__POISON_SLOTS - 1);
-        if (__atomic_load_n(&pz.slots[k].rec, __ATOMIC_ACQUIRE) == rec &&
-            __atomic_load_n(&pz.slots[k].addr, __ATOMIC_RELAXED) == ob)
-            return (long)k;
+    __atomic_store_n(&pz.lock, 0, __ATOMIC_RELEASE);
+}
+
+void wref__poison_fork(bool prepare)
+{
+    if (prepare)
+        lock();
+    else
+        unlock();
+}
+
+/* A free slot, claimed (rec == CLAIMING), or -1 when all are taken. */
+static long claim(void)
+{
+    long k = -1;
+    lock();
+    if (pz.free) {
+        k = (long)pz.free - 1;
+        pz.free = pz.slots[k].next;
+    } else if (pz.fresh < pz.n) {
+        k = (long)pz.fresh++;
     }
-    return -1;
+    if (k >= 0)
+        __atomic_store_n(&pz.slots[k].rec, CLAIMING, __ATOMIC_RELAXED);
+    unlock();
+    return k;
+}
+
+static void give_back(long k)
+{
+    lock();
+    __atomic_store_n(&pz.slots[k].rec, NULL, __ATOMIC_RELEASE);
+    pz.slots[k].next = pz.free;
+    pz.free = (uint32_t)k + 1;
+    unlock();
 }
 
 static inline uintptr_t value_of(size_t k)
@@ -72,40 +101,68 @@ static inline uintptr_t value_of(size_t k)
     return pz.base + k * WREF__POISON_STRIDE + WREF__POISON_BIAS;
 }
 
-void wref__poison_fill(void *ob, size_t size, struct wref__rec *rec)
+static inline uintptr_t first_word(uintptr_t ob)
+{
+    return (ob + sizeof(uintptr_t) - 1) & ~(uintptr_t)(sizeof(uintptr_t) - 1);
+}
+
+static inline bool slot_is(long k, uintptr_t ob, const struct wref__rec *rec)
+{
+    return __atomic_load_n(&pz.slots[k].rec, __ATOMIC_ACQUIRE) == rec &&
+           __atomic_load_n(&pz.slots[k].addr, __ATOMIC_RELAXED) == ob;
+}
+
+/* The slot holding rec for the `size`-byte object at ob, or -1. */
+static long slot_of(uintptr_t ob, size_t size, const struct wref__rec *rec)
+{
+    if (!__atomic_load_n(&pz.base, __ATOMIC_ACQUIRE) || rec == NULL)
+        return -1;
+    for (uintptr_t w = first_word(ob); w + sizeof w <= ob + size; w += sizeof w) {
+        uintptr_t v;
+        memcpy(&v, (const void *)w, sizeof v);
+        if (v < pz.base + WREF__POISON_BIAS || (v - pz.base - WREF__POISON_BIAS) % WREF__POISON_STRIDE)
+            continue;
+        uintptr_t k = (v - pz.base - WREF__POISON_BIAS) / WREF__POISON_STRIDE;
+        if (k < pz.n && slot_is((long)k, ob, rec))
+            return (long)k;
+    }
+    /* every word overwritten (a write after free, reported by the caller): scan */
+    uint32_t used = __atomic_load_n(&pz.fresh, __ATOMIC_RELAXED);
+    for (uint32_t k = 0; k < used; k++)
+        if (slot_is((long)k, ob, rec))
+            return (long)k;
+    return -1;
+}
+
+bool wref__poison_fill(void *ob, size_t size, struct wref__rec *rec)
 {
     memset(ob, WREF__POISON_BYTE, size);
-    if (!__atomic_load_n(&pz.base, __ATOMIC_ACQUIRE) || rec == NULL)
-        return;
-    size_t h = home((uintptr_t)ob);
-    for (unsigned i = 0; i < PROBES; i++) {
-        size_t k = (h + i) & (WREF__POISON_SLOTS - 1);
-        struct wref__rec *none = NULL;
-        if (__atomic_load_n(&pz.slots[k].rec, __ATOMIC_RELAXED) != NULL ||
-            !__atomic_compare_exchange_n(&pz.slots[k].rec, &none, CLAIMING, false, __ATOMIC_ACQUIRE,
-                                         __ATOMIC_RELAXED))
-            continue;
-        __atomic_store_n(&pz.slots[k].addr, (uintptr_t)ob, __ATOMIC_RELAXED);
-        __atomic_store_n(&pz.slots[k].rec, rec, __ATOMIC_RELEASE);   /* published: addr is set */
-        uintptr_t v = value_of(k);
-        uintptr_t first = ((uintptr_t)ob + sizeof v - 1) & ~(uintptr_t)(sizeof v - 1);
-        for (uintptr_t w = first; w + sizeof v <= (uintptr_t)ob + size; w += sizeof v)
-            memcpy((void *)w, &v, sizeof v);
-        return;
-    }
+    uintptr_t first = first_word((uintptr_t)ob);
+    if (!__atomic_load_n(&pz.base, __ATOMIC_ACQUIRE) || rec == NULL || first + sizeof first > (uintptr_t)ob + size)
+        return true;   /* no region, or no word a pointer could be read from */
+    long k = claim();
+    if (k < 0)
+        return false;
+    __atomic_store_n(&pz.slots[k].addr, (uintptr_t)ob, __ATOMIC_RELAXED);
+    __atomic_store_n(&pz.slots[k].rec, rec, __ATOMIC_RELEASE);   /* published: addr is set */
+    uintptr_t v = value_of((size_t)k);
+    for (uintptr_t w = first; w + sizeof v <= (uintptr_t)ob + size; w += sizeof v)
+        memcpy((void *)w, &v, sizeof v);
+    return true;
 }
 
 uintptr_t wref__poison_value(const void *ob, const struct wref__rec *rec)
 {
-    long k = slot_of((uintptr_t)ob, rec);
+    long k = slot_of((uintptr_t)ob, rec ? rec->size : 0, rec);
     return k < 0 ? 0 : value_of((size_t)k);
 }
 
 long wref__poison_check(const void *ob, size_t size, const struct wref__rec *rec)
 {
     const unsigned char *p = ob;
-    uintptr_t v = wref__poison_value(ob, rec);
-    uintptr_t first = v ? (((uintptr_t)ob + sizeof v - 1) & ~(uintptr_t)(sizeof v - 1)) : UINTPTR_MAX;
+    long k = slot_of((uintptr_t)ob, size, rec);
+    uintptr_t v = k < 0 ? 0 : value_of((size_t)k);
+    uintptr_t first = v ? first_word((uintptr_t)ob) : UINTPTR_MAX;
     for (size_t i = 0; i < size;) {
         uintptr_t at = (uintptr_t)ob + i;
         if (at >= first && i + sizeof v <= size && (at - first) % sizeof v == 0) {
@@ -127,15 +184,15 @@ long wref__poison_check(const void *ob, size_t size, const struct wref__rec *rec
 
 void wref__poison_release(const struct wref__rec *rec)
 {
-    long k = slot_of(rec->addr, rec);
+    long k = slot_of(rec->addr, rec->size, rec);
     if (k >= 0)
-        __atomic_store_n(&pz.slots[k].rec, NULL, __ATOMIC_RELEASE);
+        give_back(k);
 }
 
 struct wref__rec *wref__poison_find(uintptr_t addr, uintptr_t *obj)
 {
     uintptr_t base = __atomic_load_n(&pz.base, __ATOMIC_ACQUIRE);
-    if (!base || addr < base || addr - base >= (uintptr_t)WREF__POISON_SLOTS * WREF__POISON_STRIDE)
+    if (!base || addr < base || addr - base >= (uintptr_t)pz.n * WREF__POISON_STRIDE)
         return NULL;
     /* a field before the poison pointer (negative offset) still lies in its slot when it is
      * at most BIAS bytes before it */

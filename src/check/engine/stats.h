@@ -19,7 +19,9 @@
     X(DEPOT_BYTES, "stack depot bytes mapped")                                               \
     X(QUARANTINE_PEAK, "peak quarantine bytes")                                              \
     X(CAPTURES, "stack captures")                                                            \
-    X(CAPTURES_SLOW, "captures that needed the slow unwinder (libunwind)")
+    X(CAPTURES_SLOW, "captures that needed the slow unwinder (libunwind)")                   \
+    X(POISON_EVICTED, "quarantined objects let go early to free a poison slot")              \
+    X(POISON_PLAIN, "destroyed objects poisoned without a slot (0xDD only)")
 
 enum wref__stat {
 #define WREF__STAT_ENUM(id, text) WREF__STAT_##id,
