@@ -2,10 +2,13 @@
  * of a destroyed object and follows it. The checker poisons a destroyed object's words with
  * pointers into an inaccessible region that name the object, so following one faults there:
  * a use-after-free report naming the Holder, with its destroyed and created stacks, then the
- * program's own SIGSEGV handler (installed after the checker) runs and exits 42. */
+ * program's own SIGSEGV handler (installed after the checker) runs and exits 42.
+ * With an argument N, N Fillers are destroyed first (poison_slots_reused.expect: with
+ * poison_slots=16 and N=64 every slot has been taken and recycled before the Holder's). */
 #include "victim.h"
 
 #include <signal.h>
+#include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
 
@@ -17,6 +20,7 @@ struct holder {
 
 static const wref_type holder_type = {
     .name = "Holder", .size = sizeof(struct holder), .flags = WREF_TYPE_WEAKREFABLE};
+static const wref_type filler_type = {.name = "Filler", .size = sizeof(struct holder)};
 
 static void program_handler(int sig)
 {
@@ -40,9 +44,14 @@ __attribute__((no_sanitize("address"))) static NOINLINE int victim_follow_stale(
     return *p;                                /* BUG: follows it (faults in the poison region) */
 }
 
-int main(void)
+int main(int argc, char **argv)
 {
     static int count = 7;
+    for (int i = argc > 1 ? atoi(argv[1]) : 0; i > 0; i--) {
+        wref_object *f = wref_new(&filler_type);
+        VCHECK(f);
+        wref_decref(f);
+    }
     struct holder *h = (struct holder *)wref_new(&holder_type);
     VCHECK(h);
     h->counter = &count;
