@@ -16,12 +16,13 @@
  * finding of its own (a second decref: use-after-free) and exit()s through the checker's exit
  * path. The parent gives each child CHILD_SECONDS: a child still running then is killed and
  * the test fails (a lock inherited held: the thread holding it does not exist in the child).
- * It also fails unless the child exited 23 (the checker's exitcode) and its own log
- * (<log_path>.<child pid>) holds exactly that one finding and its summary.
+ * It also fails unless the child exited 23 (the checker's exitcode), its own log
+ * (<log_path>.<child pid>) holds exactly that one finding and its summary, and its JSON
+ * document (written at its exit) exactly that finding.
  *
  * Run without arguments: the program makes a scratch directory with the suppressions file,
- * then re-executes itself with WREF_CHECK_OPTIONS pointing there (the checker reads its
- * options at start-up). Prints "PASS ..." and exits 0, or prints FAIL lines and exits 1.
+ * then runs itself again with WREF_CHECK_OPTIONS pointing there (the checker reads its
+ * options at start-up), and removes the directory when that run has exited. Prints "PASS ..." and exits 0, or prints FAIL lines and exits 1.
  * Linked against libwref-check. FORK_LOAD_ROUNDS sets the number of forks (default 16), FORK_LOAD_VERBOSE=1 prints each child's times. */
 #include "victim.h"
 
@@ -229,6 +230,18 @@ static const char *check_child_log(const char *dir, pid_t pid, char *why, size_t
              strstr(text, summary) ? "present" : "missing");
     free(text);
     unlink(path);
+    if (!ok)
+        return why;
+    /* its JSON document, written at its exit: the one finding */
+    snprintf(path, sizeof path, "%s/r.%d.json", dir, (int)pid);
+    text = slurp(path);
+    if (!text)
+        return "the child's JSON report is missing";
+    size_t kinds = count(text, "\"severity\":"), uaf = count(text, "\"kind\":\"use-after-free\"");
+    snprintf(why, why_len, "the child's JSON report has %zu finding(s), %zu use-after-free", kinds, uaf);
+    ok = kinds == 1 && uaf == 1;
+    free(text);
+    unlink(path);
     return ok ? NULL : why;
 }
 
@@ -325,11 +338,8 @@ int main(int argc, char **argv)
 {
     const char *rounds_env = getenv("FORK_LOAD_ROUNDS");
     int rounds = rounds_env ? atoi(rounds_env) : 16;
-    if (argc == 3 && !strcmp(argv[1], "--run")) {
-        int failed = run(argv[2], rounds);
-        remove_dir(argv[2]);
-        return failed;
-    }
+    if (argc == 3 && !strcmp(argv[1], "--run"))
+        return run(argv[2], rounds);
     char dir[] = "/tmp/wref-fork-load.XXXXXX";
     VCHECK(mkdtemp(dir));
     char supp[600], opts[1400];
@@ -338,11 +348,19 @@ int main(int argc, char **argv)
     VCHECK(f);
     fprintf(f, "callback-error:noise_failing_callback\ncallback-suppressed:type=Noise\n");
     fclose(f);
-    snprintf(opts, sizeof opts, "log_path=%s/r:suppressions=%s:leak_check=0:print_suppressions=0", dir, supp);
+    snprintf(opts, sizeof opts, "log_path=%s/r:report=text,json:suppressions=%s:leak_check=0:print_suppressions=0", dir, supp);
     setenv("WREF_CHECK_OPTIONS", opts, 1);
-    char *args[] = {argv[0], "--run", dir, NULL};
-    execv("/proc/self/exe", args);
-    perror("fork_under_load: execv");
-    remove_dir(dir);
-    return 1;
+    fflush(NULL);
+    pid_t pid = fork();   /* single-threaded here */
+    VCHECK(pid >= 0);
+    if (pid == 0) {
+        char *args[] = {argv[0], "--run", dir, NULL};
+        execv("/proc/self/exe", args);
+        perror("fork_under_load: execv");
+        _exit(1);
+    }
+    int status = 0;
+    VCHECK(waitpid(pid, &status, 0) == pid);
+    remove_dir(dir);   /* after the run's exit work: its own JSON document is written then */
+    return WIFEXITED(status) ? WEXITSTATUS(status) : 1;
 }
