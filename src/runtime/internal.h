@@ -136,18 +136,8 @@ wref_callback_fn wref__callback_fn(const wref_object *cb);
  * sections are short and never call user code or the allocator. */
 #define WREF__STRIPES 128u
 
-/* A spin-wait hint for any spin loop (runtime or checker): x86 `pause`, Arm `yield`, and on
- * other targets a compiler barrier only (still correct, the loop just spins harder). */
-static inline void wref__cpu_relax(void)
-{
-#if defined(__x86_64__) || defined(__i386__)
-    __builtin_ia32_pause();
-#elif defined(__aarch64__) || defined(__arm__)
-    __asm__ __volatile__("yield" ::: "memory");
-#else
-    __asm__ __volatile__("" ::: "memory");
-#endif
-}
+/* wref__cpu_relax: the spin-wait hint of any spin loop (runtime or checker). */
+#include "../common/cpu_relax.h"
 
 static inline uint32_t wref__stripe_of(const void *p)
 {

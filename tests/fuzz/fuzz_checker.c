@@ -18,7 +18,19 @@
  * the harness reads back the finding's kind. At the end of an input everything is released and
  * every object the valid operations made must have been destroyed. The checker's
  * exitcode is set to 0, since the findings are expected. */
+#include "check/engine/borrow.h"
+#include "check/engine/buf.h"
+#include "check/engine/census.h"
 #include "check/engine/checker.h"
+#include "check/engine/core.h"
+#include "check/engine/finding.h"
+#include "check/engine/heap.h"
+#include "check/engine/json.h"
+#include "check/engine/kinds.h"
+#include "check/engine/options.h"
+#include "check/engine/registry.h"
+#include "check/engine/report.h"
+#include "check/engine/suppress.h"
 
 #include <wref.h>
 #include <wref/check.h>

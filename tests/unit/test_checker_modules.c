@@ -10,7 +10,19 @@
  * only for what it adds (counts before and after), so the order of the tests does not matter.
  * The checker ends the process at exit with its exitcode when there were findings, so main
  * exits by itself, with 1, when a test failed. */
+#include "check/engine/borrow.h"
+#include "check/engine/buf.h"
+#include "check/engine/census.h"
 #include "check/engine/checker.h"
+#include "check/engine/core.h"
+#include "check/engine/finding.h"
+#include "check/engine/heap.h"
+#include "check/engine/json.h"
+#include "check/engine/kinds.h"
+#include "check/engine/options.h"
+#include "check/engine/registry.h"
+#include "check/engine/report.h"
+#include "check/engine/suppress.h"
 
 #include <wref.h>
 #include <wref/check.h>

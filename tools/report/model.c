@@ -6,45 +6,12 @@
 #include <string.h>
 #include <unistd.h>
 
-/* One row per kind of the schema's $defs.kind; texts follow docs/reports.md. */
-/* The last field (SARIF default level) is the severity the checker gives each kind
- * (src/check/engine/json.c, severities): keep them in step. */
+/* One row per finding kind, from the checker's own table (src/check/engine/kinds.def, which
+ * docs/report-schema.json's $defs.kind follows): id, SARIF rule name, texts, and the
+ * severity the checker gives the kind as the SARIF default level. */
 const struct kind report_kinds[] = {
-    {"dangling-borrow", "DanglingBorrow", "Borrowed pointer used after its object was destroyed",
-     "A pointer obtained from wref_get_object() (no reference taken) was passed to the wref API "
-     "after its object was destroyed.", "error"},
-    {"use-after-free", "UseAfterFree", "Destroyed object used",
-     "A pointer to a destroyed object was passed to the wref API, or its memory was accessed.",
-     "error"},
-    {"use-after-clear", "UseAfterClear", "Object used while it was being destroyed",
-     "An object in its dying window (weakrefs being cleared, callbacks running) was given a new "
-     "reference or a new weakref.", "error"},
-    {"invalid-object", "InvalidObject", "Pointer that wref never allocated used as an object",
-     "An address that the runtime never allocated was passed to the wref API as an object.",
-     "error"},
-    {"heap-overflow", "HeapOverflow", "Write past the end of an object",
-     "The redzone after an object was overwritten.", "error"},
-    {"write-after-free", "WriteAfterFree", "Destroyed object's memory written",
-     "The poisoned memory of a destroyed object in quarantine was modified.", "error"},
-    {"clear-live", "ClearLive", "Weak references of a live object cleared",
-     "wref_clear_weakrefs() was called on an object that is still alive (only its destruction "
-     "may clear its weakrefs with callbacks); the runtime refused it.", "warning"},
-    {"leak", "LeakAtExit", "Objects alive at exit",
-     "Objects were still alive when the process exited: a missing release or a reference "
-     "cycle.", "error"},
-    {"callback-never-ran", "CallbackNeverRan", "Weakref callback that can never run",
-     "At exit, a weakref with a callback and its referent were both alive: the callback will "
-     "never run.", "warning"},
-    {"callback-suppressed", "CallbackSuppressed", "Weakref callback that will never be called",
-     "A weakref with a callback was created while its referent was being destroyed, or "
-     "wref_clear_weakrefs_no_callbacks() cleared it: its callback will never run.",
-     "warning"},
-    {"callback-error", "CallbackError", "Weakref callback failed",
-     "A weakref callback reported an error.", "warning"},
-    {"dangling-weakref", "DanglingWeakref", "Object freed while weakrefs still point at it",
-     "A CPython object was freed while its weakref list was not empty: its type's dealloc never "
-     "called PyObject_ClearWeakRefs, so the weakrefs point at freed memory (the checker keeps "
-     "that memory out of reuse).", "error"},
+#define WREF__KIND(ID, name, rule, once, severity, short_desc, full_desc) {name, rule, short_desc, full_desc, severity},
+#include "check/engine/kinds.def"
 };
 const size_t report_nkinds = sizeof report_kinds / sizeof report_kinds[0];
 

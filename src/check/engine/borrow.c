@@ -15,7 +15,10 @@
  * dead one. Returning that memory drops the borrows (WREF__BSTAT_DROPPED).
  *
  * Every function taking a record runs under the record's bucket lock (registry.c). */
-#include "checker.h"
+#include "borrow.h"
+#include "core.h"
+#include "options.h"
+#include "registry.h"
 
 
 void wref__borrow_add(wref__rec *r, unsigned tno, wref__stack_id st)

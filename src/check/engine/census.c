@@ -2,18 +2,26 @@
  * (leaks: direct, indirect, cycles) and weakref callbacks whose referent is still alive
  * (callback-never-ran).
  *
- * The object graph comes from the types' traverse functions, never from scanning memory:
+ * The object graph comes from the object model's children callback (model.h; wref: the
+ * types' traverse functions), never from scanning memory:
  * direct leaks are the roots of the leaked graph's condensation (strongly connected
  * components nobody else leaked holds), indirect leaks are reachable from them, and a root
  * component with more than one member (or a self-reference) is a reference cycle.
  * Snapshots are taken under registry locks and processed with no lock held, because
- * traverse is user code and weakref fields need the runtime's stripe locks.
+ * the children callback runs user code (wref: traverse) and the weak callback takes the
+ * runtime's stripe locks.
  *
  * Cost: O(N+E) time for N leaked objects and E edges among them, and about 90 bytes per
  * object of memory (node indices are 32-bit; a few arrays of N words are shared by the
  * phases instead of allocated per phase, since fresh memory costs ~1 ms per MB in page
  * faults: at a million objects that was most of the census). */
-#include "checker.h"
+#include "census.h"
+#include "buf.h"
+#include "core.h"
+#include "finding.h"
+#include "model.h"
+#include "registry.h"
+#include "report.h"
 
 #include <stdio.h>
 #include <stdlib.h>
@@ -27,7 +35,7 @@
 struct leak_rec {
     uintptr_t addr;
     uint64_t serial;
-    const wref_type *type;
+    const void *type;   /* the model's type token */
     uint32_t size;
     wref__stack_id st_created;
     uint16_t tno_created;
@@ -35,7 +43,7 @@ struct leak_rec {
 
 static const char *tname(const struct leak_rec *r)
 {
-    return r->type && r->type->name ? r->type->name : "?";
+    return wref__model_type_name(r->type);
 }
 
 /* The record shape report.c takes, for a finding's object. */
@@ -94,7 +102,7 @@ static uint32_t *work(const struct graph *g, unsigned i)
 static void collect(wref__rec *r, void *arg)
 {
     struct graph *g = arg;
-    if (r->state != WREF__ALIVE || (r->reported & WREF__REPORTED_LEAK))
+    if (r->state != WREF__ALIVE || (r->reported & WREF__REPORTED(WREF__K_LEAK)))
         return;
     if (g->n == g->cap) {
         size_t c = g->cap ? (size_t)g->cap * 2 : 256;
@@ -108,7 +116,7 @@ static void collect(wref__rec *r, void *arg)
         g->rec = q;
         g->cap = (uint32_t)c;
     }
-    r->reported |= WREF__REPORTED_LEAK;
+    r->reported |= WREF__REPORTED(WREF__K_LEAK);
     g->rec[g->n++] = (struct leak_rec){r->addr, r->serial, r->type, r->size, r->st_created, r->tno_created};
 }
 
@@ -217,10 +225,10 @@ static uint32_t find_node(const struct graph *g, uintptr_t a)
     }
 }
 
-static int visit_child(wref_object *child, void *arg)
+static int visit_child(uintptr_t child, void *arg)
 {
     struct graph *g = arg;
-    uint32_t j = child ? find_node(g, (uintptr_t)child) : NONE;
+    uint32_t j = child ? find_node(g, child) : NONE;
     if (j == NONE)
         return 0;
     if (g->n_edges == g->edges_cap) {
@@ -237,7 +245,8 @@ static int visit_child(wref_object *child, void *arg)
     return 0;
 }
 
-/* The map (in `block`, 16 bytes per node, or its own memory) and the edges, from traverse. */
+/* The map (in `block`, 16 bytes per node, or its own memory) and the edges, from the model's
+ * children callback. */
 static void build_edges(struct graph *g, uint64_t *block)
 {
     size_t n_slots = 16;
@@ -266,13 +275,13 @@ static void build_edges(struct graph *g, uint64_t *block)
             s = (s + 1) & g->mask;
         g->slots[s] = i + 1;
     }
+    const wref__model *m = wref__model_get();
     for (uint32_t i = 0; i < g->n; i++) {
         if (i + 4 < g->n)
-            __builtin_prefetch((const void *)g->rec[i + 4].addr);   /* traverse reads it */
+            __builtin_prefetch((const void *)g->rec[i + 4].addr);   /* the callback reads it */
         g->first[i] = (uint32_t)g->n_edges;
-        const wref_type *t = g->rec[i].type;
-        if (t && t->traverse)
-            t->traverse((wref_object *)g->rec[i].addr, visit_child, g);
+        if (m->children)
+            m->children(g->rec[i].addr, g->rec[i].type, visit_child, g);
     }
     g->first[g->n] = (uint32_t)g->n_edges;
 }
@@ -330,17 +339,14 @@ static uint32_t tarjan(struct graph *g)
 static size_t report_callbacks(struct graph *g)
 {
     size_t found = 0;
-    for (uint32_t i = 0; i < g->n; i++) {
+    const wref__model *m = wref__model_get();
+    for (uint32_t i = 0; i < g->n && m->weak; i++) {
         const struct leak_rec *r = &g->rec[i];
-        if (!wref__is_weakref_type(r->type))
+        uintptr_t referent;
+        bool cb;
+        if (!m->weak(r->addr, r->type, &referent, &cb) || !cb || !referent)
             continue;
-        wref__weakref *w = (wref__weakref *)r->addr;
-        wref__lock(w->stripe);
-        wref_object *cb = w->callback, *referent = w->referent;
-        wref__unlock(w->stripe);
-        if (!cb || !referent)
-            continue;
-        uint32_t j = find_node(g, (uintptr_t)referent);
+        uint32_t j = find_node(g, referent);
         wref__rec_copy ref_copy = j == NONE ? (wref__rec_copy){0} : full_rec(&g->rec[j]);
         const wref__rec_copy *ref = j == NONE ? NULL : &ref_copy;
         char what[300];
@@ -349,7 +355,7 @@ static size_t report_callbacks(struct graph *g)
                  "(usually because the referent leaked)",
                  ref ? wref__type_name(ref) : "?", ref ? (unsigned long long)ref->serial : 0ull);
         wref__finding f = {.kind = WREF__K_CALLBACK_NEVER_RAN, .what = what, .object = ref,
-                           .address = (uintptr_t)referent, .where = 0};
+                           .address = referent, .where = 0};
         f.history[f.n_history++] = (wref__labelled){"callback registered (weakref created)", r->st_created, r->tno_created};
         if (ref)
             f.history[f.n_history++] = (wref__labelled){"referent created", ref->st_created, ref->tno_created};
@@ -440,7 +446,7 @@ static void cycle_path(struct graph *g, uint32_t start, wref__buf *b, uint64_t *
 
 struct group {
     wref__stack_id stack;
-    const wref_type *type;
+    const void *type;   /* the model's type token */
     bool direct;
     uint32_t first;          /* a member, for the header */
     size_t count, bytes, indirect_count, indirect_bytes;
@@ -463,7 +469,7 @@ struct group_index {
     size_t mask;
 };
 
-static size_t group_hash(wref__stack_id st, const wref_type *t, bool direct)
+static size_t group_hash(wref__stack_id st, const void *t, bool direct)
 {
     uint64_t h = ((uint64_t)st * 0x9E3779B97F4A7C15ull) ^ ((uint64_t)(uintptr_t)t * 0xC2B2AE3D27D4EB4Full) ^ direct;
     return (size_t)(h ^ (h >> 29));
@@ -716,6 +722,7 @@ out:
 static void graph_json(struct graph *g, wref__buf *b)
 {
     static const char *const roles[] = {"direct", "indirect", "cycle"};
+    const wref__model *m = wref__model_get();
     uint32_t n = g->n_json;
     wref__buf_printf(b, "{\"objects\":[");
     for (uint32_t i = 0; i < n; i++) {
@@ -728,12 +735,10 @@ static void graph_json(struct graph *g, wref__buf *b)
             wref__buf_printf(b, "%zu", g->finding[i]);
         else
             wref__buf_printf(b, "null");
-        if (wref__is_weakref_type(r->type)) {
-            wref__weakref *w = (wref__weakref *)r->addr;
-            wref__lock(w->stripe);
-            wref_object *cb = w->callback, *referent = w->referent;
-            wref__unlock(w->stripe);
-            uint32_t j = referent ? find_node(g, (uintptr_t)referent) : NONE;
+        uintptr_t referent;
+        bool cb;
+        if (m->weak && m->weak(r->addr, r->type, &referent, &cb)) {
+            uint32_t j = referent ? find_node(g, referent) : NONE;
             if (j != NONE)
                 wref__buf_printf(b, ",\"weakref\":{\"referent\":%llu", (unsigned long long)g->rec[j].serial);
             else

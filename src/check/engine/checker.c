@@ -1,11 +1,21 @@
-/* checker.c: the life of the checker: options and start-up, thread names, stack capture
- * without the checker's own frames, the control API (wref/check.h), and the exit-time work. */
+/* checker.c: the life of the checker (checker.h): options and start-up, fork order,
+ * flush_on_signal, and the exit-time work. */
 #include "checker.h"
+#include "borrow.h"
+#include "buf.h"
+#include "census.h"
+#include "core.h"
+#include "fault.h"
+#include "heap.h"
+#include "options.h"
 #include "poison.h"
-#include "../python/python.h"
+#include "registry.h"
+#include "report.h"
+#include "stack.h"
 #include "stats.h"
 #include "symbolize.h"
-#include "wref/check.h"
+
+#include <pthread.h>
 
 #include <dlfcn.h>
 #include <signal.h>
@@ -19,90 +29,7 @@
 #include <time.h>
 #include <unistd.h>
 
-bool wref__checker_ready;
-
-static struct {
-    pthread_once_t once;
-    uintptr_t self_start, self_end;   /* our own text/data segments: frames to trim */
-    unsigned next_tno;                /* atomic */
-} chk = {.once = PTHREAD_ONCE_INIT};
-
-static __thread __attribute__((tls_model("initial-exec"))) unsigned tno_plus1;   /* 0: not numbered yet */
-
-unsigned wref__thread_no(void)
-{
-    if (!tno_plus1)
-        tno_plus1 = __atomic_fetch_add(&chk.next_tno, 1, __ATOMIC_RELAXED) + 1;
-    return tno_plus1 - 1;
-}
-
-int wref__tid(void)
-{
-    return (int)syscall(SYS_gettid);
-}
-
-void wref__checker_warn(bool *once, const char *fmt, ...)
-{
-    if (once) {
-        if (__atomic_exchange_n(once, true, __ATOMIC_RELAXED))
-            return;
-    }
-    char line[512];
-    int n = snprintf(line, sizeof line, "==%d==WARNING: wref-check: ", (int)getpid());
-    va_list ap;
-    va_start(ap, fmt);
-    n += vsnprintf(line + n, sizeof line - (size_t)n - 1, fmt, ap);
-    va_end(ap);
-    if ((size_t)n > sizeof line - 2)
-        n = (int)sizeof line - 2;
-    line[n++] = '\n';
-    (void)!write(2, line, (size_t)n);
-}
-
-/* ---- our own address range, to trim checker frames from captured stacks ----------------------- */
-
-static int find_self(struct dl_phdr_info *info, size_t size, void *arg)
-{
-    (void)size;
-    uintptr_t probe = *(uintptr_t *)arg;
-    uintptr_t lo = UINTPTR_MAX, hi = 0;
-    for (int i = 0; i < info->dlpi_phnum; i++) {
-        const ElfW(Phdr) *ph = &info->dlpi_phdr[i];
-        if (ph->p_type != PT_LOAD)
-            continue;
-        uintptr_t s = info->dlpi_addr + ph->p_vaddr, e = s + ph->p_memsz;
-        if (s < lo)
-            lo = s;
-        if (e > hi)
-            hi = e;
-    }
-    if (probe >= lo && probe < hi) {
-        chk.self_start = lo;
-        chk.self_end = hi;
-        return 1;
-    }
-    return 0;
-}
-
-bool wref__self_contains(uintptr_t pc)
-{
-    return pc >= chk.self_start && pc < chk.self_end;
-}
-
-/* The caller's stack, starting at the outermost checker frame (the public API function the
- * program called, e.g. wref_decref), so reports begin where the program entered wref. */
-wref__stack_id wref__capture(void)
-{
-    uintptr_t pcs[WREF__STACK_MAX_DEPTH + 16];
-    size_t n = wref__stack_unwind(pcs, WREF__STACK_MAX_DEPTH + 16, 0);
-    size_t first = 0;
-    while (first + 1 < n && wref__self_contains(pcs[first + 1]))
-        first++;
-    size_t keep = n - first;
-    if (keep > wref__opt.stack_depth)
-        keep = wref__opt.stack_depth;
-    return wref__stack_store(pcs + first, keep);
-}
+static pthread_once_t init_once_ctl = PTHREAD_ONCE_INIT;
 
 /* ---- start-up and exit --------------------------------------------------------------------- */
 
@@ -122,11 +49,28 @@ static void warn_option(const char *line, void *arg)
     (void)!write(2, buf, (size_t)n);
 }
 
-/* The exit-time work: census, quarantine check, the reports' last words. */
+#define MAX_EXIT_HOOKS 4
+static void (*exit_hooks[MAX_EXIT_HOOKS])(void);   /* atomic: filled in order, read at exit */
+static unsigned n_exit_hooks;                      /* atomic: slots taken */
+
+void wref__checker_at_exit(void (*fn)(void))
+{
+    unsigned i = __atomic_fetch_add(&n_exit_hooks, 1, __ATOMIC_RELAXED);
+    if (i < MAX_EXIT_HOOKS)
+        __atomic_store_n(&exit_hooks[i], fn, __ATOMIC_RELEASE);
+    else
+        wref__checker_warn(NULL, "internal: more than %d exit hooks; one is not run", MAX_EXIT_HOOKS);
+}
+
+/* The exit-time work: the frontends' own, census, quarantine check, the reports' last words. */
 static void exit_work(void)
 {
     wref__buf graph = {0};
-    wref__python_exit();
+    for (unsigned i = 0; i < MAX_EXIT_HOOKS; i++) {
+        void (*fn)(void) = __atomic_load_n(&exit_hooks[i], __ATOMIC_ACQUIRE);
+        if (fn)
+            fn();
+    }
     if (wref__opt.leak_check)
         wref__census(&graph);
     wref__heap_drain_check();
@@ -314,8 +258,7 @@ static void init_once(void)
     if (wref__opt.help)
         wref__options_help(2);
     wref__report_init();
-    uintptr_t probe = (uintptr_t)&init_once;
-    dl_iterate_phdr(find_self, &probe);
+    wref__self_locate();
     wref__stack_init(wref__opt.stack_depth, wref__opt.fast_unwind);
     wref__symbolize_snapshot_modules();
     (void)wref__thread_no();   /* the initialising thread (normally main) is T0 */
@@ -332,34 +275,10 @@ static void init_once(void)
 
 void wref__checker_init(void)
 {
-    pthread_once(&chk.once, init_once);
+    pthread_once(&init_once_ctl, init_once);
 }
 
 __attribute__((constructor)) static void checker_constructor(void)
 {
     wref__checker_init();
-}
-
-/* ---- control API (include/wref/check.h) --------------------------------------------------- */
-
-int wref_check_active(void)
-{
-    return 1;
-}
-
-size_t wref_check_leaks(void)
-{
-    wref__checker_init();
-    return wref__census(NULL);
-}
-
-size_t wref_check_findings(void)
-{
-    return wref__report_count();
-}
-
-void wref_check_borrow_end(wref_object *ob)
-{
-    if (ob)
-        wref__borrow_end((uintptr_t)ob);
 }

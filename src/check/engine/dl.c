@@ -8,7 +8,7 @@
 #ifndef _GNU_SOURCE
 #define _GNU_SOURCE
 #endif
-#include "checker.h"
+#include "core.h"
 #include "symbolize.h"
 
 #include <dlfcn.h>

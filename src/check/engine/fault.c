@@ -20,7 +20,15 @@
  * errno is saved, and the previous handler is chained: a function handler is called,
  * SIG_DFL/SIG_IGN are restored so the fault re-executes and the process dies as it would
  * have without us (core dump and all). */
-#include "checker.h"
+#include "fault.h"
+#include "buf.h"
+#include "core.h"
+#include "heap.h"
+#include "model.h"
+#include "options.h"
+#include "registry.h"
+#include "report.h"
+#include "suppress.h"
 #include "symbolize.h"
 
 #include "poison.h"
@@ -244,7 +252,7 @@ static void report_fault(wref__rec *r, uintptr_t addr, uintptr_t obj, void *ctx,
     o.len = j.len = 0;
     bool freed = poisoned || r->state == WREF__FREED || r->state == WREF__GONE;
     const char *kind = freed ? "use-after-free" : "heap-overflow";
-    const char *type = r->type && r->type->name ? r->type->name : "?";
+    const char *type = wref__model_type_name(r->type);   /* async-signal-safe (model.h) */
     if (wref__suppress_match_type(freed ? WREF__K_USE_AFTER_FREE : WREF__K_HEAP_OVERFLOW, type))
         return;
     const char *what = poisoned ? "a pointer read from the memory of a destroyed object was followed (fault at "

@@ -16,9 +16,17 @@
  *
  * heap.lock guards the quarantine FIFO and the guard table's writers; the guard table is read
  * without locks by the fault handler (entries are published with release stores). */
-#include "checker.h"
+#include "heap.h"
+#include "borrow.h"
+#include "finding.h"
+#include "options.h"
 #include "poison.h"
+#include "registry.h"
+#include "report.h"
 #include "stats.h"
+
+#include <pthread.h>
+#include <stdlib.h>
 
 #include <stdio.h>
 #include <string.h>
@@ -46,6 +54,25 @@ static struct {
     unsigned guarded_live;
     struct guard_slot guards[MAX_GUARDED];
 } heap = {.lock = PTHREAD_MUTEX_INITIALIZER};
+
+static void *malloc_backend(size_t size)
+{
+    return malloc(size);
+}
+
+static void free_backend(void *p, size_t size)
+{
+    (void)size;
+    free(p);
+}
+
+static const wref__heap_backend default_backend = {malloc_backend, free_backend};
+static const wref__heap_backend *backend = &default_backend;   /* set once at start-up */
+
+void wref__heap_set_backend(const wref__heap_backend *b)
+{
+    backend = b;
+}
 
 void wref__heap_fork(enum wref__fork_phase phase)
 {
@@ -126,7 +153,7 @@ void *wref__heap_alloc(size_t size)
 {
     char *p = want_guard() ? guarded_alloc(size) : NULL;
     if (!p) {
-        p = wref__mem_alloc(chunk_bytes(size));
+        p = backend->alloc(chunk_bytes(size));
         if (!p)
             return NULL;
         memset(p + size, REDZONE_BYTE, chunk_bytes(size) - size);
@@ -148,7 +175,7 @@ void wref__heap_set_guard_rec(const void *ob, wref__rec *rec)
         __atomic_store_n(&s->rec, rec, __ATOMIC_RELEASE);
 }
 
-long wref__heap_check_redzone(const wref_object *ob, size_t size)
+long wref__heap_check_redzone(const void *ob, size_t size)
 {
     const unsigned char *p = (const unsigned char *)ob;
     size_t end = wref__heap_is_guarded(ob) ? round16(size) : chunk_bytes(size);
@@ -200,7 +227,7 @@ static void give_back(wref__rec *r)
         }
         pthread_mutex_unlock(&heap.lock);
     } else {
-        wref__mem_free((void *)r->addr, chunk_bytes(r->size));
+        backend->free((void *)r->addr, chunk_bytes(r->size));
     }
     wref__graveyard_add(r);
 }
@@ -260,7 +287,7 @@ static void release_list(wref__rec *list, bool force)
 /* Poisons a destroyed object. When every poison slot is taken, the oldest quarantined objects
  * leave the quarantine early (a slot each, unless pinned by an open borrow) until one is free,
  * so the newest destroyed objects always have poison that names them (poison.h). */
-static void poison(wref_object *ob, size_t size, wref__rec *rec)
+static void poison(void *ob, size_t size, wref__rec *rec)
 {
     for (unsigned tries = 0; !wref__poison_fill(ob, size, rec); tries++) {
         pthread_mutex_lock(&heap.lock);
@@ -278,14 +305,14 @@ static void poison(wref_object *ob, size_t size, wref__rec *rec)
     }
 }
 
-void wref__heap_free(wref_object *ob, size_t size, wref__rec *rec)
+void wref__heap_free(void *ob, size_t size, wref__rec *rec)
 {
     if (!rec) {   /* untracked (records ran out): no quarantine */
         if (wref__heap_is_guarded(ob)) {
             /* leave it mapped: rare, and unmapping needs the slot bookkeeping above */
             return;
         }
-        wref__mem_free(ob, chunk_bytes(size));
+        backend->free(ob, chunk_bytes(size));
         return;
     }
     if (rec->guarded) {
@@ -338,8 +365,8 @@ void wref__heap_drain_check(void)
     for (int pass = 0; pass < 2; pass++) {
         for (wref__rec *r = pass ? heap.pins.head : heap.q.head; r; r = r->fifo_next) {
             long off = check_poison(r);
-            if (off >= 0 && !(r->reported & WREF__REPORTED_WAF)) {
-                r->reported |= WREF__REPORTED_WAF;
+            if (off >= 0 && !(r->reported & WREF__REPORTED(WREF__K_WRITE_AFTER_FREE))) {
+                r->reported |= WREF__REPORTED(WREF__K_WRITE_AFTER_FREE);
                 report_write_after_free(r, off, pass ? "at exit, while it was kept for an open borrow"
                                                      : "at exit, while it was in the quarantine");
             }

@@ -13,7 +13,12 @@
  * fault) can be the first: the handler cannot format or allocate, so the head and the file
  * name are rendered at init (and again in a fork child), and the handler creates the file
  * with open(2) and one pwrite (create_in_signal). */
-#include "checker.h"
+#include "json.h"
+#include "buf.h"
+#include "core.h"
+#include "finding.h"
+#include "options.h"
+#include "suppress.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -27,16 +32,6 @@
 #define WREF_VERSION "unknown"
 #endif
 
-/* Keep in step with the rules' default levels in tools/report/model.c (report_kinds). */
-static const char *const severities[WREF__K_COUNT] = {
-    [WREF__K_DANGLING_BORROW] = "error",     [WREF__K_USE_AFTER_FREE] = "error",
-    [WREF__K_USE_AFTER_CLEAR] = "error",     [WREF__K_INVALID_OBJECT] = "error",
-    [WREF__K_HEAP_OVERFLOW] = "error",       [WREF__K_WRITE_AFTER_FREE] = "error",
-    [WREF__K_CLEAR_LIVE] = "warning",        [WREF__K_LEAK] = "error",
-    [WREF__K_CALLBACK_NEVER_RAN] = "warning", [WREF__K_CALLBACK_SUPPRESSED] = "warning",
-    [WREF__K_CALLBACK_ERROR] = "warning",
-    [WREF__K_DANGLING_WEAKREF] = "error",
-};
 
 static struct {
     int fd;              /* -1: not open (yet) */
@@ -330,7 +325,7 @@ void wref__json_finding(size_t id, const wref__finding *f, const wref__rstack *s
         return;
     wref__buf b = {0};
     wref__buf_printf(&b, "%s\n{\"id\":%zu,\"kind\":\"%s\",\"severity\":\"%s\",\"message\":", js.n_findings ? "," : "",
-                     id, wref__kind_name(f->kind), severities[f->kind]);
+                     id, wref__kind_name(f->kind), wref__kind_severity(f->kind));
     wref__buf_json_string(&b, f->what);
     wref__buf_printf(&b, ",\"object\":");
     object_json(&b, f);

@@ -8,7 +8,9 @@
  * from its own memory: its first intact word is its poison pointer, checked against the slot's
  * rec and addr (a program's write over all of it falls back to a scan of the used slots). */
 #include "poison.h"
-#include "checker.h"
+#include "options.h"
+#include "registry.h"
+#include "../../common/cpu_relax.h"
 
 #include <string.h>
 #include <sys/mman.h>

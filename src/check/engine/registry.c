@@ -7,9 +7,13 @@
  * waits in the graveyard (bounded FIFO) before it is reused, so that a reader that found it
  * just before (the fault handler, through the guard table) never sees it turn into another
  * object's record. */
-#include "checker.h"
+#include "registry.h"
+#include "core.h"
+#include "model.h"
+#include "../../common/cpu_relax.h"
 
 #include <dlfcn.h>
+#include <pthread.h>
 #include <sched.h>
 #include <sys/mman.h>
 
@@ -33,7 +37,7 @@ static void bucket_lock_slow(struct bucket_lock *l)
             !__atomic_exchange_n(&l->locked, 1, __ATOMIC_ACQUIRE))
             return;
         if (spins < 64)
-            wref__cpu_relax();   /* portable: internal.h */
+            wref__cpu_relax();   /* portable: common/cpu_relax.h */
         else
             sched_yield();   /* the holder may be descheduled: 2 cores, many threads */
     }
@@ -130,7 +134,7 @@ static wref__rec *rec_alloc(void)
     return r;
 }
 
-wref__rec *wref__registry_add(wref_object *ob)
+wref__rec *wref__registry_add(uintptr_t addr, const void *type, uint32_t size)
 {
     pthread_once(&reg_once, reg_init);
     wref__rec *r = reg.buckets ? rec_alloc() : NULL;
@@ -141,10 +145,10 @@ wref__rec *wref__registry_add(wref_object *ob)
         return NULL;
     }
     *r = (wref__rec){0};
-    r->addr = (uintptr_t)ob;
+    r->addr = addr;
     r->serial = __atomic_add_fetch(&reg.next_serial, 1, __ATOMIC_RELAXED);
-    r->type = ob->ob_type_;
-    r->size = (uint32_t)ob->ob_type_->size;
+    r->type = type;
+    r->size = size;
     r->state = WREF__ALIVE;
     r->tno_created = (uint16_t)wref__thread_no();
     r->st_created = wref__capture();
@@ -277,4 +281,9 @@ bool wref__graveyard_find(uint64_t serial, wref__rec_copy *out)
     }
     pthread_mutex_unlock(&reg.alloc_lock);
     return found;
+}
+
+const char *wref__type_name(const wref__rec_copy *r)
+{
+    return r ? wref__model_type_name(r->type) : "?";
 }

@@ -16,7 +16,11 @@
  * suppression off. A suppressed leak also suppresses the objects reachable only from it
  * (census.c asks wref__report, which comes here).
  * Loaded once at init (read-only afterwards); match counts are updated under report.c's lock. */
-#include "checker.h"
+#include "suppress.h"
+#include "buf.h"
+#include "core.h"
+#include "finding.h"
+#include "options.h"
 
 #include <errno.h>
 #include <fnmatch.h>

@@ -9,7 +9,8 @@
 #endif
 #include "capi.h"
 
-#include "../engine/checker.h"
+#include "../engine/core.h"
+#include "../engine/options.h"
 
 #include <dlfcn.h>
 #include <stdio.h>

@@ -10,6 +10,11 @@
 #define WREF_CHECK_PYTHON_FRONTEND_H
 
 #include "../engine/checker.h"
+#include "../engine/core.h"
+#include "../engine/finding.h"
+#include "../engine/options.h"
+#include "../engine/report.h"
+#include "../engine/stack.h"
 #include "capi.h"
 
 #include <stdbool.h>

@@ -13,7 +13,6 @@
 #define _GNU_SOURCE
 #endif
 #include "frontend.h"
-#include "python.h"
 #include "pystack.h"
 
 #include <stdio.h>
@@ -30,6 +29,7 @@ static int start_state;        /* written under the GIL, once */
 static size_t n_calls;         /* PyWeakref_GetObject calls seen (GIL held) */
 
 static py_object *weakref_get_object(py_object *ref);
+static void python_exit(void);
 static py_object *weakref_new_ref(py_object *ob, py_object *callback);
 static py_object *weakref_new_proxy(py_object *ob, py_object *callback);
 static void clear_weakrefs_no_callbacks(py_object *ob);
@@ -66,6 +66,7 @@ static void start(void)
     wref__py_alloc_install();
     wref__py_active = true;
     start_state = STARTED;
+    wref__checker_at_exit(python_exit);
     if (wref__opt.verbosity >= 1)
         wref__checker_warn(NULL, "python frontend: CPython %s (pid %d)", wref__py.version, (int)getpid());
 }
@@ -158,7 +159,10 @@ WREF_PY_INTERPOSE py_object *PyWeakref_NewProxy(py_object *ob, py_object *callba
 WREF_PY_INTERPOSE void PyUnstable_Object_ClearWeakRefsNoCallbacks(py_object *ob)
     __attribute__((alias("clear_weakrefs_no_callbacks")));
 
-void wref__python_exit(void)
+/* At exit, before the reports' last words (an exit hook of the engine, checker.h): findings
+ * known only then (late Py_INCREFs of freed objects) and, with verbosity >= 1, the frontend's
+ * statistics. Registered once CPython is seen, so a process without it does nothing here. */
+static void python_exit(void)
 {
     if (!wref__py_active)
         return;

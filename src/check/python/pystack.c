@@ -7,7 +7,9 @@
  * address is never reused for another one while the depot names it. */
 #include "pystack.h"
 
-#include "../engine/checker.h"
+#include "../engine/core.h"
+#include "../engine/finding.h"
+#include "../engine/options.h"
 #include "capi.h"
 
 #include <pthread.h>

@@ -2,7 +2,8 @@
 #ifndef WREF_CHECK_PYTHON_PYSTACK_H
 #define WREF_CHECK_PYTHON_PYSTACK_H
 
-#include "../engine/checker.h"
+#include "../engine/finding.h"
+#include "../engine/stack.h"
 
 #include <stdbool.h>
 #include <stddef.h>

@@ -1,9 +1,19 @@
-/* hooks.c: the checker's side of the seam (hooks.h): what each runtime event means, and
- * which events are findings. The policy lives here; the mechanisms are in registry.c, heap.c,
- * borrow.c and report.c. */
+/* hooks.c: the checker's side of the seam (hooks.h): what each wref runtime event means, and
+ * which events are findings. The policy lives here; the mechanisms are the engine's
+ * (../engine/: registry.c, heap.c, borrow.c, report.c). */
+#include "hooks.h"
+#include "../engine/borrow.h"
 #include "../engine/checker.h"
+#include "../engine/core.h"
+#include "../engine/finding.h"
+#include "../engine/heap.h"
+#include "../engine/registry.h"
+#include "../engine/report.h"
+#include "../engine/stack.h"
 #include "../engine/stats.h"
+#include "../engine/symbolize.h"
 
+#include <pthread.h>
 #include <stdio.h>
 #include <string.h>
 
@@ -44,7 +54,7 @@ void wref__hook_allocator_release(void)
 
 void wref__hook_created(wref_object *ob)
 {
-    wref__rec *r = wref__registry_add(ob);
+    wref__rec *r = wref__registry_add((uintptr_t)ob, ob->ob_type_, (uint32_t)ob->ob_type_->size);
     wref__stat_add(WREF__STAT_OBJECTS, 1);
     if (r && wref__heap_is_guarded(ob)) {
         r->guarded = 1;
@@ -207,8 +217,8 @@ static void classify_state(wref__rec *r, struct use_ctx *c)
     case WREF__ALIVE:
         if (c->use == WREF__USE_CLEAR) {
             c->verdict = V_CLEAR_LIVE;
-            bit = WREF__REPORTED_CLEAR_LIVE;
-        } else if (c->use == WREF__USE_WEAKREF_UNCHECKED && !wref__is_weakref_type(r->type)) {
+            bit = WREF__REPORTED(WREF__K_CLEAR_LIVE);
+        } else if (c->use == WREF__USE_WEAKREF_UNCHECKED && !wref__is_weakref_type((const wref_type *)r->type)) {
             c->verdict = V_NOT_WEAKREF;   /* reported once per address, as invalid-object */
             return;
         }
@@ -219,17 +229,17 @@ static void classify_state(wref__rec *r, struct use_ctx *c)
     case WREF__DESTROYING:
         if (touches_dying(c->use)) {
             c->verdict = V_DYING;
-            bit = WREF__REPORTED_UAC;
+            bit = WREF__REPORTED(WREF__K_USE_AFTER_CLEAR);
         }
         break;
     case WREF__FREED:
     case WREF__GONE:
         c->verdict = V_FREED;
-        bit = WREF__REPORTED_UAF | WREF__REPORTED_DANGLING;   /* one of the two, once */
+        bit = WREF__REPORTED(WREF__K_USE_AFTER_FREE) | WREF__REPORTED(WREF__K_DANGLING_BORROW);   /* one of the two, once */
         break;
     }
     if (bit && !(r->reported & bit)) {
-        r->reported |= c->verdict == V_FREED ? (wref__borrowed(r) ? WREF__REPORTED_DANGLING : WREF__REPORTED_UAF)
+        r->reported |= c->verdict == V_FREED ? (wref__borrowed(r) ? WREF__REPORTED(WREF__K_DANGLING_BORROW) : WREF__REPORTED(WREF__K_USE_AFTER_FREE))
                                              : bit;
         c->report = true;
     }

@@ -2,8 +2,9 @@
  *
  * The runtime calls these at every event the checker needs. In the release build
  * (WREF_CHECKED undefined) each is an empty or trivial static inline and compiles to nothing;
- * in the checked build (libwref-check) they are implemented in src/check/. The runtime
- * includes no other checker file.
+ * in the checked build (libwref-check) they are implemented by the checker's wref frontend
+ * (src/check/wref/hooks.c, over the object-model-free engine of src/check/engine/). The
+ * runtime includes no other checker file.
  *
  * Contracts (both builds):
  * - object_alloc/object_free own the memory of every object (user objects, weakrefs,

@@ -1,0 +1,129 @@
+/* registry.h: the records and their states (registry.c): one record per object, found by its
+ * address, kept in the graveyard after its memory is returned. A record holds what reports
+ * need to name an object (address, serial, type token, size, the stacks of its life) and
+ * nothing of the object model: the type token is opaque (model.h). */
+#ifndef WREF_CHECK_ENGINE_REGISTRY_H
+#define WREF_CHECK_ENGINE_REGISTRY_H
+
+#include "core.h"
+#include "kinds.h"
+#include "stack.h"
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+/* Records live from creation until they leave the graveyard (long after the object's memory
+ * was reused), so a borrow or a finding can still name an object by its record. Every field
+ * below except the immutable ones (addr, serial, type, size, st_created, tno_created) is
+ * written under the record's bucket lock. */
+enum wref__state {
+    WREF__ALIVE,
+    WREF__FINALIZING,   /* count reached 0, finalize running (temporarily alive) */
+    WREF__CLEARING,     /* weakrefs being cleared, callbacks running */
+    WREF__DESTROYING,   /* destroy running, then late weakrefs cleared */
+    WREF__FREED,        /* memory in quarantine, poisoned */
+    WREF__GONE          /* memory returned; the record is kept in the graveyard */
+};
+
+/* Borrowers remembered per object (borrow.c): its last WREF__BORROWERS borrowing threads. */
+#define WREF__BORROWERS 2
+/* rec->borrow bits */
+#define WREF__BORROW_USED(i) (1u << (i))   /* borrower slot i holds an open borrow */
+#define WREF__BORROW_USED_ANY 3u
+#define WREF__BORROW_NEXT (1u << 2)        /* the slot a borrow by a third thread replaces */
+#define WREF__BORROW_PINNED (1u << 3)      /* memory kept beyond the quarantine (heap.c) */
+
+/* 80 bytes on LP64. */
+typedef struct wref__rec {
+    struct wref__rec *hash_next;   /* bucket chain; under the bucket lock */
+    struct wref__rec *fifo_next;   /* quarantine / pins / graveyard / free list; under the heap lock */
+    uintptr_t addr;
+    uint64_t serial;               /* 1, 2, ...: never reused */
+    const void *type;              /* the object model's type token, opaque to the engine (model.h) */
+    uint32_t size;                 /* the object's size */
+    uint8_t state;                 /* enum wref__state */
+    uint8_t reported;              /* WREF__REPORTED(kind) bits: reported once (kinds.def) */
+    uint8_t guarded;               /* memory is on its own pages (heap.c) */
+    uint8_t leak_mark;             /* census scratch */
+    uint16_t tno_created, tno_destroyed, tno_cleared;
+    uint8_t borrow;                /* WREF__BORROW_* */
+    uint8_t unused_;
+    wref__stack_id st_created, st_cleared, st_destroyed;
+    /* The open borrows of this object: the borrowing thread and its latest borrow's stack. */
+    uint16_t tno_borrow[WREF__BORROWERS];
+    wref__stack_id st_borrow[WREF__BORROWERS];
+} wref__rec;
+
+_Static_assert(sizeof(void *) != 8 || sizeof(struct wref__rec) == 80, "wref__rec: 80 bytes on LP64");
+
+/* Snapshot of a record taken under its lock, for reporting without holding it. */
+typedef wref__rec wref__rec_copy;
+
+/* The snapshot of r: every field but the links (hash_next, fifo_next), which belong to other
+ * locks (bucket, heap/allocation) and are never read from a copy. */
+static inline wref__rec_copy wref__rec_snapshot(const wref__rec *r)
+{
+    wref__rec_copy c = {.addr = r->addr, .serial = r->serial, .type = r->type, .size = r->size,
+                        .state = r->state, .reported = r->reported, .guarded = r->guarded,
+                        .leak_mark = r->leak_mark, .tno_created = r->tno_created,
+                        .tno_destroyed = r->tno_destroyed, .tno_cleared = r->tno_cleared,
+                        .borrow = r->borrow, .st_created = r->st_created,
+                        .st_cleared = r->st_cleared, .st_destroyed = r->st_destroyed};
+    for (unsigned i = 0; i < WREF__BORROWERS; i++) {
+        c.tno_borrow[i] = r->tno_borrow[i];
+        c.st_borrow[i] = r->st_borrow[i];
+    }
+    return c;
+}
+
+/* A FIFO of records linked through fifo_next (quarantine, graveyard); the caller holds the
+ * lock that owns it. */
+typedef struct wref__rec_fifo {
+    wref__rec *head, *tail;   /* oldest first */
+} wref__rec_fifo;
+
+static inline void wref__fifo_push(wref__rec_fifo *q, wref__rec *r)
+{
+    r->fifo_next = NULL;
+    if (q->tail)
+        q->tail->fifo_next = r;
+    else
+        q->head = r;
+    q->tail = r;
+}
+
+/* The oldest record, unlinked; NULL when empty. */
+static inline wref__rec *wref__fifo_pop(wref__rec_fifo *q)
+{
+    wref__rec *r = q->head;
+    if (r) {
+        q->head = r->fifo_next;
+        if (!q->head)
+            q->tail = NULL;
+        r->fifo_next = NULL;
+    }
+    return r;
+}
+
+/* A new ALIVE record for the object at addr (of type token `type`, size bytes), created here
+ * (stack and thread); NULL when out of memory (then degraded). */
+wref__rec *wref__registry_add(uintptr_t addr, const void *type, uint32_t size);
+/* Calls fn(rec, arg) with ob's record locked (NULL when unknown); returns fn's result. */
+int wref__registry_with(const void *ob, int (*fn)(wref__rec *rec, void *arg), void *arg);
+/* The memory of rec (FREED) is about to be returned: rec leaves the hash table (state GONE)
+ * and true is returned, unless it has open borrows and !force: then it is marked
+ * WREF__BORROW_PINNED, stays, and false is returned. *dropped: the open borrows it had. */
+bool wref__registry_retire(wref__rec *rec, bool force, unsigned *dropped);
+/* Walks every record in the table (live and quarantined) with its bucket locked. */
+void wref__registry_each(void (*fn)(wref__rec *rec, void *arg), void *arg);
+bool wref__registry_degraded(void);                /* a record could not be made: stay quiet */
+/* A record that left the table, found by serial in the graveyard; copies it. */
+bool wref__graveyard_find(uint64_t serial, wref__rec_copy *out);
+void wref__graveyard_add(wref__rec *rec);          /* takes ownership; recycles the oldest */
+size_t wref__registry_live_count(void);
+void wref__registry_fork(enum wref__fork_phase phase);
+/* The record's type name, from the object model (model.h); "?" for NULL. */
+const char *wref__type_name(const wref__rec_copy *r);
+
+#endif /* WREF_CHECK_ENGINE_REGISTRY_H */
