@@ -34,9 +34,10 @@ wref_checker_unit_test(test_symbolize ${WREF_CHECKER_SRC}/check/engine/symbolize
 target_link_libraries(test_symbolize PRIVATE PkgConfig::LIBDW ${CMAKE_DL_LIBS})
 
 # test_checker_modules: registry, heap and quarantine, borrows, census, report, JSON and
-# suppressions, through their contracts in src/check/engine/checker.h. The executable is a checked
-# program: the runtime and every checker source, compiled as libwref-check is (WREF_CHECKED),
-# linked in, so the public API runs the real hooks and checker.h shows the modules' state.
+# suppressions, through their contracts in the engine's headers (src/check/engine/*.h). The
+# executable is a checked program: the runtime and every checker source, compiled as
+# libwref-check is (WREF_CHECKED), linked in, so the public API runs the real hooks and the
+# headers show the modules' state.
 file(GLOB WREF_UNIT_CHECKER_SOURCES CONFIGURE_DEPENDS ${WREF_CHECKER_SRC}/check/engine/*.c
      ${WREF_CHECKER_SRC}/check/wref/*.c ${WREF_CHECKER_SRC}/check/python/*.c)
 file(GLOB WREF_UNIT_RUNTIME_SOURCES CONFIGURE_DEPENDS ${WREF_CHECKER_SRC}/runtime/*.c)

@@ -1,10 +1,10 @@
 /* test_checker_modules.c: unit tests of the checker's own modules through their contracts in
- * src/check/engine/checker.h: registry, heap and quarantine, borrows, census, report, JSON and
- * suppressions.
+ * the engine's headers (src/check/engine/*.h): registry, heap and quarantine, borrows, census,
+ * report, JSON and suppressions.
  *
  * The executable is a checked program: it is linked with the runtime and every checker source
  * compiled as libwref-check is (WREF_CHECKED, checker_modules.cmake), so the public API runs
- * the real hooks, and the tests look at the modules' state through checker.h. CTest sets
+ * the real hooks, and the tests look at the modules' state through those headers. CTest sets
  * WREF_CHECK_OPTIONS (report=text,json, log_path, suppressions, exitcode=0): findings go to
  * <log_path>.<pid> and <log_path>.<pid>.json, which the tests read back. Each test accounts
  * only for what it adds (counts before and after), so the order of the tests does not matter.
