@@ -3,14 +3,16 @@
  * census, quarantine check, the reports' last words). The top of the engine: it calls every
  * layer, and no engine file but checker.c calls it.
  *
- * The engine's layers, bottom up (each includes only headers below it):
- *   options, stats, symbolize, stack, poison, buf, kinds, model  (leaves)
- *   core        thread numbers, warnings, capture, fork phases
- *   registry    records and states        borrow   borrowers in records
- *   finding     what a finding is         suppress, json   report writers
- *   report      the pipeline              heap     quarantine heap   census   leaks
- *   fault       the signal-safe fault path
- *   checker     this file
+ * The engine's layers, bottom up (a module includes only headers of the rows above it):
+ *   options, stats, symbolize, buf, kinds, model   leaves
+ *   stack                 capture and the depot
+ *   core                  thread numbers, warnings, capture, fork phases
+ *   registry, dl          records and states; the module map's dlopen/dlclose
+ *   borrow, finding, poison
+ *   suppress -> json -> report   the report pipeline
+ *   heap, census          quarantine heap; leaks
+ *   fault                 the signal-safe fault path
+ *   checker               this file: calls every layer; no engine file calls it
  * Frontends (../wref/, ../python/) include these headers; no engine header includes theirs
  * (tests/repo/check_layers.py). */
 #ifndef WREF_CHECK_ENGINE_CHECKER_H
