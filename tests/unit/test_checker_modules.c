@@ -1,5 +1,5 @@
 /* test_checker_modules.c: unit tests of the checker's own modules through their contracts in
- * the engine's headers (src/check/engine/*.h): registry, heap and quarantine, borrows, census,
+ * the engine's headers (src/check/engine/): registry, heap and quarantine, borrows, census,
  * report, JSON and suppressions.
  *
  * The executable is a checked program: it is linked with the runtime and every checker source
