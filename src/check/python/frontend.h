@@ -22,7 +22,8 @@
 
 enum wref__py_how {          /* how the object came to be watched (the latest event) */
     WREF__PY_BORROWED,        /* PyWeakref_GetObject returned it */
-    WREF__PY_WEAKREF_CREATED  /* PyWeakref_NewRef made a weakref to it */
+    WREF__PY_WEAKREF_CREATED, /* PyWeakref_NewRef made a weakref to it */
+    WREF__PY_FREED            /* not watched; recognized at its free (wide.c, python_watch=all) */
 };
 
 enum wref__py_state {
@@ -101,6 +102,17 @@ bool wref__py_callbacks_gain_take(uintptr_t referent, wref__py_gain *out);
 /* At exit: callbacks registered from C that never ran, their referent still alive. */
 void wref__py_callbacks_exit(void);
 void wref__py_callbacks_stats(size_t *registered, size_t *errors, size_t *suppressed);
+
+/* ---- wide.c: python_watch=all ---- */
+extern bool wref__py_wide;                    /* on: every freed object is recognized */
+void wref__py_start(void);                    /* intercept.c: starts the frontend once (GIL held) */
+void wref__py_wide_init(void);                /* at the frontend's start */
+/* The freed block's object as a new tombstone record (destroy stacks set), or NULL when the
+ * block holds no recognizable dead object. */
+wref__py_rec *wref__py_wide_record(void *block);
+void wref__py_wide_report_use(const wref__py_rec *r, const char *op);
+void wref__py_wide_report_late_incref(const wref__py_rec *r, ssize_t count);
+void wref__py_wide_stats(void);               /* verbosity >= 1, at exit */
 
 /* ---- tombstone.c ---- */
 bool wref__py_tombstone_init(void);                /* the tombstone type; GIL held */

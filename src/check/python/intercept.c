@@ -64,11 +64,18 @@ static void start(void)
      * before the extension's frames. Unwind with libunwind (DWARF CFI) from now on. */
     wref__stack_init(wref__opt.stack_depth, 0);
     wref__py_alloc_install();
+    wref__py_wide_init();
     wref__py_active = true;
     start_state = STARTED;
     wref__checker_at_exit(python_exit);
     if (wref__opt.verbosity >= 1)
         wref__checker_warn(NULL, "python frontend: CPython %s (pid %d)", wref__py.version, (int)getpid());
+}
+
+void wref__py_start(void)
+{
+    if (start_state == NOT_STARTED)
+        start();
 }
 
 /* The definition, under a local name so that its address is ours whatever the bindings:
@@ -168,6 +175,7 @@ static void python_exit(void)
         return;
     wref__py_callbacks_exit();
     wref__py_objects_exit();
+    wref__py_wide_stats();
     if (wref__opt.verbosity >= 1) {
         size_t watched, tombstones, dropped, registered, errors, suppressed;
         wref__py_objects_stats(&watched, &tombstones, &dropped);

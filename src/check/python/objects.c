@@ -158,8 +158,9 @@ static void release(wref__py_rec *list)
 static void tombstone(wref__py_rec *r)
 {
     in_frontend++;
-    wref__stack_id st = wref__capture();
-    uint32_t py = wref__py_stack_capture(wref__opt.stack_depth);
+    bool wide = r->how == WREF__PY_FREED;   /* python_watch=all: stacks set, not in the tables yet */
+    wref__stack_id st = wide ? r->st_destroy : wref__capture();
+    uint32_t py = wide ? r->py_destroy : wref__py_stack_capture(wref__opt.stack_depth);
     /* A dealloc runs at count 0 and frees at count 0. References taken after the count had
      * reached 0 (in the dying window: a weakref callback that resurrected the object through
      * a pointer that held no reference) are still held now, and point at freed memory. */
@@ -189,6 +190,10 @@ static void tombstone(wref__py_rec *r)
     if (held > 0)   /* the holders' Py_DECREFs bring it back to the tombstone's count */
         ((py_object *)r->obj)->ob_refcnt += held;
     pthread_mutex_lock(&tab.lock);
+    if (wide) {
+        r->next_block = tab.by_block[slot(r->block)], tab.by_block[slot(r->block)] = r;
+        r->next_obj = tab.by_obj[slot(r->obj)], tab.by_obj[slot(r->obj)] = r;
+    }
     r->st_destroy = st;
     r->py_destroy = py;
     r->tno_destroy = wref__thread_no();
@@ -210,7 +215,7 @@ static void tombstone(wref__py_rec *r)
 static void py_object_free_hook(void *ctx, void *p)
 {
     (void)ctx;
-    if (p && __atomic_load_n(&tab.watched, __ATOMIC_RELAXED) && !in_frontend) {
+    if (p && (__atomic_load_n(&tab.watched, __ATOMIC_RELAXED) || wref__py_wide) && !in_frontend) {
         pthread_mutex_lock(&tab.lock);
         wref__py_rec *r = find_block((uintptr_t)p);
         if (r && r->state == WREF__PY_WATCHED) {
@@ -221,6 +226,11 @@ static void py_object_free_hook(void *ctx, void *p)
             r = NULL;
         }
         pthread_mutex_unlock(&tab.lock);
+        if (!r && wref__py_wide) {   /* python_watch=all: any dead object (wide.c) */
+            in_frontend++;
+            r = wref__py_wide_record(p);
+            in_frontend--;
+        }
         if (r) {
             tombstone(r);
             return;

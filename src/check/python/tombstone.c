@@ -34,7 +34,9 @@ static void report_use(py_object *o, const char *op)
     wref__py_rec r;
     bool first = false;
     bool known = wref__py_rec_find((uintptr_t)o, &r, true, &first);
-    if (known && first) {
+    if (known && first && r.how == WREF__PY_FREED)
+        wref__py_wide_report_use(&r, op);
+    else if (known && first) {
         wref__stack_id where = wref__capture();
         uint32_t py_where = wref__py_stack_capture(wref__opt.stack_depth);
         char what[400];
@@ -56,13 +58,17 @@ static void report_use(py_object *o, const char *op)
         wref__report(&f);
     }
     char msg[200];
-    snprintf(msg, sizeof msg, "wref-check: %s of a freed %s (dangling borrowed reference)", op,
-             known ? r.type_name : "object");
+    snprintf(msg, sizeof msg, "wref-check: %s of a freed %s (%s)", op, known ? r.type_name : "object",
+             known && r.how == WREF__PY_FREED ? "use after free" : "dangling borrowed reference");
     wref__py.err_set_string(*wref__py.exc_reference_error, msg);
 }
 
 void wref__py_report_late_incref(const wref__py_rec *r, ssize_t count)
 {
+    if (r->how == WREF__PY_FREED) {
+        wref__py_wide_report_late_incref(r, count);
+        return;
+    }
     char what[400];
     snprintf(what, sizeof what,
              "%zd reference(s) to a %s were taken after it was freed (a Py_INCREF that came too late); "

@@ -28,7 +28,8 @@ static struct link_map *checker;   /* libwref-check.so in the main namespace */
 
 /* The names libwref-check.so interposes for CPython (src/check/python/intercept.c). */
 static const char *const interposed[] = {"PyWeakref_GetObject", "PyWeakref_NewRef", "PyWeakref_NewProxy",
-                                         "PyUnstable_Object_ClearWeakRefsNoCallbacks"};
+                                         "PyUnstable_Object_ClearWeakRefsNoCallbacks",
+                                         "PyModule_Create2", "PyModuleDef_Init"};   /* wide.c */
 
 static int interposed_name(const char *name)
 {

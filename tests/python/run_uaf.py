@@ -1,0 +1,112 @@
+#!/usr/bin/env python3
+"""run_uaf.py: runs victim_uaf's cases (uaf_cases.py) under
+`wref-check --option python_watch=all -- PYTHON ...` and asserts the report.
+
+usage: run_uaf.py --tool WREF_CHECK --python PYTHON --modules DIR --case uaf|uaf_ok
+
+uaf: exactly one use-after-free on a Victim, exit status 23, the tombstone's ReferenceError
+in the program, and in each stack the C frames from #0 through victim_uaf.c's frame (checker
+and victim frames by function and file:line from its "@marker" comments, the interpreter's
+frames between them) and the whole Python stack (uaf_cases.py's "# @marker" lines).
+uaf_ok: no finding, exit status 0, and the mode's statistics line showing objects tombstoned."""
+import argparse
+import glob
+import os
+import re
+import subprocess
+import sys
+import tempfile
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+sys.path.insert(0, HERE)
+from run_python import PY, is_interp, markers, parse, same_function  # noqa: E402
+
+C = markers(os.path.join(HERE, "victim_uaf.c"), r"@(\w+) \*/")
+P = markers(os.path.join(HERE, "uaf_cases.py"), r"# @(\w+)")
+MAIN = [("main", P["main"]), ("<module>", P["module"])]
+DESTROYED = "destroyed (the last reference dropped)"
+EXPECT = {
+    "where": ([("freed_object_getattro", None), PY, ("use_after_list_clear", C["uaf_use"])],
+              [("case", P["call"])] + MAIN),
+    DESTROYED: ([("py_object_free_hook", None), PY, ("use_after_list_clear", C["uaf_call"])],
+                [("drop", P["drop"]), ("<lambda>", P["call"]), ("case", P["call"])] + MAIN),
+}
+
+
+def check_c(label, frames, expect, errors):
+    i = 0
+    for e in expect:
+        if e == PY:
+            n = 0
+            while i < len(frames) and is_interp(frames[i][3]):
+                i, n = i + 1, n + 1
+            if not n:
+                errors.append(f"{label}: expected interpreter frames at #{i}, got {frames[i:i + 1]}")
+                return
+            continue
+        fn, line = e
+        got = frames[i] if i < len(frames) else None
+        if not got or got[0] != fn or (line and (os.path.basename(got[1] or "") != "victim_uaf.c" or got[2] != line)):
+            errors.append(f"{label}: #{i} expected {fn}" + (f" victim_uaf.c:{line}" if line else "") + f", got {got}")
+            return
+        i += 1
+
+
+def main():
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--tool", required=True)
+    ap.add_argument("--python", required=True)
+    ap.add_argument("--modules", required=True)
+    ap.add_argument("--case", required=True, choices=["uaf", "uaf_ok"])
+    a = ap.parse_args()
+    prefix = os.path.join(tempfile.mkdtemp(prefix="wref-uaf-"), "r")
+    cmd = [a.tool, "--option", "python_watch=all", "--option", "verbosity=1", "--option", "log_path=" + prefix,
+           "--", a.python, os.path.join(HERE, "uaf_cases.py"), a.case, a.modules]
+    env = dict(os.environ)
+    env.pop("PYTHONPATH", None)
+    proc = subprocess.run(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env, timeout=120)
+    report = "".join(open(t).read() for t in glob.glob(prefix + ".*"))
+    sys.stdout.write(proc.stdout + proc.stderr + report)
+    findings = parse(report)
+    errors = []
+    stats = re.search(r"python_watch=all: (\d+) frees seen, (\d+) objects tombstoned", proc.stderr)
+    if not stats or int(stats.group(2)) < 1:
+        errors.append("the python_watch=all statistics line is missing or shows no tombstoned object")
+    if a.case == "uaf_ok":
+        if findings:
+            errors.append(f"clean case: {len(findings)} finding(s)")
+        if proc.returncode != 0 or "workload" not in proc.stdout:
+            errors.append(f"clean case: exit status {proc.returncode}, or the workload did not finish")
+    else:
+        if proc.returncode != 23:
+            errors.append(f"exit status {proc.returncode}, expected 23")
+        if "ReferenceError: wref-check: attribute read of a freed Victim (use after free)" not in proc.stdout:
+            errors.append("the tombstone's ReferenceError did not reach the program")
+        if len(findings) != 1 or findings[0]["kind"] != "use-after-free":
+            errors.append(f"expected one use-after-free finding, got {[f['kind'] for f in findings]}")
+        else:
+            f = findings[0]
+            if " on Victim#" not in f["header"]:
+                errors.append(f"header does not name the Victim: {f['header']}")
+            if not f["what"].startswith("attribute read of a Victim that was freed: a pointer that held no reference"):
+                errors.append(f"message: {f['what']!r}")
+            if list(f["stacks"]) != list(EXPECT):
+                errors.append(f"stacks: {list(f['stacks'])}, expected {list(EXPECT)}")
+            for label, (ce, pe) in EXPECT.items():
+                st = f["stacks"].get(label)
+                if not st:
+                    continue
+                check_c(label, st["c"], ce, errors)
+                got = [(fn, line) for fn, file, line in st["py"] if os.path.basename(file) == "uaf_cases.py"]
+                if len(got) != len(st["py"]) or len(got) != len(pe) or \
+                        any(not same_function(g[0], e[0]) or g[1] != e[1] for g, e in zip(got, pe)):
+                    errors.append(f"{label}: Python frames {st['py']}, expected {pe}")
+    for e in errors:
+        print("run_uaf: FAIL:", e)
+    if not errors:
+        print(f"run_uaf: ok: {a.case} under {a.python}")
+    return 1 if errors else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,54 @@
+"""uaf_cases.py: the Python side of victim_uaf (run by run_uaf.py under python_watch=all).
+
+usage: python uaf_cases.py uaf|uaf_ok MODULE_DIR
+
+uaf: an extension function keeps an item of a list without a reference while Python code
+empties the list, then uses it: use-after-free. uaf_ok: the same with the reference held, plus
+a short mixed workload (objects of many types created and freed), which must give no finding.
+Lines marked "# @name" are where run_uaf.py expects Python frames."""
+import sys
+
+sys.path.insert(0, sys.argv[2])
+import victim_uaf as vu  # noqa: E402
+
+
+class Victim:
+    def __init__(self, name):
+        self.name = name
+
+
+def drop(holder):
+    holder.clear()  # @drop
+
+
+def case(ok):
+    holder = [Victim("victim")]
+    fn = vu.use_after_list_clear_ok if ok else vu.use_after_list_clear
+    try:
+        print(fn(holder, lambda: drop(holder)))  # @call
+    except ReferenceError as e:  # the checker's tombstone refused the use
+        print("ReferenceError:", e)
+
+
+def workload():
+    import collections
+    import json
+    import weakref
+    total = 0
+    for i in range(1500):
+        v = Victim(str(i))
+        d = {"k": [v, (i, i * 2.5)], "s": {i, -i}}
+        r = weakref.ref(v)
+        total += len(json.dumps({"n": v.name})) + len(d) + (r() is v)
+        collections.OrderedDict(a=i).popitem()
+    print("workload", total)
+
+
+def main():
+    ok = sys.argv[1] == "uaf_ok"
+    case(ok)  # @main
+    if ok:
+        workload()
+
+
+main()  # @module
