@@ -110,6 +110,11 @@ void wref__py_wide_init(void);                /* at the frontend's start */
 /* The freed block's object as a new tombstone record (destroy stacks set), or NULL when the
  * block holds no recognizable dead object. */
 wref__py_rec *wref__py_wide_record(void *block);
+/* The tombstones it made, by object: an array table (a chained one costs a cache miss per
+ * link at each eviction). Called with objects.c's lock held. */
+void wref__py_wide_insert(wref__py_rec *r);
+void wref__py_wide_remove(wref__py_rec *r);
+wref__py_rec *wref__py_wide_find(uintptr_t obj);
 void wref__py_wide_report_use(const wref__py_rec *r, const char *op);
 void wref__py_wide_report_late_incref(const wref__py_rec *r, ssize_t count);
 void wref__py_wide_stats(void);               /* verbosity >= 1, at exit */

@@ -58,6 +58,10 @@ static wref__py_rec *find_obj(uintptr_t obj)
 
 static void unlink_rec(wref__py_rec *r)
 {
+    if (r->how == WREF__PY_FREED) {   /* python_watch=all: in wide.c's table only */
+        wref__py_wide_remove(r);
+        return;
+    }
     for (wref__py_rec **p = &tab.by_block[slot(r->block)]; *p; p = &(*p)->next_block)
         if (*p == r) {
             *p = r->next_block;
@@ -190,10 +194,8 @@ static void tombstone(wref__py_rec *r)
     if (held > 0)   /* the holders' Py_DECREFs bring it back to the tombstone's count */
         ((py_object *)r->obj)->ob_refcnt += held;
     pthread_mutex_lock(&tab.lock);
-    if (wide) {
-        r->next_block = tab.by_block[slot(r->block)], tab.by_block[slot(r->block)] = r;
-        r->next_obj = tab.by_obj[slot(r->obj)], tab.by_obj[slot(r->obj)] = r;
-    }
+    if (wide)
+        wref__py_wide_insert(r);
     r->st_destroy = st;
     r->py_destroy = py;
     r->tno_destroy = wref__thread_no();
@@ -217,7 +219,7 @@ static void py_object_free_hook(void *ctx, void *p)
     (void)ctx;
     if (p && (__atomic_load_n(&tab.watched, __ATOMIC_RELAXED) || wref__py_wide) && !in_frontend) {
         pthread_mutex_lock(&tab.lock);
-        wref__py_rec *r = find_block((uintptr_t)p);
+        wref__py_rec *r = tab.watched ? find_block((uintptr_t)p) : NULL;
         if (r && r->state == WREF__PY_WATCHED) {
             r->state = WREF__PY_TOMBSTONE;
             __atomic_store_n(&tab.watched, tab.watched - 1, __ATOMIC_RELAXED);
@@ -386,6 +388,8 @@ bool wref__py_rec_find(uintptr_t obj, wref__py_rec *out, bool mark_reported, boo
 {
     pthread_mutex_lock(&tab.lock);
     wref__py_rec *r = find_obj(obj);
+    if (!r && wref__py_wide)
+        r = wref__py_wide_find(obj);
     if (r) {
         *out = *r;
         if (first)

@@ -253,10 +253,67 @@ wref__py_rec *wref__py_wide_record(void *block)
     r->state = WREF__PY_TOMBSTONE;
     r->how = WREF__PY_FREED;
     r->weaklist = 0;   /* dangling-weakref stays with the watched objects (its report names the borrow) */
-    wref__py_type_name(type, r->type_name, sizeof r->type_name);
+    const char *name = *(const char *const *)((const char *)type + PY_TP_NAME_OFFSET);   /* no snprintf: hot */
+    size_t len = name ? strnlen(name, sizeof r->type_name - 1) : 0;
+    memcpy(r->type_name, name ? name : "?", name ? len : 2);   /* r is zeroed: terminated */
     destroy_stacks((uintptr_t)type, &r->st_destroy, &r->py_destroy);
     r->tno_destroy = wref__thread_no();
     return r;
+}
+
+/* ---- the tombstones by object: linear probing, backward-shift deletion, at most half full
+ * (objects.c quarantines at most 65536 blocks). Guarded by objects.c's lock. */
+#define RECS (1u << 17)
+static struct {
+    uintptr_t obj;
+    wref__py_rec *rec;
+} *recs;
+
+static size_t rslot(uintptr_t obj)
+{
+    return (size_t)((obj >> 4) * 0x9E3779B97F4A7C15ull >> (64 - 17));
+}
+
+void wref__py_wide_insert(wref__py_rec *r)
+{
+    if (!recs && !(recs = calloc(RECS, sizeof *recs)))
+        return;   /* out of memory: the tombstone is kept, a use of it is not named */
+    size_t i = rslot(r->obj);
+    while (recs[i].obj)
+        i = (i + 1) & (RECS - 1);
+    recs[i].obj = r->obj;
+    recs[i].rec = r;
+}
+
+wref__py_rec *wref__py_wide_find(uintptr_t obj)
+{
+    if (!recs)
+        return NULL;
+    for (size_t i = rslot(obj); recs[i].obj; i = (i + 1) & (RECS - 1))
+        if (recs[i].obj == obj)
+            return recs[i].rec;
+    return NULL;
+}
+
+void wref__py_wide_remove(wref__py_rec *r)
+{
+    if (!recs)
+        return;
+    size_t i = rslot(r->obj);
+    while (recs[i].obj && recs[i].rec != r)
+        i = (i + 1) & (RECS - 1);
+    if (!recs[i].obj)
+        return;
+    for (size_t j = (i + 1) & (RECS - 1); recs[j].obj; j = (j + 1) & (RECS - 1)) {
+        size_t home = rslot(recs[j].obj);
+        /* move j into the hole i unless its home lies cyclically in (i, j] */
+        if (((j - home) & (RECS - 1)) >= ((j - i) & (RECS - 1))) {
+            recs[i] = recs[j];
+            i = j;
+        }
+    }
+    recs[i].obj = 0;
+    recs[i].rec = NULL;
 }
 
 static void add_destroy(wref__finding *f, const wref__py_rec *r)
