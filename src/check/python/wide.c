@@ -76,6 +76,19 @@ typedef struct site {
     uint32_t py;
 } site;
 static __thread __attribute__((tls_model("initial-exec"))) site *sites;
+static pthread_key_t sites_key;   /* frees a thread's table when the thread ends */
+static pthread_once_t sites_once = PTHREAD_ONCE_INIT;
+
+static void sites_free(void *table)   /* runs in the ending thread: its own `sites` */
+{
+    free(table);
+    sites = NULL;
+}
+
+static void sites_key_make(void)
+{
+    (void)pthread_key_create(&sites_key, sites_free);
+}
 
 /* Reads n bytes at addr without faulting; false when any of them is not readable. */
 static bool probe(uintptr_t addr, void *out, size_t n)
@@ -200,7 +213,11 @@ static void destroy_stacks(uintptr_t type, wref__stack_id *st, uint32_t *py)
     if (!have)
         code = 0, where = 0;
     site *e = NULL;
-    if (sites || (sites = calloc(SITES, sizeof *sites))) {
+    if (!sites && (sites = calloc(SITES, sizeof *sites))) {
+        pthread_once(&sites_once, sites_key_make);
+        (void)pthread_setspecific(sites_key, sites);
+    }
+    if (sites) {
         uint64_t h = (code * 31 ^ type ^ (uint64_t)(unsigned)where * 0x9E3779B97F4A7C15ull) * 0x9E3779B97F4A7C15ull;
         e = &sites[h >> 54 & (SITES - 1)];
         if (e->st && e->code == code && e->type == type && e->where == where) {
@@ -247,7 +264,11 @@ wref__py_rec *wref__py_wide_record(void *block)
     size_t size = (size_t)basic + (size_t)(r->obj - p);
     if (item > 0) {   /* a variable-size object: ob_size (its sign is the int's) follows the head */
         ssize_t n = *(const ssize_t *)(r->obj + sizeof(py_object));
-        size += (size_t)(n < 0 ? -n : n) * (size_t)item;
+        n = n < 0 ? -n : n;
+        /* 3.12+ ints keep a tag there (digits << 3): an overestimate, bounded; a word that is no
+         * length must not make one block look big enough to flush the quarantine */
+        if (n > 0 && n < (1 << 20) && (size_t)n * (size_t)item < (1u << 20))
+            size += (size_t)n * (size_t)item;
     }
     r->size = size > UINT32_MAX ? UINT32_MAX : (uint32_t)size;
     r->state = WREF__PY_TOMBSTONE;
