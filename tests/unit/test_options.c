@@ -242,6 +242,7 @@ static void test_help_lists_every_option(void **state)
         "leak_check         bool    1        At exit, report objects still alive",
         "quarantine_mb      uint    64       Megabytes of freed objects kept poisoned",
         "borrow_pin_mb      uint    16       Megabytes of destroyed objects kept unreused",
+        "poison_slots       uint    1048576  Destroyed objects whose poison names them at once",
         "guard              enum    none     Objects placed on their own page",
         "sample_rate        uint    100      With guard=sample, one object in sample_rate",
         "python_watch       enum    borrowed CPython programs: which freed objects become tombstones",
