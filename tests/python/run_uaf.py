@@ -2,13 +2,16 @@
 """run_uaf.py: runs victim_uaf's cases (uaf_cases.py) under
 `wref-check --option python_watch=all -- PYTHON ...` and asserts the report.
 
-usage: run_uaf.py --tool WREF_CHECK --python PYTHON --modules DIR --case uaf|uaf_ok
+usage: run_uaf.py --tool WREF_CHECK --python PYTHON --modules DIR --case uaf|uaf_ok [--schema SCHEMA]
 
 uaf: exactly one use-after-free on a Victim, exit status 23, the tombstone's ReferenceError
 in the program, and in each stack the C frames from #0 through victim_uaf.c's frame (checker
 and victim frames by function and file:line from its "@marker" comments, the interpreter's
 frames between them) and the whole Python stack (uaf_cases.py's "# @marker" lines).
+With --schema, uaf's JSON report must match docs/report-schema.json and carry the same Python
+frames as the text report.
 uaf_ok: no finding, exit status 0, and the mode's statistics line showing objects tombstoned."""
+import json
 import argparse
 import glob
 import os
@@ -58,14 +61,16 @@ def main():
     ap.add_argument("--python", required=True)
     ap.add_argument("--modules", required=True)
     ap.add_argument("--case", required=True, choices=["uaf", "uaf_ok"])
+    ap.add_argument("--schema")
     a = ap.parse_args()
     prefix = os.path.join(tempfile.mkdtemp(prefix="wref-uaf-"), "r")
     cmd = [a.tool, "--option", "python_watch=all", "--option", "verbosity=1", "--option", "log_path=" + prefix,
+           "--option", "report=text,json",
            "--", a.python, os.path.join(HERE, "uaf_cases.py"), a.case, a.modules]
     env = dict(os.environ)
     env.pop("PYTHONPATH", None)
     proc = subprocess.run(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env, timeout=120)
-    report = "".join(open(t).read() for t in glob.glob(prefix + ".*"))
+    report = "".join(open(t).read() for t in glob.glob(prefix + ".*") if not t.endswith(".json"))
     sys.stdout.write(proc.stdout + proc.stderr + report)
     findings = parse(report)
     errors = []
@@ -101,6 +106,19 @@ def main():
                 if len(got) != len(st["py"]) or len(got) != len(pe) or \
                         any(not same_function(g[0], e[0]) or g[1] != e[1] for g, e in zip(got, pe)):
                     errors.append(f"{label}: Python frames {st['py']}, expected {pe}")
+            if a.schema:
+                import jsonschema
+                docs = glob.glob(prefix + ".*.json")
+                doc = json.load(open(docs[0])) if len(docs) == 1 else {}
+                try:
+                    jsonschema.validate(doc, json.load(open(a.schema)))
+                except jsonschema.ValidationError as e:
+                    errors.append(f"JSON report does not match the schema: {e.message}")
+                js = [[(fr["function"], fr["line"]) for fr in st.get("python_frames", [])]
+                      for st in (doc.get("findings") or [{}])[0].get("stacks", [])]
+                text = [[(fr[0], fr[2]) for fr in st["py"]] for st in f["stacks"].values()]
+                if js != text:
+                    errors.append(f"JSON python_frames differ from the text report: {js} vs {text}")
     for e in errors:
         print("run_uaf: FAIL:", e)
     if not errors:
