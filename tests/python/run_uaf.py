@@ -2,12 +2,13 @@
 """run_uaf.py: runs victim_uaf's cases (uaf_cases.py) under
 `wref-check --option python_watch=all -- PYTHON ...` and asserts the report.
 
-usage: run_uaf.py --tool WREF_CHECK --python PYTHON --modules DIR --case uaf|uaf_ok [--schema SCHEMA]
+usage: run_uaf.py --tool WREF_CHECK --python PYTHON --modules DIR --case uaf|uaf_incref|uaf_ok [--schema SCHEMA]
 
 uaf: exactly one use-after-free on a Victim, exit status 23, the tombstone's ReferenceError
 in the program, and in each stack the C frames from #0 through victim_uaf.c's frame (checker
 and victim frames by function and file:line from its "@marker" comments, the interpreter's
 frames between them) and the whole Python stack (uaf_cases.py's "# @marker" lines).
+uaf_incref: one use-after-free at exit (a Py_INCREF after the free), with the destroy stack.
 With --schema, uaf's JSON report must match docs/report-schema.json and carry the same Python
 frames as the text report.
 uaf_ok: no finding, exit status 0, and the mode's statistics line showing objects tombstoned."""
@@ -60,7 +61,7 @@ def main():
     ap.add_argument("--tool", required=True)
     ap.add_argument("--python", required=True)
     ap.add_argument("--modules", required=True)
-    ap.add_argument("--case", required=True, choices=["uaf", "uaf_ok"])
+    ap.add_argument("--case", required=True, choices=["uaf", "uaf_incref", "uaf_ok"])
     ap.add_argument("--schema")
     a = ap.parse_args()
     prefix = os.path.join(tempfile.mkdtemp(prefix="wref-uaf-"), "r")
@@ -82,6 +83,28 @@ def main():
             errors.append(f"clean case: {len(findings)} finding(s)")
         if proc.returncode != 0 or "workload" not in proc.stdout:
             errors.append(f"clean case: exit status {proc.returncode}, or the workload did not finish")
+    elif a.case == "uaf_incref":
+        destroyed = ([("py_object_free_hook", None), PY, ("incref_after_list_clear", C["late_call"])],
+                     [("drop", P["drop"]), ("<lambda>", P["incref"]), ("case_incref", P["incref"]),
+                      ("main", P["main_incref"]), ("<module>", P["module"])])
+        if proc.returncode != 23:
+            errors.append(f"exit status {proc.returncode}, expected 23")
+        if len(findings) != 1 or findings[0]["kind"] != "use-after-free":
+            errors.append(f"expected one use-after-free finding, got {[f['kind'] for f in findings]}")
+        else:
+            f = findings[0]
+            if " on Victim#" not in f["header"] or \
+                    not f["what"].startswith("1 reference(s) to a Victim were taken after it was freed"):
+                errors.append(f"header or message: {f['header']} / {f['what']!r}")
+            st = f["stacks"].get(DESTROYED)
+            if not st or [k for k in f["stacks"] if f["stacks"][k]["c"]] != [DESTROYED]:
+                errors.append(f"stacks: {list(f['stacks'])}, expected only {DESTROYED!r}")
+            else:
+                check_c(DESTROYED, st["c"], destroyed[0], errors)
+                got = [(fn, line) for fn, file, line in st["py"]]
+                if len(got) != len(destroyed[1]) or \
+                        any(not same_function(g[0], e[0]) or g[1] != e[1] for g, e in zip(got, destroyed[1])):
+                    errors.append(f"destroyed: Python frames {st['py']}, expected {destroyed[1]}")
     else:
         if proc.returncode != 23:
             errors.append(f"exit status {proc.returncode}, expected 23")

@@ -1,9 +1,10 @@
 """uaf_cases.py: the Python side of victim_uaf (run by run_uaf.py under python_watch=all).
 
-usage: python uaf_cases.py uaf|uaf_ok MODULE_DIR
+usage: python uaf_cases.py uaf|uaf_incref|uaf_ok MODULE_DIR
 
 uaf: an extension function keeps an item of a list without a reference while Python code
-empties the list, then uses it: use-after-free. uaf_ok: the same with the reference held, plus
+empties the list, then uses it: use-after-free. uaf_incref: the same with a Py_INCREF after
+the free (seen at exit). uaf_ok: the same with the reference held, plus
 a short mixed workload (objects of many types created and freed), which must give no finding.
 Lines marked "# @name" are where run_uaf.py expects Python frames."""
 import sys
@@ -30,6 +31,11 @@ def case(ok):
         print("ReferenceError:", e)
 
 
+def case_incref():
+    holder = [Victim("victim")]
+    vu.incref_after_list_clear(holder, lambda: drop(holder))  # @incref
+
+
 def workload():
     import collections
     import json
@@ -46,6 +52,9 @@ def workload():
 
 def main():
     ok = sys.argv[1] == "uaf_ok"
+    if sys.argv[1] == "uaf_incref":
+        case_incref()  # @main_incref
+        return
     case(ok)  # @main
     if ok:
         workload()

@@ -54,7 +54,27 @@ GUILTY static PyObject *use_after_list_clear_ok(PyObject *self, PyObject *args)
     return name;
 }
 
+/* The same, but the item is kept with a Py_INCREF that comes too late (after the free): the
+ * count of the freed object changes, which is seen at exit. */
+GUILTY static PyObject *incref_after_list_clear(PyObject *self, PyObject *args)
+{
+    PyObject *list, *cb;
+    (void)self;
+    if (!PyArg_ParseTuple(args, "OO", &list, &cb))
+        return NULL;
+    PyObject *item = PyList_GetItem(list, 0);           /* no reference taken */
+    if (!item)
+        return NULL;
+    PyObject *r = PyObject_CallNoArgs(cb);              /* empties the list @late_call */
+    if (!r)
+        return NULL;
+    Py_DECREF(r);
+    Py_INCREF(item);                                    /* too late: kept, never released */
+    Py_RETURN_NONE;
+}
+
 static PyMethodDef methods[] = {
+    {"incref_after_list_clear", incref_after_list_clear, METH_VARARGS, NULL},
     {"use_after_list_clear", use_after_list_clear, METH_VARARGS, NULL},
     {"use_after_list_clear_ok", use_after_list_clear_ok, METH_VARARGS, NULL},
     {NULL, NULL, 0, NULL}};
