@@ -35,6 +35,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/mman.h>
 #include <unistd.h>
 
 #include <cmocka.h>
@@ -156,6 +157,56 @@ static void registry_records_follow_objects(void **state)
     assert_int_equal(wref_get_ref(r, &(wref_object *){NULL}), 0);
     wref_decref(r);
     wref_decref(b);
+}
+
+static int rec_ptr(wref__rec *rec, void *arg)
+{
+    *(wref__rec **)arg = rec;
+    return 0;
+}
+
+/* The address index (registry.c): the lock-free lookup finds each object's own record, the one
+ * the locked lookup finds, without reading the pointed-to memory; a pointer inside an object
+ * (in its first 16-byte granule) or into inaccessible memory has no record; a record that left
+ * the table is found by neither. */
+static void registry_index_finds_records(void **state)
+{
+    (void)state;
+    enum { N = 5000 };
+    wref_object **obs = malloc(N * sizeof *obs);
+    assert_non_null(obs);
+    for (int i = 0; i < N; i++) {
+        obs[i] = wref_new(i % 2 ? &plain_type : &node_type);
+        assert_non_null(obs[i]);
+    }
+    for (int i = 0; i < N; i++) {
+        wref__rec *locked = NULL, *peek = wref__registry_peek(obs[i]);
+        wref__registry_with(obs[i], rec_ptr, &locked);
+        assert_non_null(peek);
+        assert_ptr_equal(peek, locked);
+        assert_ptr_equal(peek->addr, (uintptr_t)obs[i]);
+        const char *inside = (const char *)obs[i] + 8;   /* the same granule, not an object */
+        assert_null(wref__registry_peek(inside));
+        assert_false(record_of(inside).found);
+    }
+    /* inaccessible memory: the lookup reads none of it */
+    void *none = mmap(NULL, 4096, PROT_NONE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+    assert_true(none != MAP_FAILED);
+    assert_null(wref__registry_peek((char *)none + 64));
+    assert_false(record_of((char *)none + 64).found);
+    munmap(none, 4096);
+
+    /* freed: quarantined records stay findable (state FREED); returned ones leave the index */
+    wref_object *first = obs[0];
+    for (int i = 0; i < N; i++)
+        wref_decref(obs[i]);
+    wref__rec *q = wref__registry_peek(first);
+    assert_non_null(q);
+    assert_int_equal(__atomic_load_n(&q->state, __ATOMIC_ACQUIRE), WREF__FREED);
+    wref__heap_release_held();   /* the quarantine's memory is returned */
+    assert_null(wref__registry_peek(first));
+    assert_false(record_of(first).found);
+    free(obs);
 }
 
 /* ---- heap and quarantine ----------------------------------------------------------------------- */
@@ -517,6 +568,7 @@ int main(void)
     }
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(registry_records_follow_objects),
+        cmocka_unit_test(registry_index_finds_records),
         cmocka_unit_test(heap_redzone_and_quarantine),
         cmocka_unit_test(borrows_live_in_the_record),
         cmocka_unit_test(borrowed_memory_is_pinned),

@@ -2,7 +2,18 @@
  *
  * A fixed table of 2^20 buckets (reserved lazily by mmap) chained through rec->hash_next,
  * guarded by 1024 striped spinlocks (bucket i uses lock i % 1024). Records come from mmap'd
- * slabs, never from the program's allocator. A record leaves the table when its memory is
+ * slabs, never from the program's allocator.
+ *
+ * The address index: the bucket chains are walked only as a fallback. The record of the object
+ * at address a is found without hashing through a two-level table indexed by a's 16-byte
+ * granule (a region of 256 MiB of address space per leaf, leaves mmap'd NORESERVE on the first
+ * object in their region), whose entry is the record's 32-bit index in one reserved arena of
+ * records. No object memory is read (an invalid pointer may point anywhere, even into
+ * inaccessible pages). An entry is written under the object's bucket lock (set when the record
+ * enters the table, cleared when it leaves), so under that lock it is exact; read without the
+ * lock (wref__registry_peek) it names a record whose addr is then compared with a. Where no
+ * leaf could be mapped (LEAF_NONE), or a record lies outside the arena (IDX_HASHED), the
+ * bucket chains answer. A record leaves the table when its memory is
  * returned (after the quarantine, and after the pins of heap.c while it has open borrows), then
  * waits in the graveyard (bounded FIFO) before it is reused, so that a reader that found it
  * just before (the fault handler, through the guard table) never sees it turn into another
@@ -20,8 +31,16 @@
 #define BUCKET_BITS 20
 #define N_BUCKETS (1u << BUCKET_BITS)
 #define N_LOCKS 1024u
-#define SLAB_BYTES (1u << 20)
+#define SLAB_BYTES (16384 * sizeof(wref__rec))   /* whole records: arena indexes are offset / size */
 #define GRAVEYARD_MAX 65536u
+
+#define GRAN_SHIFT 4                                      /* objects start >= 48 bytes apart */
+#define REGION_SHIFT 28                                   /* 256 MiB of addresses per leaf */
+#define LEAF_ENTRIES ((size_t)1 << (REGION_SHIFT - GRAN_SHIFT))   /* 2^24: a 64 MiB leaf */
+#define TOP_ENTRIES ((size_t)1 << (48 - REGION_SHIFT))            /* 48-bit addresses */
+#define LEAF_NONE ((uint32_t *)1)   /* this region's leaf could not be mapped: chains only */
+#define IDX_HASHED UINT32_MAX       /* the record is outside the arena: look in its chain */
+#define ARENA_BYTES ((size_t)16 << 30)                    /* reserved (PROT_NONE) for records */
 
 /* Bucket locks are spinlocks: every API call takes one for a few dozen instructions, where a
  * pthread mutex costs about 50 instructions a pair. One cache line each: no false sharing. */
@@ -66,6 +85,10 @@ static struct {
     uint64_t next_serial;                /* atomic */
     size_t live;                         /* atomic: records in the table */
     bool degraded;
+    uint32_t **top;                      /* atomic: TOP_ENTRIES leaves (NULL: none yet) */
+    char *arena;                         /* ARENA_BYTES reserved; slabs made accessible in order */
+    size_t arena_used;                   /* alloc_lock */
+    bool inited;                         /* atomic: reg_init done */
 } reg = {.alloc_lock = PTHREAD_MUTEX_INITIALIZER};
 
 static pthread_once_t reg_once = PTHREAD_ONCE_INIT;
@@ -100,6 +123,116 @@ static void reg_init(void)
     void *p = mmap(NULL, N_BUCKETS * sizeof(wref__rec *), PROT_READ | PROT_WRITE,
                    MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
     reg.buckets = p == MAP_FAILED ? NULL : p;
+    /* the address index (see the top): without it every lookup walks a chain */
+    void *a = mmap(NULL, ARENA_BYTES, PROT_NONE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
+    void *t = mmap(NULL, TOP_ENTRIES * sizeof(uint32_t *), PROT_READ | PROT_WRITE,
+                   MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
+    if (a != MAP_FAILED && t != MAP_FAILED) {
+        reg.arena = a;
+        __atomic_store_n(&reg.top, (uint32_t **)t, __ATOMIC_RELEASE);
+    } else {
+        if (a != MAP_FAILED)
+            munmap(a, ARENA_BYTES);
+        if (t != MAP_FAILED)
+            munmap(t, TOP_ENTRIES * sizeof(uint32_t *));
+    }
+    __atomic_store_n(&reg.inited, true, __ATOMIC_RELEASE);
+}
+
+static inline void reg_ensure(void)
+{
+    if (__builtin_expect(!__atomic_load_n(&reg.inited, __ATOMIC_ACQUIRE), 0))
+        pthread_once(&reg_once, reg_init);
+}
+
+/* ---- the address index ------------------------------------------------------------------- */
+
+static inline wref__rec *rec_of_index(uint32_t i)
+{
+    return (wref__rec *)(reg.arena + (size_t)(i - 1) * sizeof(wref__rec));
+}
+
+/* r's index in the arena (1, 2, ...), or IDX_HASHED for a record outside it. */
+static inline uint32_t index_of(const wref__rec *r)
+{
+    uintptr_t off = (uintptr_t)r - (uintptr_t)reg.arena;
+    if (!reg.arena || (uintptr_t)r < (uintptr_t)reg.arena || off >= ARENA_BYTES)
+        return IDX_HASHED;
+    return (uint32_t)(off / sizeof(wref__rec)) + 1;
+}
+
+enum { SH_MISS, SH_HIT, SH_CHAIN };
+
+/* Where the index says the record of address a is: SH_HIT with *out (compare its addr with a),
+ * SH_MISS (no record), or SH_CHAIN (ask the bucket chain). Lock-free, allocation-free. */
+static inline int index_find(uintptr_t a, wref__rec **out)
+{
+    uint32_t **top = __atomic_load_n(&reg.top, __ATOMIC_ACQUIRE);
+    size_t region = a >> REGION_SHIFT;
+    if (!top || region >= TOP_ENTRIES)
+        return SH_CHAIN;
+    uint32_t *leaf = __atomic_load_n(&top[region], __ATOMIC_ACQUIRE);
+    if (!leaf)
+        return SH_MISS;   /* no object was ever made in this region */
+    if (leaf == LEAF_NONE)
+        return SH_CHAIN;
+    uint32_t i = __atomic_load_n(&leaf[(a >> GRAN_SHIFT) & (LEAF_ENTRIES - 1)], __ATOMIC_ACQUIRE);
+    if (!i)
+        return SH_MISS;
+    if (i == IDX_HASHED)
+        return SH_CHAIN;
+    *out = rec_of_index(i);
+    return SH_HIT;
+}
+
+/* The index entry for address a, its leaf mapped now if need be; NULL when a's region has no
+ * index (the chains are then its only index, for ever). */
+static uint32_t *index_slot(uintptr_t a)
+{
+    uint32_t **top = __atomic_load_n(&reg.top, __ATOMIC_ACQUIRE);
+    size_t region = a >> REGION_SHIFT;
+    if (!top || region >= TOP_ENTRIES)
+        return NULL;
+    uint32_t *leaf = __atomic_load_n(&top[region], __ATOMIC_ACQUIRE);
+    if (__builtin_expect(!leaf, 0)) {
+        pthread_mutex_lock(&reg.alloc_lock);
+        leaf = top[region];
+        if (!leaf) {
+            void *p = mmap(NULL, LEAF_ENTRIES * sizeof(uint32_t), PROT_READ | PROT_WRITE,
+                           MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
+            leaf = p == MAP_FAILED ? LEAF_NONE : p;
+            __atomic_store_n(&top[region], leaf, __ATOMIC_RELEASE);
+        }
+        pthread_mutex_unlock(&reg.alloc_lock);
+    }
+    return leaf == LEAF_NONE ? NULL : &leaf[(a >> GRAN_SHIFT) & (LEAF_ENTRIES - 1)];
+}
+
+/* Under a's bucket lock: the record of a in the table, or NULL. */
+static inline wref__rec *find_locked(uintptr_t a, uint32_t b)
+{
+    wref__rec *r = NULL;
+    switch (index_find(a, &r)) {
+    case SH_HIT:
+        return r->addr == a ? r : NULL;   /* another granule-mate's record: none at a */
+    case SH_MISS:
+        return NULL;
+    default:
+        r = reg.buckets[b];
+        while (r && r->addr != a)
+            r = r->hash_next;
+        return r;
+    }
+}
+
+wref__rec *wref__registry_peek(const void *ob)
+{
+    if (!__atomic_load_n(&reg.inited, __ATOMIC_ACQUIRE))
+        return NULL;
+    wref__rec *r;
+    if (index_find((uintptr_t)ob, &r) != SH_HIT || r->addr != (uintptr_t)ob)
+        return NULL;
+    return r;
 }
 
 static inline uint32_t bucket_of(uintptr_t addr)
@@ -116,7 +249,16 @@ static wref__rec *rec_alloc(void)
         reg.free_list = r->fifo_next;
     } else {
         if (reg.slab_left < sizeof(wref__rec)) {
-            void *p = mmap(NULL, SLAB_BYTES, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+            void *p = MAP_FAILED;
+            if (reg.arena && reg.arena_used + SLAB_BYTES <= ARENA_BYTES) {   /* the arena first */
+                p = reg.arena + reg.arena_used;
+                if (mprotect(p, SLAB_BYTES, PROT_READ | PROT_WRITE) == 0)
+                    reg.arena_used += SLAB_BYTES;
+                else
+                    p = MAP_FAILED;
+            }
+            if (p == MAP_FAILED)   /* records outside the arena are found through their chains */
+                p = mmap(NULL, SLAB_BYTES, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
             if (p != MAP_FAILED) {
                 reg.slab = p;
                 reg.slab_left = SLAB_BYTES;
@@ -136,7 +278,7 @@ static wref__rec *rec_alloc(void)
 
 wref__rec *wref__registry_add(uintptr_t addr, const void *type, uint32_t size)
 {
-    pthread_once(&reg_once, reg_init);
+    reg_ensure();
     wref__rec *r = reg.buckets ? rec_alloc() : NULL;
     if (!r) {
         static bool once;
@@ -152,11 +294,15 @@ wref__rec *wref__registry_add(uintptr_t addr, const void *type, uint32_t size)
     r->state = WREF__ALIVE;
     r->tno_created = (uint16_t)wref__thread_no();
     r->st_created = wref__capture();
+    uint32_t *slot = index_slot(r->addr);
+    uint32_t idx = index_of(r);
     uint32_t b = bucket_of(r->addr);
     struct bucket_lock *l = &reg.locks[b % N_LOCKS];
     bucket_lock(l);
     r->hash_next = reg.buckets[b];
     reg.buckets[b] = r;
+    if (slot)   /* published after the record is filled in: peek's acquire load sees it whole */
+        __atomic_store_n(slot, idx, __ATOMIC_RELEASE);
     bucket_unlock(l);
     __atomic_fetch_add(&reg.live, 1, __ATOMIC_RELAXED);
     return r;
@@ -164,16 +310,14 @@ wref__rec *wref__registry_add(uintptr_t addr, const void *type, uint32_t size)
 
 int wref__registry_with(const void *ob, int (*fn)(wref__rec *rec, void *arg), void *arg)
 {
-    pthread_once(&reg_once, reg_init);
+    reg_ensure();
     if (!reg.buckets)
         return fn(NULL, arg);
     uintptr_t a = (uintptr_t)ob;
     uint32_t b = bucket_of(a);
     struct bucket_lock *l = &reg.locks[b % N_LOCKS];
     bucket_lock(l);
-    wref__rec *r = reg.buckets[b];
-    while (r && r->addr != a)
-        r = r->hash_next;
+    wref__rec *r = find_locked(a, b);
     int res = fn(r, arg);
     bucket_unlock(l);
     return res;
@@ -196,7 +340,10 @@ bool wref__registry_retire(wref__rec *rec, bool force, unsigned *dropped)
             break;
         }
     }
-    rec->state = WREF__GONE;
+    uint32_t *slot = index_slot(rec->addr);
+    if (slot && __atomic_load_n(slot, __ATOMIC_RELAXED) == index_of(rec))
+        __atomic_store_n(slot, 0, __ATOMIC_RELEASE);
+    __atomic_store_n(&rec->state, WREF__GONE, __ATOMIC_RELEASE);
     bucket_unlock(l);
     __atomic_fetch_sub(&reg.live, 1, __ATOMIC_RELAXED);
     return true;
@@ -204,7 +351,7 @@ bool wref__registry_retire(wref__rec *rec, bool force, unsigned *dropped)
 
 void wref__registry_each(void (*fn)(wref__rec *rec, void *arg), void *arg)
 {
-    pthread_once(&reg_once, reg_init);
+    reg_ensure();
     if (!reg.buckets)
         return;
     for (unsigned i = 0; i < N_LOCKS; i++) {

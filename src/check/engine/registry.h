@@ -16,7 +16,8 @@
 /* Records live from creation until they leave the graveyard (long after the object's memory
  * was reused), so a borrow or a finding can still name an object by its record. Every field
  * below except the immutable ones (addr, serial, type, size, st_created, tno_created) is
- * written under the record's bucket lock. */
+ * written under the record's bucket lock; state with atomic stores, as wref__registry_peek's
+ * readers load it without the lock. */
 enum wref__state {
     WREF__ALIVE,
     WREF__FINALIZING,   /* count reached 0, finalize running (temporarily alive) */
@@ -111,6 +112,10 @@ static inline wref__rec *wref__fifo_pop(wref__rec_fifo *q)
 wref__rec *wref__registry_add(uintptr_t addr, const void *type, uint32_t size);
 /* Calls fn(rec, arg) with ob's record locked (NULL when unknown); returns fn's result. */
 int wref__registry_with(const void *ob, int (*fn)(wref__rec *rec, void *arg), void *arg);
+/* Lock-free: the record of the object at ob when the address index has it, else NULL (then ask
+ * wref__registry_with). Only for a quick look at rec->state (atomic load) and the immutable
+ * fields; every decision that writes, or reports, is taken again under the lock. */
+wref__rec *wref__registry_peek(const void *ob);
 /* The memory of rec (FREED) is about to be returned: rec leaves the hash table (state GONE)
  * and true is returned, unless it has open borrows and !force: then it is marked
  * WREF__BORROW_PINNED, stays, and false is returned. *dropped: the open borrows it had. */

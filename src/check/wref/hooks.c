@@ -28,7 +28,7 @@ void *wref__hook_object_alloc(size_t size)
 static int mark_freed(wref__rec *r, void *arg)
 {
     if (r)
-        r->state = WREF__FREED;
+        __atomic_store_n(&r->state, WREF__FREED, __ATOMIC_RELEASE);
     *(wref__rec **)arg = r;
     return 0;
 }
@@ -70,7 +70,7 @@ struct event {
 static int set_state(wref__rec *r, void *arg)
 {
     if (r)
-        r->state = (uint8_t)((struct event *)arg)->state;
+        __atomic_store_n(&r->state, (uint8_t)((struct event *)arg)->state, __ATOMIC_RELEASE);
     return 0;
 }
 
@@ -78,7 +78,7 @@ static int set_state(wref__rec *r, void *arg)
 static int set_dying(wref__rec *r, void *arg)
 {
     if (r) {
-        r->state = WREF__FINALIZING;
+        __atomic_store_n(&r->state, WREF__FINALIZING, __ATOMIC_RELEASE);
         r->st_destroyed = ((struct event *)arg)->stack;
         r->tno_destroyed = (uint16_t)wref__thread_no();
     }
@@ -99,7 +99,7 @@ static int set_resurrected(wref__rec *r, void *arg)
 {
     (void)arg;
     if (r && r->state == WREF__FINALIZING)
-        r->state = WREF__ALIVE;
+        __atomic_store_n(&r->state, WREF__ALIVE, __ATOMIC_RELEASE);
     return 0;
 }
 
@@ -351,10 +351,29 @@ static void report_invalid(const void *ob, const char *what, const wref__rec_cop
     wref__report(&f);
 }
 
-int wref__hook_use(const wref_object *ob, enum wref__use use)
+/* The common case, decided without the bucket lock from the state alone (one atomic load):
+ * true when classify would say V_OK with nothing to do. Any other case (a finding, an unknown
+ * pointer, wref_clear_weakrefs_no_callbacks' stack) goes to classify under the lock. */
+static inline bool fine_at_a_glance(const wref__rec *r, enum wref__use use)
 {
-    if (ob == &wref__none || !wref__checker_ready)
-        return 1;
+    if (use == WREF__USE_CLEAR_NO_CALLBACKS)
+        return false;
+    switch ((enum wref__state)__atomic_load_n(&r->state, __ATOMIC_ACQUIRE)) {
+    case WREF__ALIVE:
+        return use != WREF__USE_CLEAR && (use != WREF__USE_WEAKREF_UNCHECKED || wref__is_weakref_type((const wref_type *)r->type));
+    case WREF__FINALIZING:
+        return true;
+    case WREF__CLEARING:
+    case WREF__DESTROYING:
+        return !touches_dying(use);
+    default:
+        return false;
+    }
+}
+
+/* The use of ob under its record's lock: the verdict, and the finding it makes. */
+static __attribute__((noinline)) int use_locked(const wref_object *ob, enum wref__use use)
+{
     struct use_ctx c;   /* not zeroed whole: rec (80 bytes) is filled only to be reported */
     c.use = use;
     c.verdict = V_OK;
@@ -422,6 +441,18 @@ int wref__hook_use(const wref_object *ob, enum wref__use use)
         return 0;
     }
     return 1;
+}
+
+/* Every API entry point's check: the common, fine case is one lock-free record lookup and one
+ * atomic load; the rest is use_locked's. */
+int wref__hook_use(const wref_object *ob, enum wref__use use)
+{
+    if (ob == &wref__none || !wref__checker_ready)
+        return 1;
+    const wref__rec *peek = wref__registry_peek(ob);
+    if (__builtin_expect(peek && fine_at_a_glance(peek, use), 1))
+        return 1;
+    return use_locked(ob, use);
 }
 
 /* ---- callbacks ----------------------------------------------------------------------------- */
