@@ -419,6 +419,109 @@ static void test_frame_pointers_stay_fast(void **state)
     assert_int_equal(slow_delta, 0);
 }
 
+/* ---- the per-thread memo of captures ---------------------------------------------------- */
+
+/* What wref__capture does with the memo (checker.c): a known chain's id, else a capture that
+ * is kept when its walk was a complete frame-pointer walk. */
+static NOINLINE wref__stack_id memo_capture(int *hit)
+{
+    uint64_t key;
+    wref__stack_id id = wref__stack_memo_get(64, &key);
+    *hit = id != 0;
+    if (id)
+        return id;
+    uintptr_t pcs[64];
+    size_t n = wref__stack_unwind(pcs, 64, 0);
+    id = wref__stack_store(pcs, n);
+    wref__stack_memo_put(key, id);
+    KEEP(id);
+    return id;
+}
+
+static NOINLINE wref__stack_id memo_site_a(int *hit)
+{
+    MARK(11);
+    wref__stack_id id = memo_capture(hit);
+    KEEP(id);
+    return id;
+}
+
+static NOINLINE wref__stack_id memo_site_b(int *hit)
+{
+    MARK(12);
+    wref__stack_id id = memo_capture(hit);
+    KEEP(id);
+    return id;
+}
+
+static NOINLINE __attribute__((optimize("omit-frame-pointer"))) wref__stack_id memo_nofp_middle(int *hit)
+{
+    MARK(13);
+    wref__stack_id id = memo_capture(hit);
+    KEEP(id);
+    return id;
+}
+
+static NOINLINE wref__stack_id memo_nofp_caller(int *hit)
+{
+    MARK(14);
+    wref__stack_id id = memo_nofp_middle(hit);
+    KEEP(id);
+    return id;
+}
+
+struct memo_result {
+    int a_hit[3], b_hit[2], nofp_hit[2];
+    wref__stack_id a[3], b[2], nofp[2];
+    int nofp_named;
+};
+
+/* In a thread of its own, as stay_fast: its complete walks end at start_thread. */
+static void *memo_thread(void *arg)
+{
+    struct memo_result *r = arg;
+    (void)call_site_a();   /* learns where this thread's complete walks end */
+    for (volatile int i = 0; i < 3; i++)   /* volatile: one call site, not unrolled */
+        r->a[i] = memo_site_a(&r->a_hit[i]);
+    for (volatile int i = 0; i < 2; i++)
+        r->b[i] = memo_site_b(&r->b_hit[i]);
+    for (volatile int i = 0; i < 2; i++)
+        r->nofp[i] = memo_nofp_caller(&r->nofp_hit[i]);
+    const uintptr_t *pcs;
+    size_t n = wref__stack_get(r->nofp[1], &pcs);
+    r->nofp_named = n >= 3 && strcmp(function_at(pcs[0]), "memo_capture") == 0 &&
+                    strcmp(function_at(pcs[1]), "memo_nofp_middle") == 0 &&
+                    strcmp(function_at(pcs[2]), "memo_nofp_caller") == 0;
+    return NULL;
+}
+
+/* A repeated stack is answered by the memo with the id of its first capture; another call site
+ * is another chain (a miss, then its own id); a stack whose walk passed a function without a
+ * frame record is never kept (each capture is redone, complete). */
+static void test_memo(void **state)
+{
+    (void)state;
+    wref__stack_init(16, 1);
+    struct memo_result r;
+    memset(&r, 0, sizeof r);
+    pthread_t t;
+    assert_int_equal(pthread_create(&t, NULL, memo_thread, &r), 0);
+    pthread_join(t, NULL);
+    assert_false(r.a_hit[0]);
+    assert_true(r.a_hit[1] && r.a_hit[2]);
+    assert_int_not_equal(r.a[0], 0);
+    assert_int_equal(r.a[1], r.a[0]);
+    assert_int_equal(r.a[2], r.a[0]);
+    assert_false(r.b_hit[0]);
+    assert_true(r.b_hit[1]);
+    assert_int_equal(r.b[1], r.b[0]);
+    assert_int_not_equal(r.b[0], r.a[0]);
+    assert_false(r.nofp_hit[0]);
+    assert_false(r.nofp_hit[1]);
+    assert_int_equal(r.nofp[1], r.nofp[0]);
+    assert_true(r.nofp_named);
+}
+
 /* ---- fork while other threads capture ----------------------------------------------------- */
 
 static int fork_stop;   /* atomic */
@@ -477,6 +580,7 @@ int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_id_zero_and_unknown),
+        cmocka_unit_test(test_memo),
         cmocka_unit_test(test_same_stack_same_id_fp),
         cmocka_unit_test(test_same_stack_same_id_unwind),
         cmocka_unit_test(test_different_sites_fp),

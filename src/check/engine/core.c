@@ -88,6 +88,10 @@ bool wref__self_contains(uintptr_t pc)
  * program called, e.g. wref_decref), so reports begin where the program entered wref. */
 wref__stack_id wref__capture(void)
 {
+    uint64_t key;   /* a stack this thread captured before costs one probe (stack.h) */
+    wref__stack_id id = wref__stack_memo_get(WREF__STACK_MAX_DEPTH + 16, &key);
+    if (id)
+        return id;
     uintptr_t pcs[WREF__STACK_MAX_DEPTH + 16];
     size_t n = wref__stack_unwind(pcs, WREF__STACK_MAX_DEPTH + 16, 0);
     size_t first = 0;
@@ -96,5 +100,7 @@ wref__stack_id wref__capture(void)
     size_t keep = n - first;
     if (keep > wref__opt.stack_depth)
         keep = wref__opt.stack_depth;
-    return wref__stack_store(pcs + first, keep);
+    id = wref__stack_store(pcs + first, keep);
+    wref__stack_memo_put(key, id);
+    return id;
 }

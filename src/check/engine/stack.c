@@ -67,6 +67,13 @@ static struct {
 #define TLS __thread __attribute__((tls_model("initial-exec")))
 static TLS uintptr_t stack_lo, stack_hi;
 static TLS int bounds_state;
+/* The per-thread memo of captures (see "per-thread memo" below). */
+#define MEMO_BITS 6
+static TLS struct memo_entry {
+    uint64_t key;            /* 0: empty */
+    wref__stack_id id;
+} memo[1u << MEMO_BITS];
+static TLS int memo_ok;      /* this thread's last unwind was a complete frame-pointer walk */
 
 /* ---- fork: a child must not inherit a lock held by a thread that does not exist there */
 
@@ -335,9 +342,11 @@ static size_t unwind(uintptr_t fp, uintptr_t ret, uintptr_t *pcs, size_t max, un
         max = sizeof fast / sizeof fast[0];
     struct sink f = { fast, 0, max, skip, 0 };
     uintptr_t last = 0;
+    memo_ok = 0;
     if (__atomic_load_n(&depot.fast_unwind, __ATOMIC_RELAXED)) {
         if (walk_frame_pointers(fp, &f, &last)) {
             memcpy(pcs, fast, f.n * sizeof *pcs);
+            memo_ok = 1;
             return f.n;
         }
     }
@@ -360,6 +369,61 @@ static size_t unwind(uintptr_t fp, uintptr_t ret, uintptr_t *pcs, size_t max, un
         return f.n;
     }
     return s.n;
+}
+
+/* ---- per-thread memo of captures -------------------------------------------------------------
+ * A stack the fast walk got complete is its frame-pointer chain (every function on it keeps a
+ * frame record), so the chain's raw return addresses alone decide it. The memo maps a hash of
+ * the raw chain (walked without verdicts: bounds, alignment and order checks only, as far as
+ * the verified walk could go, or further) to the id stored for it, so that a repeated stack
+ * costs the raw walk and one probe of this thread's table: no verdicts, no depot hashing, no
+ * depot probe. Only complete fast walks enter it (memo_ok): a walk that needed libunwind may
+ * have passed functions without frame records, which the raw chain does not show. The key is
+ * 64 bits of the chain, its length and the module generation; a collision (2^-64) would name a
+ * stack of another chain. */
+
+__attribute__((noinline, no_sanitize_address))
+static uint64_t chain_key(uintptr_t fp, size_t max)
+{
+    if (!__atomic_load_n(&depot.fast_unwind, __ATOMIC_RELAXED) || !thread_bounds())
+        return 0;
+    uint64_t h = 0x9e3779b97f4a7c15ull ^ ((uint64_t)wref__module_gen() << 32);
+    size_t n = 0;
+    while (n < max && fp >= stack_lo && fp <= stack_hi - 2 * sizeof(uintptr_t) && fp % sizeof(uintptr_t) == 0) {
+        const uintptr_t *frame = (const uintptr_t *)fp;
+        uintptr_t pc = frame[1];
+        h = (h ^ pc) * 0xff51afd7ed558ccdull;
+        h ^= h >> 29;
+        n++;
+        if (pc < 4096 || frame[0] <= fp)
+            break;
+        fp = frame[0];
+    }
+    h ^= n * 0xc4ceb9fe1a85ec53ull;
+    return h ? h : 1;
+}
+
+__attribute__((noinline))
+wref__stack_id wref__stack_memo_get(size_t max, uint64_t *key)
+{
+    /* this frame's record: {caller's fp, return address into the caller}, as unwind starts */
+    *key = chain_key((uintptr_t)__builtin_frame_address(0), max);
+    if (!*key)
+        return 0;
+    const struct memo_entry *e = &memo[*key & ((1u << MEMO_BITS) - 1)];
+    if (e->key != *key)
+        return 0;
+    wref__stat_add(WREF__STAT_CAPTURES, 1);   /* a capture all the same (statistics) */
+    return e->id;
+}
+
+void wref__stack_memo_put(uint64_t key, wref__stack_id id)
+{
+    if (!key || !id || !memo_ok)
+        return;
+    struct memo_entry *e = &memo[key & ((1u << MEMO_BITS) - 1)];
+    e->key = key;
+    e->id = id;
 }
 
 /* ---- depot --------------------------------------------------------------------------------- */
