@@ -143,10 +143,20 @@ static const char *first_difference(const struct wref__options *a, const struct 
 /* Every field changed from its default to another valid value. */
 #define ALT_bool(name) o->name = !o->name;
 #define ALT_int(name) o->name = o->name == 0 ? 1 : 0;
-#define ALT_uint(name) o->name = o->name == 1 ? 2 : 1;
-#define ALT_size(name) o->name = o->name == 1 ? 2 : 1;
+#define ALT_uint(name) o->name = (unsigned)alt_number(#name, o->name);
+#define ALT_size(name) o->name = (size_t)alt_number(#name, o->name);
 #define ALT_string(name) snprintf(o->name, sizeof o->name, "alt-%s", #name);
 #define ALT_enum(name) alt_enum(#name, &o->name);
+
+/* A value other than v that the option accepts: 1 or 2 when no range says otherwise, else its
+ * minimum or the next value. */
+static long long alt_number(const char *name, long long v)
+{
+    long long min = 1, max = 2;
+    if (!wref__option_range(name, &min, &max) || min < 1)
+        min = 1;
+    return v == min ? min + 1 : min;
+}
 
 static void alt_enum(const char *name, enum wref__option_value *v)
 {

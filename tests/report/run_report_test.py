@@ -591,6 +591,11 @@ def case_victims():
     w = work("victims")
     victims = sorted(n[len("victim_"):-len("_preload")] for n in os.listdir(vb)
                      if n.startswith("victim_") and n.endswith("_preload"))
+    # Victims that are harnesses of their own (their victim.* tests run them): they need their
+    # report on a pipe they control, or fork children with reports of their own, so a run with
+    # log_path and suppressions is not theirs to make (callback_suppressed_unlocked's watchdog
+    # waits 10 s for a report that the suppressed run never writes).
+    victims = [v for v in victims if v not in ("callback_suppressed_unlocked", "fork_under_load")]
     check(len(victims) >= 13, "%d victims found" % len(victims))
     sup = os.path.join(w, "suppressions.txt")
     for run in ("run1", "run2", "suppressed"):
