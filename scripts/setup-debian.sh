@@ -46,6 +46,11 @@ TEST=(
     python3-jsonschema  # tests/report: fixtures are validated against docs/report-schema.json
     libicu72          # the SARIF Multitool (npm, a .NET app) aborts at start without ICU
     valgrind          # tests/valgrind (the checker inside memcheck); callgrind counts (scripts/callgrind-gate.sh)
+    # tests/python: real CPython code run under the checker
+    libpython3.11-dev        # the victim extension modules are built against Debian's python3.11
+    libpython3.11-testsuite  # CPython's own test_weakref and test_weakset, run clean under the checker
+    python3-pygame           # a real extension that borrows through PyWeakref_GetObject (surface locks)
+    python3-pytest           # the pytest plugin (python/wref_pytest.py) and its --junitxml test
     # the aarch64 cross build of scripts/test.sh (cmake/toolchain-aarch64.cmake): Debian's cross
     # compilers, the arm64 -dev packages of the dependencies through multiarch (the script adds
     # the arm64 architecture first), and qemu-user to run the runtime's unit tests
