@@ -30,3 +30,44 @@ _Static_assert(Py_TPFLAGS_HEAPTYPE == (1UL << 9) && Py_TPFLAGS_TYPE_SUBCLASS == 
                    Py_TPFLAGS_HAVE_VERSION_TAG == (1UL << 18),
                "type flags");
 _Static_assert(METH_NOARGS == 0x0004, "METH_NOARGS");
+_Static_assert(offsetof(PyTypeObject, tp_flags) == 168, "tp_flags offset (capi.h PY_TP_FLAGS_OFFSET)");
+
+/* The running frame as src/check/python/pystack.c reads it from the thread state (its `lay`
+ * table; at run time it is also checked once against the C API). */
+#if PY_VERSION_HEX < 0x030B0000
+#include <frameobject.h>
+#if PY_VERSION_HEX >= 0x030A0000
+_Static_assert(offsetof(PyFrameObject, f_lasti) == 96, "3.10 f_lasti");
+#else
+_Static_assert(offsetof(PyFrameObject, f_lasti) == 104, "3.9 f_lasti");
+#endif
+_Static_assert(offsetof(PyThreadState, frame) == 24, "tstate->frame");
+_Static_assert(offsetof(PyFrameObject, f_code) == 32, "f_code");
+#else
+#ifndef Py_BUILD_CORE
+#define Py_BUILD_CORE 1
+#endif
+#include <internal/pycore_frame.h>
+_Static_assert(offsetof(PyFrameObject, f_frame) == 24, "PyFrameObject.f_frame");
+#if PY_VERSION_HEX >= 0x030D0000
+_Static_assert(offsetof(PyThreadState, current_frame) == 72, "3.13 tstate->current_frame");
+_Static_assert(offsetof(_PyInterpreterFrame, f_executable) == 0, "3.13 f_executable");
+_Static_assert(offsetof(_PyInterpreterFrame, instr_ptr) == 56, "3.13 instr_ptr");
+_Static_assert(offsetof(_PyInterpreterFrame, owner) == 70, "3.13 owner");
+_Static_assert(offsetof(PyCodeObject, co_code_adaptive) == 200, "3.13 co_code_adaptive");
+_Static_assert(FRAME_OWNED_BY_CSTACK == 3, "FRAME_OWNED_BY_CSTACK");
+#elif PY_VERSION_HEX >= 0x030C0000
+_Static_assert(offsetof(PyThreadState, cframe) == 56 && offsetof(_PyCFrame, current_frame) == 0, "3.12 cframe");
+_Static_assert(offsetof(_PyInterpreterFrame, f_code) == 0, "3.12 f_code");
+_Static_assert(offsetof(_PyInterpreterFrame, prev_instr) == 56, "3.12 prev_instr");
+_Static_assert(offsetof(_PyInterpreterFrame, owner) == 70, "3.12 owner");
+_Static_assert(offsetof(PyCodeObject, co_code_adaptive) == 192, "3.12 co_code_adaptive");
+_Static_assert(FRAME_OWNED_BY_CSTACK == 3, "FRAME_OWNED_BY_CSTACK");
+#else
+_Static_assert(offsetof(PyThreadState, cframe) == 56 && offsetof(_PyCFrame, current_frame) == 8, "3.11 cframe");
+_Static_assert(offsetof(_PyInterpreterFrame, f_code) == 32, "3.11 f_code");
+_Static_assert(offsetof(_PyInterpreterFrame, prev_instr) == 56, "3.11 prev_instr");
+_Static_assert(offsetof(_PyInterpreterFrame, owner) == 69, "3.11 owner");
+_Static_assert(offsetof(PyCodeObject, co_code_adaptive) == 184, "3.11 co_code_adaptive");
+#endif
+#endif

@@ -102,6 +102,7 @@ bool wref__py_api_resolve(const wref__py_self *self)
     NEED(tuple_set_item, "PyTuple_SetItem");
     NEED(none, "_Py_NoneStruct");
     *(void **)&wref__py.frame_get_lasti = sym("PyFrame_GetLasti");
+    *(void **)&wref__py.code_type = sym("PyCode_Type");   /* the frame fast path's check (pystack.c) */
     *(void **)&wref__py.thread_state_unchecked = sym(wref__py.minor >= 13 ? "PyThreadState_GetUnchecked"
                                                                           : "_PyThreadState_UncheckedGet");
     if (!wref__py.thread_state_unchecked) {
@@ -116,20 +117,9 @@ unsupported:
     return false;
 }
 
-size_t wref__py_preheader(py_object *type)
-{
-    unsigned long flags = wref__py.type_get_flags(type);
-    size_t pre = (flags & PY_TPFLAGS_HAVE_GC) ? 16 : 0;   /* PyGC_Head: two words */
-    if (wref__py.minor == 11 && (flags & PY_TPFLAGS_MANAGED_DICT))
-        pre += 16;   /* dict and values pointers */
-    else if (wref__py.minor >= 12 && (flags & (PY_TPFLAGS_MANAGED_DICT | PY_TPFLAGS_MANAGED_WEAKREF)))
-        pre += 16;   /* dict/values and weakref list */
-    return pre;
-}
-
 intptr_t wref__py_weaklist_offset(py_object *type)
 {
-    if (wref__py.minor >= 12 && (wref__py.type_get_flags(type) & PY_TPFLAGS_MANAGED_WEAKREF))
+    if (wref__py.minor >= 12 && (wref__py_type_flags(type) & PY_TPFLAGS_MANAGED_WEAKREF))
         return -4 * (intptr_t)sizeof(void *);
     ssize_t off = *(const ssize_t *)((const char *)type + PY_TP_WEAKLISTOFFSET_OFFSET);
     return off > 0 ? (intptr_t)off : 0;

@@ -24,6 +24,7 @@ typedef struct py_object {
 #define PY_TP_NAME_OFFSET 24
 #define PY_TP_BASICSIZE_OFFSET 32
 #define PY_TP_WEAKLISTOFFSET_OFFSET 208
+#define PY_TP_FLAGS_OFFSET 168   /* unsigned long tp_flags: read directly (PyType_GetFlags is a call) */
 
 #define PY_TPFLAGS_MANAGED_WEAKREF (1UL << 3)   /* 3.12+ */
 #define PY_TPFLAGS_MANAGED_DICT (1UL << 4)      /* 3.11+ */
@@ -110,6 +111,7 @@ typedef struct wref__py_api {
     void *(*thread_state_unchecked)(void);              /* NULL: no thread state (finalizing) */
     py_object **exc_reference_error;                    /* &PyExc_ReferenceError */
     py_object *none;                                    /* &_Py_NoneStruct */
+    py_object *code_type;                               /* &PyCode_Type; NULL: not exported */
 } wref__py_api;
 
 extern wref__py_api wref__py;
@@ -126,9 +128,23 @@ bool wref__py_api_resolve(const wref__py_self *self);
 /* The first definition of name in the global scope that is not `self` (our interposer). */
 void *wref__py_real(const char *name, void *self);
 
+static inline unsigned long wref__py_type_flags(const py_object *type)   /* PyType_GetFlags, inline */
+{
+    return *(const unsigned long *)((const char *)type + PY_TP_FLAGS_OFFSET);
+}
+
 /* Bytes before a PyObject* that belong to its allocation (the block handed to PyObject_Free):
- * the GC head, and the managed dict/weakref pre-header of 3.11/3.12+. */
-size_t wref__py_preheader(py_object *type);
+ * the GC head, and the managed dict/weakref pre-header of 3.11/3.12+. A few loads: inline. */
+static inline size_t wref__py_preheader(const py_object *type)
+{
+    unsigned long flags = wref__py_type_flags(type);
+    size_t pre = (flags & PY_TPFLAGS_HAVE_GC) ? 16 : 0;   /* PyGC_Head: two words */
+    if (wref__py.minor == 11 && (flags & PY_TPFLAGS_MANAGED_DICT))
+        pre += 16;   /* dict and values pointers */
+    else if (wref__py.minor >= 12 && (flags & (PY_TPFLAGS_MANAGED_DICT | PY_TPFLAGS_MANAGED_WEAKREF)))
+        pre += 16;   /* dict/values and weakref list */
+    return pre;
+}
 
 /* Offset from a PyObject* of its weakref list slot (managed: obj - 4 words on 3.12/3.13;
  * else tp_weaklistoffset); 0 when the type has none. */

@@ -16,6 +16,7 @@
 #include "../engine/report.h"
 #include "../engine/stack.h"
 #include "capi.h"
+#include "pystack.h"
 
 #include <stdbool.h>
 #include <stdint.h>
@@ -62,6 +63,46 @@ void wref__py_site_stacks(uintptr_t caller_pc, wref__stack_id *st, uint32_t *py)
 /* o was just returned by PyWeakref_GetObject to the code at caller_pc, or got a weakref from
  * PyWeakref_NewRef there (how; GIL held): watch it. */
 void wref__py_watch_borrow(py_object *o, uintptr_t caller_pc, int how);
+
+/* The borrow's site: the C caller and the innermost Python position (pystack.h); code is 0
+ * when there is no Python frame. */
+typedef struct wref__py_site_key {
+    uintptr_t pc, code, where;
+} wref__py_site_key;
+static inline __attribute__((always_inline)) wref__py_site_key wref__py_site_key_of(uintptr_t pc)
+{
+    wref__py_site_key k = {pc, 0, 0};
+    if (!wref__py_innermost(&k.code, &k.where))
+        k.code = k.where = 0;
+    return k;
+}
+/* The last borrow this thread recorded: the same object borrowed again from the same site,
+ * with no record having left the watched state since (wref__py_generation, bumped under
+ * objects.c's lock whenever one does), changes nothing: it is checked first, inline. */
+typedef struct wref__py_last {
+    uintptr_t obj, pc, code, where;
+    uint64_t generation;
+} wref__py_last;
+extern __thread __attribute__((tls_model("initial-exec"))) wref__py_last wref__py_last_borrow;
+extern uint64_t wref__py_generation;
+static inline __attribute__((always_inline)) bool wref__py_last_is(py_object *o, wref__py_site_key k, uint64_t gen)
+{
+    const wref__py_last *l = &wref__py_last_borrow;
+    return k.code && l->obj == (uintptr_t)o && l->pc == k.pc && l->code == k.code && l->where == k.where &&
+           l->generation == gen;
+}
+/* wref__py_watch_borrow past the last-borrow check (the site pc/code/where, gen:
+ * wref__py_generation read before the check). */
+void wref__py_watch_borrow_at(py_object *o, uintptr_t pc, uintptr_t code, uintptr_t where, uint64_t gen, int how);
+/* wref__py_watch_borrow(o, caller_pc, WREF__PY_BORROWED), its last-borrow check inline (the
+ * PyWeakref_GetObject interposer). */
+static inline __attribute__((always_inline)) void wref__py_watch_borrowed(py_object *o, uintptr_t caller_pc)
+{
+    wref__py_site_key k = wref__py_site_key_of(caller_pc);
+    uint64_t gen = __atomic_load_n(&wref__py_generation, __ATOMIC_ACQUIRE);
+    if (!wref__py_last_is(o, k, gen))
+        wref__py_watch_borrow_at(o, k.pc, k.code, k.where, gen, WREF__PY_BORROWED);
+}
 /* use-after-clear: o, just borrowed or weakly referenced by `api` (called at caller_pc, how),
  * has a count of 0 (it is being destroyed); reported once per object, with its earlier
  * borrow or weakref when it was watched before. Call before wref__py_watch_borrow. */

@@ -66,7 +66,8 @@ static void start(void)
     wref__py_alloc_install();
     wref__py_wide_init();
     wref__py_active = true;
-    start_state = STARTED;
+    if (wref__py.weakref_get_object)   /* else each call aborts with its message */
+        start_state = STARTED;
     wref__checker_at_exit(python_exit);
     if (wref__opt.verbosity >= 1)
         wref__checker_warn(NULL, "python frontend: CPython %s (pid %d)", wref__py.version, (int)getpid());
@@ -82,18 +83,23 @@ void wref__py_start(void)
  * libwref-check's own references to PyWeakref_GetObject bind to the executable's. */
 __attribute__((no_sanitize("thread"))) static py_object *weakref_get_object(py_object *ref)
 {
-    if (start_state == NOT_STARTED)
-        start();
-    if (!wref__py.weakref_get_object) {
-        static const char msg[] = "wref-check: PyWeakref_GetObject called, but no CPython defines it\n";
-        (void)!write(2, msg, sizeof msg - 1);
-        abort();
+    if (__builtin_expect(start_state != STARTED, 0)) {
+        if (start_state == NOT_STARTED)
+            start();
+        if (!wref__py.weakref_get_object) {
+            static const char msg[] = "wref-check: PyWeakref_GetObject called, but no CPython defines it\n";
+            (void)!write(2, msg, sizeof msg - 1);
+            abort();
+        }
+        if (start_state != STARTED)   /* unsupported: unchecked */
+            return wref__py.weakref_get_object(ref);
     }
+    /* STARTED: wref__py_active, and the real function is known */
     py_object *o = wref__py.weakref_get_object(ref);
-    if (wref__py_active && o && o != wref__py.none) {
+    if (o && o != wref__py.none) {
         n_calls++;
         wref__py_check_dying(o, "PyWeakref_GetObject", (uintptr_t)__builtin_return_address(0), WREF__PY_BORROWED);
-        wref__py_watch_borrow(o, (uintptr_t)__builtin_return_address(0), WREF__PY_BORROWED);
+        wref__py_watch_borrowed(o, (uintptr_t)__builtin_return_address(0));
     }
     return o;
 }

@@ -29,9 +29,10 @@ static struct {
     size_t q_count, q_bytes;
     size_t watched;                   /* atomic reads on the fast path */
     size_t tombstones_total, dropped;
-    uint64_t generation;              /* bumped whenever a record leaves the watched state */
     uint64_t next_serial;
 } tab = {.lock = PTHREAD_MUTEX_INITIALIZER};
+
+uint64_t wref__py_generation;   /* written under tab.lock */
 
 static __thread __attribute__((tls_model("initial-exec"))) int in_frontend;
 
@@ -74,7 +75,7 @@ static void unlink_rec(wref__py_rec *r)
         }
     if (r->state == WREF__PY_WATCHED)
         __atomic_store_n(&tab.watched, tab.watched - 1, __ATOMIC_RELAXED);
-    __atomic_store_n(&tab.generation, tab.generation + 1, __ATOMIC_RELEASE);
+    __atomic_store_n(&wref__py_generation, wref__py_generation + 1, __ATOMIC_RELEASE);
 }
 
 /* A watched block came back from the allocator, or was resized: it was freed in a way we did
@@ -223,7 +224,7 @@ static void py_object_free_hook(void *ctx, void *p)
         if (r && r->state == WREF__PY_WATCHED) {
             r->state = WREF__PY_TOMBSTONE;
             __atomic_store_n(&tab.watched, tab.watched - 1, __ATOMIC_RELAXED);
-            __atomic_store_n(&tab.generation, tab.generation + 1, __ATOMIC_RELEASE);
+            __atomic_store_n(&wref__py_generation, wref__py_generation + 1, __ATOMIC_RELEASE);
         } else {
             r = NULL;
         }
@@ -252,30 +253,27 @@ bool wref__py_alloc_install(void)
 
 /* ---- watching ------------------------------------------------------------------------- */
 
-/* Borrow sites seen by this thread: (C caller, innermost Python code object and line) -> the
- * stacks captured the first time. A hit costs no unwinding and no frame walk; its stacks are
- * those of the first borrow from the same C call site and Python line. The code object of a
- * cached entry is pinned by the Python stack depot (it is the innermost frame of a stored
- * stack), so its address is never another code object's. */
+/* Borrow sites seen by this thread: (C caller, innermost Python code object and instruction)
+ * -> the stacks captured the first time. A hit costs no unwinding and no frame walk; its
+ * stacks are those of the first borrow from the same C call site and Python position. The
+ * code object of a cached entry is pinned by the Python stack depot (an entry is made only
+ * when it is the innermost frame of the stored stack), so its address is never another code
+ * object's. */
 #define SITE_CACHE 256
 typedef struct site {
-    uintptr_t pc, code;
-    int line;
+    uintptr_t pc, code, where;
     wref__stack_id st;
     uint32_t py;
 } site;
 static __thread __attribute__((tls_model("initial-exec"))) site *site_cache;   /* SITE_CACHE entries */
 
-static inline __attribute__((always_inline)) void site_stacks(uintptr_t pc, wref__stack_id *st, uint32_t *py)
+static inline __attribute__((always_inline)) void site_stacks(const wref__py_site_key *k, wref__stack_id *st, uint32_t *py)
 {
-    uintptr_t code = 0;
-    int line = 0;
-    bool have = wref__py_innermost(&code, &line);
     site *e = NULL;
-    if (have && (site_cache || (site_cache = calloc(SITE_CACHE, sizeof *site_cache)))) {
-        uint64_t h = (pc ^ (code * 31) ^ (uint64_t)(unsigned)line * 0x9E3779B97F4A7C15ull) * 0x9E3779B97F4A7C15ull;
+    if (k->code && (site_cache || (site_cache = calloc(SITE_CACHE, sizeof *site_cache)))) {
+        uint64_t h = (k->pc ^ (k->code * 31) ^ k->where * 0x9E3779B97F4A7C15ull) * 0x9E3779B97F4A7C15ull;
         e = &site_cache[h >> 56 & (SITE_CACHE - 1)];
-        if (e->pc == pc && e->code == code && e->line == line && e->st) {
+        if (e->pc == k->pc && e->code == k->code && e->where == k->where && e->st) {
             *st = e->st;
             *py = e->py;
             return;
@@ -283,37 +281,26 @@ static inline __attribute__((always_inline)) void site_stacks(uintptr_t pc, wref
     }
     *st = wref__capture();
     *py = wref__py_stack_capture(wref__opt.stack_depth);
-    if (e && *py) {   /* only with a stored Python stack: it pins the code object */
-        *e = (site){pc, code, line, *st, *py};
-    }
+    if (e && *py && wref__py_stack_innermost_code(*py) == k->code)   /* the stored stack pins the code object */
+        *e = (site){k->pc, k->code, k->where, *st, *py};
 }
 
 void wref__py_site_stacks(uintptr_t pc, wref__stack_id *st, uint32_t *py)
 {
-    site_stacks(pc, st, py);
+    wref__py_site_key k = wref__py_site_key_of(pc);
+    site_stacks(&k, st, py);
 }
 
-/* The last borrow this thread recorded: the same object borrowed again from the same site,
- * with no record having left the watched state since (generation), changes nothing. */
-static __thread __attribute__((tls_model("initial-exec"))) struct {
-    uintptr_t obj;
-    wref__stack_id st;
-    uint32_t py;
-    uint64_t generation;
-} last;
+__thread __attribute__((tls_model("initial-exec"))) wref__py_last wref__py_last_borrow;
 
-void wref__py_watch_borrow(py_object *o, uintptr_t caller_pc, int how)
+void wref__py_watch_borrow_at(py_object *o, uintptr_t caller_pc, uintptr_t code, uintptr_t where, uint64_t gen,
+                              int how)
 {
     in_frontend++;
+    const wref__py_site_key k = {caller_pc, code, where};
     wref__stack_id st;
     uint32_t py;
-    site_stacks(caller_pc, &st, &py);
-    uint64_t gen = __atomic_load_n(&tab.generation, __ATOMIC_ACQUIRE);
-    if (how == WREF__PY_BORROWED && last.obj == (uintptr_t)o && last.st == st && last.py == py &&
-        last.generation == gen) {
-        in_frontend--;
-        return;
-    }
+    site_stacks(&k, &st, &py);
     unsigned tno = wref__thread_no();
     py_object *type = o->ob_type;
     uintptr_t block = (uintptr_t)o - wref__py_preheader(type);
@@ -326,7 +313,8 @@ void wref__py_watch_borrow(py_object *o, uintptr_t caller_pc, int how)
         r->tno_borrow = tno;
         r->how = (uint8_t)how;
         pthread_mutex_unlock(&tab.lock);
-        last.obj = (uintptr_t)o, last.st = st, last.py = py, last.generation = gen;
+        if (k.code)
+            wref__py_last_borrow = (wref__py_last){(uintptr_t)o, caller_pc, k.code, k.where, gen};
         in_frontend--;
         return;
     }
@@ -359,8 +347,18 @@ void wref__py_watch_borrow(py_object *o, uintptr_t caller_pc, int how)
     tab.by_obj[slot(r->obj)] = r;
     __atomic_store_n(&tab.watched, tab.watched + 1, __ATOMIC_RELAXED);
     pthread_mutex_unlock(&tab.lock);
-    last.obj = (uintptr_t)o, last.st = st, last.py = py, last.generation = gen;
+    if (k.code)
+        wref__py_last_borrow = (wref__py_last){(uintptr_t)o, caller_pc, k.code, k.where, gen};
     in_frontend--;
+}
+
+void wref__py_watch_borrow(py_object *o, uintptr_t caller_pc, int how)
+{
+    wref__py_site_key k = wref__py_site_key_of(caller_pc);
+    uint64_t gen = __atomic_load_n(&wref__py_generation, __ATOMIC_ACQUIRE);
+    if (how == WREF__PY_BORROWED && wref__py_last_is(o, k, gen))
+        return;
+    wref__py_watch_borrow_at(o, k.pc, k.code, k.where, gen, how);
 }
 
 void wref__py_check_dying_slow(py_object *o, const char *api, uintptr_t caller_pc, int how)

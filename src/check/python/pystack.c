@@ -137,10 +137,49 @@ uint32_t wref__py_stack_capture(unsigned depth)
     return id;
 }
 
-bool wref__py_innermost(uintptr_t *code, int *where)
+/* ---- the innermost frame, read from the thread state --------------------------------------
+ *
+ * wref__py_innermost runs on every borrow; the C API way (PyEval_GetFrame, which materialises
+ * a frame object on 3.11+, PyFrame_GetLasti, PyFrame_GetCode and its Py_DecRef) costs ~80
+ * instructions, reading the thread state ~10. The offsets are those of each version's
+ * headers (tests/python/layout_check.c asserts them at build time for every interpreter the
+ * tests use). At the first borrow with a Python frame they are checked against the C API
+ * (same frame, same code object, same instruction offset), reading only memory known to be
+ * valid before each dereference; on any mismatch the C API is used from then on. Each fast
+ * read also checks that the code object is a code object and that the frame is not a C-stack
+ * shim (3.12+), else the C API answers that call. */
+enum { FAST_UNTESTED, FAST_ON, FAST_OFF };
+static int fast_state;   /* GIL held; wref__py_frame_layout.on mirrors FAST_ON */
+wref__py_frame_layout wref__py_frame;
+
+static bool layout_known(void)
 {
-    if (!wref__py.thread_state_unchecked())
-        return false;
+    wref__py_frame_layout l;
+    switch (wref__py.minor) {
+    case 9:  l = (wref__py_frame_layout){0, WREF__PY39_TS_FRAME, -1, WREF__PY39_F_CODE, WREF__PY39_F_LASTI, -1, 0, 1}; break;
+    case 10: l = (wref__py_frame_layout){0, WREF__PY39_TS_FRAME, -1, WREF__PY39_F_CODE, WREF__PY310_F_LASTI, -1, 0, 1}; break;
+    case 11: l = (wref__py_frame_layout){0, WREF__PY311_TS_CFRAME, WREF__PY311_CF_FRAME, WREF__PY311_F_CODE,
+                                         WREF__PY311_F_INSTR, WREF__PY311_F_OWNER, 184, 0}; break;
+    case 12: l = (wref__py_frame_layout){0, WREF__PY311_TS_CFRAME, WREF__PY312_CF_FRAME, WREF__PY312_F_CODE,
+                                         WREF__PY312_F_INSTR, WREF__PY312_F_OWNER, 192, 0}; break;
+    case 13: l = (wref__py_frame_layout){0, WREF__PY313_TS_FRAME, -1, WREF__PY313_F_CODE, WREF__PY313_F_INSTR,
+                                         WREF__PY313_F_OWNER, 200, 0}; break;
+    default: return false;
+    }
+    wref__py_frame = l;
+    return true;
+}
+
+#define PY_FRAME_F_FRAME_OFFSET 24   /* PyFrameObject.f_frame, 3.11+ */
+
+static inline char *load_ptr(const void *base, unsigned off)
+{
+    return *(char *const *)((const char *)base + off);
+}
+
+/* The C API's answer; on 3.11+ `where` is the instruction offset in bytes, before: the line. */
+static bool slow_innermost(uintptr_t *code, uintptr_t *where, py_object **frame)
+{
     py_object *f = wref__py.eval_get_frame();   /* borrowed */
     if (!f)
         return false;
@@ -148,9 +187,67 @@ bool wref__py_innermost(uintptr_t *code, int *where)
     if (!c)
         return false;
     *code = (uintptr_t)c;
-    *where = wref__py.frame_get_lasti ? wref__py.frame_get_lasti(f) : wref__py.frame_get_line_number(f);
+    *where = (uintptr_t)(unsigned)(wref__py.frame_get_lasti ? wref__py.frame_get_lasti(f)
+                                                            : wref__py.frame_get_line_number(f));
     wref__py.decref(c);
+    *frame = f;
     return true;
+}
+
+/* The offsets against the C API's frame f (code object code, instruction offset lasti). */
+static bool fast_layout_agrees(void *ts, py_object *f, uintptr_t code, uintptr_t lasti)
+{
+    char probe;
+    char *p = load_ptr(ts, wref__py_frame.ts_frame);   /* inside the thread state: readable */
+    if (!p)
+        return false;
+    if (wref__py_frame.cf_frame >= 0) {
+        /* the _PyCFrame is tstate->root_cframe or a local of an eval loop on this thread's
+         * stack, above this frame: anything else is not one, and is not dereferenced */
+        uintptr_t a = (uintptr_t)p, t = (uintptr_t)ts, sp = (uintptr_t)&probe;
+        if (!((a >= t && a < t + 4096) || (a > sp && a - sp < ((uintptr_t)64 << 20))) || a % sizeof(void *))
+            return false;
+        p = load_ptr(p, (unsigned)wref__py_frame.cf_frame);
+    }
+    /* p must be the C API's frame: the frame object itself (3.9/3.10) or its f_frame */
+    char *expect = wref__py.minor <= 10 ? (char *)f : load_ptr(f, PY_FRAME_F_FRAME_OFFSET);
+    if (!p || p != expect)
+        return false;
+    if ((uintptr_t)load_ptr(p, wref__py_frame.code) != code || ((py_object *)code)->ob_type != wref__py.code_type)
+        return false;
+    if (wref__py.minor >= 11) {   /* the instruction pointer is lasti bytes into the code units */
+        uintptr_t ip = (uintptr_t)load_ptr(p, wref__py_frame.where);
+        if (ip - (code + wref__py_frame.code_units) != lasti)
+            return false;
+    }
+    return true;
+}
+
+bool wref__py_innermost_slow(void *ts, uintptr_t *code, uintptr_t *where)
+{
+    py_object *f = NULL;
+    if (!slow_innermost(code, where, &f))
+        return false;
+    if (fast_state == FAST_UNTESTED) {
+        bool ok = wref__py.code_type && layout_known() && fast_layout_agrees(ts, f, *code, *where);
+        fast_state = ok ? FAST_ON : FAST_OFF;
+        wref__py_frame.on = ok ? wref__py.minor : 0;
+        if (!ok)
+            wref__checker_warn(NULL, "python frontend: CPython %s: the thread state's frame layout is not the "
+                               "expected one; reading frames through the C API (slower)", wref__py.version);
+        else if (wref__py_innermost_fast(ts, code, where))   /* the key the next calls will use */
+            return true;
+    }
+    return true;
+}
+
+uintptr_t wref__py_stack_innermost_code(uint32_t id)
+{
+    pthread_mutex_lock(&depot.lock);
+    py_stack *s = id && id <= depot.count ? depot.by_id[id - 1] : NULL;
+    uintptr_t c = s && s->n ? (uintptr_t)s->code[0] : 0;
+    pthread_mutex_unlock(&depot.lock);
+    return c;
 }
 
 size_t wref__py_stack_get(uint32_t id, const wref__lang_frame **frames)

@@ -4,6 +4,7 @@
 
 #include "../engine/finding.h"
 #include "../engine/stack.h"
+#include "capi.h"
 
 #include <stdbool.h>
 #include <stddef.h>
@@ -13,10 +14,114 @@
  * no thread state or no frame. The GIL must be held. Keeps any pending exception as it is. */
 uint32_t wref__py_stack_capture(unsigned depth);
 
+/* How the running frame is read from the thread state (pystack.c fills it per version and
+ * sets `on` once the offsets agree with the C API). */
+typedef struct wref__py_frame_layout {
+    int on;              /* checked: the minor version (the fast read is used); 0: not */
+    unsigned ts_frame;   /* 3.9/3.10 tstate->frame; 3.11/3.12 tstate->cframe; 3.13 tstate->current_frame */
+    int cf_frame;        /* 3.11/3.12: _PyCFrame.current_frame; -1: none (the frame is in tstate) */
+    unsigned code;       /* frame->f_code (3.9-3.12), ->f_executable (3.13) */
+    unsigned where;      /* f_lasti (int, 3.9/3.10), prev_instr (3.11/3.12), instr_ptr (3.13) */
+    int owner;           /* _PyInterpreterFrame.owner (char); -1: none */
+    unsigned code_units; /* offsetof(PyCodeObject, co_code_adaptive), 3.11+ */
+    int where_int;       /* `where` is an int (f_lasti), else a pointer */
+} wref__py_frame_layout;
+extern wref__py_frame_layout wref__py_frame;
+
+#define WREF__PY_FRAME_OWNED_BY_CSTACK 3   /* 3.12+: the entry shim of a C call into the eval loop */
+
+/* The offsets per version (the headers' values; tests/python/layout_check.c asserts them). */
+#define WREF__PY39_TS_FRAME 24      /* PyThreadState.frame */
+#define WREF__PY39_F_CODE 32        /* PyFrameObject.f_code */
+#define WREF__PY39_F_LASTI 104      /* PyFrameObject.f_lasti (int) */
+#define WREF__PY310_F_LASTI 96
+#define WREF__PY311_TS_CFRAME 56    /* PyThreadState.cframe (3.11, 3.12) */
+#define WREF__PY311_CF_FRAME 8      /* _PyCFrame.current_frame */
+#define WREF__PY311_F_CODE 32       /* _PyInterpreterFrame.f_code */
+#define WREF__PY311_F_INSTR 56      /* _PyInterpreterFrame.prev_instr */
+#define WREF__PY311_F_OWNER 69
+#define WREF__PY312_CF_FRAME 0
+#define WREF__PY312_F_CODE 0
+#define WREF__PY312_F_INSTR 56
+#define WREF__PY312_F_OWNER 70
+#define WREF__PY313_TS_FRAME 72     /* PyThreadState.current_frame */
+#define WREF__PY313_F_CODE 0        /* f_executable */
+#define WREF__PY313_F_INSTR 56      /* instr_ptr */
+#define WREF__PY313_F_OWNER 70
+
+/* The fast read (wref__py_frame.on holds the minor version once checked, 0 before or when the
+ * check failed): false when there is no frame, or it is a C-stack shim, or its code is not a
+ * code object (then the C API answers). */
+static inline __attribute__((always_inline)) bool wref__py_innermost_fast(void *ts, uintptr_t *code, uintptr_t *where)
+{
+#define WREF__PY_AT(p, off) (*(char **)((char *)(p) + (off)))
+    char *f;
+    py_object *c;
+    uintptr_t w;
+    switch (wref__py_frame.on) {
+    case 11:
+        f = WREF__PY_AT(ts, WREF__PY311_TS_CFRAME);
+        if (!f || !(f = WREF__PY_AT(f, WREF__PY311_CF_FRAME)))
+            return false;
+        c = (py_object *)WREF__PY_AT(f, WREF__PY311_F_CODE);
+        w = (uintptr_t)WREF__PY_AT(f, WREF__PY311_F_INSTR);
+        break;
+    case 12:
+        f = WREF__PY_AT(ts, WREF__PY311_TS_CFRAME);
+        if (!f || !(f = WREF__PY_AT(f, WREF__PY312_CF_FRAME)) || f[WREF__PY312_F_OWNER] == WREF__PY_FRAME_OWNED_BY_CSTACK)
+            return false;
+        c = (py_object *)WREF__PY_AT(f, WREF__PY312_F_CODE);
+        w = (uintptr_t)WREF__PY_AT(f, WREF__PY312_F_INSTR);
+        break;
+    case 13:
+        f = WREF__PY_AT(ts, WREF__PY313_TS_FRAME);
+        if (!f || f[WREF__PY313_F_OWNER] == WREF__PY_FRAME_OWNED_BY_CSTACK)
+            return false;
+        c = (py_object *)WREF__PY_AT(f, WREF__PY313_F_CODE);
+        w = (uintptr_t)WREF__PY_AT(f, WREF__PY313_F_INSTR);
+        break;
+    case 9:
+    case 10:
+        f = WREF__PY_AT(ts, WREF__PY39_TS_FRAME);
+        if (!f)
+            return false;
+        c = (py_object *)WREF__PY_AT(f, WREF__PY39_F_CODE);
+        w = (unsigned)*(const int *)(f + (wref__py_frame.on == 9 ? WREF__PY39_F_LASTI : WREF__PY310_F_LASTI));
+        break;
+    default:
+        return false;
+    }
+#undef WREF__PY_AT
+    if (!c || c->ob_type != wref__py.code_type)
+        return false;
+    *code = (uintptr_t)c;
+    *where = w;
+    return true;
+}
+
+/* The C API's answer (and, the first time, the check of the layout); ts is the thread state. */
+bool wref__py_innermost_slow(void *ts, uintptr_t *code, uintptr_t *where);
+
 /* The innermost Python frame's code object (as an address: a key, not a reference) and its
- * position (the last instruction on 3.11+, the line before); false when there is none. Cheap:
- * no frame walk. GIL held. */
-bool wref__py_innermost(uintptr_t *code, int *where);
+ * position, a key too: the instruction (its address on 3.11+, f_lasti on 3.9/3.10; the C
+ * API's offset or line when the thread state cannot be read directly); false when there is
+ * none. Cheap: a few loads from the thread state, no frame walk, no call into the
+ * interpreter. GIL held. */
+static inline __attribute__((always_inline)) bool wref__py_innermost(uintptr_t *code, uintptr_t *where)
+{
+    void *ts = wref__py.thread_state_unchecked();
+    if (!ts)
+        return false;
+    if (wref__py_innermost_fast(ts, code, where))
+        return true;
+    uintptr_t c = 0, w = 0;   /* not code/where: their callers' variables stay in registers */
+    bool ok = wref__py_innermost_slow(ts, &c, &w);
+    *code = c, *where = w;
+    return ok;
+}
+
+/* The innermost code object of stored stack id (an address), 0 when none. */
+uintptr_t wref__py_stack_innermost_code(uint32_t id);
 
 /* wref__lang_stack_get for the engine: the formatted frames of stack id. */
 size_t wref__py_stack_get(uint32_t id, const wref__lang_frame **frames);
