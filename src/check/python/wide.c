@@ -71,7 +71,7 @@ static struct {
 
 typedef struct site {
     uintptr_t code, type;
-    int where;
+    uintptr_t where;   /* the instruction (pystack.h wref__py_innermost) */
     wref__stack_id st;
     uint32_t py;
 } site;
@@ -208,7 +208,7 @@ static py_object *recognize(uintptr_t p, py_object **type_out)
 static void destroy_stacks(uintptr_t type, wref__stack_id *st, uint32_t *py)
 {
     uintptr_t code = 0;
-    int where = 0;
+    uintptr_t where = 0;
     bool have = wref__py_innermost(&code, &where);
     if (!have)
         code = 0, where = 0;
@@ -218,7 +218,7 @@ static void destroy_stacks(uintptr_t type, wref__stack_id *st, uint32_t *py)
         (void)pthread_setspecific(sites_key, sites);
     }
     if (sites) {
-        uint64_t h = (code * 31 ^ type ^ (uint64_t)(unsigned)where * 0x9E3779B97F4A7C15ull) * 0x9E3779B97F4A7C15ull;
+        uint64_t h = (code * 31 ^ type ^ where * 0x9E3779B97F4A7C15ull) * 0x9E3779B97F4A7C15ull;
         e = &sites[h >> 54 & (SITES - 1)];
         if (e->st && e->code == code && e->type == type && e->where == where) {
             *st = e->st;
