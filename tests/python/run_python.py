@@ -249,6 +249,30 @@ def check_py(label, frames, expect, prefix, errors):
             errors.append(f"{label}: Python #{i} expected cases.py:{line} in {fn}, got {gfile}:{gline} in {gfn}")
 
 
+def check_json(prefix, schema, finding, errors):
+    """The run's one JSON report (<prefix>.<pid>.json): valid against the schema, and its first
+    finding's Python frames (function, line) per stack equal to those of `finding`, the text
+    report's first finding as parse() gives it (None: no finding)."""
+    docs = glob.glob(prefix + ".*.json")
+    if len(docs) != 1:
+        errors.append(f"expected one JSON report, got {docs}")
+        return
+    doc = json.load(open(docs[0]))
+    try:
+        import jsonschema
+        jsonschema.validate(doc, json.load(open(schema)))
+    except ImportError:
+        print("run_python: jsonschema not installed: schema not checked")
+    except jsonschema.ValidationError as e:
+        errors.append(f"JSON report does not match the schema: {e.message}")
+    js = doc["findings"][0]["stacks"] if doc.get("findings") else []
+    text_py = [[(fr[0], fr[2]) for fr in st["py"]] for st in finding["stacks"].values()
+               if st["c"] or st["py"]] if finding else []   # a finding made at exit has no "where"
+    json_py = [[(fr["function"], fr["line"]) for fr in st.get("python_frames", [])] for st in js]
+    if text_py != json_py:
+        errors.append(f"JSON python_frames differ from the text report: {json_py} vs {text_py}")
+
+
 def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("--tool", required=True)
@@ -325,24 +349,7 @@ def main():
             if a.case == "thread" and f["stacks"]["destroyed (the last reference dropped)"]["thread"] == 0:
                 errors.append("thread case: destroyed by T0, expected the other thread")
         if a.schema:
-            docs = [j for j in glob.glob(prefix + ".*.json")]
-            if len(docs) != 1:
-                errors.append(f"expected one JSON report, got {docs}")
-            else:
-                doc = json.load(open(docs[0]))
-                try:
-                    import jsonschema
-                    jsonschema.validate(doc, json.load(open(a.schema)))
-                except ImportError:
-                    print("run_python: jsonschema not installed: schema not checked")
-                except jsonschema.ValidationError as e:
-                    errors.append(f"JSON report does not match the schema: {e.message}")
-                js = doc["findings"][0]["stacks"] if doc.get("findings") else []
-                text_py = [[(fr[0], fr[2]) for fr in st["py"]] for st in findings[0]["stacks"].values()
-                           if st["c"] or st["py"]] if findings else []   # a finding made at exit has no "where"
-                json_py = [[(fr["function"], fr["line"]) for fr in st.get("python_frames", [])] for st in js]
-                if text_py != json_py:
-                    errors.append(f"JSON python_frames differ from the text report: {json_py} vs {text_py}")
+            check_json(prefix, a.schema, findings[0] if findings else None, errors)
     for e in errors:
         print("run_python: FAIL:", e)
     if not errors:

@@ -12,7 +12,6 @@ uaf_incref: one use-after-free at exit (a Py_INCREF after the free), with the de
 With --schema, uaf's JSON report must match docs/report-schema.json and carry the same Python
 frames as the text report.
 uaf_ok: no finding, exit status 0, and the mode's statistics line showing objects tombstoned."""
-import json
 import argparse
 import glob
 import os
@@ -23,7 +22,7 @@ import tempfile
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, HERE)
-from run_python import PY, is_interp, markers, parse, same_function  # noqa: E402
+from run_python import PY, check_json, is_interp, markers, parse, same_function  # noqa: E402
 
 C = markers(os.path.join(HERE, "victim_uaf.c"), r"@(\w+) \*/")
 P = markers(os.path.join(HERE, "uaf_cases.py"), r"# @(\w+)")
@@ -130,18 +129,7 @@ def main():
                         any(not same_function(g[0], e[0]) or g[1] != e[1] for g, e in zip(got, pe)):
                     errors.append(f"{label}: Python frames {st['py']}, expected {pe}")
             if a.schema:
-                import jsonschema
-                docs = glob.glob(prefix + ".*.json")
-                doc = json.load(open(docs[0])) if len(docs) == 1 else {}
-                try:
-                    jsonschema.validate(doc, json.load(open(a.schema)))
-                except jsonschema.ValidationError as e:
-                    errors.append(f"JSON report does not match the schema: {e.message}")
-                js = [[(fr["function"], fr["line"]) for fr in st.get("python_frames", [])]
-                      for st in (doc.get("findings") or [{}])[0].get("stacks", [])]
-                text = [[(fr[0], fr[2]) for fr in st["py"]] for st in f["stacks"].values()]
-                if js != text:
-                    errors.append(f"JSON python_frames differ from the text report: {js} vs {text}")
+                check_json(prefix, a.schema, f, errors)
     for e in errors:
         print("run_uaf: FAIL:", e)
     if not errors:
