@@ -277,56 +277,115 @@ static int walk_frame_pointers(uintptr_t fp, struct sink *s, uintptr_t *last)
     }
 }
 
+/* Where a libunwind walk starts: the walk first sees this file's functions and the exported
+ * one, however the compiler inlined them; `ret` (the return address into the caller of the
+ * exported function), when nonzero, is sought among the first SEEK frames and the frames
+ * before it are dropped. If it is not among them, only the first frame is ours. */
+enum { SEEK = 8 };
+struct seek {
+    uintptr_t ret;
+    uintptr_t head[SEEK];
+    size_t nhead;
+    int found;
+};
+
+static void seek_init(struct seek *k, uintptr_t ret)
+{
+    memset(k, 0, sizeof *k);   /* all of it: gcc cannot tell that head is read below nhead only */
+    k->ret = ret;
+    k->found = ret == 0;
+}
+
+/* Takes frame ip of the walk; returns 0 when the sink is full. */
+static int seek_put(struct seek *k, struct sink *s, uintptr_t ip)
+{
+    if (!k->found) {
+        if (ip != k->ret) {
+            k->head[k->nhead++] = ip;
+            if (k->nhead < SEEK)
+                return 1;
+            k->found = 1; /* give up seeking: head[1..] are the caller's frames */
+            for (size_t i = 1; i < k->nhead && i < SEEK; i++)
+                if (!put(s, k->head[i]))
+                    return 0;
+            return 1;
+        }
+        k->found = 1;
+    }
+    return put(s, ip);
+}
+
+/* The walk ended while seeking: head[1..] are the caller's frames. */
+static void seek_end(struct seek *k, struct sink *s)
+{
+    for (size_t i = 1; !k->found && i < k->nhead && i < SEEK; i++)
+        if (!put(s, k->head[i]))
+            return;
+}
+
 /* The one libunwind loop, for captures and for the fault handler: puts the frames of
- * `cursor`, starting with its current one; `ret`, when nonzero, is sought first among the
- * first SEEK frames and the frames before it dropped (see walk_libunwind). Stops after
+ * `cursor`, starting with its current one (seeking `ret` first, see struct seek). Stops after
  * max + skip + SEEK frames whatever happens (a bounded walk). Async-signal-safe for a local
  * cursor (libunwind's contract for unw_step and unw_get_reg). */
 static void walk_cursor(unw_cursor_t *cursor, uintptr_t ret, struct sink *s)
 {
-    enum { SEEK = 8 };
-    uintptr_t head[SEEK];
-    size_t nhead = 0;
-    int found = ret == 0;
+    struct seek k;
+    seek_init(&k, ret);
     unsigned steps = 0;
     do {
         unw_word_t ip;
         if (unw_get_reg(cursor, UNW_REG_IP, &ip) != 0 || ip < 4096)
             break;
-        if (!found) {
-            if ((uintptr_t)ip != ret) {
-                head[nhead++] = (uintptr_t)ip;
-                if (nhead < SEEK)
-                    continue;
-                found = 1; /* give up seeking: head[1..] are the caller's frames */
-                for (size_t i = 1; i < nhead; i++)
-                    if (!put(s, head[i]))
-                        return;
-                continue;
-            }
-            found = 1;
-        }
-        if (!put(s, (uintptr_t)ip))
+        if (!seek_put(&k, s, (uintptr_t)ip))
             return;
     } while (++steps < s->max + s->skip + SEEK && unw_step(cursor) > 0);
-    for (size_t i = 1; !found && i < nhead; i++) /* the walk ended while seeking */
-        if (!put(s, head[i]))
-            return;
+    seek_end(&k, s);
 }
 
-/* libunwind: puts the frames starting at the one that `ret` (the return address into the
- * caller of the exported function) belongs to; the walk first sees this function and the
- * exported one, and finding `ret` drops them however the compiler inlined them. If `ret` is
- * not among the first SEEK frames, assumes that only the first frame is ours.
- * unw_step rather than unw_backtrace: unw_backtrace keeps a per-thread cache whose
- * thread-exit destructor crashes gcc 12's ThreadSanitizer runtime. */
+/* libunwind, from here: puts the frames starting at the one that `ret` belongs to (struct
+ * seek).
+ * unw_backtrace, not an unw_step loop, where it is safe: each unw_step takes the lock of
+ * libunwind's global cache of unwind rules, and masks every signal while it holds it: two
+ * sigprocmask system calls per frame (Debian's libunwind 1.6 has no per-thread cache:
+ * unw_set_caching_policy turns UNW_CACHE_PER_THREAD into UNW_CACHE_GLOBAL). unw_backtrace
+ * keeps a per-thread cache of frame shapes by return address, with no lock, and falls back to
+ * the unw_step loop by itself for a frame it cannot trace, so its stacks are the same. Through
+ * CPython (Debian's python3.11, no frame pointers) the free of a watched object, which
+ * captures its destroy stack, went from 6.2 to 1.2 us of CPU time (docs/python.md).
+ * Under ThreadSanitizer the step loop: unw_backtrace's per-thread cache has a thread-exit
+ * destructor that crashes gcc 12's TSan runtime. */
+#if defined(__SANITIZE_THREAD__)
+#define USE_UNW_BACKTRACE 0
+#elif defined(__has_feature)
+#if __has_feature(thread_sanitizer)
+#define USE_UNW_BACKTRACE 0
+#endif
+#endif
+#ifndef USE_UNW_BACKTRACE
+#define USE_UNW_BACKTRACE 1
+#endif
+
 static void walk_libunwind(uintptr_t ret, struct sink *s)
 {
+    pthread_rwlock_rdlock(&unwind_lock);
+#if USE_UNW_BACKTRACE
+    enum { CAP = WREF__STACK_UNWIND_MAX + 2 * SEEK };
+    void *ips[CAP];
+    size_t want = s->max + s->skip + SEEK;
+    int n = unw_backtrace(ips, (int)(want < CAP ? want : CAP));
+    struct seek k;
+    seek_init(&k, ret ? ret : 1);
+    for (int i = 0; i < n; i++)
+        if ((uintptr_t)ips[i] < 4096 || !seek_put(&k, s, (uintptr_t)ips[i]))
+            goto out;
+    seek_end(&k, s);
+out:
+#else
     unw_context_t context;
     unw_cursor_t cursor;
-    pthread_rwlock_rdlock(&unwind_lock);
     if (unw_getcontext(&context) == 0 && unw_init_local(&cursor, &context) == 0)
         walk_cursor(&cursor, ret ? ret : 1, s);
+#endif
     pthread_rwlock_unlock(&unwind_lock);
 }
 
