@@ -43,6 +43,7 @@ _Static_assert(offsetof(PyFrameObject, f_lasti) == 104, "3.9 f_lasti");
 #endif
 _Static_assert(offsetof(PyThreadState, frame) == 24, "tstate->frame");
 _Static_assert(offsetof(PyFrameObject, f_code) == 32, "f_code");
+_Static_assert(offsetof(PyFrameObject, f_back) == 24, "f_back");
 #else
 #ifndef Py_BUILD_CORE
 #define Py_BUILD_CORE 1
@@ -55,13 +56,18 @@ _Static_assert(offsetof(_PyInterpreterFrame, f_executable) == 0, "3.13 f_executa
 _Static_assert(offsetof(_PyInterpreterFrame, instr_ptr) == 56, "3.13 instr_ptr");
 _Static_assert(offsetof(_PyInterpreterFrame, owner) == 70, "3.13 owner");
 _Static_assert(offsetof(PyCodeObject, co_code_adaptive) == 200, "3.13 co_code_adaptive");
+_Static_assert(offsetof(_PyInterpreterFrame, previous) == 8, "3.13 previous");
+_Static_assert(offsetof(PyCodeObject, _co_firsttraceable) == 184, "3.13 _co_firsttraceable");
 _Static_assert(FRAME_OWNED_BY_CSTACK == 3, "FRAME_OWNED_BY_CSTACK");
+_Static_assert(FRAME_OWNED_BY_GENERATOR == 1, "FRAME_OWNED_BY_GENERATOR");
 #elif PY_VERSION_HEX >= 0x030C0000
 _Static_assert(offsetof(PyThreadState, cframe) == 56 && offsetof(_PyCFrame, current_frame) == 0, "3.12 cframe");
 _Static_assert(offsetof(_PyInterpreterFrame, f_code) == 0, "3.12 f_code");
 _Static_assert(offsetof(_PyInterpreterFrame, prev_instr) == 56, "3.12 prev_instr");
 _Static_assert(offsetof(_PyInterpreterFrame, owner) == 70, "3.12 owner");
 _Static_assert(offsetof(PyCodeObject, co_code_adaptive) == 192, "3.12 co_code_adaptive");
+_Static_assert(offsetof(_PyInterpreterFrame, previous) == 8, "3.12 previous");
+_Static_assert(offsetof(PyCodeObject, _co_firsttraceable) == 176, "3.12 _co_firsttraceable");
 _Static_assert(FRAME_OWNED_BY_CSTACK == 3, "FRAME_OWNED_BY_CSTACK");
 #else
 _Static_assert(offsetof(PyThreadState, cframe) == 56 && offsetof(_PyCFrame, current_frame) == 8, "3.11 cframe");
@@ -69,5 +75,7 @@ _Static_assert(offsetof(_PyInterpreterFrame, f_code) == 32, "3.11 f_code");
 _Static_assert(offsetof(_PyInterpreterFrame, prev_instr) == 56, "3.11 prev_instr");
 _Static_assert(offsetof(_PyInterpreterFrame, owner) == 69, "3.11 owner");
 _Static_assert(offsetof(PyCodeObject, co_code_adaptive) == 184, "3.11 co_code_adaptive");
+_Static_assert(offsetof(_PyInterpreterFrame, previous) == 48, "3.11 previous");
+_Static_assert(offsetof(PyCodeObject, _co_firsttraceable) == 168, "3.11 _co_firsttraceable");
 #endif
 #endif

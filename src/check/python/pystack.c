@@ -12,6 +12,7 @@
 #include "../engine/options.h"
 #include "capi.h"
 
+#include <dlfcn.h>
 #include <pthread.h>
 #include <stdlib.h>
 #include <string.h>
@@ -88,12 +89,32 @@ static uint32_t store(py_object **code, const int *line, size_t n, uint32_t h)
     return s->id;
 }
 
-uint32_t wref__py_stack_capture(unsigned depth)
+uint32_t wref__py_stack_store(py_object *const *code, const int *line, size_t n)
 {
-    if (!wref__py.thread_state_unchecked())
-        return 0;   /* no thread state: interpreter finalizing, or a foreign thread */
-    if (depth > MAX_DEPTH)
-        depth = MAX_DEPTH;
+    if (!n)
+        return 0;
+    uint32_t id = 0, h = hash_of(code, line, n);
+    pthread_mutex_lock(&depot.lock);
+    for (py_stack *s = depot.buckets[h % BUCKETS]; s; s = s->next) {
+        if (s->hash == h && s->n == n && !memcmp(s->code, code, n * sizeof *code) &&
+            !memcmp(s->line, line, n * sizeof *line)) {
+            id = s->id;
+            break;
+        }
+    }
+    if (!id) {
+        py_object *own[MAX_DEPTH];
+        n = n > MAX_DEPTH ? MAX_DEPTH : n;
+        for (size_t i = 0; i < n; i++)
+            wref__py.incref(own[i] = code[i]);
+        id = store(own, line, n, h);
+    }
+    pthread_mutex_unlock(&depot.lock);
+    return id;
+}
+
+static uint32_t capture_api(unsigned depth)
+{
     py_object *et, *ev, *etb;
     wref__py.err_fetch(&et, &ev, &etb);   /* the frame API must not see or clobber an exception */
     py_object *code[MAX_DEPTH];
@@ -113,28 +134,126 @@ uint32_t wref__py_stack_capture(unsigned depth)
     }
     if (f)
         wref__py.decref(f);
-
-    uint32_t id = 0;
-    if (n) {
-        uint32_t h = hash_of(code, line, n);
-        pthread_mutex_lock(&depot.lock);
-        for (py_stack *s = depot.buckets[h % BUCKETS]; s; s = s->next) {
-            if (s->hash == h && s->n == n && !memcmp(s->code, code, n * sizeof *code) &&
-                !memcmp(s->line, line, n * sizeof *line)) {
-                id = s->id;
-                break;
-            }
-        }
-        if (id) {
-            for (size_t i = 0; i < n; i++)
-                wref__py.decref(code[i]);
-        } else {
-            id = store(code, line, n, h);
-        }
-        pthread_mutex_unlock(&depot.lock);
-    }
+    uint32_t id = wref__py_stack_store(code, line, n);
+    for (size_t i = 0; i < n; i++)
+        wref__py.decref(code[i]);
     wref__py.err_restore(et, ev, etb);
     return id;
+}
+
+static size_t frames_raw(py_object **code, int *line, int *offset, size_t max);
+static void lines_pin(py_object *const *code, const int *line, const int *offset, size_t n);
+
+uint32_t wref__py_stack_capture(unsigned depth)
+{
+    if (!wref__py.thread_state_unchecked())
+        return 0;   /* no thread state: interpreter finalizing, or a foreign thread */
+    if (depth > MAX_DEPTH)
+        depth = MAX_DEPTH;
+    if (!wref__py_frame.on)
+        return capture_api(depth);
+    py_object *code[MAX_DEPTH];
+    int line[MAX_DEPTH], offset[MAX_DEPTH];
+    size_t n = frames_raw(code, line, offset, depth);
+    uint32_t id = wref__py_stack_store(code, line, n);
+    if (id)
+        lines_pin(code, line, offset, n);   /* the stored stack pins its code objects */
+    return id;
+}
+
+/* ---- the frame walk from the thread state ---------------------------------------------------
+ * The frames PyEval_GetFrame/PyFrame_GetBack give, read directly (the offsets of pystack.h,
+ * asserted by tests/python/layout_check.c, and checked against the C API once before
+ * wref__py_frame.on is set): 3.9/3.10 the frame objects' f_back chain, 3.11+ the interpreter
+ * frames' `previous` chain, without the frames that have not started (_PyFrame_IsIncomplete)
+ * and the 3.12+ C-stack shims. A frame whose code is not a code object ends the walk.
+ *
+ * Lines: PyCode_Addr2Line(code, byte offset), as PyFrame_GetLineNumber computes them (no
+ * tracer sets f_lineno under the checker's tests; a frame being traced gets the line of its
+ * instruction). It walks the code's line table, the largest cost of a capture, so lines are
+ * cached per thread by (code object, offset); an entry is made only for code objects that a
+ * stored stack pins (lines_pin), so an address in the cache is never another code object's. */
+#define LINES 512
+typedef struct line_entry {
+    uintptr_t code;
+    int offset, line;
+} line_entry;
+static __thread __attribute__((tls_model("initial-exec"))) line_entry *lines;   /* LINES entries */
+static int (*code_addr2line)(py_object *code, int offset);
+
+static size_t line_slot(uintptr_t code, int offset)
+{
+    return (size_t)(((code >> 4) ^ ((uint64_t)(unsigned)offset * 0x9E3779B97F4A7C15ull)) * 0x9E3779B97F4A7C15ull >> 55) %
+           LINES;
+}
+
+static int line_of(py_object *code, int offset)
+{
+    if (lines) {
+        const line_entry *e = &lines[line_slot((uintptr_t)code, offset)];
+        if (e->code == (uintptr_t)code && e->offset == offset)
+            return e->line;
+    }
+    return code_addr2line(code, offset);
+}
+
+static void lines_pin(py_object *const *code, const int *line, const int *offset, size_t n)
+{
+    if (!lines && !(lines = calloc(LINES, sizeof *lines)))
+        return;
+    for (size_t i = 0; i < n; i++)
+        lines[line_slot((uintptr_t)code[i], offset[i])] = (line_entry){(uintptr_t)code[i], offset[i], line[i]};
+}
+
+size_t wref__py_frames_raw(py_object **code, int *line, size_t max)
+{
+    int offset[MAX_DEPTH];
+    return frames_raw(code, line, offset, max);
+}
+
+static size_t frames_raw(py_object **code, int *line, int *offsets, size_t max)
+{
+    int minor = wref__py_frame.on;
+    void *ts = minor ? wref__py.thread_state_unchecked() : NULL;
+    if (!ts || !code_addr2line)
+        return 0;
+    if (max > MAX_DEPTH)
+        max = MAX_DEPTH;
+#define AT(p, off) (*(char **)((char *)(p) + (off)))
+    char *f = AT(ts, wref__py_frame.ts_frame);
+    if (f && wref__py_frame.cf_frame >= 0)
+        f = AT(f, (unsigned)wref__py_frame.cf_frame);
+    unsigned back = minor <= 10 ? WREF__PY39_F_BACK : minor == 11 ? WREF__PY311_F_PREVIOUS : WREF__PY312_F_PREVIOUS;
+    unsigned first = minor == 11 ? WREF__PY311_CO_FIRSTTRACEABLE
+                   : minor == 12 ? WREF__PY312_CO_FIRSTTRACEABLE : WREF__PY313_CO_FIRSTTRACEABLE;
+    size_t n = 0;
+    for (unsigned steps = 0; f && n < max && steps < 4 * MAX_DEPTH; steps++, f = AT(f, back)) {
+        py_object *c = (py_object *)AT(f, wref__py_frame.code);
+        int offset;
+        if (minor >= 11) {
+            char owner = f[wref__py_frame.owner];
+            if (minor >= 12 && owner == WREF__PY_FRAME_OWNED_BY_CSTACK)
+                continue;   /* a shim, never a Python frame */
+            if (!c || c->ob_type != wref__py.code_type)
+                break;
+            char *start = (char *)c + wref__py_frame.code_units;
+            char *ip = AT(f, wref__py_frame.where);
+            if (owner != WREF__PY_FRAME_OWNED_BY_GENERATOR && ip < start + 2 * *(int *)((char *)c + first))
+                continue;   /* incomplete: it has not started */
+            offset = (int)(ip - start);
+        } else {
+            if (!c || c->ob_type != wref__py.code_type)
+                break;
+            int lasti = *(int *)(f + wref__py_frame.where);
+            offset = minor == 10 ? lasti * 2 : lasti;   /* 3.10 counts code units, 3.9 bytes */
+        }
+        offsets[n] = offset;
+        code[n] = c;
+        line[n] = line_of(c, offset);
+        n++;
+    }
+#undef AT
+    return n;
 }
 
 /* ---- the innermost frame, read from the thread state --------------------------------------
@@ -229,6 +348,7 @@ bool wref__py_innermost_slow(void *ts, uintptr_t *code, uintptr_t *where)
     if (!slow_innermost(code, where, &f))
         return false;
     if (fast_state == FAST_UNTESTED) {
+        *(void **)&code_addr2line = dlsym(RTLD_DEFAULT, "PyCode_Addr2Line");   /* the frame walk's lines */
         bool ok = wref__py.code_type && layout_known() && fast_layout_agrees(ts, f, *code, *where);
         fast_state = ok ? FAST_ON : FAST_OFF;
         wref__py_frame.on = ok ? wref__py.minor : 0;

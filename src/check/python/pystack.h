@@ -11,8 +11,22 @@
 #include <stdint.h>
 
 /* The running Python frames (at most depth, innermost first) as a depot id; 0 when there is
- * no thread state or no frame. The GIL must be held. Keeps any pending exception as it is. */
+ * no thread state or no frame. The GIL must be held. Keeps any pending exception as it is.
+ * Read from the thread state (wref__py_frames_raw) once the layout is checked, else through
+ * the C API. Formats a stack it has not seen before (allocates). */
 uint32_t wref__py_stack_capture(unsigned depth);
+
+/* The running frames read from the thread state: code objects (borrowed) and lines, innermost
+ * first, at most max; the frames PyEval_GetFrame and PyFrame_GetBack would give (incomplete
+ * frames and 3.12+ C-stack shims left out). Calls nothing in the interpreter but
+ * PyCode_Addr2Line (through a per-thread cache of lines): no allocation, no code run, so it
+ * may run inside an allocator hook. 0 when there is no frame, or before the layout is checked
+ * (wref__py_frame.on). GIL held. */
+size_t wref__py_frames_raw(py_object **code, int *line, size_t max);
+
+/* The depot id of frames (code objects borrowed; a new stack takes references to them and is
+ * formatted, which allocates); 0 for n == 0 or out of memory. GIL held. */
+uint32_t wref__py_stack_store(py_object *const *code, const int *line, size_t n);
 
 /* How the running frame is read from the thread state (pystack.c fills it per version and
  * sets `on` once the offsets agree with the C API). */
@@ -48,6 +62,14 @@ extern wref__py_frame_layout wref__py_frame;
 #define WREF__PY313_F_CODE 0        /* f_executable */
 #define WREF__PY313_F_INSTR 56      /* instr_ptr */
 #define WREF__PY313_F_OWNER 70
+/* The links and fields of the frame walk (wref__py_frames_raw). */
+#define WREF__PY39_F_BACK 24          /* PyFrameObject.f_back (3.9/3.10) */
+#define WREF__PY311_F_PREVIOUS 48     /* _PyInterpreterFrame.previous */
+#define WREF__PY312_F_PREVIOUS 8      /* idem, 3.12 and 3.13 */
+#define WREF__PY311_CO_FIRSTTRACEABLE 168   /* PyCodeObject._co_firsttraceable (int) */
+#define WREF__PY312_CO_FIRSTTRACEABLE 176
+#define WREF__PY313_CO_FIRSTTRACEABLE 184
+#define WREF__PY_FRAME_OWNED_BY_GENERATOR 1
 
 /* The fast read (wref__py_frame.on holds the minor version once checked, 0 before or when the
  * check failed): false when there is no frame, or it is a C-stack shim, or its code is not a
