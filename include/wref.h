@@ -131,7 +131,7 @@ WREF_API wref_object *wref_proxy_new(wref_object *ob, wref_object *callback);
  *   0 and *pobj = NULL               the referent is dead or dying (no error);
  *  -1 and *pobj = NULL               WREF_ERR_SYSTEM (ref NULL) or WREF_ERR_TYPE
  *                                    ("expected a weakref, not 'T'").
- * Cost on a live object: one striped lock and one CAS; on a dead one no atomic RMW. */
+ * Cost on a live object: one CAS, no lock (release library); on a dead one no atomic RMW. */
 WREF_API int wref_get_ref(wref_object *ref, wref_object **pobj);
 
 /* The referent as a BORROWED pointer, or wref_none() when dead or dying; NULL with
@@ -199,12 +199,13 @@ WREF_API void wref_set_unraisable_hook(wref_unraisable_fn fn, void *arg);   /* N
 
 /* Every object, weakref and internal allocation of the runtime goes through this allocator.
  * alloc returns NULL on failure; free receives the size that was allocated.
- * Delayed frees (release library): wref_get_ref and wref_get_object read without a lock, so
- * the memory of a dead object that once had a weakref goes back to the allocator only when no
- * other thread can still be reading it. While other threads use weakrefs, each thread holds
- * back at most 64 such dead objects and frees them in one batch; a thread's batch is freed
- * when it exits and when it calls wref_set_allocator. With a single thread nothing is held
- * back. Objects that never had a weakref are always freed at once. */
+ * Delayed frees (release library): wref_get_ref, wref_get_object and the canonical reuse of
+ * wref_ref_new read without a lock, so the memory of a dead object that once had a weakref,
+ * and of a dead weakref that was attached to its referent, goes back to the allocator only
+ * when no other thread can still be reading it. While other threads use weakrefs, each thread
+ * holds back at most 64 such dead objects and weakrefs and frees them in one batch; a thread's
+ * batch is freed when it exits and when it calls wref_set_allocator. With a single thread
+ * nothing is held back. Objects that never had a weakref are always freed at once. */
 typedef struct wref_allocator {
     void *ctx;
     void *(*alloc)(void *ctx, size_t size);

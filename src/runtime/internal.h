@@ -9,6 +9,13 @@
 
 #define WREF__LIKELY(x) __builtin_expect(!!(x), 1)
 #define WREF__UNLIKELY(x) __builtin_expect(!!(x), 0)
+/* An entry point's full path, which the release build's inline fast path falls back to (and
+ * the checked build's only path): out of line there, so the fast path needs no stack frame. */
+#ifdef WREF_CHECKED
+#define WREF__SLOW_IN_RELEASE inline __attribute__((always_inline))   /* keeps the API frame alone in stacks */
+#else
+#define WREF__SLOW_IN_RELEASE __attribute__((noinline, cold))
+#endif
 
 /* ---- object.c ------------------------------------------------------------------------------
  * Object header fields. ob_refcnt_ is only accessed with __atomic builtins.
@@ -17,10 +24,11 @@
  * lock, except for the lock-free "is the list empty" test of a dying object. */
 #define WREF__FLAG_FINALIZED ((uintptr_t)1)   /* finalize has run (never again) */
 #define WREF__FLAG_DEFERRED ((uintptr_t)2)    /* in the trashcan: the high bits link the next deferred object */
-#define WREF__FLAG_HAD_WEAKREF ((uintptr_t)4) /* a weakref was linked once: its free waits for readers (smr.c) */
+#define WREF__FLAG_SMR ((uintptr_t)4)         /* lock-free readers may hold its address: its free waits for them (smr.c);
+                                                * set on an object when a weakref is linked to it, on a weakref when linked */
 #define WREF__FLAG_MASK ((uintptr_t)7)
 
-extern wref_object wref__none;
+extern wref_object wref__none __attribute__((visibility("hidden")));
 
 /* Every access to ob_weaklist_ is atomic: writes happen under the stripe lock, and the dying
  * object's "list empty?" test and its own flag bits are read without it. The release store
@@ -93,8 +101,9 @@ typedef struct wref__weakref wref__weakref;
 
 /* A weak reference object (ref, proxy or callable proxy). 64 bytes on LP64.
  * referent: the object, or NULL once cleared; written under the stripe lock, read with an
- *   atomic load by the lock-free "dead" test of wref_get_ref.
- * callback: strong reference or NULL; under the stripe lock.
+ *   atomic load by the lock-free reads (get-ref, get-object, canonical reuse).
+ * callback: strong reference or NULL; under the stripe lock. Once linked it changes only to
+ *   NULL, with a release store that the lock-free canonical reuse's acquire load pairs with.
  * While linked (referent != NULL) link.prev/next chain the referent's list. After
  * wref_clear_weakrefs took a ref to run its callback, pending.next/callback queue it on the
  * clearing thread's private list (the ref is unlinked, so no other thread reads these). */
@@ -109,13 +118,15 @@ struct wref__weakref {
     uint32_t stripe;   /* lock index, fixed at creation from the referent's address */
 };
 
-extern const wref_type wref__ref_type;
-extern const wref_type wref__proxy_type;
-extern const wref_type wref__callable_proxy_type;
+/* The three weakref types, adjacent, so that "is a weakref" is one range check. */
+extern const wref_type wref__weakref_types[3] __attribute__((visibility("hidden")));
+#define wref__ref_type (wref__weakref_types[0])
+#define wref__proxy_type (wref__weakref_types[1])
+#define wref__callable_proxy_type (wref__weakref_types[2])
 
 static inline int wref__is_weakref_type(const wref_type *t)
 {
-    return t == &wref__ref_type || t == &wref__proxy_type || t == &wref__callable_proxy_type;
+    return (uintptr_t)t - (uintptr_t)wref__weakref_types < sizeof wref__weakref_types;
 }
 
 /* Clears ob's weakrefs (the protocol's step 2, or 4 when run_callbacks is false). */
@@ -125,7 +136,7 @@ void wref__clear_weakrefs(wref_object *ob, bool run_callbacks);
 wref_object *wref__proxy_call(wref_object *proxy, wref_object *arg);
 
 /* ---- callback.c ------------------------------------------------------------------------- */
-extern const wref_type wref__callback_type;
+extern const wref_type wref__callback_type __attribute__((visibility("hidden")));
 /* The function of a callback object (wref_callback_new); NULL for any other object. For the
  * checker, which names a failing callback by its function. */
 wref_callback_fn wref__callback_fn(const wref_object *cb);
@@ -201,22 +212,45 @@ struct wref__reader {
     int in_use;                     /* owned by a live thread */
 } __attribute__((aligned(64)));
 
-extern __thread struct wref__reader *wref__reader_self
+/* This thread's slot when its read sections are plain stores (the kernel has
+ * membarrier(PRIVATE_EXPEDITED)); NULL before the thread's first read and when sections need a
+ * fence: the callers' out-of-line paths then use wref__reader_get and wref__read_fence. */
+extern __thread struct wref__reader *wref__reader_fast
     __attribute__((tls_model("initial-exec"), visibility("hidden")));
 extern int wref__smr_reader_fence __attribute__((visibility("hidden")));   /* 1: no membarrier */
 
-struct wref__reader *wref__reader_register(void);   /* NULL when out of memory */
+struct wref__reader *wref__reader_get(void);        /* this thread's slot (registers it); NULL when out of memory */
 void wref__smr_free(void *p, size_t size);           /* frees after a grace period */
 void wref__smr_flush(void);                          /* this thread's deferred frees, now */
 size_t wref__smr_pending_max(void);                  /* the per-thread bound, in objects */
 
-/* Begin/end a read section on this thread's slot (wref__reader_self, or the one
- * wref__reader_register just made): plain stores (plus a fence when the kernel has no
- * membarrier). Between them, the memory of any object reached through a referent field stays
- * allocated. */
+/* seq += 1 by its only writer, as one plain store another thread may read at any time.
+ * x86-64: one `add` to memory (a plain store, ordered after every earlier access: TSO), and a
+ * compiler barrier. Elsewhere, and under ThreadSanitizer (which must see the release), an
+ * atomic load and a release store. */
+static inline void wref__seq_bump(unsigned long *seq)
+{
+#if defined(__x86_64__) && !defined(WREF__TSAN)
+    __asm__ __volatile__("addq $1, %0" : "+m"(*seq) : : "memory");
+#else
+    __atomic_store_n(seq, __atomic_load_n(seq, __ATOMIC_RELAXED) + 1, __ATOMIC_RELEASE);
+#endif
+}
+
+/* Begin/end a read section on this thread's slot r. Between them, the memory of any object or
+ * weakref reached through a referent field or a weakref list stays allocated (smr.c). Begin is
+ * a plain store and a compiler barrier: the reclaimer's membarrier orders it (smr.c). */
 static inline void wref__read_begin(struct wref__reader *r)
 {
-    __atomic_store_n(&r->seq, __atomic_load_n(&r->seq, __ATOMIC_RELAXED) + 1, __ATOMIC_RELAXED);
+    wref__seq_bump(&r->seq);
+    __atomic_signal_fence(__ATOMIC_SEQ_CST);
+}
+
+/* wref__read_begin for a slot from wref__reader_get: adds the full fence that stands in for
+ * membarrier when the kernel has none. */
+static inline void wref__read_begin_any(struct wref__reader *r)
+{
+    wref__seq_bump(&r->seq);
     if (WREF__UNLIKELY(__atomic_load_n(&wref__smr_reader_fence, __ATOMIC_RELAXED)))
         wref__full_fence();
     else
@@ -225,7 +259,7 @@ static inline void wref__read_begin(struct wref__reader *r)
 
 static inline void wref__read_end(struct wref__reader *r)
 {
-    __atomic_store_n(&r->seq, __atomic_load_n(&r->seq, __ATOMIC_RELAXED) + 1, __ATOMIC_RELEASE);
+    wref__seq_bump(&r->seq);   /* release: the section's loads (and CAS) come before it */
 }
 #endif
 

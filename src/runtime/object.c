@@ -231,9 +231,9 @@ static void dealloc_one(wref_object *ob)
         wref__clear_weakrefs(ob, false);
     wref__hook_destroyed(ob);
     /* 5. memory back to the allocator; after a grace period if a lock-free reader may still
-     * hold its address (it had a weakref) */
+     * hold its address (it had a weakref, or it is a weakref that was linked) */
 #ifdef WREF__LOCKFREE_READS
-    if (wref__weaklist_load(ob) & WREF__FLAG_HAD_WEAKREF) {
+    if (wref__weaklist_load(ob) & WREF__FLAG_SMR) {
         wref__smr_free(ob, t->size);
         return;
     }

@@ -1,16 +1,20 @@
 /* smr.c: safe memory reclamation for the lock-free weakref reads (release build only).
  *
  * wref_get_ref and wref_get_object read a weakref's referent and then touch the referent's
- * count without the stripe lock. Clearing (which NULLs every referent field of an object)
- * precedes the object's free, but a reader may have loaded the pointer just before. So the
- * memory of an object that ever had a weakref (WREF__FLAG_HAD_WEAKREF) is freed only when no
- * reader can still hold its pointer: after a grace period.
+ * count without the stripe lock; wref_ref_new reads an object's list head (its canonical ref)
+ * and then that weakref's fields and count. Clearing (which NULLs every referent field of an
+ * object) precedes the object's free, and unlinking precedes a weakref's free, but a reader
+ * may have loaded the pointer just before. So the memory of an object that ever had a weakref,
+ * and of a weakref that was ever linked (both marked WREF__FLAG_SMR), is freed only
+ * when no reader can still hold its pointer: after a grace period.
  *
  * Readers (the hot path, internal.h): each thread owns a reader slot; `seq` is odd while the
  * thread is inside a read section. Entering is a plain store (no fence, no read-modify-write)
  * when the kernel's membarrier(PRIVATE_EXPEDITED) is available: the reclaimer then pays for the
- * ordering instead, by making every running thread of the process execute a full barrier.
- * Without membarrier (old kernel, seccomp, some emulators), entering adds a seq_cst fence.
+ * ordering instead, by making every running thread of the process execute a full barrier. The
+ * hot paths find the slot in wref__reader_fast, which is set only then, so they test nothing
+ * else. Without membarrier (old kernel, seccomp, some emulators) wref__reader_fast stays NULL
+ * and the out-of-line paths enter with a seq_cst fence (wref__read_begin_any).
  *
  * Grace period (wref__smr_synchronize): membarrier (or a fence), then for every other slot in
  * use whose seq is odd, wait until it changes. A reader that entered after the barrier loads
@@ -18,10 +22,12 @@
  *
  * Deferred frees: each thread queues its frees (PENDING_MAX objects at most) and frees the
  * whole batch after one grace period, so the membarrier cost is paid once per PENDING_MAX
- * frees. Memory held back is therefore bounded by PENDING_MAX objects per thread. When no other
- * thread has ever entered a read section (the slot count says so, read after a fence that pairs
- * with the one a new reader runs after registering), the object is freed at once: a
- * single-threaded program holds nothing back. A thread's queue is flushed when it exits and by
+ * frees. Memory held back is therefore bounded by PENDING_MAX objects (or weakrefs) per thread.
+ * When no other thread has a reader slot, the object is freed at once: a single-threaded
+ * program holds nothing back. That test (alone) is a load of the slot count after a compiler
+ * barrier: a new reader runs membarrier between counting itself and its first read (or, without
+ * membarrier, both sides run a full fence), so either the reclaimer sees the new slot or the
+ * reader sees the cleared referent. A thread's queue is flushed when it exits and by
  * wref_set_allocator.
  *
  * Slots are never freed (a thread that exits marks its slot free for the next thread); they
@@ -39,7 +45,8 @@
 
 #define PENDING_MAX 64
 
-__thread struct wref__reader *wref__reader_self __attribute__((tls_model("initial-exec")));
+__thread struct wref__reader *wref__reader_fast __attribute__((tls_model("initial-exec")));
+static __thread struct wref__reader *self __attribute__((tls_model("initial-exec")));   /* this thread's slot */
 int wref__smr_reader_fence = 1;   /* until membarrier is known to work */
 #ifdef WREF__TSAN
 int wref__fence_cell;
@@ -91,7 +98,6 @@ static void fork_prepare(void) { pthread_mutex_lock(&smr.lock); }
 static void fork_parent(void) { pthread_mutex_unlock(&smr.lock); }
 static void fork_child(void)
 {
-    struct wref__reader *self = wref__reader_self;
     long n = 0;
     for (struct wref__reader *r = smr.slots; r; r = r->next) {
         if (r == self) {
@@ -106,6 +112,7 @@ static void fork_child(void)
     if (smr.membarrier_ok && membarrier(MEMBARRIER_CMD_REGISTER_PRIVATE_EXPEDITED) != 0) {
         smr.membarrier_ok = 0;
         __atomic_store_n(&wref__smr_reader_fence, 1, __ATOMIC_RELAXED);
+        wref__reader_fast = NULL;   /* the only thread: its sections need the fence now */
     }
     pthread_mutex_unlock(&smr.lock);
 }
@@ -127,8 +134,10 @@ static void set_key(void)
     }
 }
 
-struct wref__reader *wref__reader_register(void)
+struct wref__reader *wref__reader_get(void)
 {
+    if (self)
+        return self;
     set_key();
     pthread_mutex_lock(&smr.lock);
     struct wref__reader *r;
@@ -149,10 +158,15 @@ struct wref__reader *wref__reader_register(void)
     __atomic_store_n(&r->in_use, 1, __ATOMIC_RELAXED);
     __atomic_fetch_add(&smr.in_use, 1, __ATOMIC_SEQ_CST);
     pthread_mutex_unlock(&smr.lock);
-    /* pairs with free_deferred's fence: a reclaimer that still counts no other reader freed
-     * its object before this thread's first referent load could see the pointer */
-    wref__full_fence();
-    wref__reader_self = r;
+    /* pairs with alone()'s compiler barrier (or fence): a reclaimer that still counts no other
+     * reader freed its object before this thread's first referent load could see the pointer */
+    if (smr.membarrier_ok)
+        membarrier(MEMBARRIER_CMD_PRIVATE_EXPEDITED);
+    else
+        wref__full_fence();
+    self = r;
+    if (smr.membarrier_ok)
+        wref__reader_fast = r;
     return r;
 }
 
@@ -164,7 +178,6 @@ static void synchronize(void)
         membarrier(MEMBARRIER_CMD_PRIVATE_EXPEDITED);
     else
         wref__full_fence();
-    struct wref__reader *self = wref__reader_self;
     for (struct wref__reader *r = __atomic_load_n(&smr.slots, __ATOMIC_ACQUIRE); r; r = r->next) {
         if (r == self || !__atomic_load_n(&r->in_use, __ATOMIC_ACQUIRE))
             continue;
@@ -194,8 +207,12 @@ static void flush(void)
 /* True when no thread but (perhaps) this one has a reader slot: nobody can be reading. */
 static bool alone(void)
 {
-    wref__full_fence();   /* our referent stores before the count's load */
-    long others = __atomic_load_n(&smr.in_use, __ATOMIC_SEQ_CST) - (wref__reader_self != NULL);
+    /* our referent stores and unlinks before the count's load (see the top of the file) */
+    if (__atomic_load_n(&wref__smr_reader_fence, __ATOMIC_RELAXED))
+        wref__full_fence();
+    else
+        __atomic_signal_fence(__ATOMIC_SEQ_CST);
+    long others = __atomic_load_n(&smr.in_use, __ATOMIC_RELAXED) - (self != NULL);
     return others <= 0;
 }
 
@@ -233,10 +250,10 @@ static void thread_exit(void *arg)
 {
     (void)arg;
     flush();
-    struct wref__reader *r = wref__reader_self;
+    struct wref__reader *r = self;
     if (r) {
         pthread_mutex_lock(&smr.lock);
-        wref__reader_self = NULL;
+        self = wref__reader_fast = NULL;
         __atomic_fetch_sub(&smr.in_use, 1, __ATOMIC_SEQ_CST);
         __atomic_store_n(&r->in_use, 0, __ATOMIC_RELEASE);
         pthread_mutex_unlock(&smr.lock);

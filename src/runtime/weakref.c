@@ -13,12 +13,10 @@ static int weakref_traverse(wref_object *self, wref_visit_fn visit, void *arg);
 static wref_object *ref_call(wref_object *self, wref_object *arg);
 static wref_object *proxy_call(wref_object *self, wref_object *arg);
 
-const wref_type wref__ref_type = {
-    "weakref", sizeof(wref__weakref), 0, NULL, weakref_destroy, weakref_traverse, ref_call};
-const wref_type wref__proxy_type = {
-    "weakproxy", sizeof(wref__weakref), 0, NULL, weakref_destroy, weakref_traverse, NULL};
-const wref_type wref__callable_proxy_type = {
-    "weakcallableproxy", sizeof(wref__weakref), 0, NULL, weakref_destroy, weakref_traverse, proxy_call};
+const wref_type wref__weakref_types[3] = {
+    {"weakref", sizeof(wref__weakref), 0, NULL, weakref_destroy, weakref_traverse, ref_call},
+    {"weakproxy", sizeof(wref__weakref), 0, NULL, weakref_destroy, weakref_traverse, NULL},
+    {"weakcallableproxy", sizeof(wref__weakref), 0, NULL, weakref_destroy, weakref_traverse, proxy_call}};
 
 static inline wref__weakref *as_weakref(wref_object *ob)
 {
@@ -49,7 +47,18 @@ static inline void set_head(wref_object *ob, wref__weakref *w)
 
 static inline bool is_proxy_type(const wref_type *t)
 {
-    return t == &wref__proxy_type || t == &wref__callable_proxy_type;
+    return (uintptr_t)t - (uintptr_t)&wref__proxy_type < 2 * sizeof(wref_type);
+}
+
+/* A callback read without the lock (the lock-free canonical reuse); see wref__weakref. */
+static inline wref_object *callback_load(const wref__weakref *w)
+{
+    return __atomic_load_n(&w->callback, __ATOMIC_ACQUIRE);
+}
+
+static inline void callback_clear(wref__weakref *w)
+{
+    __atomic_store_n(&w->callback, NULL, __ATOMIC_RELEASE);
 }
 
 static inline bool is_basic_ref(const wref__weakref *w)
@@ -106,7 +115,7 @@ static void weakref_destroy(wref_object *self)
     wref__weakref *w = as_weakref(self);
     wref__lock(w->stripe);
     wref_object *cb = w->callback;
-    w->callback = NULL;
+    callback_clear(w);
     wref_object *ob = w->referent;
     if (ob) {
         unlink_ref(ob, w);
@@ -141,8 +150,8 @@ static inline wref_object *strong_referent_locked(wref__weakref *w)
 #ifdef WREF__LOCKFREE_READS
 /* Inside a read section: a non-NULL referent is allocated until the section ends (clearing
  * NULLs it before the free, which waits for the section); its count says whether it is
- * alive. */
-static inline wref_object *strong_referent_in(struct wref__reader *r, wref__weakref *w)
+ * alive. A cleared ref costs the section's two plain stores and a load: no atomic RMW. */
+static inline __attribute__((always_inline)) wref_object *strong_referent_fast(struct wref__reader *r, wref__weakref *w)
 {
     wref__read_begin(r);
     wref_object *ob = referent_load(w);
@@ -152,12 +161,19 @@ static inline wref_object *strong_referent_in(struct wref__reader *r, wref__weak
     return ob;
 }
 
-/* This thread's first read (it gets a reader slot), or no slot could be made (the lock).
- * Out of line, so that the hot path calls nothing and saves no registers. */
+/* This thread's first read (it gets a reader slot), no slot could be made (the lock), or read
+ * sections need a fence (no membarrier). Out of line, so that the hot paths call nothing. */
 static __attribute__((noinline, cold)) wref_object *strong_referent_slow(wref__weakref *w)
 {
-    struct wref__reader *r = wref__reader_register();
-    return r ? strong_referent_in(r, w) : strong_referent_locked(w);
+    struct wref__reader *r = wref__reader_get();
+    if (!r)
+        return strong_referent_locked(w);
+    wref__read_begin_any(r);
+    wref_object *ob = referent_load(w);
+    if (ob && !wref__try_incref(ob))
+        ob = NULL;
+    wref__read_end(r);
+    return ob;
 }
 #endif
 
@@ -165,14 +181,14 @@ static __attribute__((noinline, cold)) wref_object *strong_referent_slow(wref__w
  * one CAS (smr.c). Checked build: under the stripe lock. */
 static inline __attribute__((always_inline)) wref_object *strong_referent(wref__weakref *w)
 {
-    if (!referent_load(w))
-        return NULL;   /* cleared: no atomic read-modify-write at all */
 #ifdef WREF__LOCKFREE_READS
-    struct wref__reader *r = wref__reader_self;
+    struct wref__reader *r = wref__reader_fast;
     if (WREF__LIKELY(r != NULL))
-        return strong_referent_in(r, w);
+        return strong_referent_fast(r, w);
     return strong_referent_slow(w);
 #else
+    if (!referent_load(w))
+        return NULL;   /* cleared: no atomic read-modify-write at all */
     return strong_referent_locked(w);
 #endif
 }
@@ -210,7 +226,14 @@ static wref__weakref *reuse_basic(wref_object *ob, bool proxy)
     return cand && wref__try_incref(&cand->base) ? cand : NULL;
 }
 
-static inline __attribute__((always_inline)) wref_object *new_weakref(wref_object *ob, wref_object *callback, bool proxy)
+/* The full creation path: every check, the locked reuse, allocation and linking. Release
+ * build: out of line, behind wref_ref_new's lock-free reuse. */
+#ifdef WREF_CHECKED
+static inline __attribute__((always_inline))
+#else
+static __attribute__((noinline))
+#endif
+wref_object *new_weakref(wref_object *ob, wref_object *callback, bool proxy)
 {
     const char *fn = proxy ? "wref_proxy_new" : "wref_ref_new";
     if (!ob) {
@@ -269,16 +292,60 @@ static inline __attribute__((always_inline)) wref_object *new_weakref(wref_objec
         prev = proxy ? ref : NULL;
     else
         prev = prx ? prx : ref;
-    insert_after(ob, w, prev);
-    /* its memory may now be read by lock-free readers: its free will wait for them */
-    wref__weaklist_store(ob, wref__weaklist_load(ob) | WREF__FLAG_HAD_WEAKREF);
+    /* both may now be read by lock-free readers: their frees will wait for them. The
+     * referent is set before the link publishes w (release), so a lock-free reuse that finds
+     * w at the head also reads its referent. */
+    wref__weaklist_store(ob, wref__weaklist_load(ob) | WREF__FLAG_SMR);
+    wref__weaklist_store(&w->base, WREF__FLAG_SMR);
     referent_store(w, ob);
+    insert_after(ob, w, prev);
     wref__unlock(stripe);
     return &w->base;
 }
 
+#ifdef WREF__LOCKFREE_READS
+/* A reference to the head of ob's list if it is ob's canonical ref, taken without the lock;
+ * NULL when there is none or it is dying. Inside the read section the head weakref stays
+ * allocated (it was linked: its free waits); after a successful try-incref our reference keeps
+ * it. The caller then checks that its referent is still ob: that it was still linked, so
+ * still ob's canonical ref, after the incref. */
+static inline __attribute__((always_inline)) wref__weakref *reuse_ref_fast(struct wref__reader *r, wref_object *ob)
+{
+    wref__read_begin(r);
+    uintptr_t wl = wref__weaklist_load(ob);
+    wref__weakref *w = (wref__weakref *)(wl & ~WREF__FLAG_MASK);
+    if (!w || (wl & WREF__FLAG_DEFERRED) || w->base.ob_type_ != &wref__ref_type || callback_load(w) ||
+        !wref__try_incref(&w->base))
+        w = NULL;
+    wref__read_end(r);
+    return w;
+}
+
+/* The canonical ref found lock-free was unlinked before our incref: drop it, take the locked
+ * path. */
+static __attribute__((noinline, cold)) wref_object *reuse_lost(wref__weakref *w, wref_object *ob)
+{
+    wref__decref(&w->base);
+    return new_weakref(ob, NULL, false);
+}
+#endif
+
+/* Release build: a well-formed request for the canonical ref that already exists is served
+ * lock-free, inline (reuse_ref_fast); anything else goes to new_weakref. */
 wref_object *wref_ref_new(wref_object *ob, wref_object *callback)
 {
+#ifdef WREF__LOCKFREE_READS
+    struct wref__reader *r = wref__reader_fast;
+    if (WREF__LIKELY(r != NULL && ob != NULL && (callback == NULL || callback == &wref__none) &&
+                     wref__is_weakrefable(ob))) {
+        wref__weakref *w = reuse_ref_fast(r, ob);
+        if (WREF__LIKELY(w != NULL)) {
+            if (WREF__LIKELY(referent_load(w) == ob))
+                return &w->base;
+            return reuse_lost(w, ob);
+        }
+    }
+#endif
     return new_weakref(ob, callback, false);
 }
 
@@ -327,7 +394,8 @@ static int check_weakref_arg(wref_object *ref, const char *fn, wref_error not_we
     return 1;
 }
 
-int wref_get_ref(wref_object *ref, wref_object **pobj)
+/* wref_get_ref with every check, and the checker's hooks (the only path of the checked build). */
+static WREF__SLOW_IN_RELEASE int get_ref_checked(wref_object *ref, wref_object **pobj)
 {
     if (!pobj) {
         wref_err_set(WREF_ERR_SYSTEM, "wref_get_ref: NULL result pointer");
@@ -344,6 +412,25 @@ int wref_get_ref(wref_object *ref, wref_object **pobj)
     return 1;
 }
 
+/* Release build: when this thread's reads are plain-store sections and the arguments are
+ * well-formed, the whole read inline, with no call and no stack frame; anything else (a first
+ * read, an error to set) goes to get_ref_checked. */
+int wref_get_ref(wref_object *ref, wref_object **pobj)
+{
+#ifdef WREF__LOCKFREE_READS
+    struct wref__reader *r = wref__reader_fast;
+    if (WREF__LIKELY(r != NULL && pobj != NULL && ref != NULL && wref__is_weakref_type(ref->ob_type_))) {
+        wref_object *ob = strong_referent_fast(r, as_weakref(ref));
+        *pobj = ob;
+        if (!ob)
+            return 0;
+        wref__hook_strong(ob);
+        return 1;
+    }
+#endif
+    return get_ref_checked(ref, pobj);
+}
+
 /* Whether ob (a referent just read from w) is alive: under the lock, or (release) inside a
  * read section, which keeps its memory valid while its count is read. */
 static inline wref_object *alive_referent_locked(wref__weakref *w)
@@ -356,7 +443,7 @@ static inline wref_object *alive_referent_locked(wref__weakref *w)
 }
 
 #ifdef WREF__LOCKFREE_READS
-static inline wref_object *alive_referent_in(struct wref__reader *r, wref__weakref *w)
+static inline __attribute__((always_inline)) wref_object *alive_referent_fast(struct wref__reader *r, wref__weakref *w)
 {
     wref__read_begin(r);
     wref_object *ob = referent_load(w);
@@ -367,22 +454,28 @@ static inline wref_object *alive_referent_in(struct wref__reader *r, wref__weakr
 
 static __attribute__((noinline, cold)) wref_object *alive_referent_slow(wref__weakref *w)
 {
-    struct wref__reader *r = wref__reader_register();
-    return r ? alive_referent_in(r, w) : alive_referent_locked(w);
+    struct wref__reader *r = wref__reader_get();
+    if (!r)
+        return alive_referent_locked(w);
+    wref__read_begin_any(r);
+    wref_object *ob = referent_load(w);
+    bool alive = ob && wref__load_count(ob) > 0;
+    wref__read_end(r);
+    return alive ? ob : NULL;
 }
 #endif
 
 /* The referent if alive, else None; no count change. After the section (or the lock) ends
  * the result is only borrowed. */
-static wref_object *borrow_referent(wref_object *ref)
+static inline __attribute__((always_inline)) wref_object *borrow_referent(wref_object *ref)
 {
     wref__weakref *w = as_weakref(ref);
+#ifdef WREF__LOCKFREE_READS
+    struct wref__reader *r = wref__reader_fast;
+    wref_object *ob = WREF__LIKELY(r != NULL) ? alive_referent_fast(r, w) : alive_referent_slow(w);
+#else
     if (!referent_load(w))
         return &wref__none;
-#ifdef WREF__LOCKFREE_READS
-    struct wref__reader *r = wref__reader_self;
-    wref_object *ob = WREF__LIKELY(r != NULL) ? alive_referent_in(r, w) : alive_referent_slow(w);
-#else
     wref_object *ob = alive_referent_locked(w);
 #endif
     if (!ob)
@@ -391,11 +484,20 @@ static wref_object *borrow_referent(wref_object *ref)
     return ob;
 }
 
-wref_object *wref_get_object(wref_object *ref)
+static WREF__SLOW_IN_RELEASE wref_object *get_object_checked(wref_object *ref)
 {
     if (!check_weakref_arg(ref, "wref_get_object", WREF_ERR_SYSTEM))
         return NULL;
     return borrow_referent(ref);
+}
+
+wref_object *wref_get_object(wref_object *ref)
+{
+#ifdef WREF__LOCKFREE_READS
+    if (WREF__LIKELY(ref != NULL && wref__is_weakref_type(ref->ob_type_)))
+        return borrow_referent(ref);
+#endif
+    return get_object_checked(ref);
 }
 
 wref_object *wref_get_object_unchecked(wref_object *ref)
@@ -475,7 +577,7 @@ void wref__clear_weakrefs(wref_object *ob, bool run_callbacks)
         } else if (wref__try_incref(&w->base)) {
             w->u.pending.callback = w->callback;
             w->u.pending.next = NULL;
-            w->callback = NULL;
+            callback_clear(w);
             *tail = w;
             tail = &w->u.pending.next;
         }

@@ -10,6 +10,11 @@
  *    kills weakly referenced objects holds back at most 64 of them (the documented per-thread
  *    bound of the release library's delayed frees), at least one (the deferral is real), and
  *    none once it has exited.
+ * 4. Canonical reuse (wref_ref_new without callback), lock-free in the release library, racing
+ *    with the canonical ref's own death (its count reaching 0 on another thread, its memory
+ *    freed after a grace period) and with the object's weakrefs being cleared: it returns the
+ *    canonical ref of the object, alive, or a new one; never a dying or freed weakref (ASan and
+ *    TSan run this too).
  *
  * WREF_STRESS_OPS scales the total number of operations (default 1,000,000; keep it so under
  * ThreadSanitizer on two cores the whole program finishes well within 60 s). WREF_STRESS_THREADS
@@ -511,6 +516,82 @@ static void threads_deferred_frees_bounded(void **state)
     assert_int_equal(live_count(&g_alloc), 0);
 }
 
+/* ---- 4. canonical reuse vs the canonical ref's death ------------------------------------- */
+
+struct reuse_race {
+    wref_object *ob;
+    long iters;
+    int clearing;      /* phase 2: a third thread clears ob's weakrefs meanwhile */
+    int stop;          /* atomic: the clearer stops */
+    long bad;          /* atomic */
+    long cleared_seen; /* atomic: refs found dead (phase 2 only) */
+};
+
+static void *reuse_worker(void *arg)
+{
+    struct reuse_race *c = arg;
+    for (long i = 0; i < c->iters; i++) {
+        wref_object *r = wref_ref_new(c->ob, NULL);
+        if (!r || !wref_is_ref(r) || wref_refcount(r) < 1 || wref_ref_callback(r) != NULL) {
+            __atomic_fetch_add(&c->bad, 1, __ATOMIC_RELAXED);
+            wref_xdecref(r);
+            continue;
+        }
+        wref_object *g = NULL;
+        int rc = wref_get_ref(r, &g);
+        if (rc == 1 && g == c->ob)
+            wref_decref(g);
+        else if (rc == 0 && c->clearing)
+            __atomic_fetch_add(&c->cleared_seen, 1, __ATOMIC_RELAXED);
+        else
+            __atomic_fetch_add(&c->bad, 1, __ATOMIC_RELAXED);
+        /* the same thread asking again gets the same ref while it holds one (unless cleared) */
+        wref_object *again = wref_ref_new(c->ob, NULL);
+        if (!again || (again != r && !c->clearing))
+            __atomic_fetch_add(&c->bad, 1, __ATOMIC_RELAXED);
+        wref_xdecref(again);
+        wref_decref(r);   /* often the last reference: the canonical ref dies here */
+    }
+    return NULL;
+}
+
+static void *reuse_clearer(void *arg)
+{
+    struct reuse_race *c = arg;
+    while (!__atomic_load_n(&c->stop, __ATOMIC_RELAXED)) {
+        wref_clear_weakrefs_no_callbacks(c->ob);
+        sched_yield();
+    }
+    return NULL;
+}
+
+static void threads_canonical_reuse_races_ref_death(void **state)
+{
+    (void)state;
+    for (int phase = 0; phase < 2; phase++) {
+        struct reuse_race c = {0};
+        c.ob = new_obj(&widget_type);
+        c.iters = stress_ops() / 10;
+        c.clearing = phase;
+        pthread_t th[2], cl;
+        for (int i = 0; i < 2; i++)
+            assert_int_equal(pthread_create(&th[i], NULL, reuse_worker, &c), 0);
+        if (c.clearing)
+            assert_int_equal(pthread_create(&cl, NULL, reuse_clearer, &c), 0);
+        for (int i = 0; i < 2; i++)
+            pthread_join(th[i], NULL);
+        __atomic_store_n(&c.stop, 1, __ATOMIC_RELAXED);
+        if (c.clearing)
+            pthread_join(cl, NULL);
+        print_message("phase %d: 2 threads x %ld canonical reuses, %ld refs found cleared\n", phase,
+                      c.iters, c.cleared_seen);
+        assert_int_equal(c.bad, 0);
+        assert_int_equal(wref_weakref_count(c.ob), 0);   /* every ref was dropped: unlinked */
+        wref_decref(c.ob);
+    }
+    assert_int_equal(live_count(&g_alloc), 0);   /* the last frees were not lost */
+}
+
 /* The error indicator is thread-local. */
 static void *set_error_thread(void *arg)
 {
@@ -547,6 +628,7 @@ int main(void)
         cmocka_unit_test(threads_getref_races_death_with_callbacks),
         cmocka_unit_test(threads_mixed_stress),
         cmocka_unit_test(threads_deferred_frees_bounded),
+        cmocka_unit_test(threads_canonical_reuse_races_ref_death),
         cmocka_unit_test(threads_error_indicator_is_thread_local),
     };
     return cmocka_run_group_tests_name("threads", tests, NULL, NULL);
