@@ -548,3 +548,13 @@ void wref__py_callbacks_stats(size_t *registered, size_t *errors, size_t *suppre
     *errors = __atomic_load_n(&cbs.errors, __ATOMIC_RELAXED);
     *suppressed = __atomic_load_n(&cbs.suppressed, __ATOMIC_RELAXED);
 }
+
+void wref__py_callbacks_fork(enum wref__fork_phase phase)
+{
+    if (phase == WREF__FORK_PREPARE)
+        pthread_mutex_lock(&cbs.lock);
+    else if (phase == WREF__FORK_PARENT)
+        pthread_mutex_unlock(&cbs.lock);
+    else
+        pthread_mutex_init(&cbs.lock, NULL);
+}

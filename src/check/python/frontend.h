@@ -117,6 +117,8 @@ static inline void wref__py_check_dying(py_object *o, const char *api, uintptr_t
 bool wref__py_rec_find(uintptr_t obj, wref__py_rec *out, bool mark_reported, bool *first);
 /* At exit: late Py_INCREFs of quarantined tombstones. */
 void wref__py_objects_exit(void);
+/* Around fork (intercept.c's pthread_atfork handlers): the lock is held across it. */
+void wref__py_objects_fork(enum wref__fork_phase phase);
 /* Statistics for verbosity >= 1. */
 void wref__py_objects_stats(size_t *watched, size_t *tombstones, size_t *dropped);
 
@@ -143,6 +145,7 @@ bool wref__py_callbacks_gain_take(uintptr_t referent, wref__py_gain *out);
 /* At exit: callbacks registered from C that never ran, their referent still alive. */
 void wref__py_callbacks_exit(void);
 void wref__py_callbacks_stats(size_t *registered, size_t *errors, size_t *suppressed);
+void wref__py_callbacks_fork(enum wref__fork_phase phase);   /* its lock, held across fork */
 
 /* ---- wide.c: python_watch=all ---- */
 extern bool wref__py_wide;                    /* on: every freed object is recognized */
@@ -159,6 +162,7 @@ wref__py_rec *wref__py_wide_find(uintptr_t obj);
 void wref__py_wide_report_use(const wref__py_rec *r, const char *op);
 void wref__py_wide_report_late_incref(const wref__py_rec *r, ssize_t count);
 void wref__py_wide_stats(void);               /* verbosity >= 1, at exit */
+void wref__py_wide_fork(enum wref__fork_phase phase);   /* its lock, held across fork */
 
 /* ---- tombstone.c ---- */
 bool wref__py_tombstone_init(void);                /* the tombstone type; GIL held */

@@ -15,6 +15,7 @@
 #include "frontend.h"
 #include "pystack.h"
 
+#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -46,6 +47,27 @@ static bool frame_is_interpreter(const struct wref__frame_info *fi)
                  !strncmp(b, "libc.so", 7) || !strncmp(b, "ld-linux", 8));
 }
 
+/* Around fork, the frontend's locks (none is taken while another is held). Registered after
+ * the engine's handlers, so these run before the engine's in the prepare phase and after them
+ * in the parent and the child: the frontend's locks come first in the lock order (they are
+ * held while the engine allocates, never the other way round). */
+static void fork_prepare(void)
+{
+    wref__py_callbacks_fork(WREF__FORK_PREPARE);
+    wref__py_objects_fork(WREF__FORK_PREPARE);
+    wref__py_wide_fork(WREF__FORK_PREPARE);
+}
+
+static void fork_release(enum wref__fork_phase phase)
+{
+    wref__py_wide_fork(phase);
+    wref__py_objects_fork(phase);
+    wref__py_callbacks_fork(phase);
+}
+
+static void fork_parent(void) { fork_release(WREF__FORK_PARENT); }
+static void fork_child(void) { fork_release(WREF__FORK_CHILD); }
+
 static void start(void)
 {
     start_state = UNSUPPORTED;
@@ -63,6 +85,7 @@ static void start(void)
     /* CPython is built without frame pointers: a frame-pointer walk stops in the interpreter,
      * before the extension's frames. Unwind with libunwind (DWARF CFI) from now on. */
     wref__stack_init(wref__opt.stack_depth, 0);
+    pthread_atfork(fork_prepare, fork_parent, fork_child);   /* before the allocator hook takes a lock */
     wref__py_alloc_install();
     wref__py_wide_init();
     wref__py_active = true;

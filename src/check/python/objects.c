@@ -9,7 +9,10 @@
  *
  * Locking: one mutex for the tables and the quarantine. Nothing that can call back into the
  * allocator (stack capture, reports) runs with it held; a per-thread flag makes the hook a
- * plain forwarder while the frontend itself allocates. */
+ * plain forwarder while the frontend itself allocates. It is held across fork
+ * (wref__py_objects_fork): a thread that holds it without the GIL (a free from an extension
+ * that dropped the GIL) or while another forks with the GIL released leaves the child a lock
+ * nobody would release. */
 #include "frontend.h"
 #include "pystack.h"
 
@@ -421,6 +424,16 @@ void wref__py_objects_exit(void)
         wref__py_report_late_incref(late[i], counts[i]);
     free(late);
     free(counts);
+}
+
+void wref__py_objects_fork(enum wref__fork_phase phase)
+{
+    if (phase == WREF__FORK_PREPARE)
+        pthread_mutex_lock(&tab.lock);
+    else if (phase == WREF__FORK_PARENT)
+        pthread_mutex_unlock(&tab.lock);
+    else   /* the child: only this thread exists, and it holds the lock */
+        pthread_mutex_init(&tab.lock, NULL);
 }
 
 void wref__py_objects_stats(size_t *watched, size_t *tombstones, size_t *dropped)
