@@ -29,7 +29,7 @@ class Victim:
 
 def make():
     holder = []
-    holder.append(Victim("victim", holder))
+    holder.append(Victim("victim", holder))  # @make
     return holder, weakref.ref(holder[0])
 
 
@@ -46,13 +46,13 @@ def run(fn, *args):
 
 
 def case_callback(ok=False):
-    holder, ref = make()
+    holder, ref = make()  # @callback_make
     fn = vb.use_after_callback_ok if ok else vb.use_after_callback
     print(run(fn, ref, lambda: drop_all(holder)))  # @callback
 
 
 def case_eq(ok=False):
-    holder, ref = make()
+    holder, ref = make()  # @eq_make
     fn = vb.use_after_eq_ok if ok else vb.use_after_eq
     print(run(fn, ref, 42))  # @eq
 
@@ -64,7 +64,7 @@ def dropper(holder, go):
 
 
 def case_thread(ok=False):
-    holder, ref = make()
+    holder, ref = make()  # @thread_make
     go = threading.Event()
     t = threading.Thread(target=dropper, args=(holder, go))
     t.start()
@@ -74,7 +74,7 @@ def case_thread(ok=False):
 
 
 def case_late_incref(ok=False):
-    holder, ref = make()
+    holder, ref = make()  # @late_make
     fn = vb.incref_in_time if ok else vb.incref_too_late
     obj = fn(ref, lambda: drop_all(holder))  # @late
     print(run(repr, obj))  # @late_use
@@ -84,7 +84,7 @@ def case_late_incref(ok=False):
 def case_dangling_weakref(ok=False):
     """A Leaky is freed with its weakref still registered (its dealloc never clears it); the
     weakref, touched later, must not crash the process. Tidy is the correct twin."""
-    obj = vb.Tidy() if ok else vb.Leaky()
+    obj = vb.Tidy() if ok else vb.Leaky()  # @dw_new
     ref = vb.make_ref(obj)  # @dw_ref
     del obj  # @dw_free
     print("referent gone:", ref() is None)
@@ -142,7 +142,7 @@ def case_never_ran(ok=False):
 def case_use_after_clear(ok=False):
     """A callback registered from C resurrects its dying referent through a pointer that held
     no reference; the object is freed anyway and the reference handed out dangles."""
-    obj = Victim("v")
+    obj = Victim("v")  # @uac_new
     vb.cache_raw(obj, int(ok))  # @uac_reg
     del obj  # @uac_free
     print(run(repr, vb.take_handed_out()))
@@ -151,7 +151,7 @@ def case_use_after_clear(ok=False):
 def case_weakref_dying(ok=False):
     """The same raw pointer, used by the death callback to make a new weakref to the dying
     object (weakly referenced in its dying window). Its correct twin is use_after_clear_ok."""
-    obj = Victim("v")
+    obj = Victim("v")  # @uacw_new
     vb.cache_raw(obj, 2)  # @uacw_reg
     del obj  # @uacw_free
     print("survived")

@@ -56,12 +56,20 @@ MAIN = [p("main", "main"), p("<module>", "module")]
 
 DESTROYED = "destroyed (the last reference dropped)"
 REGISTERED = "callback registered (weakref created)"
+CREATED = "created"
+# Where the object was allocated (origins.c): the object allocator's hook, then the interpreter.
+CREATED_C = [c("py_object_malloc_hook"), PY]
 
 
-def victim(where_c, where_py, borrow_c, borrow_py, destroy_c, destroy_py, destroy_prefix=False, what=""):
-    return {"kind": "dangling-borrow", "type": "Victim", "labels": ["where", "borrowed", DESTROYED],
+def made(case_fn, marker):
+    """The create stack's Python frames of a Victim from make(), called by case_fn at marker."""
+    return [p("make", "make"), p(case_fn, marker)] + MAIN
+
+
+def victim(where_c, where_py, borrow_c, borrow_py, destroy_c, destroy_py, created_py, destroy_prefix=False, what=""):
+    return {"kind": "dangling-borrow", "type": "Victim", "labels": ["where", "borrowed", DESTROYED, CREATED],
             "where": (where_c, where_py, False), "borrowed": (borrow_c, borrow_py, False),
-            DESTROYED: (destroy_c, destroy_py, destroy_prefix), "what": what}
+            DESTROYED: (destroy_c, destroy_py, destroy_prefix), CREATED: (CREATED_C, created_py, False), "what": what}
 
 
 CASES = {
@@ -72,7 +80,7 @@ CASES = {
         [p("run", "run"), p("case_callback", "callback")] + MAIN,
         [c("py_object_free_hook"), PY, c("use_after_callback", "cb_call")],
         [p("drop_all", "drop"), p("<lambda>", "callback"), p("run", "run"), p("case_callback", "callback")] + MAIN,
-        what="repr() of a Victim that was freed"),
+        made("case_callback", "callback_make"), what="repr() of a Victim that was freed"),
     "eq": victim(
         [c("freed_object_getattro"), PY, c("use_after_eq", "eq_use")],
         [p("run", "run"), p("case_eq", "eq")] + MAIN,
@@ -80,14 +88,14 @@ CASES = {
         [p("run", "run"), p("case_eq", "eq")] + MAIN,
         [c("py_object_free_hook"), PY, c("use_after_eq", "eq_call")],
         None,   # the frame of __eq__ is being torn down: which frames show depends on the version
-        what="attribute read of a Victim that was freed"),
+        made("case_eq", "eq_make"), what="attribute read of a Victim that was freed"),
     "thread": victim(
         [c("freed_object_str"), PY, c("use_after_gil_release", "gil_use")],
         [p("run", "run"), p("case_thread", "thread")] + MAIN,
         [c("PyWeakref_GetObject"), c("use_after_gil_release", "gil_borrow")],
         [p("run", "run"), p("case_thread", "thread")] + MAIN,
         [c("py_object_free_hook"), PY],
-        [p("dropper", "thread_drop")], destroy_prefix=True,
+        [p("dropper", "thread_drop")], made("case_thread", "thread_make"), destroy_prefix=True,
         what="str() of a Victim that was freed"),
     "late_incref": victim(
         [c("freed_object_repr"), PY],
@@ -96,14 +104,15 @@ CASES = {
         [p("case_late_incref", "late")] + MAIN,
         [c("py_object_free_hook"), PY, c("incref_too_late", "late_call")],
         [p("drop_all", "drop"), p("<lambda>", "late"), p("case_late_incref", "late")] + MAIN,
-        what="repr() of a Victim that was freed"),
+        made("case_late_incref", "late_make"), what="repr() of a Victim that was freed"),
     # Reported at the free (where): the dealloc that forgot PyObject_ClearWeakRefs.
     "dangling_weakref": {
-        "kind": "dangling-weakref", "type": "victim_borrow.Leaky", "labels": ["where", "weakref created"],
+        "kind": "dangling-weakref", "type": "victim_borrow.Leaky", "labels": ["where", "weakref created", CREATED],
         "where": ([c("py_object_free_hook"), c("leaky_dealloc")], [p("case_dangling_weakref", "dw_free")] + MAIN,
                   False),
         "weakref created": ([c("PyWeakref_NewRef"), c("make_ref", "mk_ref")],
                             [p("case_dangling_weakref", "dw_ref")] + MAIN, False),
+        CREATED: (CREATED_C, [p("case_dangling_weakref", "dw_new")] + MAIN, False),
         "what": "a victim_borrow.Leaky was freed while weakrefs still point at it"},
     # Weakref callbacks registered from C. The callback-error and callback-suppressed reports
     # are made where the referent is being destroyed; callback-never-ran at exit (no "where").
@@ -124,19 +133,21 @@ CASES = {
         "what": "a weakref callback registered from C with PyWeakref_NewRef never ran: its referent, a Victim, is "
                 "still alive at exit; it leaked: at Python exit 1 reference(s)"},
     "use_after_clear": {   # reported at the free; names the callback that took the reference
-        "kind": "use-after-clear", "type": "Victim", "labels": ["where", REGISTERED],
+        "kind": "use-after-clear", "type": "Victim", "labels": ["where", REGISTERED, CREATED],
         "where": ([c("py_object_free_hook"), PY], [p("case_use_after_clear", "uac_free")] + MAIN, False),
         REGISTERED: ([c("PyWeakref_NewRef"), c("cache_raw", "uac_reg")], [p("case_use_after_clear", "uac_reg")] + MAIN,
                      False),
+        CREATED: (CREATED_C, [p("case_use_after_clear", "uac_new")] + MAIN, False),
         "what": "a Victim was freed while 1 reference(s) to it were still held: the weakref callback <built-in "
                 "function on_death>, registered from C with PyWeakref_NewRef, took them while the object was being "
                 "destroyed", "reference_error": True},
     "weakref_dying": {   # reported at the PyWeakref_NewRef call in the dying window
-        "kind": "use-after-clear", "type": "Victim", "labels": ["where", "weakref created"],
+        "kind": "use-after-clear", "type": "Victim", "labels": ["where", "weakref created", CREATED],
         "where": ([c("PyWeakref_NewRef"), c("on_death_weakref", "uac_wr"), PY],
                   [p("case_weakref_dying", "uacw_free")] + MAIN, False),
         "weakref created": ([c("PyWeakref_NewRef"), c("cache_raw", "uac_reg")],
                             [p("case_weakref_dying", "uacw_reg")] + MAIN, False),
+        CREATED: (CREATED_C, [p("case_weakref_dying", "uacw_new")] + MAIN, False),
         "what": "PyWeakref_NewRef made a weakref to a Victim whose count is 0: it is being destroyed"},
     "suppressed": {   # 3.13+ only (PyUnstable_Object_ClearWeakRefsNoCallbacks)
         "kind": "callback-suppressed", "type": "victim_borrow.Fast", "labels": ["where", REGISTERED],

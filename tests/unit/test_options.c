@@ -246,6 +246,7 @@ static void test_help_lists_every_option(void **state)
         "guard              enum    none     Objects placed on their own page",
         "sample_rate        uint    100      With guard=sample, one object in sample_rate",
         "python_watch       enum    borrowed CPython programs: which freed objects become tombstones",
+        "python_create      bool    1        CPython programs: 1 records where each object was allocated",
         "stack_depth        uint    16       Frames kept per recorded backtrace (1 to 64)",
         "fast_unwind        bool    1        1: unwind by frame pointers",
         "help               bool    0        Print this list of options at startup",

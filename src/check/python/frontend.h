@@ -45,9 +45,10 @@ typedef struct wref__py_rec {
     uint8_t pinned;                               /* weakrefs point into it: never freed */
     intptr_t weaklist;                            /* offset of its weakref list from obj; 0: none */
     char type_name[64];
-    wref__stack_id st_borrow, st_destroy;
-    uint32_t py_borrow, py_destroy;               /* Python stacks (pystack.h) */
-    unsigned tno_borrow, tno_destroy;
+    wref__stack_id st_borrow, st_destroy, st_create;
+    uint32_t py_borrow, py_destroy, py_create;    /* Python stacks (pystack.h) */
+    unsigned tno_borrow, tno_destroy, tno_create;
+    uint8_t why_create;                           /* origins.h: WREF__PY_ORIGIN_NONE when st_create is set */
 } wref__py_rec;
 
 /* ---- intercept.c ---- */

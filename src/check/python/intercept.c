@@ -13,6 +13,7 @@
 #define _GNU_SOURCE
 #endif
 #include "frontend.h"
+#include "origins.h"
 #include "pystack.h"
 
 #include <pthread.h>
@@ -56,10 +57,12 @@ static void fork_prepare(void)
     wref__py_callbacks_fork(WREF__FORK_PREPARE);
     wref__py_objects_fork(WREF__FORK_PREPARE);
     wref__py_wide_fork(WREF__FORK_PREPARE);
+    wref__py_origins_fork(WREF__FORK_PREPARE);   /* held while the engine captures: before its locks */
 }
 
 static void fork_release(enum wref__fork_phase phase)
 {
+    wref__py_origins_fork(phase);
     wref__py_wide_fork(phase);
     wref__py_objects_fork(phase);
     wref__py_callbacks_fork(phase);
@@ -205,6 +208,7 @@ static void python_exit(void)
     wref__py_callbacks_exit();
     wref__py_objects_exit();
     wref__py_wide_stats();
+    wref__py_origins_stats();
     if (wref__opt.verbosity >= 1) {
         size_t watched, tombstones, dropped, registered, errors, suppressed;
         wref__py_objects_stats(&watched, &tombstones, &dropped);

@@ -14,6 +14,7 @@
  * that dropped the GIL) or while another forks with the GIL released leaves the child a lock
  * nobody would release. */
 #include "frontend.h"
+#include "origins.h"
 #include "pystack.h"
 
 #include <pthread.h>
@@ -104,6 +105,7 @@ static void *py_object_malloc_hook(void *ctx, size_t size)
     (void)ctx;
     void *p = tab.saved.malloc(tab.saved.ctx, size);
     forget_block(p);
+    wref__py_origin_alloc(p, size, (uintptr_t)__builtin_return_address(0));
     return p;
 }
 
@@ -112,6 +114,7 @@ static void *py_object_calloc_hook(void *ctx, size_t n, size_t size)
     (void)ctx;
     void *p = tab.saved.calloc(tab.saved.ctx, n, size);
     forget_block(p);
+    wref__py_origin_alloc(p, n * size, (uintptr_t)__builtin_return_address(0));
     return p;
 }
 
@@ -122,6 +125,7 @@ static void *py_object_realloc_hook(void *ctx, void *ptr, size_t size)
     void *p = tab.saved.realloc(tab.saved.ctx, ptr, size);
     if (p != ptr)
         forget_block(p);
+    wref__py_origin_realloc(ptr, p, size, (uintptr_t)__builtin_return_address(0));
     return p;
 }
 
@@ -239,15 +243,18 @@ static void py_object_free_hook(void *ctx, void *p)
         }
         if (r) {
             tombstone(r);
+            wref__py_origin_free(p);
             return;
         }
     }
+    wref__py_origin_free(p);
     tab.saved.free(tab.saved.ctx, p);
 }
 
 bool wref__py_alloc_install(void)
 {
     py_mem_allocator a;
+    wref__py_origins_init();
     wref__py.mem_get_allocator(PY_MEM_DOMAIN_OBJ, &tab.saved);
     a = (py_mem_allocator){NULL, py_object_malloc_hook, py_object_calloc_hook, py_object_realloc_hook, py_object_free_hook};
     wref__py.mem_set_allocator(PY_MEM_DOMAIN_OBJ, &a);
@@ -349,6 +356,12 @@ void wref__py_watch_borrow_at(py_object *o, uintptr_t caller_pc, uintptr_t code,
     r->next_obj = tab.by_obj[slot(r->obj)];
     tab.by_obj[slot(r->obj)] = r;
     __atomic_store_n(&tab.watched, tab.watched + 1, __ATOMIC_RELAXED);
+    pthread_mutex_unlock(&tab.lock);
+    wref__py_rec c = {0};   /* its create stacks (origins.c), found outside the lock: may allocate */
+    c.why_create = (uint8_t)wref__py_origin_get(block, &c.st_create, &c.py_create, &c.tno_create);
+    pthread_mutex_lock(&tab.lock);
+    if (find_obj((uintptr_t)o) == r)   /* still the record (it cannot have been evicted meanwhile, but check) */
+        r->st_create = c.st_create, r->py_create = c.py_create, r->tno_create = c.tno_create, r->why_create = c.why_create;
     pthread_mutex_unlock(&tab.lock);
     if (k.code)
         wref__py_last_borrow = (wref__py_last){(uintptr_t)o, caller_pc, k.code, k.where, gen};

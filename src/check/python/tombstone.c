@@ -11,6 +11,7 @@
  * A block is only tombstoned at its free, after its dealloc finished, so it never sits in the
  * trashcan (which keeps pointers in the count field) at that time. */
 #include "frontend.h"
+#include "origins.h"
 #include "pystack.h"
 
 #include <stdio.h>
@@ -25,6 +26,13 @@ static void add_history(wref__finding *f, const char *label, wref__stack_id st, 
 {
     f->lang_history[f->n_history] = py;
     f->history[f->n_history++] = (wref__labelled){label, st, tno};
+}
+
+/* Where r was allocated (origins.c), or a label saying why that is not known. */
+static void add_create(wref__finding *f, const wref__py_rec *r)
+{
+    bool known = r->why_create == WREF__PY_ORIGIN_NONE;
+    add_history(f, wref__py_origin_label(r->why_create), r->st_create, known ? r->tno_create : ~0u, r->py_create);
 }
 
 /* Reports a use of the tombstone o by operation `op` (once per object) and sets
@@ -55,6 +63,7 @@ static void report_use(py_object *o, const char *op)
             .lang_where = py_where, .type_name = r.type_name, .test_name = getenv("PYTEST_CURRENT_TEST")};
         add_history(&f, borrowed ? "borrowed" : "weakref created", r.st_borrow, r.tno_borrow, r.py_borrow);
         add_history(&f, "destroyed (the last reference dropped)", r.st_destroy, r.tno_destroy, r.py_destroy);
+        add_create(&f, &r);
         wref__report(&f);
     }
     char msg[200];
@@ -80,6 +89,7 @@ void wref__py_report_late_incref(const wref__py_rec *r, ssize_t count)
     add_history(&f, r->how == WREF__PY_BORROWED ? "borrowed" : "weakref created", r->st_borrow, r->tno_borrow,
                 r->py_borrow);
     add_history(&f, "destroyed (the last reference dropped)", r->st_destroy, r->tno_destroy, r->py_destroy);
+    add_create(&f, r);
     wref__report(&f);
 }
 
@@ -96,6 +106,7 @@ void wref__py_report_dangling_weakref(const wref__py_rec *r, wref__stack_id wher
                        .test_name = getenv("PYTEST_CURRENT_TEST")};
     add_history(&f, r->how == WREF__PY_BORROWED ? "borrowed" : "weakref created", r->st_borrow, r->tno_borrow,
                 r->py_borrow);
+    add_create(&f, r);
     wref__report(&f);
 }
 
@@ -140,6 +151,7 @@ void wref__py_report_use_after_clear(const wref__py_rec *r, ssize_t held, const 
     if (r->st_borrow && (!gain || !same_call(gain->st_reg, r->st_borrow) || gain->py_reg != r->py_borrow))
         add_history(&f, r->how == WREF__PY_BORROWED ? "borrowed" : "weakref created", r->st_borrow, r->tno_borrow,
                     r->py_borrow);
+    add_create(&f, r);
     wref__report(&f);
 }
 

@@ -412,8 +412,8 @@ static void maybe_start(void)
     if (wref__py_active)
         return;
     wref__checker_init();
-    if (wref__opt.python_watch != WREF__PYTHON_WATCH_ALL)
-        return;
+    if (wref__opt.python_watch != WREF__PYTHON_WATCH_ALL && !wref__opt.python_create)
+        return;   /* python_create: the create stacks of objects made before the first weakref call */
     if (!is_initialized)
         *(void **)&is_initialized = dlsym(RTLD_DEFAULT, "Py_IsInitialized");
     if (is_initialized && is_initialized())
