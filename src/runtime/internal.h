@@ -156,11 +156,12 @@ static inline uint32_t wref__stripe_of(const void *p)
     return (uint32_t)((x * 0x9E3779B97F4A7C15ull) >> 57);   /* top 7 bits: 0..127 */
 }
 
-/* A test-and-test-and-set byte lock on its own cache line; 0 free, 1 held. */
+/* A test-and-test-and-set byte lock alone in a 128-byte block (an adjacent-line pair, see
+ * struct wref__reader); 0 free, 1 held. */
 struct wref__stripe {
     unsigned char locked;   /* acquire on lock, release on unlock */
-    char pad[63];
-} __attribute__((aligned(64)));
+    char pad[127];
+} __attribute__((aligned(128)));
 
 extern struct wref__stripe wref__stripes[WREF__STRIPES] __attribute__((visibility("hidden")));
 
@@ -205,12 +206,15 @@ static inline void wref__full_fence(void) { __atomic_thread_fence(__ATOMIC_SEQ_C
 #ifndef WREF_CHECKED
 #define WREF__LOCKFREE_READS 1
 
-/* A thread's reader slot, on its own cache line: no false sharing between readers. */
+/* A thread's reader slot, alone in an aligned 128-byte block: no false sharing between readers,
+ * not even through the adjacent-line prefetcher (Intel's fetches 64-byte lines in 128-byte
+ * pairs, so two writers 64 bytes apart would still pull each other's line). */
+#define WREF__READER_ALIGN 128
 struct wref__reader {
     unsigned long seq;              /* odd while inside a read section; written by its owner only */
     struct wref__reader *next;      /* immutable once published */
     int in_use;                     /* owned by a live thread */
-} __attribute__((aligned(64)));
+} __attribute__((aligned(WREF__READER_ALIGN)));
 
 /* This thread's slot when its read sections are plain stores (the kernel has
  * membarrier(PRIVATE_EXPEDITED)); NULL before the thread's first read and when sections need a

@@ -145,7 +145,7 @@ struct wref__reader *wref__reader_get(void)
         if (!r->in_use)
             break;
     if (!r) {
-        r = aligned_alloc(64, sizeof *r);
+        r = aligned_alloc(WREF__READER_ALIGN, sizeof *r);
         if (!r) {
             pthread_mutex_unlock(&smr.lock);
             return NULL;   /* the caller takes the stripe lock instead */

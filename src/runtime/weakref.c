@@ -413,13 +413,18 @@ static WREF__SLOW_IN_RELEASE int get_ref_checked(wref_object *ref, wref_object *
 }
 
 /* Release build: when this thread's reads are plain-store sections and the arguments are
- * well-formed, the whole read inline, with no call and no stack frame; anything else (a first
- * read, an error to set) goes to get_ref_checked. */
+ * well-formed (a ref: proxies, read this way far less often, take the full path), the whole
+ * read inline, with no call and no stack frame; anything else (a first read, an error to set)
+ * goes to get_ref_checked. */
 int wref_get_ref(wref_object *ref, wref_object **pobj)
 {
 #ifdef WREF__LOCKFREE_READS
     struct wref__reader *r = wref__reader_fast;
-    if (WREF__LIKELY(r != NULL && pobj != NULL && ref != NULL && wref__is_weakref_type(ref->ob_type_))) {
+    if (WREF__UNLIKELY(r == NULL))
+        return get_ref_checked(ref, pobj);
+    if (WREF__UNLIKELY(pobj == NULL))
+        return get_ref_checked(ref, pobj);
+    if (WREF__LIKELY(ref != NULL) && WREF__LIKELY(ref->ob_type_ == &wref__ref_type)) {
         wref_object *ob = strong_referent_fast(r, as_weakref(ref));
         *pobj = ob;
         if (!ob)
@@ -494,8 +499,8 @@ static WREF__SLOW_IN_RELEASE wref_object *get_object_checked(wref_object *ref)
 wref_object *wref_get_object(wref_object *ref)
 {
 #ifdef WREF__LOCKFREE_READS
-    if (WREF__LIKELY(ref != NULL && wref__is_weakref_type(ref->ob_type_)))
-        return borrow_referent(ref);
+    if (WREF__LIKELY(ref != NULL) && WREF__LIKELY(ref->ob_type_ == &wref__ref_type))
+        return borrow_referent(ref);   /* a ref; a proxy takes the full path */
 #endif
     return get_object_checked(ref);
 }
