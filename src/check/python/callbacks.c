@@ -284,7 +284,7 @@ py_object *wref__py_callback_wrap(py_object *ob, py_object *callback, uintptr_t 
     }
     wref__py.err_restore(et, ev, etb);
     py_object *type = ob->ob_type;
-    unsigned long tflags = wref__py.type_get_flags(type);
+    unsigned long tflags = wref__py_type_flags(type);
     bool is_type = (tflags & PY_TPFLAGS_TYPE_SUBCLASS) != 0;
     bool immortal = wref__py.minor >= 12 && (int32_t)(uint32_t)ob->ob_refcnt < 0;
     r->referent = (uintptr_t)ob;

@@ -241,7 +241,7 @@ wref__py_rec *wref__py_wide_record(void *block)
     py_object *o = recognize(p, &type);
     if (o) {
         w.recognized++;
-        if (wref__py.type_get_flags(type) & PY_TPFLAGS_TYPE_SUBCLASS)
+        if (wref__py_type_flags(type) & PY_TPFLAGS_TYPE_SUBCLASS)
             type_forget((uintptr_t)o);   /* the freed object is itself a type (a heap type dies) */
     } else {
         /* not recognized; it may still be the block of a type we validated (a type freed with
