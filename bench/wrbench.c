@@ -1652,13 +1652,13 @@ static void run_callgrind(void)
 
 static void usage(void)
 {
-    fprintf(stderr, "usage: wrbench [--rounds R] [--json PATH] [--quick] [--only IMPL,...] [--no-memory] | --callgrind\n");
+    fprintf(stderr, "usage: wrbench [--rounds R] [--json PATH] [--quick] [--only IMPL,...] [--no-memory] [--memory-only] | --callgrind\n");
     exit(2);
 }
 
 int main(int argc, char **argv)
 {
-    int rounds = 15, cg = 0, no_memory = 0;
+    int rounds = 15, cg = 0, no_memory = 0, memory_only = 0;
     double batch_ns = BATCH_NS;
     const char *json = "results.json";
     for (int i = 1; i < argc; i++) {
@@ -1674,6 +1674,8 @@ int main(int argc, char **argv)
             only = argv[++i];
         else if (!strcmp(argv[i], "--no-memory"))
             no_memory = 1;
+        else if (!strcmp(argv[i], "--memory-only"))
+            memory_only = 1;
         else
             usage();
     }
@@ -1707,6 +1709,15 @@ int main(int argc, char **argv)
     py_init();
     if (!cg && !no_memory)
         measure_memory();   /* first: the counting allocator needs an idle release library */
+    if (memory_only) {   /* the RSS per live object and the census only (bench/notes.md) */
+        printf("RSS per live object: wref %.1f B, wref-check %.1f B (checker metadata %.1f B); "
+               "census of %ld live objects: %.3f / %.3f / %.3f s\n",
+               mem.rel_rss_per_object, mem.chk_rss_per_object,
+               mem.chk_rss_per_object - mem.rel_rss_per_object, WRB_COLD_N + 1, mem.census_ns[0] / 1e9,
+               mem.census_ns[1] / 1e9, mem.census_ns[2] / 1e9);
+        fflush(NULL);
+        _exit(0);
+    }
     wapi_init(&w_rel);
     wapi_init(&w_chk);
     gl_init();

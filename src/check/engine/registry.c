@@ -1,22 +1,22 @@
 /* registry.c: one record per object, found by address in O(1).
  *
- * A fixed table of 2^20 buckets (reserved lazily by mmap) chained through rec->hash_next,
- * guarded by 1024 striped spinlocks (bucket i uses lock i % 1024). Records come from mmap'd
- * slabs, never from the program's allocator.
+ * Records come from one reserved arena of mmap'd slabs (never from the program's allocator).
+ * The record of the object at address a is found without hashing through the address index: a
+ * two-level table indexed by a's 32-byte granule (two objects' chunks start at least 32 bytes
+ * apart, heap.c: round16(size) + 16, so a granule holds at most one object's start; a region
+ * of 256 MiB of address space per leaf, leaves mmap'd NORESERVE on the first object in their
+ * region), whose entry is the record's 32-bit index in the arena. No object memory is read (an
+ * invalid pointer may point anywhere, even into inaccessible pages). The index is the only
+ * table: an object whose record could not be made (arena exhausted) or whose region has no
+ * leaf is not tracked, and the registry is degraded (stays quiet about unknown pointers).
  *
- * The address index: the bucket chains are walked only as a fallback. The record of the object
- * at address a is found without hashing through a two-level table indexed by a's 16-byte
- * granule (a region of 256 MiB of address space per leaf, leaves mmap'd NORESERVE on the first
- * object in their region), whose entry is the record's 32-bit index in one reserved arena of
- * records. No object memory is read (an invalid pointer may point anywhere, even into
- * inaccessible pages). An entry is written under the object's bucket lock (set when the record
- * enters the table, cleared when it leaves), so under that lock it is exact; read without the
- * lock (wref__registry_peek) it names a record whose addr is then compared with a. Where no
- * leaf could be mapped (LEAF_NONE), or a record lies outside the arena (IDX_HASHED), the
- * bucket chains answer. A record leaves the table when its memory is
- * returned (after the quarantine, and after the pins of heap.c while it has open borrows), then
- * waits in the graveyard (bounded FIFO) before it is reused, so that a reader that found it
- * just before (the fault handler, through the guard table) never sees it turn into another
+ * Locks: 1024 striped spinlocks, the stripe a hash of the address. An index entry is written
+ * under its address's stripe lock (set when the record enters the index, cleared when it
+ * leaves), so under that lock it is exact; read without the lock (wref__registry_peek) it
+ * names a record whose addr is then compared with a. A record leaves the index when its memory
+ * is returned (after the quarantine, and after the pins of heap.c while it has open borrows),
+ * then waits in the graveyard (bounded FIFO) before it is reused, so that a reader that found
+ * it just before (the fault handler, through the guard table) never sees it turn into another
  * object's record. */
 #include "registry.h"
 #include "core.h"
@@ -28,21 +28,18 @@
 #include <sched.h>
 #include <sys/mman.h>
 
-#define BUCKET_BITS 20
-#define N_BUCKETS (1u << BUCKET_BITS)
 #define N_LOCKS 1024u
 #define SLAB_BYTES (16384 * sizeof(wref__rec))   /* whole records: arena indexes are offset / size */
 #define GRAVEYARD_MAX 65536u
 
-#define GRAN_SHIFT 4                                      /* objects start >= 48 bytes apart */
+#define GRAN_SHIFT 5                                      /* objects start >= 32 bytes apart */
 #define REGION_SHIFT 28                                   /* 256 MiB of addresses per leaf */
 #define LEAF_ENTRIES ((size_t)1 << (REGION_SHIFT - GRAN_SHIFT))   /* 2^24: a 64 MiB leaf */
 #define TOP_ENTRIES ((size_t)1 << (48 - REGION_SHIFT))            /* 48-bit addresses */
-#define LEAF_NONE ((uint32_t *)1)   /* this region's leaf could not be mapped: chains only */
-#define IDX_HASHED UINT32_MAX       /* the record is outside the arena: look in its chain */
+#define LEAF_NONE ((uint32_t *)1)   /* this region's leaf could not be mapped: not tracked */
 #define ARENA_BYTES ((size_t)16 << 30)                    /* reserved (PROT_NONE) for records */
 
-/* Bucket locks are spinlocks: every API call takes one for a few dozen instructions, where a
+/* Stripe locks are spinlocks: every API call takes one for a few dozen instructions, where a
  * pthread mutex costs about 50 instructions a pair. One cache line each: no false sharing. */
 struct bucket_lock {
     uint32_t locked;   /* atomic: 0 free, 1 held */
@@ -74,7 +71,6 @@ static inline void bucket_unlock(struct bucket_lock *l)
 }
 
 static struct {
-    wref__rec **buckets;                 /* N_BUCKETS heads */
     struct bucket_lock locks[N_LOCKS];
     pthread_mutex_t alloc_lock;          /* free list, slab, graveyard */
     wref__rec *free_list;
@@ -83,26 +79,21 @@ static struct {
     wref__rec_fifo grave;
     size_t grave_n;
     uint64_t next_serial;                /* atomic */
-    size_t live;                         /* atomic: records in the table */
+    size_t live;                         /* atomic: records in the index */
     bool degraded;
     uint32_t **top;                      /* atomic: TOP_ENTRIES leaves (NULL: none yet) */
-    /* atomic: bit r set once a record entered a bucket of row r (buckets r*N_LOCKS ...
-     * r*N_LOCKS + N_LOCKS-1), never cleared: registry_each walks only those rows, so the exit
-     * census of a program with few objects does not visit 2^20 empty buckets (20 M
-     * instructions, most of a short program's run under the checker) */
-    uint64_t rows[N_BUCKETS / N_LOCKS / 64];
     char *arena;                         /* ARENA_BYTES reserved; slabs made accessible in order */
     size_t arena_used;                   /* alloc_lock */
+    uint32_t n_made;                     /* atomic: records handed out of the slabs (the walk's end) */
     bool inited;                         /* atomic: reg_init done */
 } reg = {.alloc_lock = PTHREAD_MUTEX_INITIALIZER};
 
 static pthread_once_t reg_once = PTHREAD_ONCE_INIT;
 
-/* Around fork: the allocation lock is held across it; the 1024 bucket locks are not (taking
+/* Around fork: the allocation lock is held across it; the 1024 stripe locks are not (taking
  * them all is slow, and ThreadSanitizer allows a thread 64 locks at once). Instead the child
- * re-initializes them: a bucket's chain is consistent at every store (insert links a filled
- * record with one store, remove unlinks with one), so a record another thread was updating
- * is at worst stale in the child, never a broken list. */
+ * re-initializes them: an index entry is one store, so a record another thread was updating
+ * is at worst stale in the child, never half in the index. */
 void wref__registry_fork(enum wref__fork_phase phase)
 {
     if (phase == WREF__FORK_PREPARE) {
@@ -125,10 +116,7 @@ static lsan_root_fn lsan_register_root;
 static void reg_init(void)
 {
     lsan_register_root = (lsan_root_fn)dlsym(RTLD_DEFAULT, "__lsan_register_root_region");
-    void *p = mmap(NULL, N_BUCKETS * sizeof(wref__rec *), PROT_READ | PROT_WRITE,
-                   MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
-    reg.buckets = p == MAP_FAILED ? NULL : p;
-    /* the address index (see the top): without it every lookup walks a chain */
+    /* the arena and the index's top level: without them nothing is tracked (degraded) */
     void *a = mmap(NULL, ARENA_BYTES, PROT_NONE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
     void *t = mmap(NULL, TOP_ENTRIES * sizeof(uint32_t *), PROT_READ | PROT_WRITE,
                    MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
@@ -157,41 +145,29 @@ static inline wref__rec *rec_of_index(uint32_t i)
     return (wref__rec *)(reg.arena + (size_t)(i - 1) * sizeof(wref__rec));
 }
 
-/* r's index in the arena (1, 2, ...), or IDX_HASHED for a record outside it. */
+/* r's index in the arena (1, 2, ...); every record is in the arena (rec_alloc). */
 static inline uint32_t index_of(const wref__rec *r)
 {
-    uintptr_t off = (uintptr_t)r - (uintptr_t)reg.arena;
-    if (!reg.arena || (uintptr_t)r < (uintptr_t)reg.arena || off >= ARENA_BYTES)
-        return IDX_HASHED;
-    return (uint32_t)(off / sizeof(wref__rec)) + 1;
+    return (uint32_t)(((uintptr_t)r - (uintptr_t)reg.arena) / sizeof(wref__rec)) + 1;
 }
 
-enum { SH_MISS, SH_HIT, SH_CHAIN };
-
-/* Where the index says the record of address a is: SH_HIT with *out (compare its addr with a),
- * SH_MISS (no record), or SH_CHAIN (ask the bucket chain). Lock-free, allocation-free. */
-static inline int index_find(uintptr_t a, wref__rec **out)
+/* The record the index names for address a (compare its addr with a), or NULL. Lock-free,
+ * allocation-free. */
+static inline wref__rec *index_find(uintptr_t a)
 {
     uint32_t **top = __atomic_load_n(&reg.top, __ATOMIC_ACQUIRE);
     size_t region = a >> REGION_SHIFT;
     if (!top || region >= TOP_ENTRIES)
-        return SH_CHAIN;
+        return NULL;
     uint32_t *leaf = __atomic_load_n(&top[region], __ATOMIC_ACQUIRE);
-    if (!leaf)
-        return SH_MISS;   /* no object was ever made in this region */
-    if (leaf == LEAF_NONE)
-        return SH_CHAIN;
+    if (!leaf || leaf == LEAF_NONE)
+        return NULL;   /* no object was ever made (or tracked) in this region */
     uint32_t i = __atomic_load_n(&leaf[(a >> GRAN_SHIFT) & (LEAF_ENTRIES - 1)], __ATOMIC_ACQUIRE);
-    if (!i)
-        return SH_MISS;
-    if (i == IDX_HASHED)
-        return SH_CHAIN;
-    *out = rec_of_index(i);
-    return SH_HIT;
+    return i ? rec_of_index(i) : NULL;
 }
 
 /* The index entry for address a, its leaf mapped now if need be; NULL when a's region has no
- * index (the chains are then its only index, for ever). */
+ * index (its objects are not tracked). */
 static uint32_t *index_slot(uintptr_t a)
 {
     uint32_t **top = __atomic_load_n(&reg.top, __ATOMIC_ACQUIRE);
@@ -213,36 +189,24 @@ static uint32_t *index_slot(uintptr_t a)
     return leaf == LEAF_NONE ? NULL : &leaf[(a >> GRAN_SHIFT) & (LEAF_ENTRIES - 1)];
 }
 
-/* Under a's bucket lock: the record of a in the table, or NULL. */
-static inline wref__rec *find_locked(uintptr_t a, uint32_t b)
+/* Under a's stripe lock: the record of a in the index, or NULL. */
+static inline wref__rec *find_locked(uintptr_t a)
 {
-    wref__rec *r = NULL;
-    switch (index_find(a, &r)) {
-    case SH_HIT:
-        return r->addr == a ? r : NULL;   /* another granule-mate's record: none at a */
-    case SH_MISS:
-        return NULL;
-    default:
-        r = reg.buckets[b];
-        while (r && r->addr != a)
-            r = r->hash_next;
-        return r;
-    }
+    wref__rec *r = index_find(a);
+    return r && r->addr == a ? r : NULL;   /* else a granule-mate's record: none at a */
 }
 
 wref__rec *wref__registry_peek(const void *ob)
 {
     if (!__atomic_load_n(&reg.inited, __ATOMIC_ACQUIRE))
         return NULL;
-    wref__rec *r;
-    if (index_find((uintptr_t)ob, &r) != SH_HIT || r->addr != (uintptr_t)ob)
-        return NULL;
-    return r;
+    wref__rec *r = index_find((uintptr_t)ob);
+    return r && __atomic_load_n(&r->addr, __ATOMIC_RELAXED) == (uintptr_t)ob ? r : NULL;
 }
 
-static inline uint32_t bucket_of(uintptr_t addr)
+static inline struct bucket_lock *lock_of(uintptr_t addr)
 {
-    return (uint32_t)(((uint64_t)(addr >> 4) * 0x9E3779B97F4A7C15ull) >> (64 - BUCKET_BITS));
+    return &reg.locks[((uint64_t)(addr >> 4) * 0x9E3779B97F4A7C15ull) >> 54];   /* 1024 stripes */
 }
 
 static wref__rec *rec_alloc(void)
@@ -255,15 +219,13 @@ static wref__rec *rec_alloc(void)
     } else {
         if (reg.slab_left < sizeof(wref__rec)) {
             void *p = MAP_FAILED;
-            if (reg.arena && reg.arena_used + SLAB_BYTES <= ARENA_BYTES) {   /* the arena first */
+            if (reg.arena && reg.arena_used + SLAB_BYTES <= ARENA_BYTES) {
                 p = reg.arena + reg.arena_used;
                 if (mprotect(p, SLAB_BYTES, PROT_READ | PROT_WRITE) == 0)
                     reg.arena_used += SLAB_BYTES;
                 else
                     p = MAP_FAILED;
             }
-            if (p == MAP_FAILED)   /* records outside the arena are found through their chains */
-                p = mmap(NULL, SLAB_BYTES, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
             if (p != MAP_FAILED) {
                 reg.slab = p;
                 reg.slab_left = SLAB_BYTES;
@@ -275,42 +237,55 @@ static wref__rec *rec_alloc(void)
             r = (wref__rec *)reg.slab;
             reg.slab += sizeof(wref__rec);
             reg.slab_left -= sizeof(wref__rec);
+            __atomic_store_n(&reg.n_made, index_of(r), __ATOMIC_RELEASE);
         }
     }
     pthread_mutex_unlock(&reg.alloc_lock);
     return r;
 }
 
+static wref__rec *not_tracked(wref__rec *r)
+{
+    static bool once;
+    if (r) {   /* back to the free list */
+        pthread_mutex_lock(&reg.alloc_lock);
+        r->fifo_next = reg.free_list;
+        reg.free_list = r;
+        pthread_mutex_unlock(&reg.alloc_lock);
+    }
+    __atomic_store_n(&reg.degraded, true, __ATOMIC_RELAXED);
+    wref__checker_warn(&once, "out of memory for object records; invalid-object and use-after-free checks are off from now on");
+    return NULL;
+}
+
 wref__rec *wref__registry_add(uintptr_t addr, const void *type, uint32_t size)
 {
     reg_ensure();
-    wref__rec *r = reg.buckets ? rec_alloc() : NULL;
-    if (!r) {
-        static bool once;
-        __atomic_store_n(&reg.degraded, true, __ATOMIC_RELAXED);
-        wref__checker_warn(&once, "out of memory for object records; invalid-object and use-after-free checks are off from now on");
-        return NULL;
-    }
-    *r = (wref__rec){0};
-    r->addr = addr;
+    wref__rec *r = rec_alloc();
+    uint32_t *slot = r ? index_slot(addr) : NULL;
+    if (!slot)
+        return not_tracked(r);
+    /* every field but addr by plain stores: the walk (registry_each) reads a record's addr
+     * without its lock, and anything else only once the index names it (under the lock) */
+    r->fifo_next = NULL;
     r->serial = __atomic_add_fetch(&reg.next_serial, 1, __ATOMIC_RELAXED);
     r->type = type;
     r->size = size;
     r->state = WREF__ALIVE;
+    r->reported = r->guarded = r->borrow = 0;
     r->tno_created = (uint16_t)wref__thread_no();
+    r->tno_destroyed = r->tno_cleared = 0;
     r->st_created = wref__capture();
-    uint32_t *slot = index_slot(r->addr);
-    uint32_t idx = index_of(r);
-    uint32_t b = bucket_of(r->addr);
-    struct bucket_lock *l = &reg.locks[b % N_LOCKS];
+    r->st_cleared = r->st_destroyed = 0;
+    for (unsigned i = 0; i < WREF__BORROWERS; i++) {
+        r->tno_borrow[i] = 0;
+        r->st_borrow[i] = 0;
+    }
+    __atomic_store_n(&r->addr, addr, __ATOMIC_RELAXED);
+    struct bucket_lock *l = lock_of(addr);
     bucket_lock(l);
-    r->hash_next = reg.buckets[b];
-    reg.buckets[b] = r;
-    uint64_t *row = &reg.rows[b / N_LOCKS / 64], bit = (uint64_t)1 << (b / N_LOCKS % 64);
-    if (!(__atomic_load_n(row, __ATOMIC_RELAXED) & bit))
-        __atomic_fetch_or(row, bit, __ATOMIC_RELAXED);   /* read back under the bucket locks */
-    if (slot)   /* published after the record is filled in: peek's acquire load sees it whole */
-        __atomic_store_n(slot, idx, __ATOMIC_RELEASE);
+    /* published after the record is filled in: peek's acquire load sees it whole */
+    __atomic_store_n(slot, index_of(r), __ATOMIC_RELEASE);
     bucket_unlock(l);
     __atomic_fetch_add(&reg.live, 1, __ATOMIC_RELAXED);
     return r;
@@ -319,34 +294,23 @@ wref__rec *wref__registry_add(uintptr_t addr, const void *type, uint32_t size)
 int wref__registry_with(const void *ob, int (*fn)(wref__rec *rec, void *arg), void *arg)
 {
     reg_ensure();
-    if (!reg.buckets)
-        return fn(NULL, arg);
     uintptr_t a = (uintptr_t)ob;
-    uint32_t b = bucket_of(a);
-    struct bucket_lock *l = &reg.locks[b % N_LOCKS];
+    struct bucket_lock *l = lock_of(a);
     bucket_lock(l);
-    wref__rec *r = find_locked(a, b);
-    int res = fn(r, arg);
+    int res = fn(find_locked(a), arg);
     bucket_unlock(l);
     return res;
 }
 
 bool wref__registry_retire(wref__rec *rec, bool force, unsigned *dropped)
 {
-    uint32_t b = bucket_of(rec->addr);
-    struct bucket_lock *l = &reg.locks[b % N_LOCKS];
+    struct bucket_lock *l = lock_of(rec->addr);
     bucket_lock(l);
     *dropped = (unsigned)__builtin_popcount(rec->borrow & WREF__BORROW_USED_ANY);
     if (*dropped && !force) {
         rec->borrow |= WREF__BORROW_PINNED;
         bucket_unlock(l);
         return false;
-    }
-    for (wref__rec **pp = &reg.buckets[b]; *pp; pp = &(*pp)->hash_next) {
-        if (*pp == rec) {
-            *pp = rec->hash_next;
-            break;
-        }
     }
     uint32_t *slot = index_slot(rec->addr);
     if (slot && __atomic_load_n(slot, __ATOMIC_RELAXED) == index_of(rec))
@@ -357,39 +321,24 @@ bool wref__registry_retire(wref__rec *rec, bool force, unsigned *dropped)
     return true;
 }
 
+/* The records in the arena's order (creation order, but for reuse), each checked under its
+ * address's lock to be the one the index names for it: a record not yet published, retired,
+ * or reused meanwhile for another address is skipped. Sequential through the slabs, one
+ * index load per record. */
 void wref__registry_each(void (*fn)(wref__rec *rec, void *arg), void *arg)
 {
     reg_ensure();
-    if (!reg.buckets)
-        return;
-    uint64_t rows[N_BUCKETS / N_LOCKS / 64];
-    bool any = false;
-    for (unsigned w = 0; w < N_BUCKETS / N_LOCKS / 64; w++)
-        any |= (rows[w] = __atomic_load_n(&reg.rows[w], __ATOMIC_RELAXED)) != 0;
-    if (!any)
-        return;
-    for (unsigned i = 0; i < N_LOCKS; i++) {
-        bucket_lock(&reg.locks[i]);
-        /* a row set after the snapshot above holds records added meanwhile: a walk that
-         * races with adds sees some of them either way */
-        for (unsigned w = 0; w < N_BUCKETS / N_LOCKS / 64; w++)
-            rows[w] |= __atomic_load_n(&reg.rows[w], __ATOMIC_RELAXED);
-        for (unsigned b = i; b < N_BUCKETS; b += N_LOCKS) {
-            if (!(rows[b / N_LOCKS / 64] & ((uint64_t)1 << (b / N_LOCKS % 64))))
-                continue;   /* no record ever entered this row */
-            /* the walk strides through memory: fetch the buckets and records ahead of it
-             * (the leak census walks a million records in a few dozen milliseconds so) */
-            if (b + 32 * N_LOCKS < N_BUCKETS)
-                __builtin_prefetch(&reg.buckets[b + 32 * N_LOCKS]);
-            if (b + 16 * N_LOCKS < N_BUCKETS) {
-                wref__rec *ahead = __atomic_load_n(&reg.buckets[b + 16 * N_LOCKS], __ATOMIC_RELAXED);
-                if (ahead)
-                    __builtin_prefetch(ahead);
-            }
-            for (wref__rec *r = reg.buckets[b]; r; r = r->hash_next)
-                fn(r, arg);
-        }
-        bucket_unlock(&reg.locks[i]);
+    uint32_t n = __atomic_load_n(&reg.n_made, __ATOMIC_ACQUIRE);
+    for (uint32_t i = 1; i <= n; i++) {
+        wref__rec *r = rec_of_index(i);
+        uintptr_t a = __atomic_load_n(&r->addr, __ATOMIC_RELAXED);
+        if (!a)
+            continue;
+        struct bucket_lock *l = lock_of(a);
+        bucket_lock(l);
+        if (index_find(a) == r && __atomic_load_n(&r->addr, __ATOMIC_RELAXED) == a)
+            fn(r, arg);
+        bucket_unlock(l);
     }
 }
 
@@ -403,51 +352,17 @@ size_t wref__registry_live_count(void)
     return __atomic_load_n(&reg.live, __ATOMIC_RELAXED);
 }
 
-/* The graveyard is also hashed by serial, chained through hash_next (free once a record has
- * left the table), so that finding a record in it is O(1), not a walk of 65,536 records.
- * Under alloc_lock. */
-static wref__rec *grave_by_serial[GRAVEYARD_MAX];
-
-static wref__rec **grave_chain(uint64_t serial)
-{
-    return &grave_by_serial[(serial * 0x9E3779B97F4A7C15ull >> 32) % GRAVEYARD_MAX];
-}
-
 void wref__graveyard_add(wref__rec *rec)
 {
     pthread_mutex_lock(&reg.alloc_lock);
     wref__fifo_push(&reg.grave, rec);
-    wref__rec **chain = grave_chain(rec->serial);
-    rec->hash_next = *chain;
-    *chain = rec;
     if (++reg.grave_n > GRAVEYARD_MAX) {
         wref__rec *old = wref__fifo_pop(&reg.grave);
         reg.grave_n--;
-        for (wref__rec **pp = grave_chain(old->serial); *pp; pp = &(*pp)->hash_next)
-            if (*pp == old) {
-                *pp = old->hash_next;
-                break;
-            }
-        old->hash_next = NULL;
         old->fifo_next = reg.free_list;
         reg.free_list = old;
     }
     pthread_mutex_unlock(&reg.alloc_lock);
-}
-
-bool wref__graveyard_find(uint64_t serial, wref__rec_copy *out)
-{
-    bool found = false;
-    pthread_mutex_lock(&reg.alloc_lock);
-    for (wref__rec *r = *grave_chain(serial); r; r = r->hash_next) {
-        if (r->serial == serial) {
-            *out = wref__rec_snapshot(r);
-            found = true;
-            break;
-        }
-    }
-    pthread_mutex_unlock(&reg.alloc_lock);
-    return found;
 }
 
 const char *wref__type_name(const wref__rec_copy *r)

@@ -16,7 +16,7 @@
 /* Records live from creation until they leave the graveyard (long after the object's memory
  * was reused), so a borrow or a finding can still name an object by its record. Every field
  * below except the immutable ones (addr, serial, type, size, st_created, tno_created) is
- * written under the record's bucket lock; state with atomic stores, as wref__registry_peek's
+ * written under the record's lock (the stripe of its address, registry.c); state with atomic stores, as wref__registry_peek's
  * readers load it without the lock. */
 enum wref__state {
     WREF__ALIVE,
@@ -35,39 +35,36 @@ enum wref__state {
 #define WREF__BORROW_NEXT (1u << 2)        /* the slot a borrow by a third thread replaces */
 #define WREF__BORROW_PINNED (1u << 3)      /* memory kept beyond the quarantine (heap.c) */
 
-/* 80 bytes on LP64. */
+/* 72 bytes on LP64 (bench/notes.md has the per-object accounting). */
 typedef struct wref__rec {
-    struct wref__rec *hash_next;   /* bucket chain; under the bucket lock */
+    uintptr_t addr;                /* atomic: the registry's walk (registry_each) reads it unlocked */
     struct wref__rec *fifo_next;   /* quarantine / pins / graveyard / free list; under the heap lock */
-    uintptr_t addr;
     uint64_t serial;               /* 1, 2, ...: never reused */
     const void *type;              /* the object model's type token, opaque to the engine (model.h) */
     uint32_t size;                 /* the object's size */
     uint8_t state;                 /* enum wref__state */
     uint8_t reported;              /* WREF__REPORTED(kind) bits: reported once (kinds.def) */
     uint8_t guarded;               /* memory is on its own pages (heap.c) */
-    uint8_t leak_mark;             /* census scratch */
-    uint16_t tno_created, tno_destroyed, tno_cleared;
     uint8_t borrow;                /* WREF__BORROW_* */
-    uint8_t unused_;
+    uint16_t tno_created, tno_destroyed, tno_cleared;
     wref__stack_id st_created, st_cleared, st_destroyed;
     /* The open borrows of this object: the borrowing thread and its latest borrow's stack. */
     uint16_t tno_borrow[WREF__BORROWERS];
     wref__stack_id st_borrow[WREF__BORROWERS];
 } wref__rec;
 
-_Static_assert(sizeof(void *) != 8 || sizeof(struct wref__rec) == 80, "wref__rec: 80 bytes on LP64");
+_Static_assert(sizeof(void *) != 8 || sizeof(struct wref__rec) == 72, "wref__rec: 72 bytes on LP64");
 
 /* Snapshot of a record taken under its lock, for reporting without holding it. */
 typedef wref__rec wref__rec_copy;
 
-/* The snapshot of r: every field but the links (hash_next, fifo_next), which belong to other
- * locks (bucket, heap/allocation) and are never read from a copy. */
+/* The snapshot of r: every field but the link (fifo_next), which belongs to other locks
+ * (heap/allocation) and is never read from a copy. */
 static inline wref__rec_copy wref__rec_snapshot(const wref__rec *r)
 {
     wref__rec_copy c = {.addr = r->addr, .serial = r->serial, .type = r->type, .size = r->size,
                         .state = r->state, .reported = r->reported, .guarded = r->guarded,
-                        .leak_mark = r->leak_mark, .tno_created = r->tno_created,
+                        .tno_created = r->tno_created,
                         .tno_destroyed = r->tno_destroyed, .tno_cleared = r->tno_cleared,
                         .borrow = r->borrow, .st_created = r->st_created,
                         .st_cleared = r->st_cleared, .st_destroyed = r->st_destroyed};
@@ -116,15 +113,13 @@ int wref__registry_with(const void *ob, int (*fn)(wref__rec *rec, void *arg), vo
  * wref__registry_with). Only for a quick look at rec->state (atomic load) and the immutable
  * fields; every decision that writes, or reports, is taken again under the lock. */
 wref__rec *wref__registry_peek(const void *ob);
-/* The memory of rec (FREED) is about to be returned: rec leaves the hash table (state GONE)
+/* The memory of rec (FREED) is about to be returned: rec leaves the index (state GONE)
  * and true is returned, unless it has open borrows and !force: then it is marked
  * WREF__BORROW_PINNED, stays, and false is returned. *dropped: the open borrows it had. */
 bool wref__registry_retire(wref__rec *rec, bool force, unsigned *dropped);
-/* Walks every record in the table (live and quarantined) with its bucket locked. */
+/* Walks every record in the index (live and quarantined), each with its lock held. */
 void wref__registry_each(void (*fn)(wref__rec *rec, void *arg), void *arg);
 bool wref__registry_degraded(void);                /* a record could not be made: stay quiet */
-/* A record that left the table, found by serial in the graveyard; copies it. */
-bool wref__graveyard_find(uint64_t serial, wref__rec_copy *out);
 void wref__graveyard_add(wref__rec *rec);          /* takes ownership; recycles the oldest */
 size_t wref__registry_live_count(void);
 void wref__registry_fork(enum wref__fork_phase phase);
