@@ -31,6 +31,7 @@ _Static_assert(Py_TPFLAGS_HEAPTYPE == (1UL << 9) && Py_TPFLAGS_TYPE_SUBCLASS == 
                "type flags");
 _Static_assert(METH_NOARGS == 0x0004, "METH_NOARGS");
 _Static_assert(offsetof(PyTypeObject, tp_flags) == 168, "tp_flags offset (capi.h PY_TP_FLAGS_OFFSET)");
+_Static_assert(offsetof(PyTypeObject, tp_traverse) == 184, "tp_traverse offset (capi.h PY_TP_TRAVERSE_OFFSET)");
 
 /* The running frame as src/check/python/pystack.c reads it from the thread state (its `lay`
  * table; at run time it is also checked once against the C API). */

@@ -369,14 +369,57 @@ void wref__py_callbacks_suppressed(py_object *ob, void (*clear)(py_object *))
 /* Objects alive when the interpreter finalizes are not leaks by themselves: CPython keeps
  * many alive (module globals reachable from a C static, classes, the objects of a __main__
  * that is never cleared) and never runs their callbacks, with or without the checker. A
- * leaked object is one that holds references nobody the garbage collector knows owns: at
- * Python exit (an atexit function registered at start, so the program's own atexit
- * functions registered later have run), the referents whose callbacks have not run are
- * counted against gc.get_referrers/get_referents; references beyond those are hidden (a C
- * Py_INCREF never released, or a C static). Only such referents whose callback still has
- * not run after finalization are reported. Locals of threads still running at exit are
- * hidden references too (frames are not GC objects on 3.11+). */
-#define EXIT_SCAN_MAX 256
+ * leaked object is one that holds references nobody the garbage collector knows owns. At
+ * Python exit (an atexit function registered at the first registration, so the program's own
+ * atexit functions registered later have run) every referent whose callback has not run is
+ * counted, in one pass over the objects the garbage collector tracks (gc.get_objects, each
+ * visited with its own tp_traverse, as gc.get_referents does): its count less the references
+ * those objects hold is the number of hidden references (a C Py_INCREF never released, a C
+ * static). A referent that a running frame of any thread holds in a local variable is
+ * explained too (on 3.11+ frames are not GC objects: a daemon thread still running at exit
+ * holds such references). Only referents with hidden references whose callback still has not
+ * run after finalization are reported. The cost is linear: the referents are in a hash set,
+ * each tracked object is traversed once. */
+
+/* Addresses to their index in the scan: open addressing, linear probing; 0 is no key. */
+typedef struct addr_set {
+    uintptr_t *keys;
+    size_t *idx;
+    size_t mask;
+} addr_set;
+
+static bool set_init(addr_set *s, size_t n)
+{
+    size_t cap = 16;
+    while (cap < 2 * n)
+        cap <<= 1;
+    s->keys = calloc(cap, sizeof *s->keys);
+    s->idx = calloc(cap, sizeof *s->idx);
+    s->mask = cap - 1;
+    return s->keys && s->idx;
+}
+
+static size_t set_slot(const addr_set *s, uintptr_t a)
+{
+    size_t i = (size_t)(((uint64_t)a >> 4) * 0x9e3779b97f4a7c15ull >> 20) & s->mask;
+    while (s->keys[i] && s->keys[i] != a)
+        i = (i + 1) & s->mask;
+    return i;
+}
+
+static size_t set_find(const addr_set *s, uintptr_t a)   /* its index, or SIZE_MAX */
+{
+    size_t i = set_slot(s, a);
+    return s->keys[i] ? s->idx[i] : SIZE_MAX;
+}
+
+typedef struct exit_scan {
+    addr_set set;
+    uintptr_t *cand;   /* the referents still alive */
+    ssize_t *count;    /* their counts, less each reference the tracked objects explain */
+    uint8_t *local;    /* a running frame holds it in a local variable */
+    size_t n;
+} exit_scan;
 
 static py_object *call1(py_object *fn, py_object *arg)
 {
@@ -390,87 +433,159 @@ static py_object *call1(py_object *fn, py_object *arg)
     return r;
 }
 
+static py_object *call0(py_object *fn)
+{
+    py_object *t = wref__py.tuple_new(0);
+    py_object *r = t ? wref__py.object_call(fn, t, NULL) : NULL;
+    if (t)
+        wref__py.decref(t);
+    return r;
+}
+
 static void xdecref(py_object *o)
 {
     if (o)
         wref__py.decref(o);
 }
 
-static py_object *at_python_exit(py_object *self, py_object *unused)
+static void drop_error(void)   /* a failure here is the checker's, never the program's */
 {
-    (void)self;
-    (void)unused;
-    uintptr_t cand[EXIT_SCAN_MAX];
-    size_t n = 0;
-    pthread_mutex_lock(&cbs.lock);
-    for (cb_rec *r = cbs.head; r && n < EXIT_SCAN_MAX; r = r->next) {
-        if (r->called || r->exempt)
-            continue;
-        bool dup = false;
-        for (size_t i = 0; i < n && !dup; i++)
-            dup = cand[i] == r->referent;
-        if (!dup)
-            cand[n++] = r->referent;
-    }
-    pthread_mutex_unlock(&cbs.lock);
-    size_t alive = 0;
-    for (size_t i = 0; i < n; i++) {   /* only referents known alive are touched */
-        wref__py_rec o;
-        if (wref__py_rec_find(cand[i], &o, false, NULL) && o.state == WREF__PY_WATCHED)
-            cand[alive++] = cand[i];
-    }
-    n = alive;
-    py_object *list = NULL, *args = NULL, *gc = NULL, *get_referrers = NULL, *get_referents = NULL,
-              *referrers = NULL;
-    if (!n || !(list = wref__py.list_new(0)))
-        goto out;
-    for (size_t i = 0; i < n; i++)
-        if (wref__py.list_append(list, (py_object *)cand[i]) < 0)
-            goto out;
-    if (!(args = wref__py.list_as_tuple(list)))
-        goto out;
-    ssize_t rc[EXIT_SCAN_MAX];
-    size_t seen[EXIT_SCAN_MAX] = {0};
-    for (size_t i = 0; i < n; i++)
-        rc[i] = ((py_object *)cand[i])->ob_refcnt - 2;   /* without our list's and tuple's */
-    if (!(gc = wref__py.import_module("gc")) || !(get_referrers = wref__py.object_get_attr_string(gc, "get_referrers")) ||
-        !(get_referents = wref__py.object_get_attr_string(gc, "get_referents")) ||
-        !(referrers = wref__py.object_call(get_referrers, args, NULL)))
-        goto out;
-    for (ssize_t k = 0, nk = wref__py.list_size(referrers); k < nk; k++) {
-        py_object *holder = wref__py.list_get_item(referrers, k);
-        if (holder == list || holder == args)
-            continue;
-        py_object *refs = call1(get_referents, holder);
-        for (ssize_t j = 0, nj = refs ? wref__py.list_size(refs) : 0; j < nj; j++) {
-            uintptr_t item = (uintptr_t)wref__py.list_get_item(refs, j);
-            for (size_t i = 0; i < n; i++)
-                seen[i] += cand[i] == item;
-        }
-        xdecref(refs);
-    }
-    pthread_mutex_lock(&cbs.lock);
-    for (size_t i = 0; i < n; i++) {
-        ssize_t hidden = rc[i] - (ssize_t)seen[i];
-        if (hidden <= 0)
-            continue;
-        for (cb_rec *r = cbs.head; r; r = r->next)
-            if (r->referent == cand[i])
-                r->hidden = (uint32_t)hidden;
-    }
-    pthread_mutex_unlock(&cbs.lock);
-out:
-    xdecref(referrers);
-    xdecref(get_referents);
-    xdecref(get_referrers);
-    xdecref(gc);
-    xdecref(args);
-    xdecref(list);
-    py_object *et, *ev, *etb;   /* a failure here is the checker's, never the program's */
+    py_object *et, *ev, *etb;
     wref__py.err_fetch(&et, &ev, &etb);
     xdecref(et);
     xdecref(ev);
     xdecref(etb);
+}
+
+static py_object *module_attr(const char *module, const char *name)
+{
+    py_object *m = wref__py.import_module(module);
+    py_object *a = m ? wref__py.object_get_attr_string(m, name) : NULL;
+    xdecref(m);
+    return a;
+}
+
+static int explain_visit(py_object *o, void *arg)
+{
+    exit_scan *x = arg;
+    size_t i = set_find(&x->set, (uintptr_t)o);
+    if (i != SIZE_MAX)
+        x->count[i]--;
+    return 0;
+}
+
+/* The referents' counts less the references held by the objects in objs (gc.get_objects()'s
+ * list, itself one holder of each tracked referent). Runs no Python code and allocates no
+ * Python object, so no collection runs between reading the counts and the traversal. */
+static void count_hidden(exit_scan *x, py_object *objs)
+{
+    typedef int (*traverseproc)(py_object *, int (*)(py_object *, void *), void *);
+    for (size_t i = 0; i < x->n; i++)
+        x->count[i] = ((py_object *)x->cand[i])->ob_refcnt;
+    for (ssize_t k = 0, nk = wref__py.list_size(objs); k < nk; k++) {
+        py_object *o = wref__py.list_get_item(objs, k);
+        explain_visit(o, x);   /* the list's own reference */
+        traverseproc tr = *(traverseproc *)((char *)o->ob_type + PY_TP_TRAVERSE_OFFSET);
+        if (tr)
+            tr(o, explain_visit, x);
+    }
+}
+
+/* Marks the referents that a running frame (every thread's stack, sys._current_frames) holds
+ * in a local variable of a function (CO_OPTIMIZED code: its co_varnames). Reading f_locals
+ * makes a snapshot on 3.11/3.12, so this runs after the count. */
+static void mark_frame_locals(exit_scan *x)
+{
+    py_object *current = module_attr("sys", "_current_frames");
+    py_object *frames = current ? call0(current) : NULL;
+    py_object *list = frames ? wref__py.dict_values(frames) : NULL;
+    for (ssize_t k = 0, nk = list ? wref__py.list_size(list) : 0; k < nk; k++) {
+        py_object *f = wref__py.list_get_item(list, k);
+        wref__py.incref(f);
+        for (int depth = 0; f && f != wref__py.none && depth < 10000; depth++) {
+            py_object *code = wref__py.object_get_attr_string(f, "f_code");
+            py_object *flags = code ? wref__py.object_get_attr_string(code, "co_flags") : NULL;
+            long fl = flags ? wref__py.long_as_long(flags) : 0;
+            py_object *names = (fl & 0x1 /* CO_OPTIMIZED */) ? wref__py.object_get_attr_string(code, "co_varnames") : NULL;
+            py_object *locals = names ? wref__py.object_get_attr_string(f, "f_locals") : NULL;
+            for (ssize_t j = 0, nj = locals ? wref__py.tuple_size(names) : 0; j < nj; j++) {
+                py_object *v = wref__py.object_get_item(locals, wref__py.tuple_get_item(names, j));
+                if (!v) {   /* an unbound local: KeyError */
+                    drop_error();
+                    continue;
+                }
+                size_t i = set_find(&x->set, (uintptr_t)v);
+                if (i != SIZE_MAX)
+                    x->local[i] = 1;
+                wref__py.decref(v);
+            }
+            xdecref(locals);
+            xdecref(names);
+            xdecref(flags);
+            xdecref(code);
+            py_object *back = wref__py.object_get_attr_string(f, "f_back");
+            wref__py.decref(f);
+            f = back;
+        }
+        xdecref(f);
+        drop_error();
+    }
+    xdecref(list);
+    xdecref(frames);
+    xdecref(current);
+    drop_error();
+}
+
+static py_object *at_python_exit(py_object *self, py_object *unused)
+{
+    (void)self;
+    (void)unused;
+    exit_scan x = {0};
+    size_t m = 0;
+    pthread_mutex_lock(&cbs.lock);
+    for (cb_rec *r = cbs.head; r; r = r->next)
+        m += !r->called && !r->exempt;
+    uintptr_t *all = m ? malloc(m * sizeof *all) : NULL;
+    size_t k = 0;
+    for (cb_rec *r = cbs.head; r && all; r = r->next)
+        if (!r->called && !r->exempt)
+            all[k++] = r->referent;
+    pthread_mutex_unlock(&cbs.lock);
+    py_object *get_objects = NULL, *objs = NULL;
+    if (!k || !set_init(&x.set, k) || !(x.cand = malloc(k * sizeof *x.cand)) ||
+        !(x.count = malloc(k * sizeof *x.count)) || !(x.local = calloc(k, 1)))
+        goto out;
+    if (!(get_objects = module_attr("gc", "get_objects")) || !(objs = call0(get_objects)))
+        goto out;
+    /* after gc.get_objects (which may have collected): only referents still alive, once each */
+    for (size_t j = 0; j < k; j++) {
+        wref__py_rec o;
+        size_t s = set_slot(&x.set, all[j]);
+        if (x.set.keys[s] || !wref__py_rec_find(all[j], &o, false, NULL) || o.state != WREF__PY_WATCHED)
+            continue;
+        x.set.keys[s] = all[j];
+        x.set.idx[s] = x.n;
+        x.cand[x.n++] = all[j];
+    }
+    count_hidden(&x, objs);
+    mark_frame_locals(&x);
+    pthread_mutex_lock(&cbs.lock);
+    for (cb_rec *r = cbs.head; r; r = r->next) {
+        size_t i = r->called || r->exempt ? SIZE_MAX : set_find(&x.set, r->referent);
+        if (i != SIZE_MAX && x.count[i] > 0 && !x.local[i])
+            r->hidden = (uint32_t)x.count[i];
+    }
+    pthread_mutex_unlock(&cbs.lock);
+out:
+    xdecref(objs);
+    xdecref(get_objects);
+    drop_error();
+    free(all);
+    free(x.set.keys);
+    free(x.set.idx);
+    free(x.cand);
+    free(x.count);
+    free(x.local);
     wref__py.incref(wref__py.none);
     return wref__py.none;
 }
@@ -495,11 +610,7 @@ static void register_python_exit(void)
     xdecref(fn);
     xdecref(reg);
     xdecref(atexit);
-    py_object *t2, *v2, *tb2;
-    wref__py.err_fetch(&t2, &v2, &tb2);
-    xdecref(t2);
-    xdecref(v2);
-    xdecref(tb2);
+    drop_error();
     wref__py.err_restore(et, ev, etb);
 }
 

@@ -100,6 +100,11 @@ bool wref__py_api_resolve(const wref__py_self *self)
     NEED(list_get_item, "PyList_GetItem");
     NEED(tuple_new, "PyTuple_New");
     NEED(tuple_set_item, "PyTuple_SetItem");
+    NEED(tuple_size, "PyTuple_Size");
+    NEED(tuple_get_item, "PyTuple_GetItem");
+    NEED(dict_values, "PyDict_Values");
+    NEED(object_get_item, "PyObject_GetItem");
+    NEED(long_as_long, "PyLong_AsLong");
     NEED(none, "_Py_NoneStruct");
     *(void **)&wref__py.frame_get_lasti = sym("PyFrame_GetLasti");
     *(void **)&wref__py.code_type = sym("PyCode_Type");   /* the frame fast path's check (pystack.c) */

@@ -25,6 +25,7 @@ typedef struct py_object {
 #define PY_TP_BASICSIZE_OFFSET 32
 #define PY_TP_WEAKLISTOFFSET_OFFSET 208
 #define PY_TP_FLAGS_OFFSET 168   /* unsigned long tp_flags: read directly (PyType_GetFlags is a call) */
+#define PY_TP_TRAVERSE_OFFSET 184   /* traverseproc tp_traverse (callbacks.c's exit count) */
 
 #define PY_TPFLAGS_MANAGED_WEAKREF (1UL << 3)   /* 3.12+ */
 #define PY_TPFLAGS_MANAGED_DICT (1UL << 4)      /* 3.11+ */
@@ -91,6 +92,11 @@ typedef struct wref__py_api {
     ssize_t (*list_size)(py_object *list);
     py_object *(*list_get_item)(py_object *list, ssize_t i);   /* borrowed */
     py_object *(*tuple_new)(ssize_t n);
+    ssize_t (*tuple_size)(py_object *t);
+    py_object *(*tuple_get_item)(py_object *t, ssize_t i);     /* borrowed */
+    py_object *(*dict_values)(py_object *dict);                /* a new list */
+    py_object *(*object_get_item)(py_object *o, py_object *key);
+    long (*long_as_long)(py_object *o);
     int (*tuple_set_item)(py_object *t, ssize_t i, py_object *item);   /* steals item */
     void (*mem_get_allocator)(int domain, py_mem_allocator *a);
     void (*mem_set_allocator)(int domain, py_mem_allocator *a);
