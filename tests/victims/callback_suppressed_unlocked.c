@@ -2,9 +2,9 @@
  * stripe lock is released (hooks.h: callback_suppressed only notes the weakref under the
  * referent's stripe; suppressed_flush reports once it is released).
  *
- * The victim's one bug is callback_suppressed.c's: wref_clear_weakrefs_no_callbacks on a live
- * object whose weakref has a callback. What this victim adds is a probe that the report did
- * not hold the stripe. Its stderr (where the report goes) is a pipe filled to capacity, so
+ * The victim's one bug is callback_suppressed.c's, from callback_suppressed.h:
+ * wref_clear_weakrefs_no_callbacks on a live object whose weakref has a callback. What this
+ * victim adds is a probe that the report did not hold the stripe. Its stderr (where the report goes) is a pipe filled to capacity, so
  * the report's write blocks. A prober thread waits until the main thread is blocked in that
  * write(2, ...) (read from /proc/self/task/TID/syscall), then calls wref_weakref_count on the
  * referent, which takes the referent's stripe, and only then drains the pipe to the real
@@ -13,6 +13,7 @@
  * .expect (exit 23, the exact report) rejects. */
 #define _GNU_SOURCE   /* F_SETPIPE_SZ */
 #include "victim.h"
+#include "callback_suppressed.h"
 
 #include <fcntl.h>
 #include <pthread.h>
@@ -32,28 +33,6 @@ static int probed;                /* atomic: the prober took the stripe */
 static void say(const char *msg)
 {
     (void)!write(real_stderr, msg, strlen(msg));
-}
-
-static int on_gone(wref_object *ref, void *data)
-{
-    (void)ref;
-    (void)data;
-    return 0;
-}
-
-static NOINLINE wref_object *victim_watch(wref_object *ob)
-{
-    wref_object *cb = wref_callback_new(on_gone, NULL, NULL);
-    VCHECK(cb);
-    wref_object *ref = wref_ref_new(ob, cb);
-    VCHECK(ref);
-    wref_decref(cb);
-    return ref;
-}
-
-static NOINLINE void victim_silence_weakrefs(wref_object *ob)
-{
-    wref_clear_weakrefs_no_callbacks(ob);   /* BUG: the watcher is never told */
 }
 
 /* The main thread is blocked in write(2, ...): the report, since nothing else writes to

@@ -73,18 +73,27 @@ static void quiet_hook(wref_error kind, const char *message, wref_object *obj, v
     (void)kind, (void)message, (void)obj, (void)arg;
 }
 
+/* A new object of `type` with a weakref whose callback is fn(data). Returns 0, or -1 when
+ * one of them could not be made. */
+static int watched_object(const wref_type *type, wref_callback_fn fn, void *data, wref_object **ob,
+                          wref_object **ref)
+{
+    *ob = wref_new(type);
+    wref_object *cb = wref_callback_new(fn, data, NULL);
+    if (!*ob || !cb)
+        return -1;
+    *ref = wref_ref_new(*ob, cb);
+    wref_decref(cb);
+    return *ref ? 0 : -1;
+}
+
 /* An object with a weakref whose callback must run when it dies; borrowed and strengthened
  * in between. Returns 0 when all went as it must. */
 static int object_round(void)
 {
     int ran = 0;
-    wref_object *ob = wref_new(&widget_type);
-    wref_object *cb = wref_callback_new(counting_callback, &ran, NULL);
-    if (!ob || !cb)
-        return -1;
-    wref_object *ref = wref_ref_new(ob, cb);
-    wref_decref(cb);
-    if (!ref)
+    wref_object *ob, *ref;
+    if (watched_object(&widget_type, counting_callback, &ran, &ob, &ref) != 0)
         return -1;
     int bad = wref_get_object(ref) != ob;   /* a borrow */
     wref_object *strong = NULL;
@@ -100,13 +109,8 @@ static int object_round(void)
 /* A suppressed callback-error: the referent dies, its weakref's callback fails. */
 static int failing_callback_round(void)
 {
-    wref_object *ob = wref_new(&noise_type);
-    wref_object *cb = wref_callback_new(noise_failing_callback, NULL, NULL);
-    if (!ob || !cb)
-        return -1;
-    wref_object *ref = wref_ref_new(ob, cb);
-    wref_decref(cb);
-    if (!ref)
+    wref_object *ob, *ref;
+    if (watched_object(&noise_type, noise_failing_callback, NULL, &ob, &ref) != 0)
         return -1;
     wref_decref(ob);
     wref_decref(ref);
@@ -117,13 +121,8 @@ static int failing_callback_round(void)
 static int suppressed_callback_round(void)
 {
     int ran = 0;
-    wref_object *ob = wref_new(&noise_type);
-    wref_object *cb = wref_callback_new(counting_callback, &ran, NULL);
-    if (!ob || !cb)
-        return -1;
-    wref_object *ref = wref_ref_new(ob, cb);
-    wref_decref(cb);
-    if (!ref)
+    wref_object *ob, *ref;
+    if (watched_object(&noise_type, counting_callback, &ran, &ob, &ref) != 0)
         return -1;
     wref_clear_weakrefs_no_callbacks(ob);
     wref_decref(ob);
@@ -131,23 +130,22 @@ static int suppressed_callback_round(void)
     return ran == 0 ? 0 : -1;
 }
 
-static void *hammer_objects(void *arg)
+/* The findings hammer's round: both suppressed findings, then an object round. */
+static int findings_round(void)
 {
-    (void)arg;
-    while (!__atomic_load_n(&stop, __ATOMIC_RELAXED)) {
-        hold_while_paused();
-        if (object_round() != 0)
-            return (void *)1;
-    }
-    return NULL;
+    return failing_callback_round() != 0 || suppressed_callback_round() != 0 || object_round() != 0 ? -1 : 0;
 }
 
-static void *hammer_findings(void *arg)
+/* The hammers' rounds: hammer_rounds[0] the objects hammer's, [1] the findings hammer's. */
+static int (*hammer_rounds[2])(void) = {object_round, findings_round};
+
+/* A hammer thread: arg points at its round, run until stop; non-NULL when a round failed. */
+static void *hammer(void *arg)
 {
-    (void)arg;
+    int (*round)(void) = *(int (**)(void))arg;
     while (!__atomic_load_n(&stop, __ATOMIC_RELAXED)) {
         hold_while_paused();
-        if (failing_callback_round() != 0 || suppressed_callback_round() != 0 || object_round() != 0)
+        if (round() != 0)
             return (void *)1;
     }
     return NULL;
@@ -253,8 +251,8 @@ static int run(const char *dir, int rounds)
     }
     wref_set_unraisable_hook(quiet_hook, NULL);
     pthread_t hammers[2];
-    VCHECK(pthread_create(&hammers[0], NULL, hammer_objects, NULL) == 0);
-    VCHECK(pthread_create(&hammers[1], NULL, hammer_findings, NULL) == 0);
+    for (int i = 0; i < 2; i++)
+        VCHECK(pthread_create(&hammers[i], NULL, hammer, &hammer_rounds[i]) == 0);
     int failed = 0;
     double slowest = 0, t0 = now();
     for (int i = 0; i < rounds && !failed; i++) {
