@@ -199,6 +199,20 @@ static inline void wref__full_fence(void) { __atomic_fetch_add(&wref__fence_cell
 static inline void wref__full_fence(void) { __atomic_thread_fence(__ATOMIC_SEQ_CST); }
 #endif
 
+/* *seq += 1 by its only writer, as one plain store another thread may read at any time (a
+ * reader slot's seq, alloc.c's counters).
+ * x86-64: one `add` to memory (a plain store, ordered after every earlier access: TSO), and a
+ * compiler barrier. Elsewhere, and under ThreadSanitizer (which must see the release), an
+ * atomic load and a release store. */
+static inline void wref__seq_bump(unsigned long *seq)
+{
+#if defined(__x86_64__) && !defined(WREF__TSAN)
+    __asm__ __volatile__("addq $1, %0" : "+m"(*seq) : : "memory");
+#else
+    __atomic_store_n(seq, __atomic_load_n(seq, __ATOMIC_RELAXED) + 1, __ATOMIC_RELEASE);
+#endif
+}
+
 /* ---- smr.c ----------------------------------------------------------------------------------
  * Lock-free weakref reads and the deferred frees that make them safe (see smr.c). In the
  * checked build the reads take the stripe lock (the checker's quarantine and guard pages own
@@ -227,19 +241,6 @@ struct wref__reader *wref__reader_get(void);        /* this thread's slot (regis
 void wref__smr_free(void *p, size_t size);           /* frees after a grace period */
 void wref__smr_flush(void);                          /* this thread's deferred frees, now */
 size_t wref__smr_pending_max(void);                  /* the per-thread bound, in objects */
-
-/* seq += 1 by its only writer, as one plain store another thread may read at any time.
- * x86-64: one `add` to memory (a plain store, ordered after every earlier access: TSO), and a
- * compiler barrier. Elsewhere, and under ThreadSanitizer (which must see the release), an
- * atomic load and a release store. */
-static inline void wref__seq_bump(unsigned long *seq)
-{
-#if defined(__x86_64__) && !defined(WREF__TSAN)
-    __asm__ __volatile__("addq $1, %0" : "+m"(*seq) : : "memory");
-#else
-    __atomic_store_n(seq, __atomic_load_n(seq, __ATOMIC_RELAXED) + 1, __ATOMIC_RELEASE);
-#endif
-}
 
 /* Begin/end a read section on this thread's slot r. Between them, the memory of any object or
  * weakref reached through a referent field or a weakref list stays allocated (smr.c). Begin is

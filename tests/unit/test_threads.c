@@ -15,6 +15,10 @@
  *    freed after a grace period) and with the object's weakrefs being cleared: it returns the
  *    canonical ref of the object, alive, or a new one; never a dying or freed weakref (ASan and
  *    TSan run this too).
+ * 5. wref_set_allocator counts the allocations of every thread (per-thread counters in the
+ *    release library): one allocated on a thread that has exited, or allocated on one thread
+ *    and freed on another, counts right, and an object alive all along is seen while another
+ *    thread allocates and frees as fast as it can.
  *
  * WREF_STRESS_OPS scales the total number of operations (default 1,000,000; keep it so under
  * ThreadSanitizer on two cores the whole program finishes well within 60 s). WREF_STRESS_THREADS
@@ -592,6 +596,80 @@ static void threads_canonical_reuse_races_ref_death(void **state)
     assert_int_equal(live_count(&g_alloc), 0);   /* the last frees were not lost */
 }
 
+/* ---- 5. the allocator's live count across threads ---------------------------------------- */
+
+static void *make_one(void *arg)
+{
+    *(wref_object **)arg = wref_new(&widget_type);   /* this thread exits right after */
+    return NULL;
+}
+
+static void *drop_one(void *arg)
+{
+    wref_decref(*(wref_object **)arg);
+    return NULL;
+}
+
+struct alloc_churn {
+    int stop;    /* atomic */
+    long made;   /* atomic */
+};
+
+static void *alloc_churner(void *arg)
+{
+    struct alloc_churn *c = arg;
+    while (!__atomic_load_n(&c->stop, __ATOMIC_RELAXED)) {
+        wref_object *o = wref_new(&widget_type);
+        wref_object *r = o ? wref_ref_new(o, NULL) : NULL;
+        wref_xdecref(o);
+        wref_xdecref(r);
+        __atomic_fetch_add(&c->made, 1, __ATOMIC_RELAXED);
+    }
+    return NULL;
+}
+
+static void threads_set_allocator_counts_every_thread(void **state)
+{
+    (void)state;
+    wref_allocator same = counting_allocator(&g_alloc);
+    wref_object *o = NULL;
+    pthread_t t;
+    /* allocated on a thread that has exited: alive, then freed here */
+    assert_int_equal(pthread_create(&t, NULL, make_one, &o), 0);
+    pthread_join(t, NULL);
+    assert_non_null(o);
+    assert_int_equal(wref_set_allocator(&same), -1);
+    assert_error_msg(WREF_ERR_SYSTEM, "wref_set_allocator: 1 allocation(s) of the current allocator are alive");
+    wref_err_clear();
+    wref_decref(o);
+    assert_int_equal(wref_set_allocator(&same), 0);
+    /* allocated here, freed on another thread */
+    o = new_obj(&widget_type);
+    assert_int_equal(pthread_create(&t, NULL, drop_one, &o), 0);
+    pthread_join(t, NULL);
+    assert_int_equal(wref_set_allocator(&same), 0);
+    /* an object alive all along is seen while another thread allocates and frees */
+    wref_object *keep = new_obj(&widget_type);
+    struct alloc_churn c = {0};
+    assert_int_equal(pthread_create(&t, NULL, alloc_churner, &c), 0);
+    while (__atomic_load_n(&c.made, __ATOMIC_RELAXED) < 100)
+        sched_yield();
+    int refused = 0;
+    for (int i = 0; i < 2000; i++) {
+        if (wref_set_allocator(&same) == -1)
+            refused++;
+        wref_err_clear();
+    }
+    __atomic_store_n(&c.stop, 1, __ATOMIC_RELAXED);
+    pthread_join(t, NULL);
+    print_message("%ld objects made and freed meanwhile; 2000 of 2000 switches expected refused: %d\n",
+                  c.made, refused);
+    assert_int_equal(refused, 2000);
+    wref_decref(keep);
+    assert_int_equal(wref_set_allocator(&same), 0);
+    assert_int_equal(live_count(&g_alloc), 0);
+}
+
 /* The error indicator is thread-local. */
 static void *set_error_thread(void *arg)
 {
@@ -629,6 +707,7 @@ int main(void)
         cmocka_unit_test(threads_mixed_stress),
         cmocka_unit_test(threads_deferred_frees_bounded),
         cmocka_unit_test(threads_canonical_reuse_races_ref_death),
+        cmocka_unit_test(threads_set_allocator_counts_every_thread),
         cmocka_unit_test(threads_error_indicator_is_thread_local),
     };
     return cmocka_run_group_tests_name("threads", tests, NULL, NULL);
