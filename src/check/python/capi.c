@@ -70,7 +70,6 @@ bool wref__py_api_resolve(const wref__py_self *self)
     }
     NEED(mem_get_allocator, "PyMem_GetAllocator");
     NEED(mem_set_allocator, "PyMem_SetAllocator");
-    NEED(type_get_flags, "PyType_GetFlags");
     NEED(type_from_spec, "PyType_FromSpec");
     NEED(eval_get_frame, "PyEval_GetFrame");
     NEED(frame_get_back, "PyFrame_GetBack");

@@ -100,7 +100,6 @@ typedef struct wref__py_api {
     int (*tuple_set_item)(py_object *t, ssize_t i, py_object *item);   /* steals item */
     void (*mem_get_allocator)(int domain, py_mem_allocator *a);
     void (*mem_set_allocator)(int domain, py_mem_allocator *a);
-    unsigned long (*type_get_flags)(py_object *type);
     py_object *(*type_from_spec)(py_type_spec *spec);
     py_object *(*eval_get_frame)(void);                 /* borrowed */
     py_object *(*frame_get_back)(py_object *frame);     /* new reference */
