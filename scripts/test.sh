@@ -84,9 +84,11 @@ add_summary() {   # name status what start-time
 
 # The aarch64 tree: what is built and which tests run (under qemu-user, through CTest's
 # CMAKE_CROSSCOMPILING_EMULATOR). The runtime's unit tests, with shorter stress and chain
-# lengths than the native trees (qemu is ~10x slower); the checker is compiled, not run.
+# lengths than the native trees (qemu is ~10x slower); the checker is compiled, not run, but for
+# its stack capture's unit tests (label stack: test_stack with the AArch64 prologue check,
+# test_stack_learn with the portable fallback).
 AARCH64_TARGETS=(wref wref_static wref-check test_conformance test_api_misc test_deep_chain
-                 test_alloc_faults test_threads test_fork)
+                 test_alloc_faults test_threads test_fork test_stack test_stack_learn)
 AARCH64_ENV=(WREF_STRESS_OPS=100000 WREF_FORK_ROUNDS=50 WREF_CHAIN_LENGTH=200000)
 
 run_build() {
@@ -106,7 +108,7 @@ run_build() {
     if [ "$name" = aarch64 ]; then
         targets=(--target "${AARCH64_TARGETS[@]}")
         prefix=(env "${AARCH64_ENV[@]}")
-        ctest_args=(-L runtime)
+        ctest_args=(-L 'runtime|stack')
     fi
     if ! cmake --build "$dir" -j "$JOBS" "${targets[@]}"; then
         add_summary "$name" FAILED "build failed" "$start"

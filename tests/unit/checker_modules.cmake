@@ -29,6 +29,17 @@ wref_checker_unit_test(test_options ${WREF_CHECKER_SRC}/check/engine/options.c)
 wref_checker_unit_test(test_stack ${WREF_CHECKER_SRC}/check/engine/stack.c ${WREF_CHECKER_SRC}/check/engine/stats.c
                                   ${WREF_CHECKER_SRC}/check/engine/symbolize.c)
 target_link_libraries(test_stack PRIVATE PkgConfig::LIBUNWIND PkgConfig::LIBDW ${CMAKE_DL_LIBS})
+# The same tests with stack.c's portable fallback (frame-pointer verdicts learned from libunwind,
+# no prologue decoder), as on an architecture other than x86-64 and AArch64.
+add_executable(test_stack_learn ${CMAKE_CURRENT_LIST_DIR}/test_stack.c ${WREF_CHECKER_SRC}/check/engine/stack.c
+               ${WREF_CHECKER_SRC}/check/engine/stats.c ${WREF_CHECKER_SRC}/check/engine/symbolize.c)
+target_include_directories(test_stack_learn PRIVATE ${WREF_CHECKER_SRC} ${WREF_CHECKER_SRC}/../include)
+target_compile_definitions(test_stack_learn PRIVATE _GNU_SOURCE WREF_STACK_LEARN_VERDICTS)
+target_compile_options(test_stack_learn PRIVATE -g)
+target_link_libraries(test_stack_learn PRIVATE PkgConfig::CMOCKA Threads::Threads PkgConfig::LIBUNWIND PkgConfig::LIBDW
+                      ${CMAKE_DL_LIBS})
+add_test(NAME test_stack_learn COMMAND test_stack_learn)
+set_tests_properties(test_stack test_stack_learn PROPERTIES LABELS stack)   # also run in the aarch64 tree
 
 wref_checker_unit_test(test_symbolize ${WREF_CHECKER_SRC}/check/engine/symbolize.c)
 target_link_libraries(test_symbolize PRIVATE PkgConfig::LIBDW ${CMAKE_DL_LIBS})

@@ -74,6 +74,11 @@ static TLS struct memo_entry {
     wref__stack_id id;
 } memo[1u << MEMO_BITS];
 static TLS int memo_ok;      /* this thread's last unwind was a complete frame-pointer walk */
+/* The TERMINAL pcs this thread's complete walks ended at (usually one: start_thread's or
+ * __libc_start_call_main's), where the memo's raw chain stops too. */
+#define THREAD_TERMINALS 4
+static TLS uintptr_t terminals[THREAD_TERMINALS];
+static TLS unsigned n_terminals;
 
 /* ---- fork: a child must not inherit a lock held by a thread that does not exist there */
 
@@ -158,14 +163,22 @@ static int put(struct sink *s, uintptr_t pc)
  * a function built without frame pointers leaves the caller's fp in the register (its own
  * caller is then skipped) or uses it for data (the walk stops early, or wanders). So each
  * return address pc the walk passes is judged once, and the verdict cached by pc:
- * - FP: the function holding pc sets up a frame record (x86-64: its prologue, found through
- *   its unwind info, has `mov %rsp,%rbp`; elsewhere the chain is trusted);
+ * - FP: the function holding pc sets up a frame record. x86-64: its prologue (found through
+ *   its unwind info) has `mov %rsp,%rbp`; AArch64: `add x29, sp, #n` (`mov x29, sp`). Other
+ *   architectures (and WREF_STACK_LEARN_VERDICTS builds, for the tests): learned, see below;
+ * - not FP (KNOWN without FP): it does not, or it cannot be told (no unwind info);
  * - TERMINAL: pc is where a complete unwind (libunwind) ends, give or take the C library's
  *   start-up glue (at most TERMINAL_SLACK frames further): __libc_start_call_main,
  *   start_thread. Learned from the slow path, below.
  * A walk is complete when it reaches a TERMINAL pc or fills the depth; it is broken when it
  * must follow the record of a function without FP, or the chain ends anywhere else. A broken
- * walk is redone with libunwind (counted as CAPTURES_SLOW). */
+ * walk is redone with libunwind (counted as CAPTURES_SLOW).
+ * Learned verdicts, where the prologue cannot be read: an unjudged pc's record is followed
+ * tentatively (the walk then counts as broken, so libunwind redoes it) and the two walks are
+ * compared: where both agree on pc and on the frame after it, the function holding pc kept
+ * its record (FP); where they agree on pc but not on the next frame, it did not. So no walk
+ * through an unverified function is ever kept, and code with frame pointers reaches the fast
+ * path after one slow capture per new return address. */
 #define VERDICT_BITS 14
 #define V_KNOWN 1u
 #define V_FP 2u
@@ -196,16 +209,18 @@ static struct verdict *verdict_slot(uintptr_t pc)
     return NULL;   /* full around here: judged again each time */
 }
 
-/* Does the function holding return address pc keep a frame record? */
+/* Does the function holding return address pc keep a frame record? 1 yes, 0 no (or cannot
+ * tell), -1 learn it from libunwind (learn_verdicts). */
+#if !defined(WREF_STACK_LEARN_VERDICTS) && (defined(__x86_64__) || defined(__aarch64__))
 static int judge_fp(uintptr_t pc)
 {
-#if defined(__x86_64__)
     unw_proc_info_t pi;
     pthread_rwlock_rdlock(&unwind_lock);
     int rc = unw_get_proc_info_by_ip(unw_local_addr_space, (unw_word_t)(pc - 1), &pi, NULL);
     pthread_rwlock_unlock(&unwind_lock);
     if (rc != 0 || pi.start_ip == 0 || pi.start_ip >= pc)
         return 0;   /* no unwind info: cannot tell, so do not trust the chain */
+#if defined(__x86_64__)
     /* gcc and clang put `mov %rsp,%rbp` (48 89 e5) within the first few instructions after
      * `push %rbp` (after endbr64, possibly scheduled past a load). */
     const unsigned char *code = (const unsigned char *)pi.start_ip;
@@ -217,25 +232,92 @@ static int judge_fp(uintptr_t pc)
             return 1;
     return 0;
 #else
-    (void)pc;
-    return 1;
+    /* AArch64: the frame record is made by `stp x29, x30, [sp, #-n]!` then `mov x29, sp`, or
+     * `sub sp, ...; stp x29, x30, [sp, #m]; add x29, sp, #m` for a large frame: both set x29
+     * with ADD (immediate, 64-bit, unshifted) from sp, 0x910003fd | imm12 << 10, among the first
+     * instructions (after paciasp or bti c). */
+    const uint32_t *code = (const uint32_t *)pi.start_ip;
+    size_t n = (pc - 4 - (uintptr_t)pi.start_ip) / 4 + 1;   /* through the call before pc */
+    if (n > 16)
+        n = 16;
+    for (size_t i = 0; i < n; i++)
+        if ((code[i] & 0xffc003ffu) == 0x910003fdu)
+            return 1;
+    return 0;
 #endif
 }
+#else
+static int judge_fp(uintptr_t pc)
+{
+    (void)pc;
+    return -1;   /* no decoder for this architecture: learned from libunwind */
+}
+#endif
 
 static unsigned verdict_of(uintptr_t pc)
 {
     struct verdict *v = verdict_slot(pc);
     unsigned bits = v ? __atomic_load_n(&v->bits, __ATOMIC_ACQUIRE) : 0;
     if (!(bits & V_KNOWN)) {
-        bits = V_KNOWN | (judge_fp(pc) ? V_FP : 0);
+        int j = judge_fp(pc);
+        if (j < 0)
+            return bits;   /* to be learned: followed tentatively */
+        bits = V_KNOWN | (j ? V_FP : 0);
         if (v)
             bits = __atomic_or_fetch(&v->bits, bits, __ATOMIC_ACQ_REL);
     }
     return bits;
 }
 
+/* A learned verdict (see above): only for a pc not judged yet. */
+static void learn_verdict(uintptr_t pc, int fp)
+{
+    struct verdict *v = verdict_slot(pc);
+    unsigned bits = v ? __atomic_load_n(&v->bits, __ATOMIC_ACQUIRE) : V_KNOWN;
+    if (!(bits & V_KNOWN))
+        __atomic_or_fetch(&v->bits, V_KNOWN | (fp ? V_FP : 0), __ATOMIC_ACQ_REL);
+}
+
+static void mark_terminal(uintptr_t pc);
+
+/* Compares a fast walk (some of its records followed tentatively) with libunwind's walk of the
+ * same stack and learns the verdicts it shows. When they part at a pc after which libunwind
+ * has at most TERMINAL_SLACK frames (the C start-up glue), that pc is where complete walks end
+ * (TERMINAL): returns the number of frames up to it, to store the stack as the fast walks that
+ * end there will give it, else 0. */
+static size_t learn_verdicts(const uintptr_t *fast, size_t nf, const uintptr_t *slow, size_t ns, size_t max)
+{
+    for (size_t i = 0; i + 1 < nf && i + 1 < ns && fast[i] == slow[i]; i++) {
+        int agree = fast[i + 1] == slow[i + 1];
+        learn_verdict(fast[i], agree);
+        if (!agree) {   /* beyond here the fast walk followed a wrong record */
+            if (ns < max && ns - (i + 1) <= TERMINAL_SLACK) {
+                mark_terminal(fast[i]);
+                return i + 1;
+            }
+            return 0;
+        }
+    }
+    return 0;
+}
+
+static int thread_terminal(uintptr_t pc)
+{
+    for (unsigned i = 0; i < n_terminals; i++)
+        if (terminals[i] == pc)
+            return 1;
+    return 0;
+}
+
+static void note_terminal(uintptr_t pc)
+{
+    if (!thread_terminal(pc))
+        terminals[n_terminals < THREAD_TERMINALS ? n_terminals++ : (unsigned)(pc >> 4) % THREAD_TERMINALS] = pc;
+}
+
 static void mark_terminal(uintptr_t pc)
 {
+    note_terminal(pc);
     struct verdict *v = verdict_slot(pc);
     if (v)
         __atomic_or_fetch(&v->bits, V_TERMINAL, __ATOMIC_ACQ_REL);
@@ -247,34 +329,44 @@ static void mark_terminal(uintptr_t pc)
  * absent chain ends the walk instead of faulting. Returns 1 if the walk is complete (see the
  * verdicts above), 0 if it is broken; *last is the last pc walked. */
 __attribute__((no_sanitize_address))
-static int walk_frame_pointers(uintptr_t fp, struct sink *s, uintptr_t *last)
+static int walk_frame_pointers(uintptr_t fp, struct sink *s, uintptr_t *last, int *tentative_out)
 {
     *last = 0;
+    *tentative_out = 0;
     if (!thread_bounds())
         return 0;
+    int tentative = 0;
+#define DONE(complete) return (*tentative_out = tentative, (complete) && !tentative)
     for (;;) {
         if (fp < stack_lo || fp > stack_hi - 2 * sizeof(uintptr_t) ||
             fp % sizeof(uintptr_t) != 0)
             return 0;
         const uintptr_t *frame = (const uintptr_t *)fp;
         uintptr_t pc = frame[1];
-        if (pc < 4096)
-            return frame[0] == 0 && pc == 0;   /* the ABI's end of chain (fp 0 at _start) */
+        if (pc < 4096)   /* the ABI's end of chain (fp 0 at _start) */
+            DONE(frame[0] == 0 && pc == 0);
         *last = pc;
         if (!put(s, pc))
-            return 1;   /* full */
+            DONE(1);   /* full */
         unsigned v = verdict_of(pc);
-        if (v & V_TERMINAL)
-            return 1;
-        if (!(v & V_FP))
-            return 0;   /* frame[0] is not that function's record */
+        if (v & V_TERMINAL) {
+            if (__builtin_expect(terminals[0] != pc, 0))
+                note_terminal(pc);
+            DONE(1);
+        }
+        if (!(v & V_FP)) {
+            if (v & V_KNOWN)
+                DONE(0);   /* frame[0] is not that function's record */
+            tentative = 1;   /* not judged: follow it, libunwind decides (learn_verdicts) */
+        }
         uintptr_t next = frame[0];
         if (next == 0)
-            return 1;
+            DONE(1);
         if (next <= fp)
-            return 0;
+            DONE(0);
         fp = next;
     }
+#undef DONE
 }
 
 /* Where a libunwind walk starts: the walk first sees this file's functions and the exported
@@ -353,9 +445,10 @@ static void walk_cursor(unw_cursor_t *cursor, uintptr_t ret, struct sink *s)
  * CPython (Debian's python3.11, no frame pointers) the free of a watched object, which
  * captures its destroy stack, went from 6.2 to 1.2 us of CPU time (docs/python.md).
  * Under ThreadSanitizer the step loop: unw_backtrace's per-thread cache has a thread-exit
- * destructor that crashes gcc 12's TSan runtime. */
-#if defined(__SANITIZE_THREAD__)
-#define USE_UNW_BACKTRACE 0
+ * destructor that crashes gcc 12's TSan runtime. On other architectures than x86-64 the step
+ * loop too (measured and tested on x86-64 only). */
+#if defined(__SANITIZE_THREAD__) || !defined(__x86_64__)
+#define USE_UNW_BACKTRACE 0   /* elsewhere: libunwind 1.6's aarch64 unw_backtrace gave frames the seek of ret does not find (qemu) */
 #elif defined(__has_feature)
 #if __has_feature(thread_sanitizer)
 #define USE_UNW_BACKTRACE 0
@@ -401,9 +494,10 @@ static size_t unwind(uintptr_t fp, uintptr_t ret, uintptr_t *pcs, size_t max, un
         max = sizeof fast / sizeof fast[0];
     struct sink f = { fast, 0, max, skip, 0 };
     uintptr_t last = 0;
+    int tentative = 0;
     memo_ok = 0;
     if (__atomic_load_n(&depot.fast_unwind, __ATOMIC_RELAXED)) {
-        if (walk_frame_pointers(fp, &f, &last)) {
+        if (walk_frame_pointers(fp, &f, &last, &tentative)) {
             memcpy(pcs, fast, f.n * sizeof *pcs);
             memo_ok = 1;
             return f.n;
@@ -414,6 +508,11 @@ static size_t unwind(uintptr_t fp, uintptr_t ret, uintptr_t *pcs, size_t max, un
     walk_libunwind(ret, &s);
     if (f.walked == 0)
         return s.n;
+    if (tentative) {
+        size_t cut = learn_verdicts(fast, f.n, pcs, s.n, max);
+        if (cut)
+            return cut;
+    }
     /* Learn where complete walks end: the broken fast walk agreed with libunwind on every
      * frame and libunwind went at most TERMINAL_SLACK frames further (C start-up glue). */
     if (last != 0 && s.n < max && f.n > 0 && f.n <= s.n && s.n - f.n <= TERMINAL_SLACK &&
@@ -423,7 +522,7 @@ static size_t unwind(uintptr_t fp, uintptr_t ret, uintptr_t *pcs, size_t max, un
             s.n = f.n;
         }
     }
-    if (s.n < f.n) {   /* libunwind knew less (no unwind info): keep the longer walk */
+    if (s.n < f.n && !tentative) {   /* libunwind knew less (no unwind info): keep the longer walk */
         memcpy(pcs, fast, f.n * sizeof *pcs);
         return f.n;
     }
@@ -439,7 +538,13 @@ static size_t unwind(uintptr_t fp, uintptr_t ret, uintptr_t *pcs, size_t max, un
  * depot probe. Only complete fast walks enter it (memo_ok): a walk that needed libunwind may
  * have passed functions without frame records, which the raw chain does not show. The key is
  * 64 bits of the chain, its length and the module generation; a collision (2^-64) would name a
- * stack of another chain. */
+ * stack of another chain.
+ * The raw chain stops at a TERMINAL pc of this thread (where its complete walks end), as the
+ * verified walk does: beyond it the "records" are whatever the outermost function (which keeps
+ * none) left in its frame-pointer register. Under ThreadSanitizer that is its thread-start
+ * wrapper's, pointing at a word of TSan's thread state that changes with every
+ * synchronization, so hashing it gave a repeated stack a new key after each slow capture
+ * (test_memo, which is run in the TSan tree again). */
 
 __attribute__((noinline, no_sanitize_address))
 static uint64_t chain_key(uintptr_t fp, size_t max)
@@ -448,13 +553,14 @@ static uint64_t chain_key(uintptr_t fp, size_t max)
         return 0;
     uint64_t h = 0x9e3779b97f4a7c15ull ^ ((uint64_t)wref__module_gen() << 32);
     size_t n = 0;
+    const uintptr_t stop = terminals[0];   /* a second terminal of the thread (rare) only costs misses */
     while (n < max && fp >= stack_lo && fp <= stack_hi - 2 * sizeof(uintptr_t) && fp % sizeof(uintptr_t) == 0) {
         const uintptr_t *frame = (const uintptr_t *)fp;
         uintptr_t pc = frame[1];
         h = (h ^ pc) * 0xff51afd7ed558ccdull;
         h ^= h >> 29;
         n++;
-        if (pc < 4096 || frame[0] <= fp)
+        if (pc < 4096 || frame[0] <= fp || pc == stop)
             break;
         fp = frame[0];
     }
