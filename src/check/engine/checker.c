@@ -107,11 +107,7 @@ static int timeout_sig;   /* the private real-time signal; 0 when none was free 
 
 static void die_by(int sig)
 {
-    struct sigaction dfl;
-    memset(&dfl, 0, sizeof dfl);
-    dfl.sa_handler = SIG_DFL;
-    sigemptyset(&dfl.sa_mask);
-    sigaction(sig, &dfl, NULL);
+    wref__signal_default(sig);
     sigset_t set;
     sigemptyset(&set);
     sigaddset(&set, sig);

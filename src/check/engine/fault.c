@@ -79,7 +79,7 @@ __attribute__((no_sanitize("thread"))) static int real_sigaction(int sig, const 
     return next(sig, act, old);
 }
 
-static void real_default(int sig)
+void wref__signal_default(int sig)
 {
     struct sigaction dfl;
     memset(&dfl, 0, sizeof dfl);
@@ -205,18 +205,11 @@ static void put_frame(struct out *o, struct out *j, unsigned i, uintptr_t pc, ui
     put(j, ",\"function\":null,\"file\":null,\"line\":null,\"inlined\":false}");
 }
 
-/* A labelled stack: the text section header (unless label is NULL) and a JSON stack. */
-static void put_stack(struct out *o, struct out *j, const char *label, const char *json_label, unsigned tno,
-                      wref__stack_id id)
+/* One JSON stack {"label", "thread", "frames"} of n frames, each also a text line. */
+static void put_frames(struct out *o, struct out *j, const char *json_label, unsigned tno, const uintptr_t *pcs,
+                       size_t n, uint32_t gen)
 {
-    const uintptr_t *pcs;
-    size_t n = wref__stack_get(id, &pcs);
-    uint32_t gen = wref__stack_gen(id);
-    put(o, label);
-    put(o, " by thread T");
-    put_num(o, tno, 10);
-    put(o, " here:\n");
-    put(j, ",{\"label\":");
+    put(j, "{\"label\":");
     put_json_str(j, json_label);
     put(j, ",\"thread\":");
     put_num(j, tno, 10);
@@ -228,21 +221,27 @@ static void put_stack(struct out *o, struct out *j, const char *label, const cha
     put(j, "]}");
 }
 
+/* A recorded stack after the first: the text section header and a JSON stack. */
+static void put_stack(struct out *o, struct out *j, const char *label, unsigned tno, wref__stack_id id)
+{
+    const uintptr_t *pcs;
+    size_t n = wref__stack_get(id, &pcs);
+    put(o, label);
+    put(o, " by thread T");
+    put_num(o, tno, 10);
+    put(o, " here:\n");
+    put(j, ",");
+    put_frames(o, j, label, tno, pcs, n, wref__stack_gen(id));
+}
+
 /* The faulting thread's stack from the signal context (stack.c's signal-safe walk): complete
  * from a leaf function and through libc. */
 static void put_context_stack(struct out *o, struct out *j, void *uc)
 {
-    uint32_t gen = wref__module_gen();
     uintptr_t pcs[WREF__STACK_MAX_DEPTH];
+    uint32_t gen = wref__module_gen();
     size_t n = wref__stack_unwind_signal(uc, pcs, wref__opt.stack_depth);
-    put(j, "{\"label\":\"where\",\"thread\":");
-    put_num(j, wref__thread_no(), 10);
-    put(j, ",\"frames\":[");
-    for (size_t i = 0; i < n; i++)
-        put_frame(o, j, (unsigned)i, pcs[i], gen);
-    if (!n)
-        put(o, "    <no stack>\n");
-    put(j, "]}");
+    put_frames(o, j, "where", wref__thread_no(), pcs, n, gen);
 }
 
 /* poisoned: the fault is at a poison pointer read from r's memory (poison.h), not in r. */
@@ -300,9 +299,8 @@ static void report_fault(wref__rec *r, uintptr_t addr, uintptr_t obj, void *ctx,
     put(&j, "},\"stacks\":[");
     put_context_stack(&o, &j, ctx);
     if (freed && r->st_destroyed)
-        put_stack(&o, &j, "destroyed (the last reference dropped)", "destroyed (the last reference dropped)",
-                  r->tno_destroyed, r->st_destroyed);
-    put_stack(&o, &j, "created", "created", r->tno_created, r->st_created);
+        put_stack(&o, &j, "destroyed (the last reference dropped)", r->tno_destroyed, r->st_destroyed);
+    put_stack(&o, &j, "created", r->tno_created, r->st_created);
     put(&o, "SUMMARY: wref-check: ");
     put(&o, kind);
     put(&o, how);
@@ -382,7 +380,7 @@ static void handler(int sig, siginfo_t *info, void *ctx)
     /* about to die: let the reports other threads are writing finish first */
     for (long waited = 0; __atomic_load_n(&in_flight, __ATOMIC_ACQUIRE) > 0 && waited < WAIT_NS; waited += 1000000)
         sleep_ns(1000000);
-    real_default(sig);   /* returning re-executes the access and dies as it would have */
+    wref__signal_default(sig);   /* returning re-executes the access and dies as it would have */
     errno = saved_errno;
 }
 

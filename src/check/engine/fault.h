@@ -8,5 +8,8 @@
 
 void wref__fault_install(void);
 void wref__fault_fork(enum wref__fork_phase phase);     /* the interposed sigaction's slot lock */
+/* Sets sig's action to SIG_DFL through libc's sigaction (past the interposer of fault.c).
+ * Async-signal-safe. */
+void wref__signal_default(int sig);
 
 #endif /* WREF_CHECK_ENGINE_FAULT_H */
