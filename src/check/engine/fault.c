@@ -244,19 +244,206 @@ static void put_context_stack(struct out *o, struct out *j, void *uc)
     put_frames(o, j, "where", wref__thread_no(), pcs, n, gen);
 }
 
-/* poisoned: the fault is at a poison pointer read from r's memory (poison.h), not in r. */
-static void report_fault(wref__rec *r, uintptr_t addr, uintptr_t obj, void *ctx, bool poisoned)
+/* ---- a poison pointer in a register ---------------------------------------------------------
+ * A fault at a non-canonical address (x86-64: a general-protection fault, si_code SI_KERNEL,
+ * si_addr 0) carries no address. When the address came from poison read at a misaligned
+ * offset (poison.h: rotated bytes), the poison is still in a register: on x86-64 the faulting
+ * instruction is decoded just enough to name its memory operand's base and index registers
+ * (legacy, REX, VEX and EVEX prefixes; the one- and two-byte opcodes that take a ModRM byte;
+ * string instructions' rsi/rdi; an indirect call or jump through a register), and those are
+ * tried in that order. An instruction that is not decoded has every general register tried.
+ * aarch64 (which reports the address, with its top byte cleared) has its x0-x30 tried. */
+
+struct poison_reg {
+    const char *name;       /* the register that held the poison */
+    uintptr_t value;        /* its value (the address that faulted, up to a displacement) */
+    unsigned skew;          /* poison.h: how far past a word boundary the pointer was read */
+    bool scanned;           /* found by trying every register, not the instruction's operand */
+};
+
+#if defined(__x86_64__)
+static const char *const x86_names[16] = {"rax", "rcx", "rdx", "rbx", "rsp", "rbp", "rsi", "rdi",
+                                          "r8",  "r9",  "r10", "r11", "r12", "r13", "r14", "r15"};
+static const int x86_greg[16] = {REG_RAX, REG_RCX, REG_RDX, REG_RBX, REG_RSP, REG_RBP, REG_RSI, REG_RDI,
+                                 REG_R8,  REG_R9,  REG_R10, REG_R11, REG_R12, REG_R13, REG_R14, REG_R15};
+
+static bool x86_canonical(uintptr_t a)
 {
-    static struct out o, j;
-    o.len = j.len = 0;
+    return (uintptr_t)((intptr_t)(a << 16) >> 16) == a;
+}
+
+static bool one_byte_has_modrm(uint8_t op)
+{
+    return (op < 0x40 && (op & 7) < 4) || op == 0x63 || op == 0x69 || op == 0x6b || (op >= 0x80 && op <= 0x8f) ||
+           op == 0xc0 || op == 0xc1 || op == 0xc6 || op == 0xc7 || (op >= 0xd0 && op <= 0xd3) ||
+           (op >= 0xd8 && op <= 0xdf) || op == 0xf6 || op == 0xf7 || op == 0xfe || op == 0xff;
+}
+
+static bool two_byte_has_modrm(uint8_t op)
+{
+    return (op >= 0x10 && op <= 0x1f) || (op >= 0x28 && op <= 0x2f) || (op >= 0x40 && op <= 0x76) ||
+           (op >= 0x78 && op <= 0x7f) || (op >= 0x90 && op <= 0x9f) || op == 0xa3 || op == 0xab ||
+           (op >= 0xad && op <= 0xb1) || (op >= 0xb3 && op <= 0xb7) || (op >= 0xba && op <= 0xc7) || op >= 0xd0;
+}
+
+/* The registers of the memory operand of the instruction at ip (base first): how many, or -1
+ * when the instruction is not one this decoder knows. */
+static int x86_operand_regs(const uint8_t *ip, int regs[2])
+{
+    size_t i = 0;
+    while (i < 4 && (ip[i] == 0x26 || ip[i] == 0x2e || ip[i] == 0x36 || ip[i] == 0x3e || ip[i] == 0x64 ||
+                     ip[i] == 0x65 || ip[i] == 0x66 || ip[i] == 0x67 || ip[i] == 0xf0 || ip[i] == 0xf2 ||
+                     ip[i] == 0xf3))
+        i++;
+    unsigned rex_b = 0, rex_x = 0;
+    bool modrm;
+    uint8_t op;
+    if (ip[i] == 0xc5) {                       /* two-byte VEX: X and B are 0 */
+        op = ip[i + 2];
+        i += 3;
+        modrm = op != 0x77;
+    } else if (ip[i] == 0xc4 || ip[i] == 0x62) {   /* three-byte VEX, EVEX: ~X, ~B in bits 6, 5 */
+        rex_x = !(ip[i + 1] & 0x40);
+        rex_b = !(ip[i + 1] & 0x20);
+        i += ip[i] == 0x62 ? 4 : 3;
+        op = ip[i++];
+        modrm = true;
+    } else {
+        if ((ip[i] & 0xf0) == 0x40) {
+            rex_x = (ip[i] >> 1) & 1;
+            rex_b = ip[i] & 1;
+            i++;
+        }
+        op = ip[i++];
+        if (op == 0x0f) {
+            op = ip[i++];
+            if (op == 0x38 || op == 0x3a) {
+                i++;
+                modrm = true;
+            } else {
+                modrm = two_byte_has_modrm(op);
+            }
+        } else if ((op >= 0xa4 && op <= 0xa7) || (op >= 0xaa && op <= 0xaf)) {
+            regs[0] = 6, regs[1] = 7;          /* movs, cmps, stos, lods, scas: rsi, rdi */
+            return 2;
+        } else {
+            modrm = one_byte_has_modrm(op);
+        }
+    }
+    if (!modrm)
+        return -1;
+    uint8_t m = ip[i++];
+    unsigned mod = m >> 6, rm = m & 7;
+    if (mod == 3) {   /* no memory operand: only call/jmp through a register fault on it */
+        if (op == 0xff && (((m >> 3) & 7) == 2 || ((m >> 3) & 7) == 4)) {
+            regs[0] = (int)(rm | rex_b << 3);
+            return 1;
+        }
+        return 0;
+    }
+    int n = 0;
+    if (rm == 4) {
+        uint8_t sib = ip[i];
+        unsigned base = sib & 7, index = ((sib >> 3) & 7) | rex_x << 3;
+        if (!(mod == 0 && base == 5))
+            regs[n++] = (int)(base | rex_b << 3);
+        if (index != 4)
+            regs[n++] = (int)index;
+    } else if (!(mod == 0 && rm == 5)) {   /* mod 0, rm 5: rip-relative */
+        regs[n++] = (int)(rm | rex_b << 3);
+    }
+    return n;
+}
+#endif
+
+static bool try_reg(struct poison_reg *pr, const char *name, uintptr_t value, bool scanned, wref__rec **r,
+                    uintptr_t *obj)
+{
+    unsigned skew;
+    wref__rec *found = wref__poison_decode(value, obj, &skew);
+    if (!found)
+        return false;
+    *r = found;
+    *pr = (struct poison_reg){name, value, skew, scanned};
+    return true;
+}
+
+/* The record whose poison a register of the faulting context holds (see above), or NULL. */
+static wref__rec *poison_in_registers(void *ctx, uintptr_t *obj, struct poison_reg *pr)
+{
+    wref__rec *r = NULL;
+    if (!ctx)
+        return NULL;
+#if defined(__x86_64__)
+    const greg_t *g = ((const ucontext_t *)ctx)->uc_mcontext.gregs;
+    uintptr_t ip = (uintptr_t)g[REG_RIP];
+    if (!x86_canonical(ip))   /* a jump to poison: the instruction pointer holds it */
+        return try_reg(pr, "rip", ip, false, &r, obj) ? r : NULL;
+    int regs[2];
+    int n = x86_operand_regs((const uint8_t *)ip, regs);
+    for (int i = 0; i < n; i++)
+        if (try_reg(pr, x86_names[regs[i]], (uintptr_t)g[x86_greg[regs[i]]], false, &r, obj))
+            return r;
+    if (n <= 0)
+        for (int i = 0; i < 16; i++)
+            if (try_reg(pr, x86_names[i], (uintptr_t)g[x86_greg[i]], true, &r, obj))
+                return r;
+#elif defined(__aarch64__)
+    static const char *const names[31] = {"x0",  "x1",  "x2",  "x3",  "x4",  "x5",  "x6",  "x7",  "x8",  "x9",  "x10",
+                                          "x11", "x12", "x13", "x14", "x15", "x16", "x17", "x18", "x19", "x20", "x21",
+                                          "x22", "x23", "x24", "x25", "x26", "x27", "x28", "x29", "x30"};
+    const ucontext_t *uc = ctx;
+    for (int i = 0; i < 31; i++)
+        if (try_reg(pr, names[i], (uintptr_t)uc->uc_mcontext.regs[i], true, &r, obj))
+            return r;
+#else
+    (void)obj, (void)pr, (void)try_reg;
+#endif
+    return NULL;
+}
+
+/* The sentence that says what happened, into w. pr: the poison was found in a register. */
+static void put_what(struct out *w, bool poisoned, bool freed, uintptr_t addr, const struct poison_reg *pr)
+{
+    put(w, poisoned ? "a pointer read from the memory of a destroyed object was followed ("
+           : freed  ? "memory of a destroyed object was accessed (guard-page fault at "
+                    : "memory past the end of the object was accessed (guard-page fault at ");
+    if (!pr) {
+        if (poisoned)
+            put(w, "fault at ");
+        put_num(w, addr, 16);
+        put(w, ")");
+        return;
+    }
+    put(w, "a fault at a non-canonical address, which the kernel does not give: ");
+    put(w, pr->scanned ? "register " : "the faulting instruction's address register ");
+    put(w, pr->name);
+    put(w, " holds ");
+    put_num(w, pr->value, 16);
+    if (pr->skew) {
+        put(w, ", poison read ");
+        put_num(w, pr->skew, 10);
+        put(w, " byte(s) past a word boundary");
+    }
+    put(w, ")");
+}
+
+/* poisoned: the fault is at a poison pointer read from r's memory (poison.h), not in r; pr
+ * (or NULL): that poison was found in a register (a fault with no address). */
+static void report_fault(wref__rec *r, uintptr_t addr, uintptr_t obj, void *ctx, bool poisoned,
+                         const struct poison_reg *pr)
+{
+    static struct out o, j, w;
+    o.len = j.len = w.len = 0;
     bool freed = poisoned || r->state == WREF__FREED || r->state == WREF__GONE;
     const char *kind = freed ? "use-after-free" : "heap-overflow";
     const char *type = wref__model_type_name(r->type);   /* async-signal-safe (model.h) */
     if (wref__suppress_match_type(freed ? WREF__K_USE_AFTER_FREE : WREF__K_HEAP_OVERFLOW, type))
         return;
-    const char *what = poisoned ? "a pointer read from the memory of a destroyed object was followed (fault at "
-                       : freed  ? "memory of a destroyed object was accessed (guard-page fault at "
-                                : "memory past the end of the object was accessed (guard-page fault at ";
+    if (pr)
+        addr = pr->value;
+    put_what(&w, poisoned, freed, addr, pr);
+    w.buf[w.len < sizeof w.buf ? w.len : sizeof w.buf - 1] = 0;
     const char *how = poisoned ? " (poisoned pointer)" : " (guard page)";
     put(&o, "==");
     put_num(&o, (unsigned long)getpid(), 10);
@@ -271,18 +458,16 @@ static void report_fault(wref__rec *r, uintptr_t addr, uintptr_t obj, void *ctx,
     put(&o, " (");
     put_num(&o, r->size, 10);
     put(&o, "-byte object)\n");
-    put(&o, what);
-    put_num(&o, addr, 16);
-    put(&o, "); frames are module+offset (signal handler: no symbolization)\n");
+    put(&o, w.buf);
+    put(&o, "; frames are module+offset (signal handler: no symbolization)\n");
 
     put(&j, "{\"id\":");
     put_num(&j, wref__report_count_unlocked() + 1, 10);
     put(&j, ",\"kind\":\"");
     put(&j, kind);
     put(&j, "\",\"severity\":\"error\",\"message\":\"");
-    put(&j, what);
-    put_num(&j, addr, 16);
-    put(&j, ")\",\"object\":{\"type\":");
+    put(&j, w.buf);
+    put(&j, "\",\"object\":{\"type\":");
     put_json_str(&j, type);
     put(&j, ",\"serial\":");
     put_num(&j, r->serial, 10);
@@ -338,12 +523,22 @@ static void handler(int sig, siginfo_t *info, void *ctx)
     int self = wref__tid();
     uintptr_t addr = (uintptr_t)info->si_addr, obj = 0;
     bool access_fault = info->si_code == SEGV_ACCERR || info->si_code == SEGV_MAPERR;
+    /* a fault with no address (x86-64: non-canonical) or, on aarch64, with its top byte cleared:
+     * the poison may be in a register */
+    bool try_registers = info->si_code == SI_KERNEL;
+#if defined(__aarch64__)
+    try_registers = try_registers || access_fault;
+#endif
     wref__rec *r = NULL;
     bool poisoned = false;
-    if (access_fault && __atomic_load_n(&reporter, __ATOMIC_ACQUIRE) != self) {
-        r = wref__heap_guarded_find(addr, &obj);
-        if (!r && (r = wref__poison_find(addr, &obj)) != NULL)
+    struct poison_reg reg, *pr = NULL;
+    if ((access_fault || try_registers) && __atomic_load_n(&reporter, __ATOMIC_ACQUIRE) != self) {
+        if (access_fault)
+            r = wref__heap_guarded_find(addr, &obj);
+        if (!r && access_fault && (r = wref__poison_find(addr, &obj)) != NULL)
             poisoned = true;
+        if (!r && try_registers && (r = poison_in_registers(ctx, &obj, &reg)) != NULL)
+            poisoned = true, pr = &reg;
     }
     if (r) {
         __atomic_fetch_add(&in_flight, 1, __ATOMIC_ACQ_REL);
@@ -356,7 +551,7 @@ static void handler(int sig, siginfo_t *info, void *ctx)
             waited += 1000000;
         }
         if (waited < WAIT_NS) {
-            report_fault(r, addr, obj, ctx, poisoned);
+            report_fault(r, addr, obj, ctx, poisoned, pr);
             __atomic_store_n(&reporter, 0, __ATOMIC_RELEASE);
         } else {
             busy_note(addr);

@@ -206,3 +206,26 @@ struct wref__rec *wref__poison_find(uintptr_t addr, uintptr_t *obj)
         *obj = __atomic_load_n(&pz.slots[k].addr, __ATOMIC_ACQUIRE);
     return r;
 }
+
+struct wref__rec *wref__poison_decode(uintptr_t word, uintptr_t *obj, unsigned *skew)
+{
+    uintptr_t base = __atomic_load_n(&pz.base, __ATOMIC_ACQUIRE);
+    if (!base)
+        return NULL;
+    for (unsigned k = 0; k < sizeof word; k++) {
+        /* a read k bytes past a word boundary gives the poison rotated right by 8k bits */
+        uintptr_t v = k ? word << (8 * k) | word >> (8 * (sizeof word - k)) : word;
+        if (v < base + WREF__POISON_BIAS || (v - base - WREF__POISON_BIAS) % WREF__POISON_STRIDE)
+            continue;
+        uintptr_t slot = (v - base - WREF__POISON_BIAS) / WREF__POISON_STRIDE;
+        if (slot >= pz.n)
+            continue;
+        struct wref__rec *r = __atomic_load_n(&pz.slots[slot].rec, __ATOMIC_ACQUIRE);
+        if (!r || r == CLAIMING)
+            continue;
+        *obj = __atomic_load_n(&pz.slots[slot].addr, __ATOMIC_ACQUIRE);
+        *skew = k;
+        return r;
+    }
+    return NULL;
+}

@@ -55,6 +55,14 @@ void wref__poison_release(const struct wref__rec *rec);
  * *obj to that object's address. Async-signal-safe. */
 struct wref__rec *wref__poison_find(uintptr_t addr, uintptr_t *obj);
 
+/* The quarantined record whose poison pointer `word` is, exactly, or with its bytes rotated as
+ * a pointer-sized read at a misaligned offset gives it (the halves of two poison pointers of
+ * one object, little-endian): sets *obj to that object's address and *skew to the read's
+ * offset past a word boundary (0: the poison pointer itself). NULL for any other value (a
+ * value that only partly is poison, as a read across the object's tail gives). Async-signal-
+ * safe. */
+struct wref__rec *wref__poison_decode(uintptr_t word, uintptr_t *obj, unsigned *skew);
+
 /* fork(): prepare takes the free list's lock, !prepare releases it (parent and child). */
 void wref__poison_fork(bool prepare);
 
