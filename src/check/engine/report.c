@@ -179,7 +179,14 @@ static void prepare_signal_path(void)
     const char *p = text_path(lsan, sizeof lsan);
     rep.signal_path[0] = 0;
     rep.signal_fd = !strcmp(p, "stdout") ? 1 : 2;
-    if (p[0] && strcmp(p, "stderr") && strcmp(p, "stdout"))
+    if (!p[0] || !strcmp(p, "stderr") || !strcmp(p, "stdout"))
+        return;
+    /* absolute: the program may change directory before the fault */
+    char cwd[512] = "";
+    if (p[0] != '/' && !getcwd(cwd, sizeof cwd))
+        cwd[0] = 0;
+    int n = snprintf(rep.signal_path, sizeof rep.signal_path, "%s%s%s.%d", cwd, cwd[0] ? "/" : "", p, (int)getpid());
+    if (n < 0 || (size_t)n >= sizeof rep.signal_path)
         snprintf(rep.signal_path, sizeof rep.signal_path, "%s.%d", p, (int)getpid());
 }
 
@@ -228,8 +235,9 @@ static bool use_color(void)
 }
 
 /* The fault handler writes reports from a signal handler, where files cannot be created
- * with path formatting or malloc: the text log's name is formatted now, and with guard pages
- * on the text log is opened now (an empty log file is then left by a run without findings). */
+ * with path formatting or malloc: the text log's name is formatted now (absolute), and the
+ * handler creates the file with open(2) at its first report, so a run without findings
+ * leaves no empty log. */
 static void prepare_for_faults(bool child)
 {
     prepare_signal_path();
@@ -240,9 +248,7 @@ static void prepare_for_faults(bool child)
     if (wref__opt.guard == WREF__GUARD_NONE)
         return;
     if (rep.json)
-        wref__json_open_now();
-    if (rep.text && rep.fd < 0)
-        rep.fd = open_log();
+        wref__json_open_now();   /* a suppressed fault writes nothing, and its death runs no exit */
 }
 
 void wref__report_init(void)
