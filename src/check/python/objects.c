@@ -7,9 +7,19 @@
  * tombstone is freed through the saved allocator, unless its count shows that someone took a
  * reference after the free: that memory is reported and never reused.
  *
- * Locking: one mutex for the tables and the quarantine. Nothing that can call back into the
- * allocator (stack capture, reports) runs with it held; a per-thread flag makes the hook a
- * plain forwarder while the frontend itself allocates. It is held across fork
+ * Locking: one mutex for the tables and the quarantine, taken by every change. Nothing that
+ * can call back into the allocator (stack capture, reports) runs with it held; a per-thread
+ * flag makes the hook a plain forwarder while the frontend itself allocates.
+ *
+ * Lock-free reads: a borrow of an object that is watched already and holds this borrow's
+ * stacks, and a free or malloc of a block that is not watched, change nothing and take no
+ * lock. They walk the hash chains with atomic loads and trust what they read only when
+ * wref__py_generation is even and the same before and after (a sequence lock: it is odd while
+ * a record is unlinked or leaves the watched state). That needs type-stable records: they are
+ * never returned to malloc but kept on a free list (pool), so a reader that still holds a
+ * record that was unlinked and reused reads a record, never freed memory; the walk is
+ * bounded, and anything the reader cannot trust goes to the locked path. Nothing here relies
+ * on the GIL: an extension may reach PyObject_Free without it. The lock is held across fork
  * (wref__py_objects_fork): a thread that holds it without the GIL (a free from an extension
  * that dropped the GIL) or while another forks with the GIL released leaves the child a lock
  * nobody would release. */
@@ -24,6 +34,8 @@
 #define BUCKETS 16384
 #define MAX_WATCHED 200000
 #define MAX_QUARANTINED 65536
+#define POOL_CHUNK 512    /* records per allocation of the pool */
+#define MAX_WALK 64       /* chain links a lock-free reader follows before it takes the lock */
 
 static struct {
     pthread_mutex_t lock;
@@ -34,9 +46,33 @@ static struct {
     size_t watched;                   /* atomic reads on the fast path */
     size_t tombstones_total, dropped;
     uint64_t next_serial;
+    wref__py_rec *pool;               /* free records (linked by q_next), never freed */
 } tab = {.lock = PTHREAD_MUTEX_INITIALIZER};
 
-uint64_t wref__py_generation;   /* written under tab.lock */
+uint64_t wref__py_generation;   /* written under tab.lock; odd while a change is half made */
+
+#define LOAD(x) __atomic_load_n(&(x), __ATOMIC_RELAXED)
+#define STORE(x, v) __atomic_store_n(&(x), (v), __ATOMIC_RELAXED)
+
+/* The sequence lock's writer side (tab.lock held): around an unlink, or a record leaving the
+ * watched state. */
+static void gen_begin(void)
+{
+    STORE(wref__py_generation, wref__py_generation + 1);
+    __atomic_thread_fence(__ATOMIC_RELEASE);
+}
+
+static void gen_end(void)
+{
+    __atomic_store_n(&wref__py_generation, wref__py_generation + 1, __ATOMIC_RELEASE);
+}
+
+/* The reader's check after its reads: nothing it read was being changed. */
+static inline __attribute__((always_inline)) bool gen_still(uint64_t g)
+{
+    __atomic_thread_fence(__ATOMIC_ACQUIRE);
+    return !(g & 1) && LOAD(wref__py_generation) == g;
+}
 
 static __thread __attribute__((tls_model("initial-exec"))) int in_frontend;
 
@@ -61,41 +97,102 @@ static wref__py_rec *find_obj(uintptr_t obj)
     return NULL;
 }
 
+/* Lock-free: whether block is in the table; false only when it surely is not (then the
+ * generation was g before and after; g is read by the caller with acquire). */
+static bool block_absent(uintptr_t block, uint64_t g)
+{
+    const wref__py_rec *r = __atomic_load_n(&tab.by_block[slot(block)], __ATOMIC_ACQUIRE);
+    for (int n = 0; r; r = __atomic_load_n(&r->next_block, __ATOMIC_ACQUIRE))
+        if (LOAD(r->block) == block || ++n == MAX_WALK)
+            return false;
+    return gen_still(g);
+}
+
+/* A record from the pool (tab.lock held), zeroed; NULL when out of memory. */
+static wref__py_rec *rec_new(void)
+{
+    if (!tab.pool) {
+        wref__py_rec *c = calloc(POOL_CHUNK, sizeof *c);   /* never freed: type-stable */
+        if (!c)
+            return NULL;
+        for (size_t i = 0; i < POOL_CHUNK; i++) {
+            c[i].q_next = tab.pool;
+            tab.pool = &c[i];
+        }
+    }
+    wref__py_rec *r = tab.pool;
+    tab.pool = r->q_next;
+    /* field by field: a lock-free reader may still be reading it (it will not trust it) */
+    STORE(r->next_block, NULL);
+    STORE(r->next_obj, NULL);
+    r->q_next = NULL;
+    STORE(r->obj, 0);
+    STORE(r->block, 0);
+    r->serial = 0;
+    r->size = 0;
+    STORE(r->state, WREF__PY_WATCHED);
+    r->reported = r->pinned = 0;
+    STORE(r->how, 0);
+    r->weaklist = 0;
+    r->type_name[0] = 0;
+    STORE(r->st_borrow, 0);
+    r->st_destroy = 0;
+    STORE(r->py_borrow, 0);
+    r->py_destroy = 0;
+    STORE(r->tno_borrow, 0);
+    r->tno_destroy = 0;
+    return r;
+}
+
+/* Records back to the pool (tab.lock held): unlinked ones of this file's tables; python_watch=all's
+ * own (wide.c's, never in these tables) are freed. */
+static void rec_put(wref__py_rec *r)
+{
+    if (r->how == WREF__PY_FREED) {
+        free(r);
+        return;
+    }
+    r->q_next = tab.pool;
+    tab.pool = r;
+}
+
 static void unlink_rec(wref__py_rec *r)
 {
     if (r->how == WREF__PY_FREED) {   /* python_watch=all: in wide.c's table only */
         wref__py_wide_remove(r);
         return;
     }
+    gen_begin();
     for (wref__py_rec **p = &tab.by_block[slot(r->block)]; *p; p = &(*p)->next_block)
         if (*p == r) {
-            *p = r->next_block;
+            STORE(*p, r->next_block);
             break;
         }
     for (wref__py_rec **p = &tab.by_obj[slot(r->obj)]; *p; p = &(*p)->next_obj)
         if (*p == r) {
-            *p = r->next_obj;
+            STORE(*p, r->next_obj);
             break;
         }
     if (r->state == WREF__PY_WATCHED)
-        __atomic_store_n(&tab.watched, tab.watched - 1, __ATOMIC_RELAXED);
-    __atomic_store_n(&wref__py_generation, wref__py_generation + 1, __ATOMIC_RELEASE);
+        STORE(tab.watched, tab.watched - 1);
+    gen_end();
 }
 
 /* A watched block came back from the allocator, or was resized: it was freed in a way we did
  * not see (another domain, a custom tp_free), so its record is stale. */
 static void forget_block(void *p)
 {
-    if (!p || !__atomic_load_n(&tab.watched, __ATOMIC_RELAXED) || in_frontend)
+    if (!p || !LOAD(tab.watched) || in_frontend)
+        return;
+    if (block_absent((uintptr_t)p, __atomic_load_n(&wref__py_generation, __ATOMIC_ACQUIRE)))
         return;
     pthread_mutex_lock(&tab.lock);
     wref__py_rec *r = find_block((uintptr_t)p);
-    if (r && r->state == WREF__PY_WATCHED)
+    if (r && r->state == WREF__PY_WATCHED) {
         unlink_rec(r);
-    else
-        r = NULL;
+        rec_put(r);
+    }
     pthread_mutex_unlock(&tab.lock);
-    free(r);
 }
 
 /* ---- the hook -------------------------------------------------------------------------- */
@@ -150,6 +247,7 @@ static wref__py_rec *evict_locked(void)
 
 static void release(wref__py_rec *list)
 {
+    wref__py_rec *done = NULL;
     while (list) {
         wref__py_rec *r = list;
         list = r->q_next;
@@ -162,8 +260,18 @@ static void release(wref__py_rec *list)
             wref__py_report_late_incref(r, o->ob_refcnt);   /* still referenced: never reused */
         else
             tab.saved.free(tab.saved.ctx, (void *)r->block);
-        free(r);
+        r->q_next = done;
+        done = r;
     }
+    if (!done)
+        return;
+    pthread_mutex_lock(&tab.lock);
+    while (done) {
+        wref__py_rec *r = done;
+        done = r->q_next;
+        rec_put(r);
+    }
+    pthread_mutex_unlock(&tab.lock);
 }
 
 /* The block of a watched object is freed: its dealloc ran and the last reference is gone. */
@@ -225,17 +333,22 @@ static void tombstone(wref__py_rec *r)
 static void py_object_free_hook(void *ctx, void *p)
 {
     (void)ctx;
-    if (p && (__atomic_load_n(&tab.watched, __ATOMIC_RELAXED) || wref__py_wide) && !in_frontend) {
-        pthread_mutex_lock(&tab.lock);
-        wref__py_rec *r = tab.watched ? find_block((uintptr_t)p) : NULL;
-        if (r && r->state == WREF__PY_WATCHED) {
-            r->state = WREF__PY_TOMBSTONE;
-            __atomic_store_n(&tab.watched, tab.watched - 1, __ATOMIC_RELAXED);
-            __atomic_store_n(&wref__py_generation, wref__py_generation + 1, __ATOMIC_RELEASE);
-        } else {
-            r = NULL;
+    if (p && (LOAD(tab.watched) || wref__py_wide) && !in_frontend) {
+        wref__py_rec *r = NULL;
+        if (LOAD(tab.watched) &&
+            !block_absent((uintptr_t)p, __atomic_load_n(&wref__py_generation, __ATOMIC_ACQUIRE))) {
+            pthread_mutex_lock(&tab.lock);
+            r = tab.watched ? find_block((uintptr_t)p) : NULL;
+            if (r && r->state == WREF__PY_WATCHED) {
+                gen_begin();
+                STORE(r->state, WREF__PY_TOMBSTONE);
+                STORE(tab.watched, tab.watched - 1);
+                gen_end();
+            } else {
+                r = NULL;
+            }
+            pthread_mutex_unlock(&tab.lock);
         }
-        pthread_mutex_unlock(&tab.lock);
         if (!r && wref__py_wide) {   /* python_watch=all: any dead object (wide.c) */
             in_frontend++;
             r = wref__py_wide_record(p);
@@ -303,25 +416,74 @@ void wref__py_site_stacks(uintptr_t pc, wref__stack_id *st, uint32_t *py)
 
 __thread __attribute__((tls_model("initial-exec"))) wref__py_last wref__py_last_borrow;
 
+static __thread __attribute__((tls_model("initial-exec"))) unsigned my_tno;   /* thread number + 1; 0: not yet */
+
+static inline __attribute__((always_inline)) unsigned thread_no(void)
+{
+    if (__builtin_expect(!my_tno, 0))
+        my_tno = wref__thread_no() + 1;
+    return my_tno - 1;
+}
+
+static __attribute__((noinline)) void watch_borrow_locked(py_object *o, const wref__py_site_key *k, uint64_t gen,
+                                                         int how);
+
+/* The borrow changes nothing when the object's record is watched, of this block, and already
+ * holds this borrow's stacks, thread and kind (another object's borrow from the same site, or
+ * this object's from the same site as last time): checked without the lock, trusted when the
+ * generation (gen, read with acquire before) did not move meanwhile. The site's stacks must be
+ * cached (no capture here). */
+static inline __attribute__((always_inline)) bool borrow_unchanged(py_object *o, const wref__py_site_key *k,
+                                                                   uint64_t gen, int how)
+{
+    if (!k->code || (gen & 1) || !site_cache)
+        return false;
+    uint64_t h = (k->pc ^ (k->code * 31) ^ k->where * 0x9E3779B97F4A7C15ull) * 0x9E3779B97F4A7C15ull;
+    const site *e = &site_cache[h >> 56 & (SITE_CACHE - 1)];
+    if (e->pc != k->pc || e->code != k->code || e->where != k->where || !e->st)
+        return false;
+    uintptr_t obj = (uintptr_t)o, block = obj - wref__py_preheader(o->ob_type);
+    const wref__py_rec *r = __atomic_load_n(&tab.by_obj[slot(obj)], __ATOMIC_ACQUIRE);
+    for (int n = 0; r && LOAD(r->obj) != obj; r = __atomic_load_n(&r->next_obj, __ATOMIC_ACQUIRE))
+        if (++n == MAX_WALK)
+            return false;
+    if (!r || LOAD(r->block) != block || LOAD(r->state) != WREF__PY_WATCHED || LOAD(r->st_borrow) != e->st ||
+        LOAD(r->py_borrow) != e->py || LOAD(r->tno_borrow) != thread_no() || LOAD(r->how) != how)
+        return false;
+    return gen_still(gen);
+}
+
 void wref__py_watch_borrow_at(py_object *o, uintptr_t caller_pc, uintptr_t code, uintptr_t where, uint64_t gen,
                               int how)
 {
-    in_frontend++;
     const wref__py_site_key k = {caller_pc, code, where};
+    if (borrow_unchanged(o, &k, gen, how)) {
+        wref__py_last_borrow = (wref__py_last){(uintptr_t)o, caller_pc, code, where, gen};
+        return;
+    }
+    watch_borrow_locked(o, &k, gen, how);
+}
+
+static __attribute__((noinline)) void watch_borrow_locked(py_object *o, const wref__py_site_key *kp, uint64_t gen,
+                                                         int how)
+{
+    in_frontend++;
+    const wref__py_site_key k = *kp;
+    uintptr_t caller_pc = k.pc;
     wref__stack_id st;
     uint32_t py;
     site_stacks(&k, &st, &py);
-    unsigned tno = wref__thread_no();
+    unsigned tno = thread_no();
     py_object *type = o->ob_type;
     uintptr_t block = (uintptr_t)o - wref__py_preheader(type);
 
     pthread_mutex_lock(&tab.lock);
     wref__py_rec *r = find_obj((uintptr_t)o);
     if (r && r->state == WREF__PY_WATCHED && r->block == block) {   /* borrowed again: the newest borrow */
-        r->st_borrow = st;
-        r->py_borrow = py;
-        r->tno_borrow = tno;
-        r->how = (uint8_t)how;
+        STORE(r->st_borrow, st);
+        STORE(r->py_borrow, py);
+        STORE(r->tno_borrow, tno);
+        STORE(r->how, (uint8_t)how);
         pthread_mutex_unlock(&tab.lock);
         if (k.code)
             wref__py_last_borrow = (wref__py_last){(uintptr_t)o, caller_pc, k.code, k.where, gen};
@@ -333,29 +495,29 @@ void wref__py_watch_borrow_at(py_object *o, uintptr_t caller_pc, uintptr_t code,
         in_frontend--;
         return;
     }
-    if (tab.watched >= MAX_WATCHED || !(r = calloc(1, sizeof *r))) {
+    if (tab.watched >= MAX_WATCHED || !(r = rec_new())) {
         tab.dropped++;
         pthread_mutex_unlock(&tab.lock);
         in_frontend--;
         return;
     }
-    r->obj = (uintptr_t)o;
-    r->block = block;
+    STORE(r->obj, (uintptr_t)o);
+    STORE(r->block, block);
     r->serial = ++tab.next_serial;
     ssize_t basic = *(ssize_t *)((char *)type + PY_TP_BASICSIZE_OFFSET);
     r->size = (uint32_t)(basic + (ssize_t)((uintptr_t)o - block));
-    r->state = WREF__PY_WATCHED;
-    r->how = (uint8_t)how;
+    STORE(r->state, WREF__PY_WATCHED);
+    STORE(r->how, (uint8_t)how);
     r->weaklist = wref__py_weaklist_offset(type);
     wref__py_type_name(type, r->type_name, sizeof r->type_name);
-    r->st_borrow = st;
-    r->py_borrow = py;
-    r->tno_borrow = tno;
-    r->next_block = tab.by_block[slot(block)];
-    tab.by_block[slot(block)] = r;
-    r->next_obj = tab.by_obj[slot(r->obj)];
-    tab.by_obj[slot(r->obj)] = r;
-    __atomic_store_n(&tab.watched, tab.watched + 1, __ATOMIC_RELAXED);
+    STORE(r->st_borrow, st);
+    STORE(r->py_borrow, py);
+    STORE(r->tno_borrow, tno);
+    STORE(r->next_block, tab.by_block[slot(block)]);
+    __atomic_store_n(&tab.by_block[slot(block)], r, __ATOMIC_RELEASE);   /* published filled in */
+    STORE(r->next_obj, tab.by_obj[slot(r->obj)]);
+    __atomic_store_n(&tab.by_obj[slot(r->obj)], r, __ATOMIC_RELEASE);
+    STORE(tab.watched, tab.watched + 1);
     pthread_mutex_unlock(&tab.lock);
     wref__py_rec c = {0};   /* its create stacks (origins.c), found outside the lock: may allocate */
     c.why_create = (uint8_t)wref__py_origin_get(block, &c.st_create, &c.py_create, &c.tno_create);
