@@ -45,11 +45,27 @@ typedef struct wref__py_rec {
     uint8_t pinned;                               /* weakrefs point into it: never freed */
     intptr_t weaklist;                            /* offset of its weakref list from obj; 0: none */
     char type_name[64];
-    wref__stack_id st_borrow, st_destroy, st_create;
-    uint32_t py_borrow, py_destroy, py_create;    /* Python stacks (pystack.h) */
+    union {
+        struct {
+            wref__stack_id st_borrow;             /* the newest borrow (or weakref) */
+            uint32_t py_borrow;                   /* Python stacks (pystack.h) */
+        };
+        uint64_t borrow_stacks;                   /* both: one load for the lock-free check */
+    };
+    wref__stack_id st_destroy, st_create;
+    uint32_t py_destroy, py_create;
     unsigned tno_borrow, tno_destroy, tno_create;
     uint8_t why_create;                           /* origins.h: WREF__PY_ORIGIN_NONE when st_create is set */
 } wref__py_rec;
+
+/* st and py as a borrow_stacks value */
+static inline uint64_t wref__py_stacks_pack(wref__stack_id st, uint32_t py)
+{
+    wref__py_rec r;
+    r.st_borrow = st;
+    r.py_borrow = py;
+    return r.borrow_stacks;
+}
 
 /* ---- intercept.c ---- */
 /* The frontend is on: the interpreter is supported and the allocator hook is installed. */
@@ -77,31 +93,76 @@ static inline __attribute__((always_inline)) wref__py_site_key wref__py_site_key
         k.code = k.where = 0;
     return k;
 }
-/* The last borrow this thread recorded: the same object borrowed again from the same site,
- * with no record having left the watched state since (wref__py_generation, bumped under
- * objects.c's lock whenever one does), changes nothing: it is checked first, inline. */
+/* This thread's last borrow site (a one-entry cache in front of objects.c's per-thread site
+ * cache): its key, the stacks of its first borrow (their Python stack pins the code object,
+ * so the key stays that code's) and the thread's number; and the object last borrowed there
+ * with the generation then (0: none). Set by objects.c for borrows through
+ * PyWeakref_GetObject (WREF__PY_BORROWED) only. */
 typedef struct wref__py_last {
-    uintptr_t obj, pc, code, where;
+    uintptr_t pc, code, where;
+    uint64_t stacks;   /* wref__py_stacks_pack(st, py) */
+    unsigned tno;
+    uintptr_t obj;
     uint64_t generation;
 } wref__py_last;
 extern __thread __attribute__((tls_model("initial-exec"))) wref__py_last wref__py_last_borrow;
+/* Bumped under objects.c's lock, odd while a change that lock-free readers could see half made
+ * is under way (a sequence lock, objects.c). */
 extern uint64_t wref__py_generation;
-static inline __attribute__((always_inline)) bool wref__py_last_is(py_object *o, wref__py_site_key k, uint64_t gen)
+
+#define WREF__PY_BUCKETS 16384
+#define WREF__PY_MAX_WALK 64   /* chain links a lock-free reader follows before it gives up */
+/* objects.c's records by object (hash chains, read lock-free) */
+extern wref__py_rec *wref__py_by_obj[WREF__PY_BUCKETS];
+static inline __attribute__((always_inline)) size_t wref__py_slot(uintptr_t a)
 {
-    const wref__py_last *l = &wref__py_last_borrow;
-    return k.code && l->obj == (uintptr_t)o && l->pc == k.pc && l->code == k.code && l->where == k.where &&
-           l->generation == gen;
+    return (size_t)((a >> 4) * 0x9E3779B97F4A7C15ull >> 50) % WREF__PY_BUCKETS;
 }
-/* wref__py_watch_borrow past the last-borrow check (the site pc/code/where, gen:
+
+/* A borrow through PyWeakref_GetObject that changes nothing, decided inline without a lock:
+ * from this thread's last site, of the object borrowed last there (and no record left the
+ * watched state since: gen, read with acquire before), or of an object whose record holds
+ * this site's stacks, this thread and kind already (the generation unchanged across the
+ * read). Then it remembers o as the last object of the site. */
+static inline __attribute__((always_inline)) bool wref__py_borrow_known(py_object *o, wref__py_site_key k,
+                                                                        uint64_t gen)
+{
+    wref__py_last *l = &wref__py_last_borrow;
+    if (l->pc != k.pc || l->code != k.code || l->where != k.where)   /* l->code is never 0 once set */
+        return false;
+    uintptr_t obj = (uintptr_t)o;
+    if (l->obj == obj && l->generation == gen)
+        return true;
+    if (gen & 1)
+        return false;
+    const wref__py_rec *r = __atomic_load_n(&wref__py_by_obj[wref__py_slot(obj)], __ATOMIC_ACQUIRE);
+    for (int n = 0; r && __atomic_load_n(&r->obj, __ATOMIC_RELAXED) != obj;
+         r = __atomic_load_n(&r->next_obj, __ATOMIC_ACQUIRE))
+        if (++n == WREF__PY_MAX_WALK)
+            return false;
+    /* Its state and block need no check: a borrow of a tombstone or of a stale record (another
+     * block now) records nothing either (objects.c). */
+    if (!r || __atomic_load_n(&r->borrow_stacks, __ATOMIC_RELAXED) != l->stacks ||
+        __atomic_load_n(&r->tno_borrow, __ATOMIC_RELAXED) != l->tno ||
+        __atomic_load_n(&r->how, __ATOMIC_RELAXED) != WREF__PY_BORROWED)
+        return false;
+    __atomic_thread_fence(__ATOMIC_ACQUIRE);
+    if (__atomic_load_n(&wref__py_generation, __ATOMIC_RELAXED) != gen)
+        return false;
+    l->obj = obj;
+    l->generation = gen;
+    return true;
+}
+/* wref__py_watch_borrow past the inline check (the site pc/code/where, gen:
  * wref__py_generation read before the check). */
 void wref__py_watch_borrow_at(py_object *o, uintptr_t pc, uintptr_t code, uintptr_t where, uint64_t gen, int how);
-/* wref__py_watch_borrow(o, caller_pc, WREF__PY_BORROWED), its last-borrow check inline (the
+/* wref__py_watch_borrow(o, caller_pc, WREF__PY_BORROWED), its check inline (the
  * PyWeakref_GetObject interposer). */
 static inline __attribute__((always_inline)) void wref__py_watch_borrowed(py_object *o, uintptr_t caller_pc)
 {
     wref__py_site_key k = wref__py_site_key_of(caller_pc);
     uint64_t gen = __atomic_load_n(&wref__py_generation, __ATOMIC_ACQUIRE);
-    if (!wref__py_last_is(o, k, gen))
+    if (!wref__py_borrow_known(o, k, gen))
         wref__py_watch_borrow_at(o, k.pc, k.code, k.where, gen, WREF__PY_BORROWED);
 }
 /* use-after-clear: o, just borrowed or weakly referenced by `api` (called at caller_pc, how),

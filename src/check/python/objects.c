@@ -31,16 +31,16 @@
 #include <stdlib.h>
 #include <string.h>
 
-#define BUCKETS 16384
+#define BUCKETS WREF__PY_BUCKETS
 #define MAX_WATCHED 200000
 #define MAX_QUARANTINED 65536
 #define POOL_CHUNK 512    /* records per allocation of the pool */
-#define MAX_WALK 64       /* chain links a lock-free reader follows before it takes the lock */
+#define MAX_WALK WREF__PY_MAX_WALK
 
 static struct {
     pthread_mutex_t lock;
     py_mem_allocator saved;           /* the allocator we wrap */
-    wref__py_rec *by_block[BUCKETS], *by_obj[BUCKETS];
+    wref__py_rec *by_block[BUCKETS];   /* by_obj: wref__py_by_obj (frontend.h reads it inline) */
     wref__py_rec *q_head, *q_tail;    /* tombstones, oldest first */
     size_t q_count, q_bytes;
     size_t watched;                   /* atomic reads on the fast path */
@@ -50,6 +50,8 @@ static struct {
 } tab = {.lock = PTHREAD_MUTEX_INITIALIZER};
 
 uint64_t wref__py_generation;   /* written under tab.lock; odd while a change is half made */
+wref__py_rec *wref__py_by_obj[BUCKETS];
+#define by_obj wref__py_by_obj
 
 #define LOAD(x) __atomic_load_n(&(x), __ATOMIC_RELAXED)
 #define STORE(x, v) __atomic_store_n(&(x), (v), __ATOMIC_RELAXED)
@@ -78,7 +80,7 @@ static __thread __attribute__((tls_model("initial-exec"))) int in_frontend;
 
 static size_t slot(uintptr_t a)
 {
-    return (size_t)((a >> 4) * 0x9E3779B97F4A7C15ull >> 50) % BUCKETS;
+    return wref__py_slot(a);
 }
 
 static wref__py_rec *find_block(uintptr_t block)
@@ -91,7 +93,7 @@ static wref__py_rec *find_block(uintptr_t block)
 
 static wref__py_rec *find_obj(uintptr_t obj)
 {
-    for (wref__py_rec *r = tab.by_obj[slot(obj)]; r; r = r->next_obj)
+    for (wref__py_rec *r = by_obj[slot(obj)]; r; r = r->next_obj)
         if (r->obj == obj)
             return r;
     return NULL;
@@ -135,12 +137,15 @@ static wref__py_rec *rec_new(void)
     STORE(r->how, 0);
     r->weaklist = 0;
     r->type_name[0] = 0;
-    STORE(r->st_borrow, 0);
+    STORE(r->borrow_stacks, 0);
     r->st_destroy = 0;
-    STORE(r->py_borrow, 0);
     r->py_destroy = 0;
     STORE(r->tno_borrow, 0);
     r->tno_destroy = 0;
+    r->st_create = 0;
+    r->py_create = 0;
+    r->tno_create = 0;
+    r->why_create = 0;
     return r;
 }
 
@@ -168,7 +173,7 @@ static void unlink_rec(wref__py_rec *r)
             STORE(*p, r->next_block);
             break;
         }
-    for (wref__py_rec **p = &tab.by_obj[slot(r->obj)]; *p; p = &(*p)->next_obj)
+    for (wref__py_rec **p = &by_obj[slot(r->obj)]; *p; p = &(*p)->next_obj)
         if (*p == r) {
             STORE(*p, r->next_obj);
             break;
@@ -390,7 +395,8 @@ typedef struct site {
 } site;
 static __thread __attribute__((tls_model("initial-exec"))) site *site_cache;   /* SITE_CACHE entries */
 
-static inline __attribute__((always_inline)) void site_stacks(const wref__py_site_key *k, wref__stack_id *st, uint32_t *py)
+/* True when the stacks are the site's (cached, or now stored in the cache). */
+static inline __attribute__((always_inline)) bool site_stacks(const wref__py_site_key *k, wref__stack_id *st, uint32_t *py)
 {
     site *e = NULL;
     if (k->code && (site_cache || (site_cache = calloc(SITE_CACHE, sizeof *site_cache)))) {
@@ -399,13 +405,16 @@ static inline __attribute__((always_inline)) void site_stacks(const wref__py_sit
         if (e->pc == k->pc && e->code == k->code && e->where == k->where && e->st) {
             *st = e->st;
             *py = e->py;
-            return;
+            return true;
         }
     }
     *st = wref__capture();
     *py = wref__py_stack_capture(wref__opt.stack_depth);
-    if (e && *py && wref__py_stack_innermost_code(*py) == k->code)   /* the stored stack pins the code object */
+    if (e && *py && wref__py_stack_innermost_code(*py) == k->code) {   /* the stored stack pins the code object */
         *e = (site){k->pc, k->code, k->where, *st, *py};
+        return true;
+    }
+    return false;
 }
 
 void wref__py_site_stacks(uintptr_t pc, wref__stack_id *st, uint32_t *py)
@@ -425,54 +434,26 @@ static inline __attribute__((always_inline)) unsigned thread_no(void)
     return my_tno - 1;
 }
 
-static __attribute__((noinline)) void watch_borrow_locked(py_object *o, const wref__py_site_key *k, uint64_t gen,
-                                                         int how);
-
-/* The borrow changes nothing when the object's record is watched, of this block, and already
- * holds this borrow's stacks, thread and kind (another object's borrow from the same site, or
- * this object's from the same site as last time): checked without the lock, trusted when the
- * generation (gen, read with acquire before) did not move meanwhile. The site's stacks must be
- * cached (no capture here). */
-static inline __attribute__((always_inline)) bool borrow_unchanged(py_object *o, const wref__py_site_key *k,
-                                                                   uint64_t gen, int how)
+/* After a recorded borrow of o at k (how) with stacks st/py (cacheable: the site's own):
+ * this thread's last site and object (frontend.h, wref__py_borrow_known). */
+static void set_last(py_object *o, const wref__py_site_key *k, uint64_t gen, int how, bool cacheable,
+                     wref__stack_id st, uint32_t py, unsigned tno)
 {
-    if (!k->code || (gen & 1) || !site_cache)
-        return false;
-    uint64_t h = (k->pc ^ (k->code * 31) ^ k->where * 0x9E3779B97F4A7C15ull) * 0x9E3779B97F4A7C15ull;
-    const site *e = &site_cache[h >> 56 & (SITE_CACHE - 1)];
-    if (e->pc != k->pc || e->code != k->code || e->where != k->where || !e->st)
-        return false;
-    uintptr_t obj = (uintptr_t)o, block = obj - wref__py_preheader(o->ob_type);
-    const wref__py_rec *r = __atomic_load_n(&tab.by_obj[slot(obj)], __ATOMIC_ACQUIRE);
-    for (int n = 0; r && LOAD(r->obj) != obj; r = __atomic_load_n(&r->next_obj, __ATOMIC_ACQUIRE))
-        if (++n == MAX_WALK)
-            return false;
-    if (!r || LOAD(r->block) != block || LOAD(r->state) != WREF__PY_WATCHED || LOAD(r->st_borrow) != e->st ||
-        LOAD(r->py_borrow) != e->py || LOAD(r->tno_borrow) != thread_no() || LOAD(r->how) != how)
-        return false;
-    return gen_still(gen);
+    wref__py_last *l = &wref__py_last_borrow;
+    if (how == WREF__PY_BORROWED && cacheable && k->code)
+        *l = (wref__py_last){k->pc, k->code, k->where, wref__py_stacks_pack(st, py), tno, (uintptr_t)o, gen};
+    else if (l->obj == (uintptr_t)o)
+        l->obj = 0;   /* its record holds another borrow now */
 }
 
 void wref__py_watch_borrow_at(py_object *o, uintptr_t caller_pc, uintptr_t code, uintptr_t where, uint64_t gen,
                               int how)
 {
-    const wref__py_site_key k = {caller_pc, code, where};
-    if (borrow_unchanged(o, &k, gen, how)) {
-        wref__py_last_borrow = (wref__py_last){(uintptr_t)o, caller_pc, code, where, gen};
-        return;
-    }
-    watch_borrow_locked(o, &k, gen, how);
-}
-
-static __attribute__((noinline)) void watch_borrow_locked(py_object *o, const wref__py_site_key *kp, uint64_t gen,
-                                                         int how)
-{
     in_frontend++;
-    const wref__py_site_key k = *kp;
-    uintptr_t caller_pc = k.pc;
+    const wref__py_site_key k = {caller_pc, code, where};
     wref__stack_id st;
     uint32_t py;
-    site_stacks(&k, &st, &py);
+    bool cacheable = site_stacks(&k, &st, &py);
     unsigned tno = thread_no();
     py_object *type = o->ob_type;
     uintptr_t block = (uintptr_t)o - wref__py_preheader(type);
@@ -480,13 +461,11 @@ static __attribute__((noinline)) void watch_borrow_locked(py_object *o, const wr
     pthread_mutex_lock(&tab.lock);
     wref__py_rec *r = find_obj((uintptr_t)o);
     if (r && r->state == WREF__PY_WATCHED && r->block == block) {   /* borrowed again: the newest borrow */
-        STORE(r->st_borrow, st);
-        STORE(r->py_borrow, py);
+        STORE(r->borrow_stacks, wref__py_stacks_pack(st, py));
         STORE(r->tno_borrow, tno);
         STORE(r->how, (uint8_t)how);
         pthread_mutex_unlock(&tab.lock);
-        if (k.code)
-            wref__py_last_borrow = (wref__py_last){(uintptr_t)o, caller_pc, k.code, k.where, gen};
+        set_last(o, &k, gen, how, cacheable, st, py, tno);
         in_frontend--;
         return;
     }
@@ -510,13 +489,12 @@ static __attribute__((noinline)) void watch_borrow_locked(py_object *o, const wr
     STORE(r->how, (uint8_t)how);
     r->weaklist = wref__py_weaklist_offset(type);
     wref__py_type_name(type, r->type_name, sizeof r->type_name);
-    STORE(r->st_borrow, st);
-    STORE(r->py_borrow, py);
+    STORE(r->borrow_stacks, wref__py_stacks_pack(st, py));
     STORE(r->tno_borrow, tno);
     STORE(r->next_block, tab.by_block[slot(block)]);
     __atomic_store_n(&tab.by_block[slot(block)], r, __ATOMIC_RELEASE);   /* published filled in */
-    STORE(r->next_obj, tab.by_obj[slot(r->obj)]);
-    __atomic_store_n(&tab.by_obj[slot(r->obj)], r, __ATOMIC_RELEASE);
+    STORE(r->next_obj, by_obj[slot(r->obj)]);
+    __atomic_store_n(&by_obj[slot(r->obj)], r, __ATOMIC_RELEASE);
     STORE(tab.watched, tab.watched + 1);
     pthread_mutex_unlock(&tab.lock);
     wref__py_rec c = {0};   /* its create stacks (origins.c), found outside the lock: may allocate */
@@ -525,8 +503,7 @@ static __attribute__((noinline)) void watch_borrow_locked(py_object *o, const wr
     if (find_obj((uintptr_t)o) == r)   /* still the record (it cannot have been evicted meanwhile, but check) */
         r->st_create = c.st_create, r->py_create = c.py_create, r->tno_create = c.tno_create, r->why_create = c.why_create;
     pthread_mutex_unlock(&tab.lock);
-    if (k.code)
-        wref__py_last_borrow = (wref__py_last){(uintptr_t)o, caller_pc, k.code, k.where, gen};
+    set_last(o, &k, gen, how, cacheable, st, py, tno);
     in_frontend--;
 }
 
@@ -534,7 +511,7 @@ void wref__py_watch_borrow(py_object *o, uintptr_t caller_pc, int how)
 {
     wref__py_site_key k = wref__py_site_key_of(caller_pc);
     uint64_t gen = __atomic_load_n(&wref__py_generation, __ATOMIC_ACQUIRE);
-    if (how == WREF__PY_BORROWED && wref__py_last_is(o, k, gen))
+    if (how == WREF__PY_BORROWED && wref__py_borrow_known(o, k, gen))
         return;
     wref__py_watch_borrow_at(o, k.pc, k.code, k.where, gen, how);
 }
