@@ -136,18 +136,17 @@ static inline __attribute__((always_inline)) bool wref__py_borrow_known(py_objec
     if (gen & 1)
         return false;
     const wref__py_rec *r = __atomic_load_n(&wref__py_by_obj[wref__py_slot(obj)], __ATOMIC_ACQUIRE);
-    for (int n = 0; r && __atomic_load_n(&r->obj, __ATOMIC_RELAXED) != obj;
+    for (int n = 0; r && __atomic_load_n(&r->obj, __ATOMIC_ACQUIRE) != obj;
          r = __atomic_load_n(&r->next_obj, __ATOMIC_ACQUIRE))
         if (++n == WREF__PY_MAX_WALK)
             return false;
     /* Its state and block need no check: a borrow of a tombstone or of a stale record (another
      * block now) records nothing either (objects.c). */
-    if (!r || __atomic_load_n(&r->borrow_stacks, __ATOMIC_RELAXED) != l->stacks ||
-        __atomic_load_n(&r->tno_borrow, __ATOMIC_RELAXED) != l->tno ||
-        __atomic_load_n(&r->how, __ATOMIC_RELAXED) != WREF__PY_BORROWED)
+    if (!r || __atomic_load_n(&r->borrow_stacks, __ATOMIC_ACQUIRE) != l->stacks ||
+        __atomic_load_n(&r->tno_borrow, __ATOMIC_ACQUIRE) != l->tno ||
+        __atomic_load_n(&r->how, __ATOMIC_ACQUIRE) != WREF__PY_BORROWED)
         return false;
-    __atomic_thread_fence(__ATOMIC_ACQUIRE);
-    if (__atomic_load_n(&wref__py_generation, __ATOMIC_RELAXED) != gen)
+    if (__atomic_load_n(&wref__py_generation, __ATOMIC_RELAXED) != gen)   /* after the acquire loads */
         return false;
     l->obj = obj;
     l->generation = gen;
