@@ -1,5 +1,8 @@
 /* victim_fork.c: the extension module victim_fork (fork_load.py): a fork while another thread
- * is inside the checker's CPython frontend.
+ * is inside the checker's CPython frontend; and get (getobject_cases.py).
+ *
+ *   get(x)             PyWeakref_GetObject(x) as a new reference (None when it returns None),
+ *                      or its exception: what the interposer answers for any argument
  *
  *   hammer(cls)        GIL held (released briefly every 1024 rounds), until stop: makes an
  *                      instance of cls and a weakref to it, borrows it (PyWeakref_GetObject),
@@ -113,7 +116,16 @@ static PyObject *fork_children(PyObject *self, PyObject *args)
     return Py_BuildValue("(iii)", ok, hung, other);
 }
 
+static PyObject *get(PyObject *self, PyObject *x)
+{
+    (void)self;
+    PyObject *o = PyWeakref_GetObject(x);
+    Py_XINCREF(o);
+    return o;
+}
+
 static PyMethodDef methods[] = {
+    {"get", get, METH_O, NULL},
     {"hammer", hammer, METH_O, NULL},
     {"fork_children", fork_children, METH_VARARGS, NULL},
     {NULL, NULL, 0, NULL}};

@@ -107,6 +107,7 @@ bool wref__py_api_resolve(const wref__py_self *self)
     NEED(none, "_Py_NoneStruct");
     *(void **)&wref__py.frame_get_lasti = sym("PyFrame_GetLasti");
     *(void **)&wref__py.code_type = sym("PyCode_Type");   /* the frame fast path's check (pystack.c) */
+    *(void **)&wref__py.weakref_ref_type = sym("_PyWeakref_RefType");   /* intercept.c's inline read */
     *(void **)&wref__py.thread_state_unchecked = sym(wref__py.minor >= 13 ? "PyThreadState_GetUnchecked"
                                                                           : "_PyThreadState_UncheckedGet");
     if (!wref__py.thread_state_unchecked) {

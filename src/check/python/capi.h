@@ -117,6 +117,7 @@ typedef struct wref__py_api {
     py_object **exc_reference_error;                    /* &PyExc_ReferenceError */
     py_object *none;                                    /* &_Py_NoneStruct */
     py_object *code_type;                               /* &PyCode_Type; NULL: not exported */
+    py_object *weakref_ref_type;                        /* &_PyWeakref_RefType; NULL: not exported */
 } wref__py_api;
 
 extern wref__py_api wref__py;
