@@ -128,16 +128,17 @@ __attribute__((no_sanitize("thread"))) static py_object *weakref_get_object(py_o
     py_object *o;
     if (__builtin_expect(ref && ref->ob_type == wref__py.weakref_ref_type, 1)) {
         o = ((py_object **)ref)[2];
-        if (o->ob_refcnt <= 0)
-            o = wref__py.none;
+        if (o->ob_refcnt <= 0 || o == wref__py.none)
+            return wref__py.none;
+        /* a count above 0: not dying (wref__py_check_dying has nothing to see) */
     } else {
         o = wref__py.weakref_get_object(ref);
-    }
-    if (o && o != wref__py.none) {
-        n_calls++;
+        if (!o || o == wref__py.none)
+            return o;
         wref__py_check_dying(o, "PyWeakref_GetObject", (uintptr_t)__builtin_return_address(0), WREF__PY_BORROWED);
-        wref__py_watch_borrowed(o, (uintptr_t)__builtin_return_address(0));
     }
+    n_calls++;
+    wref__py_watch_borrowed(o, (uintptr_t)__builtin_return_address(0));
     return o;
 }
 
