@@ -159,10 +159,21 @@ void wref__py_watch_borrow_at(py_object *o, uintptr_t pc, uintptr_t code, uintpt
  * PyWeakref_GetObject interposer). */
 static inline __attribute__((always_inline)) void wref__py_watch_borrowed(py_object *o, uintptr_t caller_pc)
 {
-    wref__py_site_key k = wref__py_site_key_of(caller_pc);
     uint64_t gen = __atomic_load_n(&wref__py_generation, __ATOMIC_ACQUIRE);
-    if (!wref__py_borrow_known(o, k, gen))
-        wref__py_watch_borrow_at(o, k.pc, k.code, k.where, gen, WREF__PY_BORROWED);
+    void *ts = wref__py.thread_state_unchecked();
+    wref__py_site_key k = {caller_pc, 0, 0};
+    /* The frame's code address unchecked: equal to the last site's, it is that code object (the
+     * site's stored Python stack pins it); anything else takes the checked key. */
+    if (ts && wref__py_innermost_read(ts, &k.code, &k.where, false)) {
+        if (wref__py_borrow_known(o, k, gen))
+            return;
+        k = wref__py_site_key_of(caller_pc);
+    } else {
+        k = wref__py_site_key_of(caller_pc);
+        if (wref__py_borrow_known(o, k, gen))
+            return;
+    }
+    wref__py_watch_borrow_at(o, k.pc, k.code, k.where, gen, WREF__PY_BORROWED);
 }
 /* use-after-clear: o, just borrowed or weakly referenced by `api` (called at caller_pc, how),
  * has a count of 0 (it is being destroyed); reported once per object, with its earlier

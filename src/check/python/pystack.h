@@ -72,9 +72,12 @@ extern wref__py_frame_layout wref__py_frame;
 #define WREF__PY_FRAME_OWNED_BY_GENERATOR 1
 
 /* The fast read (wref__py_frame.on holds the minor version once checked, 0 before or when the
- * check failed): false when there is no frame, or it is a C-stack shim, or its code is not a
- * code object (then the C API answers). */
-static inline __attribute__((always_inline)) bool wref__py_innermost_fast(void *ts, uintptr_t *code, uintptr_t *where)
+ * check failed): false when there is no frame, or it is a C-stack shim, or (check_code) its code
+ * is not a code object (then the C API answers). Without check_code the code address is
+ * whatever the frame holds: good only for comparing with a code object's address known
+ * otherwise. */
+static inline __attribute__((always_inline)) bool wref__py_innermost_read(void *ts, uintptr_t *code, uintptr_t *where,
+                                                                          bool check_code)
 {
 #define WREF__PY_AT(p, off) (*(char **)((char *)(p) + (off)))
     char *f;
@@ -114,11 +117,16 @@ static inline __attribute__((always_inline)) bool wref__py_innermost_fast(void *
         return false;
     }
 #undef WREF__PY_AT
-    if (!c || c->ob_type != wref__py.code_type)
+    if (check_code && (!c || c->ob_type != wref__py.code_type))
         return false;
     *code = (uintptr_t)c;
     *where = w;
     return true;
+}
+
+static inline __attribute__((always_inline)) bool wref__py_innermost_fast(void *ts, uintptr_t *code, uintptr_t *where)
+{
+    return wref__py_innermost_read(ts, code, where, true);
 }
 
 /* The C API's answer (and, the first time, the check of the layout); ts is the thread state. */
