@@ -8,7 +8,9 @@
  * The frontend starts at the first call, which holds the GIL, never from the preload
  * constructor (before Py_PreInitialize): it resolves the C API, makes the tombstone type and
  * installs the chained allocator. An unsupported interpreter gets one line and runs
- * unchecked; the real function is always called. */
+ * unchecked, the real function called. A supported one's exact weakref.ref is read by
+ * PyWeakref_GetObject's interposer itself (the real function's answer); anything else goes
+ * to the real function. */
 #ifndef _GNU_SOURCE
 #define _GNU_SOURCE
 #endif
