@@ -302,6 +302,11 @@ static void format_text(wref__buf *b, const wref__finding *f, const wref__rstack
         wref__buf_printf(b, "in test: %s\n", f->test_name);
     for (size_t i = 0; i < n; i++) {
         const wref__rstack *s = &stacks[i];
+        if ((i > 0 || !f->where) && s->tno == ~0u && !s->n && !s->n_lang) {
+            /* No thread and no frames: the label is a statement ("created: not recorded (...)"). */
+            wref__buf_printf(b, "%s%s%s\n", blue, s->label, reset);
+            continue;
+        }
         if (i > 0 || !f->where) {
             if (s->tno != ~0u)
                 wref__buf_printf(b, "%s%s by thread T%u here:%s\n", blue, s->label, s->tno, reset);
