@@ -102,7 +102,7 @@ static uint32_t *work(const struct graph *g, unsigned i)
 static void collect(wref__rec *r, void *arg)
 {
     struct graph *g = arg;
-    if (r->state != WREF__ALIVE || (r->reported & WREF__REPORTED(WREF__K_LEAK)))
+    if (__atomic_load_n(&r->state, __ATOMIC_ACQUIRE) != WREF__ALIVE || (r->reported & WREF__REPORTED(WREF__K_LEAK)))
         return;
     if (g->n == g->cap) {
         size_t c = g->cap ? (size_t)g->cap * 2 : 256;

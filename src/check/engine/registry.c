@@ -32,10 +32,10 @@
 #define SLAB_BYTES (16384 * sizeof(wref__rec))   /* whole records: arena indexes are offset / size */
 #define GRAVEYARD_MAX 65536u
 
-#define GRAN_SHIFT 5                                      /* objects start >= 32 bytes apart */
-#define REGION_SHIFT 28                                   /* 256 MiB of addresses per leaf */
-#define LEAF_ENTRIES ((size_t)1 << (REGION_SHIFT - GRAN_SHIFT))   /* 2^24: a 64 MiB leaf */
-#define TOP_ENTRIES ((size_t)1 << (48 - REGION_SHIFT))            /* 48-bit addresses */
+#define GRAN_SHIFT WREF__IDX_GRAN_SHIFT                   /* objects start >= 32 bytes apart */
+#define REGION_SHIFT WREF__IDX_REGION_SHIFT               /* 256 MiB of addresses per leaf */
+#define LEAF_ENTRIES WREF__IDX_LEAF                       /* 2^23: a 32 MiB leaf */
+#define TOP_ENTRIES WREF__IDX_TOP                         /* 48-bit addresses */
 #define LEAF_NONE ((uint32_t *)1)   /* this region's leaf could not be mapped: not tracked */
 #define ARENA_BYTES ((size_t)16 << 30)                    /* reserved (PROT_NONE) for records */
 
@@ -46,7 +46,7 @@ struct bucket_lock {
     char pad_[60];
 };
 
-static void bucket_lock_slow(struct bucket_lock *l)
+static __attribute__((noinline)) void bucket_lock_slow(struct bucket_lock *l)
 {
     for (unsigned spins = 0;; spins++) {
         if (!__atomic_load_n(&l->locked, __ATOMIC_RELAXED) &&
@@ -72,7 +72,8 @@ static inline void bucket_unlock(struct bucket_lock *l)
 
 static struct {
     struct bucket_lock locks[N_LOCKS];
-    pthread_mutex_t alloc_lock;          /* free list, slab, graveyard */
+    struct bucket_lock alloc_lock;       /* free list, slab, graveyard, leaves: a spinlock too
+                                          * (held for a few stores but once per slab or leaf) */
     wref__rec *free_list;
     char *slab;
     size_t slab_left;
@@ -81,29 +82,32 @@ static struct {
     uint64_t next_serial;                /* atomic */
     size_t live;                         /* atomic: records in the index */
     bool degraded;
-    uint32_t **top;                      /* atomic: TOP_ENTRIES leaves (NULL: none yet) */
-    char *arena;                         /* ARENA_BYTES reserved; slabs made accessible in order */
     size_t arena_used;                   /* alloc_lock */
     uint32_t n_made;                     /* atomic: records handed out of the slabs (the walk's end) */
     bool inited;                         /* atomic: reg_init done */
-} reg = {.alloc_lock = PTHREAD_MUTEX_INITIALIZER};
+} reg;
+
+/* The index's top level: 8 MiB of zeroes (bss) until objects are made, a page touched per
+ * 512 regions in use. Static, so that a lookup needs no initialization check. */
+uint32_t *wref__index_top[WREF__IDX_TOP];
+char *wref__rec_arena;   /* ARENA_BYTES reserved; slabs made accessible in order */
 
 static pthread_once_t reg_once = PTHREAD_ONCE_INIT;
 
-/* Around fork: the allocation lock is held across it; the 1024 stripe locks are not (taking
+/* Around fork: the allocation lock is held across it (and released in both processes); the 1024 stripe locks are not (taking
  * them all is slow, and ThreadSanitizer allows a thread 64 locks at once). Instead the child
  * re-initializes them: an index entry is one store, so a record another thread was updating
  * is at worst stale in the child, never half in the index. */
 void wref__registry_fork(enum wref__fork_phase phase)
 {
     if (phase == WREF__FORK_PREPARE) {
-        pthread_mutex_lock(&reg.alloc_lock);
+        bucket_lock(&reg.alloc_lock);
         return;
     }
     if (phase == WREF__FORK_CHILD)
         for (unsigned i = 0; i < N_LOCKS; i++)
             __atomic_store_n(&reg.locks[i].locked, 0, __ATOMIC_RELAXED);
-    pthread_mutex_unlock(&reg.alloc_lock);
+    bucket_unlock(&reg.alloc_lock);
 }
 
 /* LeakSanitizer, when the program runs under it: the slabs hold the addresses of quarantined
@@ -116,19 +120,10 @@ static lsan_root_fn lsan_register_root;
 static void reg_init(void)
 {
     lsan_register_root = (lsan_root_fn)dlsym(RTLD_DEFAULT, "__lsan_register_root_region");
-    /* the arena and the index's top level: without them nothing is tracked (degraded) */
+    /* the arena: without it nothing is tracked (degraded) */
     void *a = mmap(NULL, ARENA_BYTES, PROT_NONE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
-    void *t = mmap(NULL, TOP_ENTRIES * sizeof(uint32_t *), PROT_READ | PROT_WRITE,
-                   MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
-    if (a != MAP_FAILED && t != MAP_FAILED) {
-        reg.arena = a;
-        __atomic_store_n(&reg.top, (uint32_t **)t, __ATOMIC_RELEASE);
-    } else {
-        if (a != MAP_FAILED)
-            munmap(a, ARENA_BYTES);
-        if (t != MAP_FAILED)
-            munmap(t, TOP_ENTRIES * sizeof(uint32_t *));
-    }
+    if (a != MAP_FAILED)
+        wref__rec_arena = a;
     __atomic_store_n(&reg.inited, true, __ATOMIC_RELEASE);
 }
 
@@ -142,50 +137,54 @@ static inline void reg_ensure(void)
 
 static inline wref__rec *rec_of_index(uint32_t i)
 {
-    return (wref__rec *)(reg.arena + (size_t)(i - 1) * sizeof(wref__rec));
+    return (wref__rec *)(wref__rec_arena + (size_t)(i - 1) * sizeof(wref__rec));
 }
 
 /* r's index in the arena (1, 2, ...); every record is in the arena (rec_alloc). */
 static inline uint32_t index_of(const wref__rec *r)
 {
-    return (uint32_t)(((uintptr_t)r - (uintptr_t)reg.arena) / sizeof(wref__rec)) + 1;
+    return (uint32_t)(((uintptr_t)r - (uintptr_t)wref__rec_arena) / sizeof(wref__rec)) + 1;
 }
 
 /* The record the index names for address a (compare its addr with a), or NULL. Lock-free,
  * allocation-free. */
 static inline wref__rec *index_find(uintptr_t a)
 {
-    uint32_t **top = __atomic_load_n(&reg.top, __ATOMIC_ACQUIRE);
     size_t region = a >> REGION_SHIFT;
-    if (!top || region >= TOP_ENTRIES)
+    if (region >= TOP_ENTRIES)
         return NULL;
-    uint32_t *leaf = __atomic_load_n(&top[region], __ATOMIC_ACQUIRE);
-    if (!leaf || leaf == LEAF_NONE)
+    uint32_t *leaf = __atomic_load_n(&wref__index_top[region], __ATOMIC_ACQUIRE);
+    if ((uintptr_t)leaf <= 1)
         return NULL;   /* no object was ever made (or tracked) in this region */
     uint32_t i = __atomic_load_n(&leaf[(a >> GRAN_SHIFT) & (LEAF_ENTRIES - 1)], __ATOMIC_ACQUIRE);
     return i ? rec_of_index(i) : NULL;
 }
 
+/* The leaf of a region that has none yet, mapped now (LEAF_NONE when it cannot be). */
+static __attribute__((noinline)) uint32_t *leaf_map(size_t region)
+{
+    bucket_lock(&reg.alloc_lock);
+    uint32_t *leaf = __atomic_load_n(&wref__index_top[region], __ATOMIC_RELAXED);
+    if (!leaf) {
+        void *p = mmap(NULL, LEAF_ENTRIES * sizeof(uint32_t), PROT_READ | PROT_WRITE,
+                       MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
+        leaf = p == MAP_FAILED ? LEAF_NONE : p;
+        __atomic_store_n(&wref__index_top[region], leaf, __ATOMIC_RELEASE);
+    }
+    bucket_unlock(&reg.alloc_lock);
+    return leaf;
+}
+
 /* The index entry for address a, its leaf mapped now if need be; NULL when a's region has no
  * index (its objects are not tracked). */
-static uint32_t *index_slot(uintptr_t a)
+static inline uint32_t *index_slot(uintptr_t a)
 {
-    uint32_t **top = __atomic_load_n(&reg.top, __ATOMIC_ACQUIRE);
     size_t region = a >> REGION_SHIFT;
-    if (!top || region >= TOP_ENTRIES)
+    if (!wref__rec_arena || region >= TOP_ENTRIES)
         return NULL;
-    uint32_t *leaf = __atomic_load_n(&top[region], __ATOMIC_ACQUIRE);
-    if (__builtin_expect(!leaf, 0)) {
-        pthread_mutex_lock(&reg.alloc_lock);
-        leaf = top[region];
-        if (!leaf) {
-            void *p = mmap(NULL, LEAF_ENTRIES * sizeof(uint32_t), PROT_READ | PROT_WRITE,
-                           MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
-            leaf = p == MAP_FAILED ? LEAF_NONE : p;
-            __atomic_store_n(&top[region], leaf, __ATOMIC_RELEASE);
-        }
-        pthread_mutex_unlock(&reg.alloc_lock);
-    }
+    uint32_t *leaf = __atomic_load_n(&wref__index_top[region], __ATOMIC_ACQUIRE);
+    if (__builtin_expect(!leaf, 0))
+        leaf = leaf_map(region);
     return leaf == LEAF_NONE ? NULL : &leaf[(a >> GRAN_SHIFT) & (LEAF_ENTRIES - 1)];
 }
 
@@ -198,10 +197,7 @@ static inline wref__rec *find_locked(uintptr_t a)
 
 wref__rec *wref__registry_peek(const void *ob)
 {
-    if (!__atomic_load_n(&reg.inited, __ATOMIC_ACQUIRE))
-        return NULL;
-    wref__rec *r = index_find((uintptr_t)ob);
-    return r && __atomic_load_n(&r->addr, __ATOMIC_RELAXED) == (uintptr_t)ob ? r : NULL;
+    return wref__registry_peek_inline(ob);
 }
 
 static inline struct bucket_lock *lock_of(uintptr_t addr)
@@ -212,15 +208,15 @@ static inline struct bucket_lock *lock_of(uintptr_t addr)
 static wref__rec *rec_alloc(void)
 {
     wref__rec *r = NULL;
-    pthread_mutex_lock(&reg.alloc_lock);
+    bucket_lock(&reg.alloc_lock);
     if (reg.free_list) {
         r = reg.free_list;
         reg.free_list = r->fifo_next;
     } else {
         if (reg.slab_left < sizeof(wref__rec)) {
             void *p = MAP_FAILED;
-            if (reg.arena && reg.arena_used + SLAB_BYTES <= ARENA_BYTES) {
-                p = reg.arena + reg.arena_used;
+            if (wref__rec_arena && reg.arena_used + SLAB_BYTES <= ARENA_BYTES) {
+                p = wref__rec_arena + reg.arena_used;
                 if (mprotect(p, SLAB_BYTES, PROT_READ | PROT_WRITE) == 0)
                     reg.arena_used += SLAB_BYTES;
                 else
@@ -240,7 +236,7 @@ static wref__rec *rec_alloc(void)
             __atomic_store_n(&reg.n_made, index_of(r), __ATOMIC_RELEASE);
         }
     }
-    pthread_mutex_unlock(&reg.alloc_lock);
+    bucket_unlock(&reg.alloc_lock);
     return r;
 }
 
@@ -248,10 +244,10 @@ static wref__rec *not_tracked(wref__rec *r)
 {
     static bool once;
     if (r) {   /* back to the free list */
-        pthread_mutex_lock(&reg.alloc_lock);
+        bucket_lock(&reg.alloc_lock);
         r->fifo_next = reg.free_list;
         reg.free_list = r;
-        pthread_mutex_unlock(&reg.alloc_lock);
+        bucket_unlock(&reg.alloc_lock);
     }
     __atomic_store_n(&reg.degraded, true, __ATOMIC_RELAXED);
     wref__checker_warn(&once, "out of memory for object records; invalid-object and use-after-free checks are off from now on");
@@ -271,7 +267,7 @@ wref__rec *wref__registry_add(uintptr_t addr, const void *type, uint32_t size)
     r->serial = __atomic_add_fetch(&reg.next_serial, 1, __ATOMIC_RELAXED);
     r->type = type;
     r->size = size;
-    r->state = WREF__ALIVE;
+    __atomic_store_n(&r->state, (uint8_t)WREF__ALIVE, __ATOMIC_RELAXED);
     r->reported = r->guarded = r->borrow = 0;
     r->tno_created = (uint16_t)wref__thread_no();
     r->tno_destroyed = r->tno_cleared = 0;
@@ -291,9 +287,9 @@ wref__rec *wref__registry_add(uintptr_t addr, const void *type, uint32_t size)
     return r;
 }
 
+/* No initialization needed: until the first record, the index is all zeroes. */
 int wref__registry_with(const void *ob, int (*fn)(wref__rec *rec, void *arg), void *arg)
 {
-    reg_ensure();
     uintptr_t a = (uintptr_t)ob;
     struct bucket_lock *l = lock_of(a);
     bucket_lock(l);
@@ -327,7 +323,6 @@ bool wref__registry_retire(wref__rec *rec, bool force, unsigned *dropped)
  * index load per record. */
 void wref__registry_each(void (*fn)(wref__rec *rec, void *arg), void *arg)
 {
-    reg_ensure();
     uint32_t n = __atomic_load_n(&reg.n_made, __ATOMIC_ACQUIRE);
     for (uint32_t i = 1; i <= n; i++) {
         wref__rec *r = rec_of_index(i);
@@ -354,7 +349,7 @@ size_t wref__registry_live_count(void)
 
 void wref__graveyard_add(wref__rec *rec)
 {
-    pthread_mutex_lock(&reg.alloc_lock);
+    bucket_lock(&reg.alloc_lock);
     wref__fifo_push(&reg.grave, rec);
     if (++reg.grave_n > GRAVEYARD_MAX) {
         wref__rec *old = wref__fifo_pop(&reg.grave);
@@ -362,7 +357,7 @@ void wref__graveyard_add(wref__rec *rec)
         old->fifo_next = reg.free_list;
         reg.free_list = old;
     }
-    pthread_mutex_unlock(&reg.alloc_lock);
+    bucket_unlock(&reg.alloc_lock);
 }
 
 const char *wref__type_name(const wref__rec_copy *r)

@@ -16,8 +16,10 @@
 /* Records live from creation until they leave the graveyard (long after the object's memory
  * was reused), so a borrow or a finding can still name an object by its record. Every field
  * below except the immutable ones (addr, serial, type, size, st_created, tno_created) is
- * written under the record's lock (the stripe of its address, registry.c); state with atomic stores, as wref__registry_peek's
- * readers load it without the lock. */
+ * written under the record's lock (the stripe of its address, registry.c); state with atomic
+ * stores, as wref__registry_peek's readers load it without the lock. Every reader, locked or
+ * not, reads the state once per decision, so a transition that changes the state alone (no
+ * other field with it) may also be stored without the lock, through wref__registry_peek. */
 enum wref__state {
     WREF__ALIVE,
     WREF__FINALIZING,   /* count reached 0, finalize running (temporarily alive) */
@@ -63,7 +65,7 @@ typedef wref__rec wref__rec_copy;
 static inline wref__rec_copy wref__rec_snapshot(const wref__rec *r)
 {
     wref__rec_copy c = {.addr = r->addr, .serial = r->serial, .type = r->type, .size = r->size,
-                        .state = r->state, .reported = r->reported, .guarded = r->guarded,
+                        .state = __atomic_load_n(&r->state, __ATOMIC_ACQUIRE), .reported = r->reported, .guarded = r->guarded,
                         .tno_created = r->tno_created,
                         .tno_destroyed = r->tno_destroyed, .tno_cleared = r->tno_cleared,
                         .borrow = r->borrow, .st_created = r->st_created,
@@ -109,10 +111,36 @@ static inline wref__rec *wref__fifo_pop(wref__rec_fifo *q)
 wref__rec *wref__registry_add(uintptr_t addr, const void *type, uint32_t size);
 /* Calls fn(rec, arg) with ob's record locked (NULL when unknown); returns fn's result. */
 int wref__registry_with(const void *ob, int (*fn)(wref__rec *rec, void *arg), void *arg);
+/* The address index (registry.c), read inline by wref__registry_peek: the top level maps a
+ * 256 MiB region to its leaf (NULL: no object there yet; (uint32_t *)1: not indexed), a leaf
+ * entry per 32-byte granule holds the record's arena index + 1 (0: none). */
+#define WREF__IDX_GRAN_SHIFT 5
+#define WREF__IDX_REGION_SHIFT 28
+#define WREF__IDX_TOP ((size_t)1 << (48 - WREF__IDX_REGION_SHIFT))
+#define WREF__IDX_LEAF ((size_t)1 << (WREF__IDX_REGION_SHIFT - WREF__IDX_GRAN_SHIFT))
+extern uint32_t *wref__index_top[WREF__IDX_TOP];   /* atomic entries */
+extern char *wref__rec_arena;   /* set before the first leaf is published */
+
 /* Lock-free: the record of the object at ob when the address index has it, else NULL (then ask
  * wref__registry_with). Only for a quick look at rec->state (atomic load) and the immutable
- * fields; every decision that writes, or reports, is taken again under the lock. */
-wref__rec *wref__registry_peek(const void *ob);
+ * fields; every decision that writes, or reports, is taken again under the lock. (Stores of
+ * the state alone need no lock: see the state comment above.) */
+static inline wref__rec *wref__registry_peek_inline(const void *ob)
+{
+    uintptr_t a = (uintptr_t)ob;
+    size_t region = a >> WREF__IDX_REGION_SHIFT;
+    if (region >= WREF__IDX_TOP)
+        return NULL;
+    uint32_t *leaf = __atomic_load_n(&wref__index_top[region], __ATOMIC_ACQUIRE);
+    if ((uintptr_t)leaf <= 1)
+        return NULL;
+    uint32_t i = __atomic_load_n(&leaf[(a >> WREF__IDX_GRAN_SHIFT) & (WREF__IDX_LEAF - 1)], __ATOMIC_ACQUIRE);
+    if (!i)
+        return NULL;
+    wref__rec *r = (wref__rec *)((uintptr_t)wref__rec_arena + (size_t)(i - 1) * sizeof(wref__rec));
+    return __atomic_load_n(&r->addr, __ATOMIC_RELAXED) == a ? r : NULL;
+}
+wref__rec *wref__registry_peek(const void *ob);   /* the same, out of line */
 /* The memory of rec (FREED) is about to be returned: rec leaves the index (state GONE)
  * and true is returned, unless it has open borrows and !force: then it is marked
  * WREF__BORROW_PINNED, stays, and false is returned. *dropped: the open borrows it had. */

@@ -33,10 +33,22 @@ static int mark_freed(wref__rec *r, void *arg)
     return 0;
 }
 
+/* A change of the state alone: an atomic store through the lock-free lookup (registry.h), the
+ * bucket lock only when the index does not name the record (then registry_with decides). The
+ * object is the caller's, being destroyed, so its record cannot leave the index meanwhile. */
+static wref__rec *store_state(const wref_object *ob, enum wref__state state)
+{
+    wref__rec *r = wref__registry_peek_inline(ob);
+    if (r)
+        __atomic_store_n(&r->state, (uint8_t)state, __ATOMIC_RELEASE);
+    return r;
+}
+
 void wref__hook_object_free(wref_object *ob, size_t size)
 {
-    wref__rec *rec = NULL;
-    wref__registry_with(ob, mark_freed, &rec);
+    wref__rec *rec = store_state(ob, WREF__FREED);
+    if (!rec)
+        wref__registry_with(ob, mark_freed, &rec);
     wref__heap_free(ob, size, rec);
 }
 
@@ -98,7 +110,7 @@ void wref__hook_dying(wref_object *ob)
 static int set_resurrected(wref__rec *r, void *arg)
 {
     (void)arg;
-    if (r && r->state == WREF__FINALIZING)
+    if (r && __atomic_load_n(&r->state, __ATOMIC_ACQUIRE) == WREF__FINALIZING)
         __atomic_store_n(&r->state, WREF__ALIVE, __ATOMIC_RELEASE);
     return 0;
 }
@@ -113,7 +125,8 @@ void wref__hook_resurrected(wref_object *ob)
 void wref__hook_clearing(wref_object *ob)
 {
     struct event e = {WREF__CLEARING, 0};
-    wref__registry_with(ob, set_state, &e);
+    if (!store_state(ob, WREF__CLEARING))
+        wref__registry_with(ob, set_state, &e);
 }
 
 static int set_cleared(wref__rec *r, void *arg)
@@ -128,7 +141,8 @@ static int set_cleared(wref__rec *r, void *arg)
 void wref__hook_cleared(wref_object *ob)
 {
     struct event e = {WREF__DESTROYING, 0};
-    wref__registry_with(ob, set_state, &e);
+    if (!store_state(ob, WREF__DESTROYING))
+        wref__registry_with(ob, set_state, &e);
 }
 
 static int copy_rec(wref__rec *r, void *arg)
@@ -213,7 +227,7 @@ static bool touches_dying(enum wref__use u)
 static void classify_state(wref__rec *r, struct use_ctx *c)
 {
     uint8_t bit = 0;
-    switch ((enum wref__state)r->state) {
+    switch ((enum wref__state)__atomic_load_n(&r->state, __ATOMIC_ACQUIRE)) {
     case WREF__ALIVE:
         if (c->use == WREF__USE_CLEAR) {
             c->verdict = V_CLEAR_LIVE;
@@ -449,7 +463,7 @@ int wref__hook_use(const wref_object *ob, enum wref__use use)
 {
     if (ob == &wref__none || !wref__checker_ready)
         return 1;
-    const wref__rec *peek = wref__registry_peek(ob);
+    const wref__rec *peek = wref__registry_peek_inline(ob);
     if (__builtin_expect(peek && fine_at_a_glance(peek, use), 1))
         return 1;
     return use_locked(ob, use);
