@@ -4,6 +4,9 @@
 #   build/release  Release, warnings are errors, with bench/; then scripts/callgrind-gate.sh
 #   build/asan     Debug, AddressSanitizer + UndefinedBehaviorSanitizer (asserts on)
 #   build/tsan     RelWithDebInfo, ThreadSanitizer
+#                  (both also run the CPython tests, tests/python: uninstrumented interpreters
+#                  with the instrumented checker, its sanitizer runtime preloaded first by
+#                  wref-check; docs/python.md, "In the ASan and TSan trees")
 #   build/aarch64  Release, cross-compiled for 64-bit Arm (cmake/toolchain-aarch64.cmake): builds
 #                  libwref, libwref-check and the runtime's unit tests, and runs those tests
 #                  (ctest -L runtime) under qemu-user; a portability check, kept to ~2 minutes

@@ -14,7 +14,8 @@
 #include <unistd.h>
 
 #define AUDIT_NAME "libwref-audit.so"
-#define TLS_TUNABLE "glibc.rtld.optional_static_tls=16384"
+#define TLS_TUNABLE "glibc.rtld.optional_static_tls="
+#define TLS_BASE 16384   /* the checker and libc's own initial-exec TLS, with room to spare */
 
 /* The file execvp would run for prog, or NULL; malloc'd. */
 static char *resolve(const char *prog)
@@ -69,7 +70,7 @@ int wref_tool_is_cpython(const char *prog)
     return r;
 }
 
-int wref_tool_python_env(const char *checker_lib, int print)
+int wref_tool_python_env(const char *checker_lib, size_t extra_tls, int print)
 {
     const char *slash = strrchr(checker_lib, '/');
     char *audit = NULL;
@@ -89,9 +90,10 @@ int wref_tool_python_env(const char *checker_lib, int print)
     else if (asprintf(&new_audit, "%s%s%s", audit, old_audit && *old_audit ? ":" : "", old_audit ? old_audit : "") < 0)
         new_audit = NULL;
     const char *old_tun = getenv("GLIBC_TUNABLES");
-    if (old_tun && strstr(old_tun, "glibc.rtld.optional_static_tls="))
+    size_t tls = (TLS_BASE + extra_tls + 4095) / 4096 * 4096;
+    if (old_tun && strstr(old_tun, TLS_TUNABLE))
         tunables = strdup(old_tun);
-    else if (asprintf(&tunables, "%s%s" TLS_TUNABLE, old_tun ? old_tun : "", old_tun && *old_tun ? ":" : "") < 0)
+    else if (asprintf(&tunables, "%s%s" TLS_TUNABLE "%zu", old_tun ? old_tun : "", old_tun && *old_tun ? ":" : "", tls) < 0)
         tunables = NULL;
     free(audit);
     if (!new_audit || !tunables) {

@@ -2,6 +2,8 @@
 #ifndef WREF_TOOLS_PYTHON_ENV_H
 #define WREF_TOOLS_PYTHON_ENV_H
 
+#include <stddef.h>
+
 /* True when prog (as execvp would find it) looks like CPython: its name starts with
  * "python", or it is an ELF file that mentions Py_BytesMain or libpython3 (an interpreter or
  * a program that embeds libpython). */
@@ -10,9 +12,12 @@ int wref_tool_is_cpython(const char *prog);
 /* The environment a CPython program needs beyond LD_PRELOAD, given the checker library's
  * path: LD_AUDIT=<its directory>/libwref-audit.so (prepended to an existing LD_AUDIT), so that
  * extension modules reach the checker even when the executable defines the C API, and
- * GLIBC_TUNABLES gains glibc.rtld.optional_static_tls (the audit namespace uses static TLS the
- * checker then lacks). Sets them, or with print != 0 prints them as VAR='value' lines.
- * Returns 0, or -1 (after a message on stderr) when libwref-audit.so is missing. */
-int wref_tool_python_env(const char *checker_lib, int print);
+ * GLIBC_TUNABLES gains glibc.rtld.optional_static_tls (with an audit module loaded, every
+ * initial-exec TLS block of the main namespace comes out of that surplus: 16 KiB for the checker
+ * and libc, plus extra_tls, the PT_TLS size of a preloaded sanitizer runtime: TSan's is 768
+ * KiB). A value the user already set stays. Sets them, or with print != 0 prints them as
+ * VAR='value' lines. Returns 0, or -1 (after a message on stderr) when libwref-audit.so is
+ * missing. */
+int wref_tool_python_env(const char *checker_lib, size_t extra_tls, int print);
 
 #endif /* WREF_TOOLS_PYTHON_ENV_H */

@@ -8,7 +8,8 @@
  * status is the program's own, or the checker's exitcode when it had findings, and the
  * program's pid is the tool's pid (log files are <log_path>.<that pid>). Before that it reads
  * the program's ELF dynamic section: an ASan runtime it needs goes first in LD_PRELOAD, and a
- * libwref.so.N it needs is preloaded from next to the checker library.
+ * libwref.so.N it needs is preloaded from next to the checker library; and the checker
+ * library's own: the sanitizer runtime of a sanitizer-built checker goes first as well.
  *
  * The tool talks to the checker through its documented environment (LD_PRELOAD,
  * WREF_CHECK_OPTIONS and its "name=value" syntax). The one piece of src/ it shares is the
@@ -27,6 +28,7 @@
 #include <fcntl.h>
 #include <gelf.h>
 #include <limits.h>
+#include <link.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -531,6 +533,7 @@ static char *find_library(const char *option)
 
 struct program_info {
     char *asan_soname;    /* DT_NEEDED libasan.so.N, or NULL */
+    char *tsan_soname;    /* DT_NEEDED libtsan.so.N, or NULL */
     int asan_undefined;   /* __asan_init is referenced but not defined: ASan-instrumented */
     char *wref_soname;    /* DT_NEEDED libwref.so.N, or NULL */
 };
@@ -594,6 +597,8 @@ static void inspect_program(const char *name, struct program_info *pi)
                     continue;
                 if (starts_with(needed, "libasan.so") && !pi->asan_soname)
                     pi->asan_soname = xstrdup(needed);
+                if (starts_with(needed, "libtsan.so") && !pi->tsan_soname)
+                    pi->tsan_soname = xstrdup(needed);
                 if (starts_with(needed, "libwref.so") && !pi->wref_soname)
                     pi->wref_soname = xstrdup(needed);
             }
@@ -612,13 +617,87 @@ static void inspect_program(const char *name, struct program_info *pi)
     close(fd);
 }
 
-/* ---- LD_PRELOAD ----------------------------------------------------------------------------- */
+/* ---- sanitizer runtimes ---------------------------------------------------------------------- */
 
 static int is_asan_runtime(const char *entry)
 {
     const char *slash = strrchr(entry, '/');
     return starts_with(slash ? slash + 1 : entry, "libasan.so");
 }
+
+static int is_sanitizer_runtime(const char *entry)
+{
+    const char *slash = strrchr(entry, '/');
+    return is_asan_runtime(entry) || starts_with(slash ? slash + 1 : entry, "libtsan.so");
+}
+
+/* Memory size plus alignment of the PT_TLS segment among phdr[0..n), or 0. */
+static size_t tls_of_phdrs(const ElfW(Phdr) *phdr, size_t n)
+{
+    for (size_t k = 0; k < n; k++)
+        if (phdr[k].p_type == PT_TLS)
+            return (size_t)(phdr[k].p_memsz + phdr[k].p_align);
+    return 0;
+}
+
+struct loaded_lookup {
+    const char *base;     /* basename looked for */
+    size_t tls;           /* its PT_TLS when found loaded */
+    int found;
+    char libc_dir[PATH_MAX];
+};
+
+static int loaded_cb(struct dl_phdr_info *info, size_t size, void *data)
+{
+    (void)size;
+    struct loaded_lookup *q = data;
+    const char *name = info->dlpi_name, *slash = name ? strrchr(name, '/') : NULL;
+    if (!slash)
+        return 0;
+    if (!strcmp(slash + 1, q->base)) {
+        q->tls = tls_of_phdrs(info->dlpi_phdr, info->dlpi_phnum);
+        q->found = 1;
+        return 1;
+    }
+    if (!strcmp(slash + 1, "libc.so.6") && (size_t)(slash - name) < sizeof q->libc_dir)
+        snprintf(q->libc_dir, sizeof q->libc_dir, "%.*s", (int)(slash - name), name);
+    return 0;
+}
+
+/* The static TLS a sanitizer runtime needs (`entry` as in LD_PRELOAD: a path, or a soname that
+ * ld.so looks up): its PT_TLS size. The file is the one loaded in this process when the tool
+ * itself is built with that sanitizer, else the path given, else the soname in libc.so.6's
+ * directory (where distributions put the GCC runtimes). Unknown: 1 MiB, above the largest
+ * (GCC 12's libtsan.so.2: 768 KiB). Only a CPython program needs the number (python_env.h). */
+static size_t runtime_static_tls(const char *entry)
+{
+    struct loaded_lookup q = {.base = strrchr(entry, '/') ? strrchr(entry, '/') + 1 : entry};
+    dl_iterate_phdr(loaded_cb, &q);
+    if (q.found)
+        return q.tls;
+    char *path = strchr(entry, '/') ? xstrdup(entry) : q.libc_dir[0] ? join(q.libc_dir, entry) : NULL;
+    size_t tls = 1u << 20;
+    int fd = path && elf_version(EV_CURRENT) != EV_NONE ? open(path, O_RDONLY | O_CLOEXEC) : -1;
+    free(path);
+    if (fd < 0)
+        return tls;
+    Elf *e = elf_begin(fd, ELF_C_READ, NULL);
+    size_t n = 0;
+    if (e && elf_kind(e) == ELF_K_ELF && elf_getphdrnum(e, &n) == 0) {
+        tls = 0;
+        for (size_t k = 0; k < n; k++) {
+            GElf_Phdr ph;
+            if (gelf_getphdr(e, (int)k, &ph) && ph.p_type == PT_TLS)
+                tls = (size_t)(ph.p_memsz + ph.p_align);
+        }
+    }
+    if (e)
+        elf_end(e);
+    close(fd);
+    return tls;
+}
+
+/* ---- LD_PRELOAD ----------------------------------------------------------------------------- */
 
 static int same_file(const char *a, const char *b)
 {
@@ -631,13 +710,14 @@ static int same_file(const char *a, const char *b)
     return same;
 }
 
-/* Returns the LD_PRELOAD value. Order: the ASan runtime when the program is built with ASan
- * (an entry of `existing` that names libasan.so.N, else the program's DT_NEEDED soname, which
- * ld.so looks up as it would for the program), then `lib`, then `wref_lib` (NULL: none), then
- * the other entries of `existing` (':' or ' ' separated, as ld.so reads them) in their order,
- * without other spellings of the ones already placed. */
-static char *merge_preload(const char *lib, const char *existing, const struct program_info *pi,
-                           const char *wref_lib)
+/* Returns the LD_PRELOAD value. Order: a sanitizer runtime (an entry of `existing` that names
+ * libasan.so.N or libtsan.so.N, else `runtime`: the soname the program or the checker library
+ * needs, which ld.so looks up as it would for them; NULL: none), then `lib`, then `wref_lib`
+ * (NULL: none), then the other entries of `existing` (':' or ' ' separated, as ld.so reads
+ * them) in their order, without other spellings of the ones already placed. *placed_runtime
+ * gets the runtime entry placed first (malloc'd), or NULL. */
+static char *merge_preload(const char *lib, const char *existing, const char *runtime,
+                           const char *wref_lib, char **placed_runtime)
 {
     const char *placed[3] = {NULL, lib, wref_lib};
     char *asan_entry = NULL;
@@ -646,7 +726,7 @@ static char *merge_preload(const char *lib, const char *existing, const struct p
         char *entry = xmalloc(len + 1);
         memcpy(entry, p, len);
         entry[len] = 0;
-        if (len && !asan_entry && is_asan_runtime(entry))
+        if (len && !asan_entry && is_sanitizer_runtime(entry))
             asan_entry = entry;
         else
             free(entry);
@@ -654,8 +734,8 @@ static char *merge_preload(const char *lib, const char *existing, const struct p
         if (*p)
             p++;
     }
-    if (!asan_entry && pi->asan_soname)
-        asan_entry = xstrdup(pi->asan_soname);
+    if (!asan_entry && runtime)
+        asan_entry = xstrdup(runtime);
     placed[0] = asan_entry;
     char *out = NULL;
     for (size_t k = 0; k < 3; k++) {
@@ -686,7 +766,7 @@ static char *merge_preload(const char *lib, const char *existing, const struct p
         if (*p)
             p++;
     }
-    free(asan_entry);
+    *placed_runtime = asan_entry;
     return out;
 }
 
@@ -751,7 +831,9 @@ static const char description[] =
 static const char adjustments[] =
     "Before it runs the program, the tool reads its ELF dynamic section. A program built with "
     "AddressSanitizer (it needs libasan.so.N) gets that runtime first in LD_PRELOAD, ahead of "
-    "the checker, as ASan requires. A program that needs libwref.so.0 gets the libwref.so.0 "
+    "the checker, as ASan requires; so does the ASan or TSan runtime a sanitizer-built checker "
+    "library needs, in any program (ASAN_OPTIONS then gains detect_leaks=0 for an "
+    "uninstrumented program unless it sets detect_leaks). A program that needs libwref.so.0 gets the libwref.so.0 "
     "next to the checker library preloaded after the checker, so it runs without "
     "LD_LIBRARY_PATH or an rpath; the checker provides every wref function either way.";
 
@@ -913,7 +995,8 @@ static void print_man(void)
     roff("The checker's options, name=value separated by ':', ',' or spaces; kept, with the "
          "command line's settings merged in.");
     printf("\n.TP\n.B LD_PRELOAD\n");
-    roff("The checker library is put first (after an ASan runtime the program needs); existing "
+    roff("The checker library is put first (after an ASan runtime the program needs, or the "
+         "sanitizer runtime a sanitizer-built checker library needs); existing "
          "entries follow.");
     printf("\n.TP\n.B WREF_CHECK_LIBRARY\n");
     roff("The libwref-check.so to preload when --library is not given.");
@@ -1042,6 +1125,17 @@ int main(int argc, char **argv)
         inspect_program(argv[i], &pi);
     else
         memset(&pi, 0, sizeof pi);
+    /* The checker library's own sanitizer runtime (the ASan and TSan trees build it
+     * instrumented): it must be loaded first as well, also in an uninstrumented program. */
+    struct program_info li;
+    inspect_program(lib, &li);
+    const char *lib_runtime = li.asan_soname ? li.asan_soname : li.tsan_soname;
+    const char *prog_runtime = pi.asan_soname ? pi.asan_soname : pi.tsan_soname;
+    if ((li.tsan_soname && (pi.asan_soname || pi.asan_undefined)) || (li.asan_soname && pi.tsan_soname))
+        die(EXIT_FAILURE, "%s is built with %s and %s needs %s: the two cannot run in one process; "
+            "use a libwref-check.so built without sanitizers (--library PATH)", lib,
+            li.tsan_soname ? "ThreadSanitizer" : "AddressSanitizer", argv[i],
+            li.tsan_soname ? "AddressSanitizer" : "ThreadSanitizer");
     const char *old_preload = getenv("LD_PRELOAD");
     int asan_preloaded = 0;
     for (const char *p = old_preload ? old_preload : ""; *p && !asan_preloaded; p += strcspn(p, ": "), p += !!*p) {
@@ -1049,32 +1143,48 @@ int main(int argc, char **argv)
         snprintf(entry, sizeof entry, "%.*s", (int)strcspn(p, ": "), p);
         asan_preloaded = is_asan_runtime(entry);
     }
-    if (pi.asan_undefined && !pi.asan_soname && !asan_preloaded)
+    if (pi.asan_undefined && !pi.asan_soname && !asan_preloaded && !li.asan_soname)
         tool_warning("%s is built with AddressSanitizer but does not itself need the ASan runtime "
                      "library (DT_NEEDED), so it cannot be put first in LD_PRELOAD here. Preload it "
                      "yourself: LD_PRELOAD=$(gcc -print-file-name=libasan.so) wref-check ... (or the "
                      "libclang_rt.asan library it was linked with), or set "
                      "ASAN_OPTIONS=verify_asan_link_order=0", argv[i]);
     char *wref_lib = wref_next_to(lib, &pi);
-    char *preload = merge_preload(lib, old_preload, &pi, wref_lib);
+    char *runtime = NULL;
+    char *preload = merge_preload(lib, old_preload, prog_runtime ? prog_runtime : lib_runtime, wref_lib, &runtime);
     char *options = merge_options(getenv("WREF_CHECK_OPTIONS"));
 
-    /* A CPython program also gets the rtld-audit module (docs/python.md). */
+    /* An uninstrumented program hosting an ASan-built checker: LeakSanitizer would report the
+     * program's own memory at exit (CPython never frees all of its own), which is not what
+     * runs under test; leak detection stays off unless ASAN_OPTIONS says otherwise. */
+    char *asan_options = NULL;
+    const char *old_asan = getenv("ASAN_OPTIONS");
+    if (li.asan_soname && !pi.asan_soname && !pi.asan_undefined && !(old_asan && strstr(old_asan, "detect_leaks"))) {
+        append(&asan_options, old_asan && *old_asan ? old_asan : "");
+        append(&asan_options, old_asan && *old_asan ? ":detect_leaks=0" : "detect_leaks=0");
+    }
+
+    /* A CPython program also gets the rtld-audit module (docs/python.md), and the static TLS
+     * a preloaded sanitizer runtime needs once an audit module is loaded. */
     int cpython = i < argc && wref_tool_is_cpython(argv[i]);
+    size_t runtime_tls = runtime ? runtime_static_tls(runtime) : 0;
     if (print_env) {
         print_assignment("LD_PRELOAD", preload);
         if (cpython)
-            (void)wref_tool_python_env(lib, 1);
+            (void)wref_tool_python_env(lib, runtime_tls, 1);
         if (options && *options)
             print_assignment("WREF_CHECK_OPTIONS", options);
+        if (asan_options)
+            print_assignment("ASAN_OPTIONS", asan_options);
         return fflush(stdout) == 0 ? 0 : 1;
     }
 
     if (setenv("LD_PRELOAD", preload, 1) != 0 ||
-        (options && *options && setenv("WREF_CHECK_OPTIONS", options, 1) != 0))
+        (options && *options && setenv("WREF_CHECK_OPTIONS", options, 1) != 0) ||
+        (asan_options && setenv("ASAN_OPTIONS", asan_options, 1) != 0))
         die(EXIT_FAILURE, "cannot set the environment: %s", strerror(errno));
     if (cpython)
-        (void)wref_tool_python_env(lib, 0);   /* missing: said once, the program still runs */
+        (void)wref_tool_python_env(lib, runtime_tls, 0);   /* missing: said once, the program still runs */
 
     fflush(NULL);
     execvp(argv[i], argv + i);

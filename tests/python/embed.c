@@ -3,16 +3,24 @@
  * (libpython is a shared library here), and wref-check recognises the program as CPython by
  * its DT_NEEDED libpython3.11.so.
  *
- * usage: embed CASES_PY CASE MODULE_DIR */
+ * Built twice: plainly, and with -fsanitize=address (a program with its own ASan runtime, which
+ * wref-check must put first while LD_AUDIT loads libwref-audit.so before anything).
+ *
+ * usage: embed CASES_PY CASE MODULE_DIR [--then-overflow]
+ * --then-overflow: after the case and Py_FinalizeEx, write one byte past a heap block (ASan,
+ * when built in, must still report it). */
 #define PY_SSIZE_T_CLEAN
 #include <Python.h>
 
 #include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
 
 int main(int argc, char **argv)
 {
-    if (argc != 4) {
-        fprintf(stderr, "usage: %s CASES_PY CASE MODULE_DIR\n", argv[0]);
+    int overflow = argc == 5 && !strcmp(argv[4], "--then-overflow");
+    if (argc != 4 && !overflow) {
+        fprintf(stderr, "usage: %s CASES_PY CASE MODULE_DIR [--then-overflow]\n", argv[0]);
         return 2;
     }
     PyConfig config;
@@ -33,5 +41,11 @@ int main(int argc, char **argv)
     int rc = PyRun_SimpleFileEx(f, argv[1], 1);
     if (Py_FinalizeEx() < 0)
         rc = 120;
+    if (overflow) {
+        volatile size_t n = 8;   /* not a constant: no compile-time bounds warning */
+        volatile char *block = malloc(n);   /* volatile: the store is not dead before free */
+        block[n] = 1;                       /* heap-buffer-overflow */
+        free((void *)block);
+    }
     return rc ? 1 : 0;
 }

@@ -59,6 +59,12 @@ expect_empty() {
 env_value() {
     sed -n "s/^$1=//p" "$out" | sed "s/^'\\(.*\\)'\$/\\1/"
 }
+# preload_value: env_value LD_PRELOAD without the sanitizer runtime that an ASan or TSan tree's
+# checker library needs first (the tool puts it there for every program; see the asan case).
+no_runtime() { sed -E 's/^lib[at]san\.so\.[0-9]+://'; }
+preload_value() {
+    env_value LD_PRELOAD | no_runtime
+}
 # The build tree's library, symlinks resolved (the tool reports the directory of its own
 # resolved executable, so compare real paths).
 real() { (cd "$(dirname "$1")" && echo "$(pwd -P)/$(basename "$1")"); }
@@ -105,7 +111,7 @@ version)
 print_env)
     run "$tool" --print-env
     expect_status 0 "--print-env without a program"
-    preload=$(env_value LD_PRELOAD)
+    preload=$(preload_value)
     case $preload in
     */src/libwref-check.so) ok "LD_PRELOAD is the build tree's src/libwref-check.so" ;;
     *) fail "LD_PRELOAD='$preload' is not <build>/src/libwref-check.so" ;;
@@ -121,7 +127,7 @@ print_env)
         "$tool" --print-env --exitcode=42 --halt-on-error --log-path=/tmp/x \
         --option print-summary=0 --guard sample
     expect_status 0 "--print-env with options"
-    preload=$(env_value LD_PRELOAD)
+    preload=$(preload_value)
     [ "$preload" = "${preload%%:*}:$WREF_TOOL_RELEASE_LIB" ] ||
         fail "LD_PRELOAD='$preload', expected <lib>:$WREF_TOOL_RELEASE_LIB"
     [ "$(real "${preload%%:*}")" = "$(real "$lib")" ] || fail "LD_PRELOAD='$preload' does not start with $lib"
@@ -133,7 +139,7 @@ print_env)
 
     # The library already in LD_PRELOAD is not preloaded twice.
     run env LD_PRELOAD="$lib" "$tool" --print-env
-    [ "$(env_value LD_PRELOAD)" = "$(env_value LD_PRELOAD | cut -d: -f1)" ] ||
+    [ "$(preload_value)" = "$(preload_value | cut -d: -f1)" ] ||
         fail "library preloaded twice: $(env_value LD_PRELOAD)"
     ok "no duplicate LD_PRELOAD entry"
 
@@ -153,7 +159,7 @@ env_reaches_program)
     [ "$(sed -n 1p "$out")" = "verbosity=0:exitcode=42:leak_check=0" ] ||
         fail "the program saw WREF_CHECK_OPTIONS='$(sed -n 1p "$out")'"
     ok "the program sees the merged WREF_CHECK_OPTIONS"
-    [ "$(real "$(sed -n 2p "$out")")" = "$(real "$lib")" ] ||
+    [ "$(real "$(sed -n 2p "$out" | no_runtime)")" = "$(real "$lib")" ] ||
         fail "the program saw LD_PRELOAD='$(sed -n 2p "$out")'"
     ok "the program sees LD_PRELOAD"
     # Without '--', options stop at the program; the program's own arguments are its own.
@@ -167,10 +173,10 @@ env_reaches_program)
 library)
     run "$tool" --library "$WREF_TOOL_RELEASE_LIB" --print-env
     expect_status 0 "--library PATH"
-    [ "$(env_value LD_PRELOAD)" = "$WREF_TOOL_RELEASE_LIB" ] || fail "--library ignored: $(env_value LD_PRELOAD)"
+    [ "$(preload_value)" = "$WREF_TOOL_RELEASE_LIB" ] || fail "--library ignored: $(env_value LD_PRELOAD)"
     ok "--library PATH is preloaded"
     run env WREF_CHECK_LIBRARY="$WREF_TOOL_RELEASE_LIB" "$tool" --print-env
-    [ "$(env_value LD_PRELOAD)" = "$WREF_TOOL_RELEASE_LIB" ] || fail "WREF_CHECK_LIBRARY ignored"
+    [ "$(preload_value)" = "$WREF_TOOL_RELEASE_LIB" ] || fail "WREF_CHECK_LIBRARY ignored"
     ok "WREF_CHECK_LIBRARY is preloaded"
     run "$tool" --library "$work/none.so" --print-env
     expect_status 1 "--library to a missing file"
@@ -384,9 +390,22 @@ asan)
         expect_status 23 "doing what it says: the checker runs and reports the leak"
         expect_not "$err" "WARNING: wref-check: $WREF_TOOL_ASAN_NONEED is built" "no warning then"
     fi
-    # A program without ASan gets no ASan runtime.
-    run "$tool" --print-env -- /bin/sh
-    expect_not "$out" "libasan" "no libasan for a program without ASan (/bin/sh)"
+    # A program without ASan gets no ASan runtime, unless the checker library itself is built
+    # with ASan (the ASan tree): then its runtime comes first in any program, and LeakSanitizer
+    # is off for the uninstrumented program unless ASAN_OPTIONS says otherwise.
+    run env -u ASAN_OPTIONS LSAN_OPTIONS=detect_leaks=0 "$tool" --print-env -- /bin/sh
+    if [ -z "$WREF_TOOL_SANITIZE_FLAGS" ]; then
+        expect_not "$out" "libasan" "no libasan for a program without ASan (/bin/sh)"
+    else
+        case $(env_value LD_PRELOAD) in
+        libasan.so.*:*/libwref-check.so) ok "the ASan-built checker's runtime first for /bin/sh: $(env_value LD_PRELOAD)" ;;
+        *) fail "/bin/sh under the ASan-built checker: LD_PRELOAD=$(env_value LD_PRELOAD)" ;;
+        esac
+        [ "$(env_value ASAN_OPTIONS)" = detect_leaks=0 ] || fail "ASAN_OPTIONS=$(env_value ASAN_OPTIONS)"
+        ok "LeakSanitizer off for the uninstrumented /bin/sh"
+        run env ASAN_OPTIONS=detect_leaks=1 LSAN_OPTIONS=detect_leaks=0 "$tool" --print-env -- /bin/sh
+        expect_not "$out" "ASAN_OPTIONS" "ASAN_OPTIONS that set detect_leaks stay as they are"
+    fi
     ;;
 
 no_rpath)
@@ -396,8 +415,7 @@ no_rpath)
     expect_status 127 "by itself it cannot start"
     expect_out "$err" "libwref.so.0: cannot open shared object file" "ld.so cannot find libwref.so.0"
     run "$tool" --print-env -- "$WREF_TOOL_NORPATH"
-    preload=$(env_value LD_PRELOAD)
-    preload=${preload#libasan.so.*:}   # the ASan tree's programs get their ASan runtime first
+    preload=$(preload_value)   # the sanitizer trees' programs get their runtime first
     [ "$(real "$(echo "$preload" | cut -d: -f1)")" = "$(real "$lib")" ] &&
         [ "$(real "$(echo "$preload" | cut -d: -f2)")" = "$(real "$WREF_TOOL_LIB_DIR/libwref.so.0")" ] &&
         [ "$(echo "$preload" | tr : '\n' | wc -l)" -eq 2 ] || fail "LD_PRELOAD=$(env_value LD_PRELOAD)"
@@ -432,9 +450,8 @@ installed)
     expect_status 5 "$prefix/bin/wref-check runs it (its own exit status 5)"
     expect_out "$err" "wref-check options:" "the installed checker is active"
     run "$prefix/bin/wref-check" --print-env -- "$work/prog"
-    case $(env_value LD_PRELOAD) in
+    case $(preload_value) in
     "$prefix"/*/libwref-check.so:"$prefix"/*/libwref.so.0) ok "installed LD_PRELOAD: $(env_value LD_PRELOAD)" ;;
-    *libasan*"$prefix"/*/libwref-check.so:"$prefix"/*/libwref.so.0) ok "installed LD_PRELOAD: $(env_value LD_PRELOAD)" ;;
     *) fail "installed LD_PRELOAD=$(env_value LD_PRELOAD)" ;;
     esac
     page=$prefix/share/man/man1/wref-check.1
