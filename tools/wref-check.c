@@ -535,6 +535,8 @@ struct program_info {
     char *asan_soname;    /* DT_NEEDED libasan.so.N, or NULL */
     char *tsan_soname;    /* DT_NEEDED libtsan.so.N, or NULL */
     int asan_undefined;   /* __asan_init is referenced but not defined: ASan-instrumented */
+    int elf_read;         /* the fields below come from a readable ELF file */
+    int defines_capi;     /* PyWeakref_GetObject is defined in it: libpython is linked in */
     char *wref_soname;    /* DT_NEEDED libwref.so.N, or NULL */
 };
 
@@ -582,6 +584,7 @@ static void inspect_program(const char *name, struct program_info *pi)
     if (fd < 0)
         return;
     Elf *e = elf_begin(fd, ELF_C_READ, NULL);
+    pi->elf_read = e && elf_kind(e) == ELF_K_ELF;
     for (Elf_Scn *scn = NULL; e && elf_kind(e) == ELF_K_ELF && (scn = elf_nextscn(e, scn));) {
         GElf_Shdr sh;
         Elf_Data *data;
@@ -606,9 +609,12 @@ static void inspect_program(const char *name, struct program_info *pi)
             for (size_t k = 0; k < n; k++) {
                 GElf_Sym sym;
                 const char *sname;
-                if (gelf_getsym(data, (int)k, &sym) && (sname = elf_strptr(e, sh.sh_link, sym.st_name)) &&
-                    !strcmp(sname, "__asan_init") && sym.st_shndx == SHN_UNDEF)
+                if (!gelf_getsym(data, (int)k, &sym) || !(sname = elf_strptr(e, sh.sh_link, sym.st_name)))
+                    continue;
+                if (!strcmp(sname, "__asan_init") && sym.st_shndx == SHN_UNDEF)
                     pi->asan_undefined = 1;
+                if (!strcmp(sname, "PyWeakref_GetObject") && sym.st_shndx != SHN_UNDEF)
+                    pi->defines_capi = 1;
             }
         }
     }
@@ -1164,9 +1170,15 @@ int main(int argc, char **argv)
         append(&asan_options, old_asan && *old_asan ? ":detect_leaks=0" : "detect_leaks=0");
     }
 
-    /* A CPython program also gets the rtld-audit module (docs/python.md), and the static TLS
-     * a preloaded sanitizer runtime needs once an audit module is loaded. */
-    int cpython = i < argc && wref_tool_is_cpython(argv[i]);
+    /* A CPython program whose executable defines the C API itself (libpython linked in, as in
+     * Debian's python3.11) also gets the rtld-audit module (docs/python.md), and the static TLS
+     * a preloaded sanitizer runtime needs once an audit module is loaded. One with a shared
+     * libpython (pyenv, a program that embeds libpython3.X.so) needs neither: LD_PRELOAD comes
+     * before libpython. A program that is not a readable ELF file (a wrapper script named
+     * python*) gets them, as it may run either. An executable that defines the C API is
+     * CPython whatever its name (a test binary linked with libpython3.X.a). */
+    int cpython = i < argc && (pi.defines_capi || wref_tool_is_cpython(argv[i])) &&
+                  (!pi.elf_read || pi.defines_capi);
     size_t runtime_tls = runtime ? runtime_static_tls(runtime) : 0;
     if (print_env) {
         print_assignment("LD_PRELOAD", preload);

@@ -3,8 +3,10 @@
  * (libpython is a shared library here), and wref-check recognises the program as CPython by
  * its DT_NEEDED libpython3.11.so.
  *
- * Built twice: plainly, and with -fsanitize=address (a program with its own ASan runtime, which
- * wref-check must put first while LD_AUDIT loads libwref-audit.so before anything).
+ * Built three ways (tests/python/CMakeLists.txt): plainly; with -fsanitize=address (a program
+ * with its own ASan runtime, which wref-check must put first); and with -fsanitize=address and
+ * libpython3.11-pic.a linked in (the executable defines the C API, so LD_AUDIT loads
+ * libwref-audit.so before anything, as for Debian's python3.11).
  *
  * usage: embed CASES_PY CASE MODULE_DIR [--then-overflow]
  * --then-overflow: after the case and Py_FinalizeEx, write one byte past a heap block (ASan,
