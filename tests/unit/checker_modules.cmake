@@ -68,3 +68,16 @@ if(WREF_SANITIZE STREQUAL "address")
   list(APPEND unit_env "ASAN_OPTIONS=detect_leaks=0")   # the leaks are the census test's, on purpose
 endif()
 set_tests_properties(test_checker_modules PROPERTIES ENVIRONMENT "${unit_env}" TIMEOUT 120 LABELS "unit;checker")
+
+# test_heap: the quarantine heap (heap.h) called directly, in a checked program built as
+# test_checker_modules is.
+wref_checker_unit_test(test_heap ${WREF_UNIT_RUNTIME_SOURCES} ${WREF_UNIT_CHECKER_SOURCES})
+target_compile_definitions(test_heap PRIVATE WREF_CHECKED WREF_BUILDING_LIBRARY WREF_VERSION="${PROJECT_VERSION}")
+target_link_libraries(test_heap PRIVATE PkgConfig::LIBUNWIND PkgConfig::LIBDW PkgConfig::JANSSON ${CMAKE_DL_LIBS})
+set(heap_log ${CMAKE_CURRENT_BINARY_DIR}/test_heap.d)
+file(MAKE_DIRECTORY ${heap_log})
+set(heap_env "WREF_CHECK_OPTIONS=report=text:log_path=${heap_log}/report:exitcode=0")
+if(WREF_SANITIZE STREQUAL "address")
+  list(APPEND heap_env "ASAN_OPTIONS=detect_leaks=0")   # header_overwritten keeps its chunk, on purpose
+endif()
+set_tests_properties(test_heap PROPERTIES ENVIRONMENT "${heap_env}" TIMEOUT 120 LABELS "unit;checker")

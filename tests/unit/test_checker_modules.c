@@ -221,11 +221,11 @@ static void heap_redzone_and_quarantine(void **state)
     const unsigned char *bytes = (const unsigned char *)a;
     for (size_t i = sizeof(wref_object); i < plain_type.size; i++)
         assert_int_equal(bytes[i], 0);
-    assert_int_equal(wref__heap_check_redzone(a, plain_type.size), -1);
+    assert_int_equal(wref__heap_check_redzone(a), -1);
     ((volatile unsigned char *)a)[plain_type.size + 3] ^= 0x5a;   /* past the end */
-    assert_int_equal(wref__heap_check_redzone(a, plain_type.size), 3);
+    assert_int_equal(wref__heap_check_redzone(a), 3);
     ((volatile unsigned char *)a)[plain_type.size + 3] ^= 0x5a;   /* restored */
-    assert_int_equal(wref__heap_check_redzone(a, plain_type.size), -1);
+    assert_int_equal(wref__heap_check_redzone(a), -1);
 
     uintptr_t freed = (uintptr_t)a;
     wref_decref(a);

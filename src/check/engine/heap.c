@@ -1,21 +1,33 @@
 /* heap.c: the debugging allocator behind every object of the checked build.
  *
- * Plain chunk (from the program's wref allocator, so fault injection still works):
- *     [ object: size bytes | redzone: 0xFA up to the next 16 bytes, then 16 more ]
+ * Plain chunk (from the frontend's allocator backend, so fault injection still works):
+ *     [ header: 16 bytes | block: size bytes | redzone: 0xFA up to the next 16 bytes, then 16 more ]
  * Guarded chunk (guard=all, or one in sample_rate with guard=sample; own mmap):
- *     [ ...slack... | object | redzone to 16 ][ guard page, PROT_NONE ]
- *   the object ends at the guard page, so an overflow past the redzone faults at once.
- * On free the object is poisoned (poison.h: poison pointers that name it, 0xDD in between) or,
- * when guarded, its pages made inaccessible, and
- * it waits in a FIFO quarantine bounded by quarantine_mb. Leaving the quarantine, an object
- * that still has an open borrow (borrow.c) is pinned instead: it waits in a second FIFO,
- * bounded by borrow_pin_mb, so that its address holds no newer object while the borrowed
- * pointer may still be used; the oldest pin leaves first when the bound is passed, and its
- * open borrows are dropped (counted). Poisoned bytes are verified (write-after-free) when the
- * memory is finally returned.
+ *     [ ...slack... | header | block | redzone to 16 ][ guard page, PROT_NONE ]
+ *   the block ends at the guard page, so an overflow past the redzone faults at once.
+ * The header holds the block's size (so free and realloc need none), the chunk's guard slot,
+ * and a check word over both and the block's address: a header that fails it was overwritten
+ * (a write before the block) or is none of ours, and its chunk is never returned.
  *
- * heap.lock guards the quarantine FIFO and the guard table's writers; the guard table is read
- * without locks by the fault handler (entries are published with release stores). */
+ * An object (its record's rec->addr, rec->size bytes) may start inside its block (a pre-header
+ * before it). On free the object is poisoned (poison.h: poison pointers that name it, 0xDD in
+ * between) and the rest of the block filled with 0xDD, or, when guarded, its pages made
+ * inaccessible, and the block waits in a FIFO quarantine bounded by quarantine_mb. Leaving the
+ * quarantine, a block whose object still has an open borrow (borrow.c) is pinned instead: it
+ * waits in a second FIFO, bounded by borrow_pin_mb, so that its address holds no newer object
+ * while the borrowed pointer may still be used; the oldest pin leaves first when the bound is
+ * passed, and its open borrows are dropped (counted). Poisoned bytes are verified
+ * (write-after-free) when the memory is finally returned. A block with no record (freed
+ * untracked, or left behind by realloc) is quarantined too, 0xDD only.
+ *
+ * The FIFOs are rings of entries (block, record) in the checker's own memory, not links
+ * through the freed chunks, so a stale write cannot break them.
+ *
+ * Guard slots: a table of MAX_GUARDED, the free ones on a stack, a chunk's slot in its header:
+ * O(1) per guarded allocation and free. The fault handler reads the slots below the high-water
+ * mark without locks (each published with a release store of its block).
+ *
+ * heap.lock guards the FIFOs and the guard table's writers. */
 #include "heap.h"
 #include "borrow.h"
 #include "finding.h"
@@ -26,6 +38,7 @@
 #include "stats.h"
 
 #include <pthread.h>
+#include <limits.h>
 #include <stdlib.h>
 
 #include <stdio.h>
@@ -34,26 +47,60 @@
 #include <unistd.h>
 
 #define REDZONE_BYTE 0xFA
-#define MAX_GUARDED 4096
+#define REDZONE_WORD 0xFAFAFAFAFAFAFAFAull
+#define MAX_GUARDED 16384
+#define HDR 16
+#define CHECK_SEED 0x57524546u   /* "WREF" */
+
+/* The chunk header, HDR bytes just before the block. */
+struct chunk {
+    uint64_t size;    /* the block's bytes */
+    uint32_t guard;   /* guard slot + 1; 0: plain chunk */
+    uint32_t check;   /* check_of(block, size, guard) */
+};
+_Static_assert(sizeof(struct chunk) == HDR, "chunk header: 16 bytes");
 
 struct guard_slot {
-    uintptr_t start, end;   /* the whole mapping, guard page included; 0 = free slot */
-    uintptr_t obj;
-    wref__rec *rec;         /* set by hooks via wref__heap_guarded_find once registered */
+    uintptr_t block;        /* atomic; 0 = free slot; published last */
+    uintptr_t start, end;   /* atomic; the whole mapping, guard page included */
+    wref__rec *rec;         /* atomic; the block's object's record, once registered */
+};
+
+/* A quarantined or pinned block; its size and guard slot are kept here, as a guarded chunk's
+ * header is inaccessible once it is freed. */
+struct entry {
+    void *block;
+    wref__rec *rec;    /* NULL: memory with no record */
+    uint64_t size : 48, guard : 16;   /* the header's (guard: slot + 1, 0 when plain) */
+};
+_Static_assert(MAX_GUARDED < 1u << 16, "a guard slot + 1 fits in an entry");
+
+/* A FIFO of entries: a ring that doubles when full (the checker's own malloc), starting in a
+ * static buffer, so that it always has room for RING0 entries. Its capacity is a power of 2. */
+#define RING0 256
+struct ring {
+    struct entry *v;
+    size_t cap, head, n;
+    struct entry *init;   /* the static buffer */
 };
 
 static struct {
     pthread_mutex_t lock;
-    wref__rec_fifo q;             /* the quarantine, oldest first */
+    struct ring q;                /* the quarantine, oldest first */
     size_t q_bytes;
-    wref__rec_fifo pins;          /* destroyed, out of the quarantine, borrow open; oldest first */
+    struct ring pins;             /* destroyed, out of the quarantine, borrow open; oldest first */
+    struct entry q0[RING0], pins0[RING0];
     size_t pin_bytes;
     size_t held;                  /* atomic: chunks of the program's allocator in q and pins */
     size_t page;
     unsigned long sampled;        /* atomic allocation counter for guard=sample */
-    unsigned guarded_live;
+    uint32_t guard_hwm;           /* atomic: slots [0, hwm) have been used */
+    uint32_t n_free_guards;
+    uint32_t free_guards[MAX_GUARDED];   /* free slots below the high-water mark (a stack) */
     struct guard_slot guards[MAX_GUARDED];
-} heap = {.lock = PTHREAD_MUTEX_INITIALIZER};
+} heap = {.lock = PTHREAD_MUTEX_INITIALIZER,
+           .q = {.v = heap.q0, .cap = RING0, .init = heap.q0},
+           .pins = {.v = heap.pins0, .cap = RING0, .init = heap.pins0}};
 
 static void *malloc_backend(size_t size)
 {
@@ -90,54 +137,104 @@ static inline size_t round16(size_t n)
     return (n + 15) & ~(size_t)15;
 }
 
+/* A plain chunk's bytes from the backend. */
 static inline size_t chunk_bytes(size_t size)
 {
-    return round16(size) + 16;
+    return HDR + round16(size) + 16;
 }
 
 static size_t page_size(void)
 {
-    if (!heap.page)
-        heap.page = (size_t)sysconf(_SC_PAGESIZE);
-    return heap.page;
+    size_t pg = __atomic_load_n(&heap.page, __ATOMIC_RELAXED);
+    if (!pg) {
+        pg = (size_t)sysconf(_SC_PAGESIZE);
+        __atomic_store_n(&heap.page, pg, __ATOMIC_RELAXED);
+    }
+    return pg;
 }
 
-static struct guard_slot *guard_slot_of(uintptr_t obj)
+static inline struct chunk *hdr_of(const void *block)
 {
-    for (unsigned i = 0; i < MAX_GUARDED; i++)
-        if (__atomic_load_n(&heap.guards[i].obj, __ATOMIC_ACQUIRE) == obj)
-            return &heap.guards[i];
-    return NULL;
+    return (struct chunk *)((uintptr_t)block - HDR);
+}
+
+static inline uint32_t check_of(const void *block, uint64_t size, uint32_t guard)
+{
+    uint64_t x = ((uintptr_t)block >> 4) ^ (size * 0x9E3779B97F4A7C15ull) ^ ((uint64_t)guard << 40);
+    return (uint32_t)(x ^ (x >> 32)) ^ CHECK_SEED;
+}
+
+static void hdr_set(void *block, size_t size, uint32_t guard)
+{
+    *hdr_of(block) = (struct chunk){.size = size, .guard = guard, .check = check_of(block, size, guard)};
+}
+
+/* The header of a block this heap made and nobody overwrote, else NULL. */
+static const struct chunk *hdr_ok(const void *block)
+{
+    const struct chunk *h = hdr_of(block);
+    return h->check == check_of(block, h->size, h->guard) ? h : NULL;
+}
+
+/* ---- guard slots ------------------------------------------------------------------------ */
+
+/* The guard slot of a block (hdr_ok), or NULL for a plain one. */
+static struct guard_slot *guard_slot_of(const struct chunk *h)
+{
+    return h && h->guard && h->guard <= MAX_GUARDED ? &heap.guards[h->guard - 1] : NULL;
+}
+
+/* A free slot index, or -1 (the table is full); heap.lock held. */
+static long guard_claim(void)
+{
+    if (heap.n_free_guards)
+        return heap.free_guards[--heap.n_free_guards];
+    if (heap.guard_hwm < MAX_GUARDED) {
+        uint32_t k = heap.guard_hwm;
+        __atomic_store_n(&heap.guard_hwm, k + 1, __ATOMIC_RELEASE);
+        return k;
+    }
+    return -1;
 }
 
 static void *guarded_alloc(size_t size)
 {
     size_t pg = page_size();
-    size_t data = (round16(size) + pg - 1) & ~(pg - 1);
+    size_t data = (HDR + round16(size) + pg - 1) & ~(pg - 1);
+    if (data < HDR + round16(size))   /* overflowed */
+        return NULL;
+    char *map = mmap(NULL, data + pg, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+    if (map == MAP_FAILED)
+        return NULL;
     pthread_mutex_lock(&heap.lock);
-    struct guard_slot *slot = NULL;
-    if (heap.guarded_live < MAX_GUARDED)
-        for (unsigned i = 0; i < MAX_GUARDED && !slot; i++)
-            if (!heap.guards[i].start)
-                slot = &heap.guards[i];
-    if (!slot) {
-        pthread_mutex_unlock(&heap.lock);
+    long k = guard_claim();
+    pthread_mutex_unlock(&heap.lock);
+    if (k < 0) {
+        munmap(map, data + pg);
         return NULL;   /* table full: the caller uses a plain chunk */
     }
-    char *map = mmap(NULL, data + pg, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
-    if (map == MAP_FAILED) {
-        pthread_mutex_unlock(&heap.lock);
-        return NULL;
-    }
     mprotect(map + data, pg, PROT_NONE);
-    char *obj = map + data - round16(size);
-    slot->start = (uintptr_t)map;
-    slot->end = (uintptr_t)map + data + pg;
-    slot->rec = NULL;
-    __atomic_store_n(&slot->obj, (uintptr_t)obj, __ATOMIC_RELEASE);
-    heap.guarded_live++;
+    char *block = map + data - round16(size);
+    hdr_set(block, size, (uint32_t)k + 1);
+    struct guard_slot *s = &heap.guards[k];
+    __atomic_store_n(&s->start, (uintptr_t)map, __ATOMIC_RELAXED);
+    __atomic_store_n(&s->end, (uintptr_t)map + data + pg, __ATOMIC_RELAXED);
+    __atomic_store_n(&s->rec, NULL, __ATOMIC_RELAXED);
+    __atomic_store_n(&s->block, (uintptr_t)block, __ATOMIC_RELEASE);
+    return block;
+}
+
+/* Unmaps a guarded chunk and frees its slot. */
+static void guarded_unmap(struct guard_slot *s)
+{
+    uintptr_t start = __atomic_load_n(&s->start, __ATOMIC_RELAXED);
+    uintptr_t end = __atomic_load_n(&s->end, __ATOMIC_RELAXED);
+    __atomic_store_n(&s->block, 0, __ATOMIC_RELEASE);   /* the fault handler stops finding it */
+    __atomic_store_n(&s->rec, NULL, __ATOMIC_RELAXED);
+    munmap((void *)start, end - start);
+    pthread_mutex_lock(&heap.lock);
+    heap.free_guards[heap.n_free_guards++] = (uint32_t)(s - heap.guards);
     pthread_mutex_unlock(&heap.lock);
-    return obj;
 }
 
 static bool want_guard(void)
@@ -152,52 +249,129 @@ static bool want_guard(void)
 void *wref__heap_alloc(size_t size)
 {
     char *p = want_guard() ? guarded_alloc(size) : NULL;
-    if (!p) {
-        p = backend->alloc(chunk_bytes(size));
-        if (!p)
-            return NULL;
-        memset(p + size, REDZONE_BYTE, chunk_bytes(size) - size);
-    } else {
+    if (p) {
         memset(p + size, REDZONE_BYTE, round16(size) - size);
+        return p;
     }
+    if (size > SIZE_MAX - HDR - 32)
+        return NULL;
+    char *c = backend->alloc(chunk_bytes(size));
+    if (!c)
+        return NULL;
+    p = c + HDR;
+    hdr_set(p, size, 0);
+    memset(p + size, REDZONE_BYTE, chunk_bytes(size) - HDR - size);
     return p;
 }
 
-bool wref__heap_is_guarded(const void *ob)
+size_t wref__heap_size(const void *block)
 {
-    return wref__opt.guard != WREF__GUARD_NONE && guard_slot_of((uintptr_t)ob) != NULL;
+    const struct chunk *h = hdr_ok(block);
+    return h ? (size_t)h->size : 0;
 }
 
-void wref__heap_set_guard_rec(const void *ob, wref__rec *rec)
+bool wref__heap_is_guarded(const void *block)
 {
-    struct guard_slot *s = guard_slot_of((uintptr_t)ob);
+    return wref__opt.guard != WREF__GUARD_NONE && guard_slot_of(hdr_ok(block)) != NULL;
+}
+
+void wref__heap_set_guard_rec(const void *block, wref__rec *rec)
+{
+    struct guard_slot *s = guard_slot_of(hdr_ok(block));
     if (s)
         __atomic_store_n(&s->rec, rec, __ATOMIC_RELEASE);
 }
 
-long wref__heap_check_redzone(const void *ob, size_t size)
+/* Redzone bytes [from, to) of p, compared a word at a time (aligned, with a byte head and
+ * tail): the offset from `from` of the first one changed, or -1. */
+static long redzone_scan(const unsigned char *p, size_t from, size_t to)
 {
-    const unsigned char *p = (const unsigned char *)ob;
-    size_t end = wref__heap_is_guarded(ob) ? round16(size) : chunk_bytes(size);
-    for (size_t i = size; i < end; i++)
+    size_t i = from;
+    for (; i < to && ((uintptr_t)(p + i) & 7); i++)
         if (p[i] != REDZONE_BYTE)
-            return (long)(i - size);
+            return (long)(i - from);
+    for (; i + 8 <= to; i += 8) {
+        uint64_t w;
+        memcpy(&w, p + i, 8);
+        if (w != REDZONE_WORD)
+            break;   /* the byte loop below names the byte */
+    }
+    for (; i < to; i++)
+        if (p[i] != REDZONE_BYTE)
+            return (long)(i - from);
     return -1;
 }
 
-/* Offset of the first byte of a quarantined object that is no longer poison, or -1. */
-static long check_poison(const wref__rec *r)
+long wref__heap_check_redzone(const void *block)
 {
-    if (r->guarded)
-        return -1;   /* inaccessible: any write would have faulted */
-    return wref__poison_check((const void *)r->addr, r->size, r);
+    const struct chunk *h = hdr_ok(block);
+    if (!h)
+        return -1;   /* the header before it was overwritten: reported when it is freed */
+    size_t size = (size_t)h->size;
+    return redzone_scan(block, size, h->guard ? round16(size) : round16(size) + 16);
 }
 
-static void report_write_after_free(wref__rec *r, long off, const char *when)
+/* ---- write-after-free ------------------------------------------------------------------- */
+
+/* The object of rec lies inside the block of `size` bytes. */
+static bool object_inside(const void *block, size_t size, const wref__rec *rec)
 {
-    char what[200];
-    snprintf(what, sizeof what, "byte %ld of a destroyed %u-byte object was modified after it was destroyed "
-             "(detected %s)", off, r->size, when);
+    uintptr_t b = (uintptr_t)block;
+    return rec && rec->addr >= b && rec->addr - b <= size && rec->size <= size - (rec->addr - b);
+}
+
+/* Offset from the object (from the block when it has none) of the first byte of a quarantined
+ * block that is no longer poison, or INTACT. Its header counts: a write before the block is
+ * at a negative offset. */
+#define INTACT LONG_MIN
+static long check_poison(const struct entry *e)
+{
+    if (e->guard)
+        return INTACT;   /* inaccessible: any write would have faulted */
+    size_t size = (size_t)e->size;
+    const unsigned char *b = e->block;
+    bool inside = object_inside(b, size, e->rec);
+    size_t pre = inside ? e->rec->addr - (uintptr_t)b : 0;
+    const struct chunk *h = hdr_of(b);
+    if (h->size != size || h->guard || h->check != check_of(b, size, 0)) {
+        struct chunk want = {.size = size, .guard = 0, .check = check_of(b, size, 0)};
+        for (size_t i = 0; i < HDR; i++)
+            if ((b - HDR)[i] != ((const unsigned char *)&want)[i])
+                return (long)i - (long)(HDR + pre);
+    }
+    if (!inside) {
+        long off = wref__poison_check(b, size, NULL);
+        return off < 0 ? INTACT : off;
+    }
+    size_t after = pre + e->rec->size;
+    for (size_t i = 0; i < pre; i++)
+        if (b[i] != WREF__POISON_BYTE)
+            return (long)i - (long)pre;
+    long off = wref__poison_check(b + pre, e->rec->size, e->rec);
+    if (off >= 0)
+        return off;
+    off = wref__poison_check(b + after, size - after, NULL);
+    return off < 0 ? INTACT : (long)e->rec->size + off;
+}
+
+static void report_write_after_free(const struct entry *e, long off, const char *when)
+{
+    char what[240];
+    wref__rec *r = e->rec;
+    if (!r || !object_inside(e->block, (size_t)e->size, r)) {
+        snprintf(what, sizeof what, "byte %ld of a freed %zu-byte block with no object was modified after it "
+                 "was freed (detected %s)", off, (size_t)e->size, when);
+        wref__finding f = {.kind = WREF__K_WRITE_AFTER_FREE, .what = what,
+                           .address = (uintptr_t)e->block + (uintptr_t)off, .where = 0};
+        wref__report(&f);
+        return;
+    }
+    if (off < 0)
+        snprintf(what, sizeof what, "byte %ld (in the block before it) of a destroyed %u-byte object was "
+                 "modified after it was destroyed (detected %s)", off, r->size, when);
+    else
+        snprintf(what, sizeof what, "byte %ld of a destroyed %u-byte object was modified after it was destroyed "
+                 "(detected %s)", off, r->size, when);
     wref__rec_copy c = wref__rec_snapshot(r);
     wref__finding f = {.kind = WREF__K_WRITE_AFTER_FREE, .what = what, .object = &c,
                        .address = r->addr + (uintptr_t)off, .where = 0};
@@ -206,138 +380,228 @@ static void report_write_after_free(wref__rec *r, long off, const char *when)
     wref__report(&f);
 }
 
-static size_t quarantine_cost(const wref__rec *r)
+static void report_bad_header(const void *block, const wref__rec *rec)
 {
-    return r->guarded ? page_size() : chunk_bytes(r->size);
+    char what[200];
+    snprintf(what, sizeof what, "the %d bytes before the start of %s were overwritten (the checker's chunk "
+             "header): the memory is kept, never reused (detected when it was freed)", HDR,
+             rec ? "an object's block" : "a block");
+    wref__rec_copy c;
+    if (rec)
+        c = wref__rec_snapshot(rec);
+    wref__finding f = {.kind = WREF__K_HEAP_OVERFLOW, .what = what, .object = rec ? &c : NULL,
+                       .address = (uintptr_t)block - HDR, .where = wref__capture()};
+    if (rec)
+        f.history[f.n_history++] = (wref__labelled){"created", c.st_created, c.tno_created};
+    wref__report(&f);
 }
 
-/* Returns the memory of r, which has left the hash table, and moves r to the graveyard. */
-static void give_back(wref__rec *r)
+/* ---- the FIFOs -------------------------------------------------------------------------- */
+
+/* Appends e; when the ring is full and cannot grow, the oldest entry makes room: it is taken
+ * out into *out, the caller's to release, and true returned. */
+static bool ring_push(struct ring *r, struct entry e, struct entry *out)
 {
-    wref__poison_release(r);   /* before the memory can hold anything else */
-    if (r->guarded) {
-        pthread_mutex_lock(&heap.lock);
-        struct guard_slot *s = guard_slot_of(r->addr);
-        if (s) {
-            munmap((void *)s->start, s->end - s->start);
-            __atomic_store_n(&s->obj, 0, __ATOMIC_RELEASE);
-            s->start = s->end = 0;
-            s->rec = NULL;
-            heap.guarded_live--;
+    bool evicted = false;
+    if (r->n == r->cap) {
+        size_t cap = r->cap * 2;
+        struct entry *v = malloc(cap * sizeof *v);
+        if (v) {
+            for (size_t i = 0; i < r->n; i++)
+                v[i] = r->v[(r->head + i) & (r->cap - 1)];
+            if (r->v != r->init)
+                free(r->v);
+            r->v = v;
+            r->cap = cap;
+            r->head = 0;
+        } else {
+            *out = r->v[r->head];
+            r->head = (r->head + 1) & (r->cap - 1);
+            r->n--;
+            evicted = true;
         }
-        pthread_mutex_unlock(&heap.lock);
-    } else {
-        backend->free((void *)r->addr, chunk_bytes(r->size));
     }
-    wref__graveyard_add(r);
+    r->v[(r->head + r->n++) & (r->cap - 1)] = e;
+    return evicted;
 }
 
-/* r left the quarantine or the pins (heap.lock not held): returns its memory after checking
- * its poison, or (unless force) pins it when it has an open borrow. Returns the records the
- * pins pushed out meanwhile, linked through fifo_next, for the caller to release(force). */
-static wref__rec *release(wref__rec *r, bool force)
+static bool ring_pop(struct ring *r, struct entry *out)
 {
-    unsigned dropped;
-    if (wref__registry_retire(r, force || !wref__opt.borrow_pin_mb, &dropped)) {   /* pin limit 0: no pin */
-        /* out of the table: no other thread finds r any more */
-        long off = check_poison(r);
-        if (off >= 0)
-            report_write_after_free(r, off, (r->borrow & WREF__BORROW_PINNED) ? "when it was returned after an open borrow"
-                                                                            : "when it left the quarantine");
-        if (dropped)
-            wref__borrow_stat_add(WREF__BSTAT_DROPPED, dropped);
-        if (!r->guarded)
-            __atomic_fetch_sub(&heap.held, 1, __ATOMIC_RELAXED);
-        give_back(r);
-        return NULL;
+    if (!r->n)
+        return false;
+    *out = r->v[r->head];
+    r->head = (r->head + 1) & (r->cap - 1);
+    r->n--;
+    return true;
+}
+
+static inline struct entry *ring_at(struct ring *r, size_t i)
+{
+    return &r->v[(r->head + i) & (r->cap - 1)];
+}
+
+/* The bytes an entry counts against its FIFO's bound: its chunk, or its mapping. */
+static size_t cost(const struct entry *e)
+{
+    size_t pg = page_size();
+    return e->guard ? ((HDR + round16((size_t)e->size) + pg - 1) & ~(pg - 1)) + pg : chunk_bytes((size_t)e->size);
+}
+
+/* Returns the memory of e (out of the FIFOs, its record out of the hash table, which then
+ * moves to the graveyard). */
+static void give_back(const struct entry *e)
+{
+    if (e->guard) {
+        guarded_unmap(&heap.guards[e->guard - 1]);
+    } else {
+        if (object_inside(e->block, (size_t)e->size, e->rec))
+            wref__poison_release(e->rec);   /* before the memory can hold anything else */
+        backend->free((char *)e->block - HDR, chunk_bytes((size_t)e->size));
+        __atomic_fetch_sub(&heap.held, 1, __ATOMIC_RELAXED);
     }
-    /* pinned: the address stays the dead object's while its borrow is open */
+    if (e->rec)
+        wref__graveyard_add(e->rec);
+}
+
+static void release(struct entry e, bool force);
+
+/* e's block is pinned: it waits in the pins; the oldest pins beyond the bound are returned. */
+static void pin(struct entry e)
+{
     wref__borrow_stat_add(WREF__BSTAT_PINNED, 1);
     size_t limit = (size_t)wref__opt.borrow_pin_mb << 20;
-    wref__rec *out = NULL, **tail = &out;
+    struct entry old;
     pthread_mutex_lock(&heap.lock);
-    wref__fifo_push(&heap.pins, r);
-    heap.pin_bytes += quarantine_cost(r);
-    while (heap.pins.head && heap.pin_bytes > limit) {
-        wref__rec *old = wref__fifo_pop(&heap.pins);
-        heap.pin_bytes -= quarantine_cost(old);
-        *tail = old;
-        tail = &old->fifo_next;
-    }
+    bool out = ring_push(&heap.pins, e, &old);   /* no memory for the ring: the oldest leaves */
+    heap.pin_bytes += cost(&e);
+    if (out)
+        heap.pin_bytes -= cost(&old);
     wref__borrow_stat_pin_bytes(heap.pin_bytes);
     pthread_mutex_unlock(&heap.lock);
-    return out;
-}
-
-/* Releases a list of records linked through fifo_next (taken out of the FIFOs). */
-static void release_list(wref__rec *list, bool force)
-{
-    while (list) {
-        wref__rec *next = list->fifo_next;
-        wref__rec *pushed_out = release(list, force);
-        while (pushed_out) {   /* out of the pins: returned whatever their borrows */
-            wref__rec *n2 = pushed_out->fifo_next;
-            release(pushed_out, true);
-            pushed_out = n2;
-        }
-        list = next;
+    if (out)
+        release(old, true);
+    for (;;) {
+        pthread_mutex_lock(&heap.lock);
+        out = heap.pin_bytes > limit && ring_pop(&heap.pins, &old);
+        if (out)
+            heap.pin_bytes -= cost(&old);
+        wref__borrow_stat_pin_bytes(heap.pin_bytes);
+        pthread_mutex_unlock(&heap.lock);
+        if (!out)
+            return;
+        release(old, true);   /* out of the pins: returned whatever its borrows */
     }
 }
 
-/* Poisons a destroyed object. When every poison slot is taken, the oldest quarantined objects
+/* e left the quarantine or the pins (heap.lock not held): returns its memory after checking
+ * its poison, or (unless force) pins it when its object has an open borrow. */
+static void release(struct entry e, bool force)
+{
+    if (e.rec) {
+        unsigned dropped;
+        if (!wref__registry_retire(e.rec, force || !wref__opt.borrow_pin_mb, &dropped)) {   /* pin limit 0: no pin */
+            pin(e);   /* the address stays the dead object's while its borrow is open */
+            return;
+        }
+        /* out of the table: no other thread finds the record any more */
+        if (dropped)
+            wref__borrow_stat_add(WREF__BSTAT_DROPPED, dropped);
+    }
+    long off = check_poison(&e);
+    if (off != INTACT)
+        report_write_after_free(&e, off, e.rec && (e.rec->borrow & WREF__BORROW_PINNED)
+                                             ? "when it was returned after an open borrow"
+                                             : "when it left the quarantine");
+    give_back(&e);
+}
+
+/* Poisons a destroyed object. When every poison slot is taken, the oldest quarantined blocks
  * leave the quarantine early (a slot each, unless pinned by an open borrow) until one is free,
  * so the newest destroyed objects always have poison that names them (poison.h). */
 static void poison(void *ob, size_t size, wref__rec *rec)
 {
     for (unsigned tries = 0; !wref__poison_fill(ob, size, rec); tries++) {
+        struct entry old;
         pthread_mutex_lock(&heap.lock);
-        wref__rec *old = tries < 64 ? wref__fifo_pop(&heap.q) : NULL;
-        if (old)
-            heap.q_bytes -= quarantine_cost(old);
+        bool got = tries < 64 && ring_pop(&heap.q, &old);
+        if (got)
+            heap.q_bytes -= cost(&old);
         pthread_mutex_unlock(&heap.lock);
-        if (!old) {
+        if (!got) {
             wref__stat_add(WREF__STAT_POISON_PLAIN, 1);   /* 0xDD only */
             return;
         }
         wref__stat_add(WREF__STAT_POISON_EVICTED, 1);
-        old->fifo_next = NULL;
-        release_list(old, false);
+        release(old, false);
     }
 }
 
-void wref__heap_free(void *ob, size_t size, wref__rec *rec)
+void wref__heap_free(void *block, wref__rec *rec)
 {
-    if (!rec) {   /* untracked (records ran out): no quarantine */
-        if (wref__heap_is_guarded(ob)) {
-            /* leave it mapped: rare, and unmapping needs the slot bookkeeping above */
-            return;
-        }
-        backend->free(ob, chunk_bytes(size));
+    if (!block)
         return;
+    const struct chunk *h = hdr_ok(block);
+    if (!h) {
+        report_bad_header(block, rec);
+        return;   /* size unknown: kept */
     }
-    if (rec->guarded) {
-        size_t pg = page_size();
-        uintptr_t first = (uintptr_t)ob & ~(uintptr_t)(pg - 1);
-        mprotect((void *)first, (uintptr_t)ob + round16(size) - first, PROT_NONE);
+    size_t size = (size_t)h->size;
+    struct guard_slot *gs = guard_slot_of(h);
+    struct entry e = {.block = block, .rec = rec, .size = size, .guard = h->guard};
+    if (gs) {
+        uintptr_t start = __atomic_load_n(&gs->start, __ATOMIC_RELAXED);
+        mprotect((void *)start, (uintptr_t)block + round16(size) - start, PROT_NONE);
+    } else if (object_inside(block, size, rec)) {
+        size_t pre = rec->addr - (uintptr_t)block, after = pre + rec->size;
+        if (pre)
+            memset(block, WREF__POISON_BYTE, pre);
+        poison((char *)block + pre, rec->size, rec);
+        if (after < size)
+            memset((char *)block + after, WREF__POISON_BYTE, size - after);
     } else {
-        poison(ob, size, rec);
+        wref__poison_fill(block, size, NULL);
     }
-    size_t limit = (size_t)wref__opt.quarantine_mb << 20;
-    wref__rec *evict = NULL, **tail = &evict;
-    pthread_mutex_lock(&heap.lock);
-    wref__fifo_push(&heap.q, rec);
-    heap.q_bytes += quarantine_cost(rec);
-    wref__stat_max(WREF__STAT_QUARANTINE_PEAK, heap.q_bytes);
-    if (!rec->guarded)
+    if (!gs)
         __atomic_fetch_add(&heap.held, 1, __ATOMIC_RELAXED);
-    while (heap.q.head && heap.q_bytes > limit) {
-        wref__rec *old = wref__fifo_pop(&heap.q);
-        heap.q_bytes -= quarantine_cost(old);
-        *tail = old;
-        tail = &old->fifo_next;
+    /* in, and the oldest out while over the bound, a few at a time under one lock */
+    size_t limit = (size_t)wref__opt.quarantine_mb << 20;
+    struct entry out[8];
+    size_t n_out = 0;
+    bool more;
+    pthread_mutex_lock(&heap.lock);
+    if (ring_push(&heap.q, e, &out[0]))   /* no memory for the ring: the oldest leaves */
+        heap.q_bytes -= cost(&out[n_out++]);
+    heap.q_bytes += cost(&e);
+    wref__stat_max(WREF__STAT_QUARANTINE_PEAK, heap.q_bytes);
+    do {
+        while (n_out < 8 && heap.q_bytes > limit && ring_pop(&heap.q, &out[n_out]))
+            heap.q_bytes -= cost(&out[n_out++]);
+        more = n_out == 8 && heap.q_bytes > limit;
+        pthread_mutex_unlock(&heap.lock);
+        for (size_t i = 0; i < n_out; i++)
+            release(out[i], false);
+        n_out = 0;
+        if (more)
+            pthread_mutex_lock(&heap.lock);
+    } while (more);
+}
+
+void *wref__heap_realloc(void *block, size_t size)
+{
+    if (!block)
+        return wref__heap_alloc(size);
+    const struct chunk *h = hdr_ok(block);
+    if (!h) {
+        report_bad_header(block, NULL);
+        return NULL;
     }
-    pthread_mutex_unlock(&heap.lock);
-    release_list(evict, false);
+    size_t old = (size_t)h->size;
+    void *p = wref__heap_alloc(size);
+    if (!p)
+        return NULL;
+    memcpy(p, block, old < size ? old : size);
+    wref__heap_free(block, NULL);
+    return p;
 }
 
 size_t wref__heap_held_chunks(void)
@@ -347,15 +611,26 @@ size_t wref__heap_held_chunks(void)
 
 void wref__heap_release_held(void)
 {
-    pthread_mutex_lock(&heap.lock);
-    wref__rec *list = heap.q.head, *pins = heap.pins.head;
-    heap.q = (wref__rec_fifo){0};
-    heap.pins = (wref__rec_fifo){0};
-    heap.q_bytes = heap.pin_bytes = 0;
-    wref__borrow_stat_pin_bytes(0);
-    pthread_mutex_unlock(&heap.lock);
-    release_list(list, true);
-    release_list(pins, true);
+    /* what is held now; blocks other threads free meanwhile may stay */
+    for (int pass = 0; pass < 2; pass++) {
+        struct ring *r = pass ? &heap.pins : &heap.q;
+        pthread_mutex_lock(&heap.lock);
+        size_t n = r->n;
+        pthread_mutex_unlock(&heap.lock);
+        for (size_t i = 0; i < n; i++) {
+            struct entry e;
+            pthread_mutex_lock(&heap.lock);
+            bool got = ring_pop(r, &e);
+            if (got)
+                *(pass ? &heap.pin_bytes : &heap.q_bytes) -= cost(&e);
+            if (pass)
+                wref__borrow_stat_pin_bytes(heap.pin_bytes);
+            pthread_mutex_unlock(&heap.lock);
+            if (!got)
+                break;
+            release(e, true);
+        }
+    }
 }
 
 void wref__heap_drain_check(void)
@@ -363,13 +638,18 @@ void wref__heap_drain_check(void)
     /* Under the lock so that no other thread evicts meanwhile; reporting never takes it. */
     pthread_mutex_lock(&heap.lock);
     for (int pass = 0; pass < 2; pass++) {
-        for (wref__rec *r = pass ? heap.pins.head : heap.q.head; r; r = r->fifo_next) {
-            long off = check_poison(r);
-            if (off >= 0 && !(r->reported & WREF__REPORTED(WREF__K_WRITE_AFTER_FREE))) {
-                r->reported |= WREF__REPORTED(WREF__K_WRITE_AFTER_FREE);
-                report_write_after_free(r, off, pass ? "at exit, while it was kept for an open borrow"
-                                                     : "at exit, while it was in the quarantine");
-            }
+        struct ring *r = pass ? &heap.pins : &heap.q;
+        for (size_t i = 0; i < r->n; i++) {
+            struct entry *e = ring_at(r, i);
+            long off = check_poison(e);
+            if (off == INTACT)
+                continue;
+            if (e->rec && (e->rec->reported & WREF__REPORTED(WREF__K_WRITE_AFTER_FREE)))
+                continue;
+            if (e->rec)
+                e->rec->reported |= WREF__REPORTED(WREF__K_WRITE_AFTER_FREE);
+            report_write_after_free(e, off, pass ? "at exit, while it was kept for an open borrow"
+                                                 : "at exit, while it was in the quarantine");
         }
     }
     pthread_mutex_unlock(&heap.lock);
@@ -377,13 +657,16 @@ void wref__heap_drain_check(void)
 
 wref__rec *wref__heap_guarded_find(uintptr_t addr, uintptr_t *obj_addr)
 {
-    for (unsigned i = 0; i < MAX_GUARDED; i++) {
+    uint32_t n = __atomic_load_n(&heap.guard_hwm, __ATOMIC_ACQUIRE);
+    for (uint32_t i = 0; i < n; i++) {
         struct guard_slot *s = &heap.guards[i];
-        uintptr_t obj = __atomic_load_n(&s->obj, __ATOMIC_ACQUIRE);
-        if (obj && addr >= s->start && addr < s->end) {
-            *obj_addr = obj;
-            return __atomic_load_n(&s->rec, __ATOMIC_ACQUIRE);
-        }
+        uintptr_t block = __atomic_load_n(&s->block, __ATOMIC_ACQUIRE);
+        if (!block || addr < __atomic_load_n(&s->start, __ATOMIC_RELAXED) ||
+            addr >= __atomic_load_n(&s->end, __ATOMIC_RELAXED))
+            continue;
+        wref__rec *r = __atomic_load_n(&s->rec, __ATOMIC_ACQUIRE);
+        *obj_addr = r ? r->addr : block;
+        return r;
     }
     return NULL;
 }

@@ -1,6 +1,11 @@
-/* heap.h: the quarantine heap (heap.c): object memory with a redzone after it, poisoned and
- * quarantined when freed, optionally on guard pages; memory comes from an allocator backend.
- * Layout and policy: heap.c. */
+/* heap.h: the quarantine heap (heap.c): blocks with a checked header before them and a redzone
+ * after them, poisoned and quarantined when freed, optionally on guard pages; memory comes from
+ * an allocator backend. Layout and policy: heap.c.
+ *
+ * A *block* is what the frontend's allocator hands out; the *object* a record (registry.h)
+ * names lies inside it, at rec->addr, and need not start at the block: a CPython 3.12+ object
+ * has a pre-header of up to 32 bytes before it. The heap finds every block's size in its
+ * header, so free and realloc take no size. */
 #ifndef WREF_CHECK_ENGINE_HEAP_H
 #define WREF_CHECK_ENGINE_HEAP_H
 
@@ -9,29 +14,45 @@
 #include <stddef.h>
 #include <stdint.h>
 
-/* The allocator the object memory comes from and goes back to (the frontend's: wref's
- * wref_set_allocator one). free gets the size alloc was asked for. Set at start-up, before
- * the first wref__heap_alloc; the default is malloc/free. */
+/* The allocator the chunks come from and go back to (the frontend's: wref's wref_set_allocator
+ * one). free gets the size alloc was asked for. Set at start-up, before the first
+ * wref__heap_alloc; the default is malloc/free. */
 typedef struct wref__heap_backend {
     void *(*alloc)(size_t size);
     void (*free)(void *p, size_t size);
 } wref__heap_backend;
 void wref__heap_set_backend(const wref__heap_backend *b);
 
-void *wref__heap_alloc(size_t size);                 /* object memory: redzone after it */
-/* Checks the redzone (heap-overflow), poisons, quarantines; may evict older objects. */
-void wref__heap_free(void *ob, size_t size, wref__rec *rec);
-/* Offset of the first modified redzone byte, or -1 when intact. */
-long wref__heap_check_redzone(const void *ob, size_t size);
+/* A block of `size` bytes (not zeroed), 16-byte aligned when the backend's memory is; NULL when
+ * out of memory. */
+void *wref__heap_alloc(size_t size);
+/* The block's size, as asked of wref__heap_alloc/realloc; 0 when its header fails its check. */
+size_t wref__heap_size(const void *block);
+/* Frees a block (its redzone is checked by the caller first: wref__heap_check_redzone): poisons
+ * it and quarantines it (may evict older blocks). rec: the record of the object in the block
+ * (rec->addr inside it, rec->size bytes from there, state FREED), whose poison then names it
+ * and whose memory stays out of reuse while a borrow of it is open; NULL for memory with no
+ * record (poisoned with 0xDD bytes only). A block whose header was overwritten (a write before
+ * its start) is never returned. */
+void wref__heap_free(void *block, wref__rec *rec);
+/* A new block of `size` bytes holding the old one's first min(old, new) bytes; the old block
+ * is freed as by wref__heap_free(block, NULL) (its record, if any, is the caller's to move).
+ * block NULL: wref__heap_alloc. NULL when out of memory, the old block then untouched. */
+void *wref__heap_realloc(void *block, size_t size);
+/* Offset past the block's end of the first modified redzone byte, or -1 when intact (or when
+ * the header was overwritten: wref__heap_free reports that). */
+long wref__heap_check_redzone(const void *block);
 void wref__heap_drain_check(void);                   /* at exit: check quarantined poison */
 /* wref_set_allocator: the chunks of the program's allocator that the checker still holds
  * although the program freed them (quarantine and pins), and their hand-back before the
  * allocator changes (their open borrows are dropped). */
 size_t wref__heap_held_chunks(void);
 void wref__heap_release_held(void);
-bool wref__heap_is_guarded(const void *ob);
-void wref__heap_set_guard_rec(const void *ob, wref__rec *rec);   /* for the fault handler */
-/* Signal-safe: the record of the guarded object whose pages hold addr, or NULL. */
+bool wref__heap_is_guarded(const void *block);
+/* The record of the object in a guarded block, for the fault handler. */
+void wref__heap_set_guard_rec(const void *block, wref__rec *rec);
+/* Signal-safe: the record of the guarded block whose pages hold addr, or NULL; *obj_addr: the
+ * record's object (the block when no record is set). */
 wref__rec *wref__heap_guarded_find(uintptr_t addr, uintptr_t *obj_addr);
 
 void wref__heap_fork(enum wref__fork_phase phase);

@@ -46,10 +46,11 @@ static wref__rec *store_state(const wref_object *ob, enum wref__state state)
 
 void wref__hook_object_free(wref_object *ob, size_t size)
 {
+    (void)size;   /* the heap knows it */
     wref__rec *rec = store_state(ob, WREF__FREED);
     if (!rec)
         wref__registry_with(ob, mark_freed, &rec);
-    wref__heap_free(ob, size, rec);
+    wref__heap_free(ob, rec);
 }
 
 size_t wref__hook_allocator_held(void)
@@ -155,7 +156,7 @@ static int copy_rec(wref__rec *r, void *arg)
 
 void wref__hook_destroyed(wref_object *ob)
 {
-    long off = wref__heap_check_redzone(ob, ob->ob_type_->size);
+    long off = wref__heap_check_redzone(ob);
     if (off < 0)
         return;
     wref__rec_copy c;
