@@ -50,11 +50,13 @@ static inline bool is_proxy_type(const wref_type *t)
     return (uintptr_t)t - (uintptr_t)&wref__proxy_type < 2 * sizeof(wref_type);
 }
 
+#ifdef WREF__LOCKFREE_READS
 /* A callback read without the lock (the lock-free canonical reuse); see wref__weakref. */
 static inline wref_object *callback_load(const wref__weakref *w)
 {
     return __atomic_load_n(&w->callback, __ATOMIC_ACQUIRE);
 }
+#endif
 
 static inline void callback_clear(wref__weakref *w)
 {
