@@ -89,11 +89,18 @@ static uint32_t store(py_object **code, const int *line, size_t n, uint32_t h)
     return s->id;
 }
 
+/* Set while this thread stores a stack: store() reads co_filename and co_name through the C
+ * API, which may free objects, and the allocator hook (python_watch=all) then captures a
+ * stack of its own. That nested store gets no stack (0) instead of taking depot.lock again,
+ * which this thread holds (a self-deadlock, seen as a hang of watch_all.uaf on 3.10). */
+static __thread __attribute__((tls_model("initial-exec"))) int storing;
+
 uint32_t wref__py_stack_store(py_object *const *code, const int *line, size_t n)
 {
-    if (!n)
+    if (!n || storing)
         return 0;
     uint32_t id = 0, h = hash_of(code, line, n);
+    storing = 1;
     pthread_mutex_lock(&depot.lock);
     for (py_stack *s = depot.buckets[h % BUCKETS]; s; s = s->next) {
         if (s->hash == h && s->n == n && !memcmp(s->code, code, n * sizeof *code) &&
@@ -110,6 +117,7 @@ uint32_t wref__py_stack_store(py_object *const *code, const int *line, size_t n)
         id = store(own, line, n, h);
     }
     pthread_mutex_unlock(&depot.lock);
+    storing = 0;
     return id;
 }
 
