@@ -14,7 +14,7 @@
  *
  * Linked against libwref-check; the findings go wherever WREF_CHECK_OPTIONS sends them (the
  * CI test and scripts/bench.sh send them to a file). tests/census/check_census.py runs it at
- * N and 2N and checks that the census is linear. */
+ * N and 4N and checks that the census is linear. */
 #include <wref.h>
 #include <wref/check.h>
 
