@@ -327,7 +327,10 @@ static void mark_terminal(uintptr_t pc)
  * address}, as on x86-64 and AArch64 with frame pointers). Accepts a record only if it lies
  * inside this thread's stack, is word-aligned and is above the previous one, so a corrupt or
  * absent chain ends the walk instead of faulting. Returns 1 if the walk is complete (see the
- * verdicts above), 0 if it is broken; *last is the last pc walked. */
+ * verdicts above), 0 if it is broken; *last is the last pc walked; *tentative_out tells whether
+ * an unjudged record was followed, however the walk ended (under TSan the record past the
+ * thread-start wrapper, which keeps none, leads out of the stack: learn_verdicts must still
+ * see that walk, or every capture on a new thread stays slow). */
 __attribute__((no_sanitize_address))
 static int walk_frame_pointers(uintptr_t fp, struct sink *s, uintptr_t *last, int *tentative_out)
 {
@@ -340,7 +343,7 @@ static int walk_frame_pointers(uintptr_t fp, struct sink *s, uintptr_t *last, in
     for (;;) {
         if (fp < stack_lo || fp > stack_hi - 2 * sizeof(uintptr_t) ||
             fp % sizeof(uintptr_t) != 0)
-            return 0;
+            DONE(0);   /* with *tentative_out: a record followed tentatively may have led here */
         const uintptr_t *frame = (const uintptr_t *)fp;
         uintptr_t pc = frame[1];
         if (pc < 4096)   /* the ABI's end of chain (fp 0 at _start) */
