@@ -86,3 +86,15 @@ if(WREF_SANITIZE STREQUAL "address")
   list(APPEND heap_env "ASAN_OPTIONS=detect_leaks=0")   # header_overwritten keeps its chunk, on purpose
 endif()
 set_tests_properties(test_heap PROPERTIES ENVIRONMENT "${heap_env}" TIMEOUT 120 LABELS "unit;checker")
+
+# test_poison: the poison pointers (poison.h) called directly, in a checked program built as
+# test_heap is; poison_slots=65536 (the test fills every slot: POISON_SLOTS in test_poison.c).
+wref_checker_unit_test(test_poison ${WREF_UNIT_RUNTIME_SOURCES} ${WREF_UNIT_CHECKER_SOURCES})
+target_compile_definitions(test_poison PRIVATE WREF_CHECKED WREF_BUILDING_LIBRARY WREF_VERSION="${PROJECT_VERSION}")
+target_link_libraries(test_poison PRIVATE PkgConfig::LIBUNWIND PkgConfig::LIBDW PkgConfig::JANSSON ${CMAKE_DL_LIBS})
+set(poison_log ${CMAKE_CURRENT_BINARY_DIR}/test_poison.d)
+file(MAKE_DIRECTORY ${poison_log})
+set_tests_properties(test_poison PROPERTIES
+  ENVIRONMENT "WREF_CHECK_OPTIONS=report=text:log_path=${poison_log}/report:exitcode=0:leak_check=0:poison_slots=65536"
+  TIMEOUT 120 LABELS "unit;checker")
+

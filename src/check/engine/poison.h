@@ -10,7 +10,8 @@
  * before it). The other bytes (a tail shorter than a word) are 0xDD.
  *
  * Slots are recycled: a slot is freed when its object's memory leaves the quarantine
- * (wref__poison_release). When every slot is taken, wref__poison_fill says so and the caller
+ * (wref__poison_release). check, release and value find an object's slot from its record in
+ * O(1), whatever the program wrote over the object (no scan of the slots). When every slot is taken, wref__poison_fill says so and the caller
  * (heap.c) makes one free by letting the oldest quarantined object go early, then retries; only
  * when that cannot free one (every slot held by a pinned object) or the region could not be
  * reserved is an object poisoned with 0xDD bytes only (counted: WREF__STAT_POISON_PLAIN).
