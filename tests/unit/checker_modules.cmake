@@ -98,3 +98,15 @@ set_tests_properties(test_poison PROPERTIES
   ENVIRONMENT "WREF_CHECK_OPTIONS=report=text:log_path=${poison_log}/report:exitcode=0:leak_check=0:poison_slots=65536"
   TIMEOUT 120 LABELS "unit;checker")
 
+# The checker's signal handlers call nothing that is not async-signal-safe (issue 10): the
+# direct calls reachable from the fault handler and the flush timeout, in the built library.
+find_package(Python3 REQUIRED COMPONENTS Interpreter)
+set(signal_safe_objdump objdump)
+if(CMAKE_OBJDUMP)
+  set(signal_safe_objdump ${CMAKE_OBJDUMP})
+endif()
+add_test(NAME checker.signal_safe
+         COMMAND Python3::Interpreter ${CMAKE_CURRENT_LIST_DIR}/check_signal_safe.py --objdump ${signal_safe_objdump}
+                 $<TARGET_FILE:wref-check>)
+set_tests_properties(checker.signal_safe PROPERTIES TIMEOUT 120 LABELS "unit;checker"
+                     PASS_REGULAR_EXPRESSION "PASS: no handler reaches" FAIL_REGULAR_EXPRESSION "FAIL")
