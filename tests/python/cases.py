@@ -73,6 +73,30 @@ def case_thread(ok=False):
     t.join()
 
 
+def rebound_other(ref, go, done):
+    go.wait()
+    vb.borrow_keep(ref)  # @rb_other
+    done.set()
+
+
+def case_rebound(ok=False):
+    """The object is borrowed at one site (C call and Python position) by the main thread,
+    then by another thread, then at the first site again: the pointer used is the newest
+    borrow's, the main thread's second, and the report must say so (not the other thread's)."""
+    holder, ref = make()  # @rb_make
+    go, done = threading.Event(), threading.Event()
+    t = threading.Thread(target=rebound_other, args=(ref, go, done))
+    t.start()
+    for i in range(2):
+        vb.borrow_keep(ref)  # @rb_borrow
+        if i == 0:
+            go.set()
+            done.wait()
+    t.join()
+    drop_all(holder)  # @rb_drop
+    print(run(vb.use_kept))  # @rb_use
+
+
 def case_late_incref(ok=False):
     holder, ref = make()  # @late_make
     fn = vb.incref_in_time if ok else vb.incref_too_late

@@ -97,6 +97,15 @@ CASES = {
         [c("py_object_free_hook"), PY],
         [p("dropper", "thread_drop")], made("case_thread", "thread_make"), destroy_prefix=True,
         what="str() of a Victim that was freed"),
+    # borrowed by the main thread, then another thread, then the main thread at the first site
+    "rebound": victim(
+        [c("freed_object_repr"), PY, c("use_kept", "rb_use")],
+        [p("run", "run"), p("case_rebound", "rb_use")] + MAIN,
+        [c("PyWeakref_GetObject"), c("borrow_keep", "rb_borrow")],
+        [p("case_rebound", "rb_borrow")] + MAIN,
+        [c("py_object_free_hook"), PY],
+        [p("drop_all", "drop"), p("case_rebound", "rb_drop")] + MAIN,
+        made("case_rebound", "rb_make"), what="repr() of a Victim that was freed"),
     "late_incref": victim(
         [c("freed_object_repr"), PY],
         [p("run", "run"), p("case_late_incref", "late_use")] + MAIN,
@@ -160,6 +169,7 @@ CASES = {
 # Expected SUMMARY lines: the extension's function, not the interpreter's (nor libc's).
 SUMMARIES = {"callback": "dangling-borrow in use_after_callback", "eq": "dangling-borrow in use_after_eq",
              "thread": "dangling-borrow in use_after_gil_release", "late_incref": "dangling-borrow in incref_too_late",
+             "rebound": "dangling-borrow in use_kept",
              "dangling_weakref": "dangling-weakref in leaky_dealloc", "callback_error": "callback-error in subscribe_proxy",
              "never_ran": "callback-never-ran in subscribe", "use_after_clear": "use-after-clear in cache_raw",
              "weakref_dying": "use-after-clear in on_death_weakref",
@@ -359,6 +369,9 @@ def main():
                 check_py(label, st["py"], pe, pre, errors)
             if a.case == "thread" and f["stacks"]["destroyed (the last reference dropped)"]["thread"] == 0:
                 errors.append("thread case: destroyed by T0, expected the other thread")
+            if a.case == "rebound" and f["stacks"]["borrowed"]["thread"] != 0:
+                errors.append("rebound case: borrowed by T%s, expected T0 (the newest borrow)"
+                              % f["stacks"]["borrowed"]["thread"])
         if a.schema:
             check_json(prefix, a.schema, findings[0] if findings else None, errors)
     for e in errors:

@@ -161,6 +161,24 @@ GUILTY static PyObject *incref_in_time(PyObject *self, PyObject *const *args, Py
     return obj;
 }
 
+/* A borrowed pointer kept past the call (BUG: no reference), used by a later call. The
+ * "rebound" case borrows it from two threads, the newest borrow from the main thread. */
+static PyObject *kept;
+
+GUILTY static PyObject *borrow_keep(PyObject *self, PyObject *ref)
+{
+    (void)self;
+    kept = PyWeakref_GetObject(ref);                    /* @rb_borrow */
+    Py_RETURN_NONE;
+}
+
+GUILTY static PyObject *use_kept(PyObject *self, PyObject *args)
+{
+    (void)self;
+    (void)args;
+    return PyObject_Repr(kept);                         /* @rb_use */
+}
+
 /* The common correct pattern of SIP, Cython and pythoncapi-compat: borrow, INCREF at once. */
 static PyObject *get_ref(PyObject *self, PyObject *ref)
 {
@@ -338,6 +356,8 @@ static PyMethodDef methods[] = {
     {"released", released, METH_NOARGS, NULL},
     FASTCALL(incref_too_late),
     FASTCALL(incref_in_time),
+    {"borrow_keep", borrow_keep, METH_O, NULL},
+    {"use_kept", use_kept, METH_NOARGS, NULL},
     {"get_ref", get_ref, METH_O, NULL},
     {"make_ref", make_ref, METH_O, NULL},
     {NULL, NULL, 0, NULL}};

@@ -103,6 +103,7 @@ typedef struct wref__py_last {
     uint64_t stacks;   /* wref__py_stacks_pack(st, py) */
     unsigned tno;
     uintptr_t obj;
+    const wref__py_rec *rec;   /* obj's record (type-stable: pooled, never freed) */
     uint64_t generation;
 } wref__py_last;
 extern __thread __attribute__((tls_model("initial-exec"))) wref__py_last wref__py_last_borrow;
@@ -131,15 +132,20 @@ static inline __attribute__((always_inline)) bool wref__py_borrow_known(py_objec
     if (l->pc != k.pc || l->code != k.code || l->where != k.where)   /* l->code is never 0 once set */
         return false;
     uintptr_t obj = (uintptr_t)o;
-    if (l->obj == obj && l->generation == gen)
-        return true;
+    const wref__py_rec *r;
     if (gen & 1)
         return false;
-    const wref__py_rec *r = __atomic_load_n(&wref__py_by_obj[wref__py_slot(obj)], __ATOMIC_ACQUIRE);
-    for (int n = 0; r && __atomic_load_n(&r->obj, __ATOMIC_ACQUIRE) != obj;
-         r = __atomic_load_n(&r->next_obj, __ATOMIC_ACQUIRE))
-        if (++n == WREF__PY_MAX_WALK)
-            return false;
+    if (l->obj == obj && l->generation == gen) {
+        /* The same record (no unlink since: the generation), but another thread may have
+         * borrowed the object since; then this borrow is the newest and must be recorded. */
+        r = l->rec;
+    } else {
+        r = __atomic_load_n(&wref__py_by_obj[wref__py_slot(obj)], __ATOMIC_ACQUIRE);
+        for (int n = 0; r && __atomic_load_n(&r->obj, __ATOMIC_ACQUIRE) != obj;
+             r = __atomic_load_n(&r->next_obj, __ATOMIC_ACQUIRE))
+            if (++n == WREF__PY_MAX_WALK)
+                return false;
+    }
     /* Its state and block need no check: a borrow of a tombstone or of a stale record (another
      * block now) records nothing either (objects.c). */
     if (!r || __atomic_load_n(&r->borrow_stacks, __ATOMIC_ACQUIRE) != l->stacks ||
@@ -149,6 +155,7 @@ static inline __attribute__((always_inline)) bool wref__py_borrow_known(py_objec
     if (__atomic_load_n(&wref__py_generation, __ATOMIC_RELAXED) != gen)   /* after the acquire loads */
         return false;
     l->obj = obj;
+    l->rec = r;
     l->generation = gen;
     return true;
 }

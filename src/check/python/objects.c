@@ -437,12 +437,12 @@ static inline __attribute__((always_inline)) unsigned thread_no(void)
 
 /* After a recorded borrow of o at k (how) with stacks st/py (cacheable: the site's own):
  * this thread's last site and object (frontend.h, wref__py_borrow_known). */
-static void set_last(py_object *o, const wref__py_site_key *k, uint64_t gen, int how, bool cacheable,
-                     wref__stack_id st, uint32_t py, unsigned tno)
+static void set_last(py_object *o, const wref__py_rec *r, const wref__py_site_key *k, uint64_t gen, int how,
+                     bool cacheable, wref__stack_id st, uint32_t py, unsigned tno)
 {
     wref__py_last *l = &wref__py_last_borrow;
     if (how == WREF__PY_BORROWED && cacheable && k->code)
-        *l = (wref__py_last){k->pc, k->code, k->where, wref__py_stacks_pack(st, py), tno, (uintptr_t)o, gen};
+        *l = (wref__py_last){k->pc, k->code, k->where, wref__py_stacks_pack(st, py), tno, (uintptr_t)o, r, gen};
     else if (l->obj == (uintptr_t)o)
         l->obj = 0;   /* its record holds another borrow now */
 }
@@ -466,7 +466,7 @@ void wref__py_watch_borrow_at(py_object *o, uintptr_t caller_pc, uintptr_t code,
         STORE(r->tno_borrow, tno);
         STORE(r->how, (uint8_t)how);
         pthread_mutex_unlock(&tab.lock);
-        set_last(o, &k, gen, how, cacheable, st, py, tno);
+        set_last(o, r, &k, gen, how, cacheable, st, py, tno);
         in_frontend--;
         return;
     }
@@ -504,7 +504,7 @@ void wref__py_watch_borrow_at(py_object *o, uintptr_t caller_pc, uintptr_t code,
     if (find_obj((uintptr_t)o) == r)   /* still the record (it cannot have been evicted meanwhile, but check) */
         r->st_create = c.st_create, r->py_create = c.py_create, r->tno_create = c.tno_create, r->why_create = c.why_create;
     pthread_mutex_unlock(&tab.lock);
-    set_last(o, &k, gen, how, cacheable, st, py, tno);
+    set_last(o, r, &k, gen, how, cacheable, st, py, tno);
     in_frontend--;
 }
 
