@@ -120,9 +120,19 @@ static inline __attribute__((always_inline)) size_t wref__py_slot(uintptr_t a)
     return (size_t)((a >> 4) * 0x9E3779B97F4A7C15ull >> 50) % WREF__PY_BUCKETS;
 }
 
+/* True when record r holds this thread's last borrow l (its thread, stacks, kind): no other
+ * borrow was recorded in it since. */
+static inline __attribute__((always_inline)) bool wref__py_rec_holds_last(const wref__py_rec *r,
+                                                                         const wref__py_last *l)
+{
+    return __atomic_load_n(&r->borrow_stacks, __ATOMIC_ACQUIRE) == l->stacks &&
+           __atomic_load_n(&r->tno_borrow, __ATOMIC_ACQUIRE) == l->tno &&
+           __atomic_load_n(&r->how, __ATOMIC_ACQUIRE) == WREF__PY_BORROWED;
+}
 /* A borrow through PyWeakref_GetObject that changes nothing, decided inline without a lock:
- * from this thread's last site, of the object borrowed last there (and no record left the
- * watched state since: gen, read with acquire before), or of an object whose record holds
+ * from this thread's last site, of the object borrowed last there (no record left the watched
+ * state since: gen, read with acquire before) whose record still holds that borrow (no other
+ * thread borrowed it since), or of an object whose record holds
  * this site's stacks, this thread and kind already (the generation unchanged across the
  * read). Then it remembers o as the last object of the site. */
 static inline __attribute__((always_inline)) bool wref__py_borrow_known(py_object *o, wref__py_site_key k,
@@ -132,28 +142,22 @@ static inline __attribute__((always_inline)) bool wref__py_borrow_known(py_objec
     if (l->pc != k.pc || l->code != k.code || l->where != k.where)   /* l->code is never 0 once set */
         return false;
     uintptr_t obj = (uintptr_t)o;
-    const wref__py_rec *r;
     if (gen & 1)
         return false;
-    if (l->obj == obj && l->generation == gen) {
-        /* The same record (no unlink since: the generation), but another thread may have
-         * borrowed the object since; then this borrow is the newest and must be recorded. */
-        r = l->rec;
-    } else {
-        r = __atomic_load_n(&wref__py_by_obj[wref__py_slot(obj)], __ATOMIC_ACQUIRE);
-        for (int n = 0; r && __atomic_load_n(&r->obj, __ATOMIC_ACQUIRE) != obj;
-             r = __atomic_load_n(&r->next_obj, __ATOMIC_ACQUIRE))
-            if (++n == WREF__PY_MAX_WALK)
-                return false;
-    }
+    /* The same record (nothing unlinked since), unless another thread borrowed the object since:
+     * this thread's own later borrows or weakrefs of it move or clear l (objects.c set_last), so
+     * only another thread can have written the record, and its number is then another. */
+    if (l->obj == obj && l->generation == gen)
+        return __atomic_load_n(&l->rec->tno_borrow, __ATOMIC_ACQUIRE) == l->tno;
+    const wref__py_rec *r = __atomic_load_n(&wref__py_by_obj[wref__py_slot(obj)], __ATOMIC_ACQUIRE);
+    for (int n = 0; r && __atomic_load_n(&r->obj, __ATOMIC_ACQUIRE) != obj;
+         r = __atomic_load_n(&r->next_obj, __ATOMIC_ACQUIRE))
+        if (++n == WREF__PY_MAX_WALK)
+            return false;
     /* Its state and block need no check: a borrow of a tombstone or of a stale record (another
      * block now) records nothing either (objects.c). */
-    if (!r || __atomic_load_n(&r->borrow_stacks, __ATOMIC_ACQUIRE) != l->stacks ||
-        __atomic_load_n(&r->tno_borrow, __ATOMIC_ACQUIRE) != l->tno ||
-        __atomic_load_n(&r->how, __ATOMIC_ACQUIRE) != WREF__PY_BORROWED)
-        return false;
-    if (__atomic_load_n(&wref__py_generation, __ATOMIC_RELAXED) != gen)   /* after the acquire loads */
-        return false;
+    if (!r || !wref__py_rec_holds_last(r, l) || __atomic_load_n(&wref__py_generation, __ATOMIC_RELAXED) != gen)
+        return false;   /* the generation is read again after the record's acquire loads */
     l->obj = obj;
     l->rec = r;
     l->generation = gen;
