@@ -110,3 +110,14 @@ add_test(NAME checker.signal_safe
                  $<TARGET_FILE:wref-check>)
 set_tests_properties(checker.signal_safe PROPERTIES TIMEOUT 120 LABELS "unit;checker"
                      PASS_REGULAR_EXPRESSION "PASS: no handler reaches" FAIL_REGULAR_EXPRESSION "FAIL")
+
+# test_resurrect: the record of an object that finalize resurrects (hooks.c), in a checked
+# program built as test_heap is.
+wref_checker_unit_test(test_resurrect ${WREF_UNIT_RUNTIME_SOURCES} ${WREF_UNIT_CHECKER_SOURCES})
+target_compile_definitions(test_resurrect PRIVATE WREF_CHECKED WREF_BUILDING_LIBRARY WREF_VERSION="${PROJECT_VERSION}")
+target_link_libraries(test_resurrect PRIVATE PkgConfig::LIBUNWIND PkgConfig::LIBDW PkgConfig::JANSSON ${CMAKE_DL_LIBS})
+set(resurrect_log ${CMAKE_CURRENT_BINARY_DIR}/test_resurrect.d)
+file(MAKE_DIRECTORY ${resurrect_log})
+set_tests_properties(test_resurrect PROPERTIES
+  ENVIRONMENT "WREF_CHECK_OPTIONS=report=text:log_path=${resurrect_log}/report:exitcode=0:leak_check=0"
+  TIMEOUT 120 LABELS "unit;checker")
