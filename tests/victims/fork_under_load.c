@@ -20,6 +20,12 @@
  * (<log_path>.<child pid>) holds exactly that one finding and its summary, and its JSON
  * document (written at its exit) exactly that finding.
  *
+ * A child that does not exit in time is described (its state and CPU time, its stack from gdb
+ * when gdb is there: FORK_LOAD_GDB=0 skips it) before it is killed. In the TSan build only, a
+ * child found spinning inside the ThreadSanitizer runtime (stuck_in_tsan) is not counted: a
+ * known hole of GCC 12's libtsan, which does not hold its own allocator's locks across fork;
+ * more than a quarter of the rounds so lost still fails.
+ *
  * Run without arguments: the program makes a scratch directory with the suppressions file,
  * then runs itself again with WREF_CHECK_OPTIONS pointing there (the checker reads its
  * options at start-up), and removes the directory when that run has exited. Prints "PASS ..." and exits 0, or prints FAIL lines and exits 1.
@@ -29,11 +35,16 @@
 #include <wref/check.h>
 
 #include <dirent.h>
+#include <elf.h>
 #include <errno.h>
 #include <pthread.h>
 #include <signal.h>
+#include <stdbool.h>
 #include <string.h>
 #include <sys/resource.h>
+#include <sys/ptrace.h>
+#include <sys/uio.h>
+#include <sys/user.h>
 #include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
@@ -243,6 +254,118 @@ static const char *check_child_log(const char *dir, pid_t pid, char *why, size_t
     return ok ? NULL : why;
 }
 
+/* Field `field` (1-based, after the command) of /proc/<pid>/stat as a string into out; false
+ * when it cannot be read. */
+static bool proc_stat_field(pid_t pid, int field, char *out, size_t len)
+{
+    char path[64], buf[1024];
+    snprintf(path, sizeof path, "/proc/%d/stat", (int)pid);
+    FILE *f = fopen(path, "r");
+    if (!f)
+        return false;
+    size_t n = fread(buf, 1, sizeof buf - 1, f);
+    fclose(f);
+    buf[n] = 0;
+    char *p = strrchr(buf, ')');   /* the command may hold spaces */
+    if (!p)
+        return false;
+    p++;   /* " <state> <ppid> ...": field 3 is the state */
+    for (int i = 3; i < field && p; i++)
+        p = strchr(p + 1, ' ');
+    if (!p)
+        return false;
+    snprintf(out, len, "%s", p + 1);
+    out[strcspn(out, " ")] = 0;
+    return true;
+}
+
+/* What a child that did not exit in time is doing, for the test's log: its state and CPU time
+ * a second apart (spinning, blocked, or starved of CPU), where it sleeps in the kernel, and
+ * its stack from gdb when gdb is there (FORK_LOAD_GDB=0: not). */
+static void describe_hung(pid_t pid, bool with_gdb)
+{
+    char st[16] = "?", u0[32] = "?", s0[32] = "?", u1[32] = "?", s1[32] = "?", wchan[128] = "?";
+    proc_stat_field(pid, 3, st, sizeof st);
+    proc_stat_field(pid, 14, u0, sizeof u0);
+    proc_stat_field(pid, 15, s0, sizeof s0);
+    sleep(1);
+    proc_stat_field(pid, 14, u1, sizeof u1);
+    proc_stat_field(pid, 15, s1, sizeof s1);
+    char path[64];
+    snprintf(path, sizeof path, "/proc/%d/wchan", (int)pid);
+    FILE *f = fopen(path, "r");
+    if (f) {
+        size_t n = fread(wchan, 1, sizeof wchan - 1, f);
+        wchan[n] = 0;
+        fclose(f);
+    }
+    printf("hung child %d: state %s, utime %s -> %s, stime %s -> %s ticks over 1 s, wchan %s\n", (int)pid, st, u0, u1,
+           s0, s1, wchan);
+    const char *gdb = getenv("FORK_LOAD_GDB");
+    if (!with_gdb || (gdb && gdb[0] == '0'))
+        return;
+    char cmd[256];
+    snprintf(cmd, sizeof cmd,
+             "command -v gdb >/dev/null && timeout 60 gdb -q -batch -p %d -ex 'thread apply all bt' </dev/null 2>&1",
+             (int)pid);
+    fflush(stdout);
+    if (system(cmd) != 0)
+        printf("(no gdb stack)\n");
+}
+
+#ifdef __SANITIZE_THREAD__
+/* True when the hung child spins inside the ThreadSanitizer runtime: stopped 10 times (ptrace;
+ * it is our child), its pc is inside libtsan every time. A parent thread held one of TSan's own
+ * locks at fork (seen: the spin mutex of DenseSlabAlloc::Refill, under MetaMap::AllocBlock from
+ * malloc); GCC 12's libtsan does not take them across fork (upstream: llvm-project pull
+ * request 96600, LLVM 19), so the child can never get it. A lock of the checker or the runtime
+ * is not in libtsan's code: such a hang still fails. */
+static bool stuck_in_tsan(pid_t pid)
+{
+    char path[64], line[512];
+    uintptr_t lo[16], hi[16];
+    size_t n = 0;
+    snprintf(path, sizeof path, "/proc/%d/maps", (int)pid);
+    FILE *f = fopen(path, "r");
+    if (!f)
+        return false;
+    while (n < 16 && fgets(line, sizeof line, f))
+        if (strstr(line, "libtsan") && sscanf(line, "%lx-%lx", &lo[n], &hi[n]) == 2)
+            n++;
+    fclose(f);
+    for (int i = 0; i < 10; i++) {
+        if (ptrace(PTRACE_ATTACH, pid, NULL, NULL) != 0)
+            return false;
+        int st;
+        if (waitpid(pid, &st, __WALL) != pid || !WIFSTOPPED(st)) {
+            ptrace(PTRACE_DETACH, pid, NULL, NULL);
+            return false;
+        }
+        struct user_regs_struct regs;
+        struct iovec io = {&regs, sizeof regs};
+        long got = ptrace(PTRACE_GETREGSET, pid, (void *)(uintptr_t)NT_PRSTATUS, &io);
+        ptrace(PTRACE_DETACH, pid, NULL, NULL);
+        if (got != 0)
+            return false;
+#if defined(__x86_64__)
+        uintptr_t pc = (uintptr_t)regs.rip;
+#elif defined(__aarch64__)
+        uintptr_t pc = (uintptr_t)regs.pc;
+#else
+        uintptr_t pc = 0;
+#endif
+        bool in_tsan = false;
+        for (size_t k = 0; k < n; k++)
+            in_tsan |= pc >= lo[k] && pc < hi[k];
+        if (!in_tsan)
+            return false;
+        struct timespec tick = {0, 10 * 1000 * 1000};
+        nanosleep(&tick, NULL);
+    }
+    return true;
+}
+#endif
+
 static int run(const char *dir, int rounds)
 {
     if (!wref_check_active()) {
@@ -253,7 +376,7 @@ static int run(const char *dir, int rounds)
     pthread_t hammers[2];
     for (int i = 0; i < 2; i++)
         VCHECK(pthread_create(&hammers[i], NULL, hammer, &hammer_rounds[i]) == 0);
-    int failed = 0;
+    int failed = 0, excused = 0;
     double slowest = 0, t0 = now();
     for (int i = 0; i < rounds && !failed; i++) {
         fflush(stdout);
@@ -275,9 +398,21 @@ static int run(const char *dir, int rounds)
         }
         double took = now() - start;
         slowest = took > slowest ? took : slowest;
-        if (getenv("FORK_LOAD_VERBOSE") && getenv("FORK_LOAD_VERBOSE")[0] == '1')
+        if (got == pid && getenv("FORK_LOAD_VERBOSE") && getenv("FORK_LOAD_VERBOSE")[0] == '1')
             printf("child %d: %.3f s, cpu %.3f user %.3f sys\n", i, took, ru.ru_utime.tv_sec + ru.ru_utime.tv_usec * 1e-6, ru.ru_stime.tv_sec + ru.ru_stime.tv_usec * 1e-6);
         if (got == 0) {
+#ifdef __SANITIZE_THREAD__
+            if (stuck_in_tsan(pid)) {
+                describe_hung(pid, false);
+                kill(pid, SIGKILL);
+                waitpid(pid, &status, 0);
+                printf("fork %d: the child is stuck in a ThreadSanitizer runtime lock taken by a parent thread "
+                       "at fork (GCC 12's libtsan; not the checker's): not counted\n", i);
+                excused++;
+                continue;
+            }
+#endif
+            describe_hung(pid, true);
             kill(pid, SIGKILL);
             waitpid(pid, &status, 0);
             printf("FAIL: fork %d: the child hung (killed after %d s)\n", i, CHILD_SECONDS);
@@ -311,8 +446,13 @@ static int run(const char *dir, int rounds)
         printf("FAIL: the parent made %zu unsuppressed finding(s)\n", wref_check_findings());
         failed = 1;
     }
+    if (excused > rounds / 4) {
+        printf("FAIL: %d of %d children stuck in the ThreadSanitizer runtime\n", excused, rounds);
+        failed = 1;
+    }
     if (!failed)
-        printf("PASS fork_under_load: %d forks in %.2f s, slowest child %.3f s\n", rounds, total, slowest);
+        printf("PASS fork_under_load: %d forks in %.2f s, slowest child %.3f s%s\n", rounds, total, slowest,
+               excused ? " (a child stuck in TSan's runtime not counted)" : "");
     return failed;
 }
 
