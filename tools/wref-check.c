@@ -540,6 +540,14 @@ struct program_info {
     char *wref_soname;    /* DT_NEEDED libwref.so.N, or NULL */
 };
 
+static void program_info_free(struct program_info *pi)
+{
+    free(pi->asan_soname);
+    free(pi->tsan_soname);
+    free(pi->wref_soname);
+    memset(pi, 0, sizeof *pi);
+}
+
 static int starts_with(const char *s, const char *prefix)
 {
     return strncmp(s, prefix, strlen(prefix)) == 0;
@@ -1180,6 +1188,7 @@ int main(int argc, char **argv)
     int cpython = i < argc && (pi.defines_capi || wref_tool_is_cpython(argv[i])) &&
                   (!pi.elf_read || pi.defines_capi);
     size_t runtime_tls = runtime ? runtime_static_tls(runtime) : 0;
+    int status;
     if (print_env) {
         print_assignment("LD_PRELOAD", preload);
         if (cpython)
@@ -1188,19 +1197,38 @@ int main(int argc, char **argv)
             print_assignment("WREF_CHECK_OPTIONS", options);
         if (asan_options)
             print_assignment("ASAN_OPTIONS", asan_options);
-        return fflush(stdout) == 0 ? 0 : 1;
+        status = fflush(stdout) == 0 ? 0 : 1;
+    } else {
+        /* setenv copies: everything below is freed whether or not the exec comes */
+        if (setenv("LD_PRELOAD", preload, 1) != 0 ||
+            (options && *options && setenv("WREF_CHECK_OPTIONS", options, 1) != 0) ||
+            (asan_options && setenv("ASAN_OPTIONS", asan_options, 1) != 0))
+            die(EXIT_FAILURE, "cannot set the environment: %s", strerror(errno));
+        if (cpython)
+            (void)wref_tool_python_env(lib, runtime_tls, 0);   /* missing: said once, the program still runs */
+
+        fflush(NULL);
+        execvp(argv[i], argv + i);
+        int err = errno;
+        fprintf(stderr, "wref-check: cannot run '%s': %s\n", argv[i], strerror(err));
+        status = err == ENOENT || err == ENOTDIR || err == ENAMETOOLONG || err == ELOOP ? 127 : 126;
     }
-
-    if (setenv("LD_PRELOAD", preload, 1) != 0 ||
-        (options && *options && setenv("WREF_CHECK_OPTIONS", options, 1) != 0) ||
-        (asan_options && setenv("ASAN_OPTIONS", asan_options, 1) != 0))
-        die(EXIT_FAILURE, "cannot set the environment: %s", strerror(errno));
-    if (cpython)
-        (void)wref_tool_python_env(lib, runtime_tls, 0);   /* missing: said once, the program still runs */
-
-    fflush(NULL);
-    execvp(argv[i], argv + i);
-    int err = errno;
-    fprintf(stderr, "wref-check: cannot run '%s': %s\n", argv[i], strerror(err));
-    return err == ENOENT || err == ENOTDIR || err == ENAMETOOLONG || err == ELOOP ? 127 : 126;
+    /* The tool's own strings: freed, so that an ASan-built tool's LeakSanitizer has nothing to
+     * report on --print-env or a failed exec (tool.print_env runs with detect_leaks=1). */
+    free(asan_options);
+    free(options);
+    free(preload);
+    free(runtime);
+    free(wref_lib);
+    free(lib);
+    program_info_free(&li);
+    program_info_free(&pi);
+    for (size_t k = 0; k < nsettings; k++) {
+        free(settings[k].key);
+        free(settings[k].value);
+    }
+    free(settings);
+    settings = NULL;
+    nsettings = 0;
+    return status;
 }

@@ -150,6 +150,17 @@ print_env)
     expected="'log_path=\"$(cd "$work" && pwd)/rel/a b\":report=\"text,json\":leak_check=1:fast_unwind=0'"
     [ "$opts" = "$expected" ] || fail "WREF_CHECK_OPTIONS=$opts, expected $expected"
     ok "quoting, absolute log path, last setting wins: $opts"
+
+    # A program named python* that is not an ELF file (a wrapper script) may be either kind of
+    # CPython: it gets the rtld-audit module and the static TLS (tools/python_env.c), printed.
+    printf '#!/bin/sh\nexit 0\n' >"$work/python3" && chmod +x "$work/python3"
+    run "$tool" --print-env -- "$work/python3"
+    expect_status 0 "--print-env for a CPython wrapper"
+    case $(env_value LD_AUDIT) in
+    */libwref-audit.so) ok "LD_AUDIT names libwref-audit.so" ;;
+    *) fail "LD_AUDIT='$(env_value LD_AUDIT)' for a CPython wrapper" ;;
+    esac
+    expect_out "$out" "GLIBC_TUNABLES='glibc.rtld.optional_static_tls=" "GLIBC_TUNABLES for a CPython wrapper"
     ;;
 
 env_reaches_program)
