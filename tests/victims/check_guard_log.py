@@ -1,7 +1,7 @@
 #!/usr/bin/env python3
 """check_guard_log.py: guard pages and the log files (issue 11).
 
-usage: check_guard_log.py --lib LIBWREF_CHECK --clean GUARD_CLEAN --uaf UAF_GUARD
+usage: check_guard_log.py --lib LIBWREF_CHECK --clean GUARD_CLEAN --uaf UAF_GUARD --recover GUARD_RECOVER
 
 Each run is LD_PRELOAD=LIB with guard=all, report=text,json and log_path=<tmp>/r:
   clean       GUARD_CLEAN (correct) with verbosity=1: exit 0; the checker says it is active
@@ -11,7 +11,11 @@ Each run is LD_PRELOAD=LIB with guard=all, report=text,json and log_path=<tmp>/r
               by the signal handler, holds the use-after-free; the JSON report holds it too
   suppressed  UAF_GUARD with use-after-free:type=Widget suppressed: death by SIGSEGV (the
               program's fault still kills it); no text log (nothing was written); the JSON
-              report exists, is valid and has no findings
+              report exists, is valid, has no findings, counts the fault as suppressed (1)
+              and lists the entry used once (complete=false: the process died)
+  recover     GUARD_RECOVER (its own handler siglongjmps out of the fault, then it returns 0):
+              unsuppressed, the fault is a finding and the exit report is complete with it;
+              suppressed, exit 0, no finding, suppressed=1 and the entry used once, complete
 """
 import glob
 import json
@@ -50,6 +54,7 @@ def main(argv):
     lib = argv[argv.index("--lib") + 1]
     clean = argv[argv.index("--clean") + 1]
     uaf = argv[argv.index("--uaf") + 1]
+    recover = argv[argv.index("--recover") + 1]
 
     p, d, texts, doc = run(lib, clean, "verbosity=1")
     check(p.returncode == 0 and p.stdout == "clean\n", f"clean: exit {p.returncode}, stdout {p.stdout!r}\n{p.stderr}")
@@ -76,6 +81,31 @@ def main(argv):
     check(texts == [], f"suppressed: text log left behind: {texts} in {d}")
     check(isinstance(doc, dict) and doc["findings"] == [] and doc["format"] == "wref-check-report",
           f"suppressed: JSON report {doc!r} in {d}")
+    used = [{"kind": "use-after-free", "pattern": "type=Widget", "count": 1}]
+    if isinstance(doc, dict):
+        check(doc["summary"]["suppressed"] == 1 and doc["summary"]["findings"] == 0,
+              f"suppressed: summary {doc['summary']!r}, expected 1 suppressed, 0 findings")
+        check(doc["suppressions"] == used, f"suppressed: suppressions {doc['suppressions']!r}, expected {used!r}")
+        check(doc["complete"] is False, "suppressed: a process killed by SIGSEGV wrote complete=true")
+
+    p, d, texts, doc = run(lib, recover, "")
+    check(p.returncode == 23 and "recovered" in p.stdout,
+          f"recover: exit {p.returncode} (expected the checker's 23), stdout {p.stdout!r}\n{p.stderr}")
+    check(isinstance(doc, dict) and [f["kind"] for f in doc["findings"]] == ["use-after-free"]
+          and doc["complete"] is True and doc["summary"]["suppressed"] == 0,
+          f"recover: JSON report {doc!r}")
+
+    p, d, texts, doc = run(lib, recover, f"suppressions={supp}")
+    check(p.returncode == 0 and p.stdout == "recovered\n",
+          f"recover suppressed: exit {p.returncode}, stdout {p.stdout!r}\n{p.stderr}")
+    check("ERROR: wref-check" not in p.stderr, f"recover suppressed: a finding on stderr:\n{p.stderr}")
+    if check(isinstance(doc, dict), f"recover suppressed: JSON report {doc!r} in {d}"):
+        check(doc["findings"] == [] and doc["complete"] is True,
+              f"recover suppressed: findings {doc['findings']!r}, complete {doc['complete']!r}")
+        check(doc["summary"]["suppressed"] == 1,
+              f"recover suppressed: summary {doc['summary']!r}, expected 1 suppressed")
+        check(doc["suppressions"] == used,
+              f"recover suppressed: suppressions {doc['suppressions']!r}, expected {used!r}")
 
     for e in errors:
         print("FAIL:", e)

@@ -1,5 +1,5 @@
 /* stale_read.h: the raw read through a stale pointer that the guard-page victims share
- * (uaf_guard.c, uaf_guard_user_handler.c). Include after victim.h. */
+ * (uaf_guard.c, uaf_guard_user_handler.c, guard_recover.c). Include after victim.h. */
 #ifndef WREF_VICTIM_STALE_READ_H
 #define WREF_VICTIM_STALE_READ_H
 

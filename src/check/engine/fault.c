@@ -438,8 +438,10 @@ static void report_fault(wref__rec *r, uintptr_t addr, uintptr_t obj, void *ctx,
     bool freed = poisoned || r->state == WREF__FREED || r->state == WREF__GONE;
     const char *kind = freed ? "use-after-free" : "heap-overflow";
     const char *type = wref__model_type_name(r->type);   /* async-signal-safe (model.h) */
-    if (wref__suppress_match_type(freed ? WREF__K_USE_AFTER_FREE : WREF__K_HEAP_OVERFLOW, type))
+    if (wref__suppress_match_type(freed ? WREF__K_USE_AFTER_FREE : WREF__K_HEAP_OVERFLOW, type)) {
+        wref__report_signal_suppressed();   /* counted in the JSON's summary, as a suppressed report is */
         return;
+    }
     if (pr)
         addr = pr->value;
     put_what(&w, poisoned, freed, addr, pr);

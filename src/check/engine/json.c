@@ -465,36 +465,70 @@ static void s_num(struct sbuf *b, size_t v)
         b->p[b->len++] = tmp[--n];
 }
 
+static void s_put_n(void *ctx, const char *p, size_t n)
+{
+    struct sbuf *b = ctx;
+    while (n-- && b->len < b->cap)
+        b->p[b->len++] = *p++;
+}
+
+/* The tail as wref__json_tail writes it (no leak graph), complete=false. */
+static void s_tail(struct sbuf *b, const size_t *by_kind, size_t total, size_t suppressed)
+{
+    s_put(b, "\n],\n\"suppressions\":");
+    wref__suppress_table_json_put(s_put_n, b);
+    s_put(b, ",\n\"summary\":{\"findings\":");
+    s_num(b, total);
+    s_put(b, ",\"by_kind\":{");
+    const char *sep = "";
+    for (unsigned k = 0; k < WREF__K_COUNT; k++) {
+        if (by_kind[k]) {
+            s_put(b, sep);
+            s_put(b, "\"");
+            s_put(b, wref__kind_name((enum wref__kind)k));
+            s_put(b, "\":");
+            s_num(b, by_kind[k]);
+            sep = ",";
+        }
+    }
+    s_put(b, "},\"suppressed\":");
+    s_num(b, suppressed);
+    s_put(b, ",\"exit_status\":null},\n\"complete\":false}\n");
+}
+
+/* The signal path's one output buffer: the handler runs one report at a time (fault.c's
+ * reporter), and static because it may run on a small alternate stack. */
+static char signal_out[65536];
+
+bool wref__json_signal_tail(const size_t *by_kind, size_t total, size_t suppressed)
+{
+    if (!create_in_signal())
+        return false;
+    struct sbuf b = {signal_out, 0, sizeof signal_out};
+    s_tail(&b, by_kind, total, suppressed);
+    if (b.len == b.cap)
+        return false;   /* cut short (a suppressions table larger than the buffer): keep the old tail */
+    put_all(signal_out, b.len, js.body_end);
+    (void)!ftruncate(js.fd, js.body_end + (off_t)b.len);
+    return true;
+}
+
 bool wref__json_signal_finding(const char *finding, size_t len, const size_t *by_kind, size_t total,
                                size_t suppressed)
 {
-    static char out[65536];
+    char *out = signal_out;
     if (!create_in_signal())
         return false;   /* no JSON report asked for, or the file cannot be created */
-    struct sbuf b = {out, 0, sizeof out};
+    struct sbuf b = {out, 0, sizeof signal_out};
     s_put(&b, js.n_findings ? ",\n" : "\n");
     if (len > b.cap - b.len - 1024)
         return false;   /* cannot happen: the handler's buffer is smaller */
     memcpy(out + b.len, finding, len);
     b.len += len;
     size_t tail_at = b.len;
-    s_put(&b, "\n],\n\"suppressions\":[],\n\"summary\":{\"findings\":");
-    s_num(&b, total);
-    s_put(&b, ",\"by_kind\":{");
-    const char *sep = "";
-    for (unsigned k = 0; k < WREF__K_COUNT; k++) {
-        if (by_kind[k]) {
-            s_put(&b, sep);
-            s_put(&b, "\"");
-            s_put(&b, wref__kind_name((enum wref__kind)k));
-            s_put(&b, "\":");
-            s_num(&b, by_kind[k]);
-            sep = ",";
-        }
-    }
-    s_put(&b, "},\"suppressed\":");
-    s_num(&b, suppressed);
-    s_put(&b, ",\"exit_status\":null},\n\"complete\":false}\n");
+    s_tail(&b, by_kind, total, suppressed);
+    if (b.len == b.cap)
+        return false;   /* cut short: nothing written, the text goes to the stream instead */
     put_all(out, b.len, js.body_end);
     if (ftruncate(js.fd, js.body_end + (off_t)b.len) == 0)
         js.body_end += (off_t)tail_at;

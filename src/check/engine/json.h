@@ -22,6 +22,9 @@ void wref__json_tail(const size_t *by_kind, size_t total, size_t suppressed, con
  * no allocation, no lock; returns false (and writes nothing) when the document is not open. */
 bool wref__json_signal_finding(const char *finding, size_t len, const size_t *by_kind, size_t total,
                                size_t suppressed);
+/* From a signal handler: rewrites the tail only (a suppressed fault: the counts and the
+ * suppressions used), complete=false. Async-signal-safe; false when the document is not open. */
+bool wref__json_signal_tail(const size_t *by_kind, size_t total, size_t suppressed);
 /* Opens the document now (guard pages: the signal handler cannot create it). */
 void wref__json_open_now(void);
 

@@ -422,6 +422,15 @@ void wref__report_signal_finding(enum wref__kind kind, const char *text, size_t 
         (void)!write(rep.signal_fd == 1 ? 1 : 2, text, text_len);   /* never lost: the text on the stream */
 }
 
+void wref__report_signal_suppressed(void)
+{
+    if (rep.finished)
+        return;
+    rep.suppressed++;   /* no lock, as wref__report_signal_finding */
+    if (rep.json)
+        (void)wref__json_signal_tail(rep.by_kind, rep.total, rep.suppressed);
+}
+
 void wref__report_dying_by_signal(void)
 {
     rep.dying = true;

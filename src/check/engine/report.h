@@ -21,6 +21,10 @@ void wref__report_dying_by_signal(void);    /* flush_on_signal: no exit status o
  * and no allocation. Async-signal-safe (for a process about to die). */
 void wref__report_signal_finding(enum wref__kind kind, const char *text, size_t text_len, const char *json,
                                  size_t json_len);
+/* A fault the fault handler found suppressed (wref__suppress_match_type counted the entry): the
+ * summary's "suppressed" count and the JSON tail with the suppressions used. Async-signal-safe,
+ * as wref__report_signal_finding. */
+void wref__report_signal_suppressed(void);
 void wref__report_init(void);     /* at checker init: formats, the JSON file, suppressions */
 /* At exit (or halt): the LeakSanitizer-shaped block, the suppressions table, the JSON
  * document's final tail (leak_graph: JSON text of the leak graph or NULL) and the SUMMARY

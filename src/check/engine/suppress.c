@@ -316,18 +316,43 @@ void wref__suppress_table_text(wref__buf *b)
     wref__buf_printf(b, "-----------------------------------------------------\n");
 }
 
-void wref__suppress_table_json(wref__buf *b)
+static void put_str(void (*put)(void *, const char *, size_t), void *ctx, const char *s)
 {
-    wref__buf_printf(b, "[");
+    put(ctx, s, strlen(s));
+}
+
+void wref__suppress_table_json_put(void (*put)(void *ctx, const char *p, size_t n), void *ctx)
+{
+    put_str(put, ctx, "[");
     const char *sep = "";
     for (size_t i = 0; i < sup.n; i++) {
         const struct entry *e = &sup.v[i];
         if (!e->hits)
             continue;
-        wref__buf_printf(b, "%s{\"kind\":\"%s\",\"pattern\":", sep, e->kind < 0 ? "*" : wref__kind_name((enum wref__kind)e->kind));
-        wref__buf_json_string(b, e->written);
-        wref__buf_printf(b, ",\"count\":%zu}", e->hits);
+        put_str(put, ctx, sep);
+        put_str(put, ctx, "{\"kind\":\"");
+        put_str(put, ctx, e->kind < 0 ? "*" : wref__kind_name((enum wref__kind)e->kind));
+        put_str(put, ctx, "\",\"pattern\":\"");
+        wref__json_escape(e->written, put, ctx);
+        put_str(put, ctx, "\",\"count\":");
+        char num[24], *d = num + sizeof num;   /* no printf: the fault handler calls this */
+        size_t v = e->hits;
+        do
+            *--d = (char)('0' + v % 10);
+        while ((v /= 10) && d > num);
+        put(ctx, d, (size_t)(num + sizeof num - d));
+        put_str(put, ctx, "}");
         sep = ",";
     }
-    wref__buf_printf(b, "]");
+    put_str(put, ctx, "]");
+}
+
+static void buf_put(void *ctx, const char *p, size_t n)
+{
+    wref__buf_printf(ctx, "%.*s", (int)n, p);
+}
+
+void wref__suppress_table_json(wref__buf *b)
+{
+    wref__suppress_table_json_put(buf_put, b);
 }

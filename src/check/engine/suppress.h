@@ -14,5 +14,8 @@ bool wref__suppress_match(const wref__finding *f, const wref__rstack *stacks, si
 bool wref__suppress_match_type(enum wref__kind kind, const char *type_name);
 void wref__suppress_table_text(wref__buf *b);  /* "suppressions used:" table, or nothing */
 void wref__suppress_table_json(wref__buf *b);  /* [{"kind","pattern","count"}...] */
+/* The same table through put; allocates nothing: async-signal-safe when put is (the fault
+ * handler's JSON tail). */
+void wref__suppress_table_json_put(void (*put)(void *ctx, const char *p, size_t n), void *ctx);
 
 #endif /* WREF_CHECK_ENGINE_SUPPRESS_H */
