@@ -173,9 +173,34 @@ def case_sarif():
     run = d["runs"][0]
     rules = run["tool"]["driver"]["rules"]
     check(run["tool"]["driver"]["name"] == "wref-check" and [r["id"] for r in rules] == KINDS + PYTHON_KINDS, "a rule per kind")
-    check(all(r["helpUri"].endswith("docs/reports.md#" + r["id"]) and r["shortDescription"]["text"]
-              and r["fullDescription"]["text"] and r["defaultConfiguration"]["level"] in ("error", "warning")
-              for r in rules), "rules have descriptions, helpUri, default level")
+    check(all(r["shortDescription"]["text"] and r["fullDescription"]["text"]
+              and r["defaultConfiguration"]["level"] in ("error", "warning") for r in rules),
+          "rules have descriptions and a default level")
+    # No invented URLs: by default helpUri is this machine's docs/reports.md with the kind's
+    # own section as the fragment, for exactly the kinds that file has a section for, and
+    # informationUri is docs/wref-check.md; both files exist.
+    docs = os.path.join(FIX, "..", "..", "..", "docs")
+    sections = set(re.findall(r"^## ([a-z-]+)$", open(os.path.join(docs, "reports.md")).read(), re.M))
+    for r in rules:
+        if r["id"] in sections:
+            check(r.get("helpUri") == "file://" + os.path.realpath(os.path.join(docs, "reports.md")) + "#" + r["id"],
+                  "rule %s: helpUri is reports.md#%s (%s)" % (r["id"], r["id"], r.get("helpUri")))
+        else:
+            check("helpUri" not in r, "rule %s: no helpUri, reports.md has no section for it" % r["id"])
+    check(run["tool"]["driver"]["informationUri"] == "file://" + os.path.realpath(os.path.join(docs, "wref-check.md")),
+          "informationUri is docs/wref-check.md: %s" % run["tool"]["driver"]["informationUri"])
+    # ...configurable: the URIs given, or none at all
+    base = "https://example.org/wref/docs/reports.md"
+    d2 = json.loads(report("--format=sarif", "--help-uri-base=" + base, "--information-uri=https://example.org/wref",
+                           A, status=1).stdout)
+    drv = d2["runs"][0]["tool"]["driver"]
+    check(drv["informationUri"] == "https://example.org/wref"
+          and [r.get("helpUri") for r in drv["rules"]] == [base + "#" + r["id"] if r["id"] in sections else None
+                                                            for r in drv["rules"]],
+          "--help-uri-base and --information-uri are used as given")
+    drv = json.loads(report("--format=sarif", "--help-uri-base=", "--information-uri=", A, status=1).stdout)["runs"][0]["tool"]["driver"]
+    check("informationUri" not in drv and not any("helpUri" in r for r in drv["rules"]),
+          "--help-uri-base= --information-uri=: no URL at all")
     check(run["originalUriBaseIds"]["SRCROOT"]["uri"] == "file:///home/ci/wref/", "SRCROOT base")
     res = run["results"]
     check(len(res) == 12, "one result per de-duplicated finding")
