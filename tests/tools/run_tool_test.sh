@@ -404,7 +404,7 @@ asan)
     # A program without ASan gets no ASan runtime, unless the checker library itself is built
     # with ASan (the ASan tree): then its runtime comes first in any program, and LeakSanitizer
     # is off for the uninstrumented program unless ASAN_OPTIONS says otherwise.
-    run env -u ASAN_OPTIONS LSAN_OPTIONS=detect_leaks=0 "$tool" --print-env -- /bin/sh
+    run env -u ASAN_OPTIONS "$tool" --print-env -- /bin/sh
     if [ -z "$WREF_TOOL_SANITIZE_FLAGS" ]; then
         expect_not "$out" "libasan" "no libasan for a program without ASan (/bin/sh)"
     else
@@ -414,7 +414,7 @@ asan)
         esac
         [ "$(env_value ASAN_OPTIONS)" = detect_leaks=0 ] || fail "ASAN_OPTIONS=$(env_value ASAN_OPTIONS)"
         ok "LeakSanitizer off for the uninstrumented /bin/sh"
-        run env ASAN_OPTIONS=detect_leaks=1 LSAN_OPTIONS=detect_leaks=0 "$tool" --print-env -- /bin/sh
+        run env ASAN_OPTIONS=detect_leaks=1 "$tool" --print-env -- /bin/sh
         expect_not "$out" "ASAN_OPTIONS" "ASAN_OPTIONS that set detect_leaks stay as they are"
     fi
     ;;
