@@ -45,21 +45,33 @@ static struct {
     char path[600];
 } js = {.fd = -1};
 
-static void put_all(const char *data, size_t len, off_t at)
+/* Writes it all at `at`; false (errno set) when it cannot. Async-signal-safe: no warning here,
+ * so that the signal paths (create_in_signal, wref__json_signal_*) reach no formatting. */
+static bool write_at(const char *data, size_t len, off_t at)
 {
     while (len) {
         ssize_t n = pwrite(js.fd, data, len, at);
         if (n < 0 && errno == EINTR)
             continue;
-        if (n <= 0) {
-            static bool once;
-            wref__checker_warn(&once, "cannot write the JSON report %s (%s)", js.path, strerror(errno));
-            return;
-        }
+        if (n <= 0)
+            return false;
         data += n;
         len -= (size_t)n;
         at += n;
     }
+    return true;
+}
+
+static void warn_write(void)
+{
+    static bool once;
+    wref__checker_warn(&once, "cannot write the JSON report %s (%s)", js.path, strerror(errno));
+}
+
+static void put_all(const char *data, size_t len, off_t at)
+{
+    if (!write_at(data, len, at))
+        warn_write();
 }
 
 /* ---- head ------------------------------------------------------------------------------- */
@@ -184,17 +196,18 @@ static const char empty_tail[] = "\n],\n\"suppressions\":[],\n\"summary\":{\"fin
                                  "\"suppressed\":0,\"exit_status\":null},\n\"complete\":false}\n";
 
 /* Creates the file and writes the head and an empty tail; async-signal-safe (js.head is
- * rendered). False (js.failed set) when the file cannot be created. */
-static bool create_with_head(void)
+ * rendered). False (js.failed set) when the file cannot be created; *wrote false when it was
+ * created but could not be written (the caller warns, outside a signal handler). */
+static bool create_with_head(bool *wrote)
 {
     js.fd = create();
     if (js.fd < 0) {
         js.failed = true;
         return false;
     }
-    put_all(js.head.data, js.head.len, 0);
+    *wrote = write_at(js.head.data, js.head.len, 0);
     js.body_end = (off_t)js.head.len;
-    put_all(empty_tail, sizeof empty_tail - 1, js.body_end);
+    *wrote = write_at(empty_tail, sizeof empty_tail - 1, js.body_end) && *wrote;
     return true;
 }
 
@@ -213,10 +226,13 @@ static bool ensure_open(void)
         wref__checker_warn(NULL, "out of memory: no JSON report (%s.%d.json)", js.prefix, (int)getpid());
         return false;
     }
-    if (!create_with_head()) {
+    bool wrote;
+    if (!create_with_head(&wrote)) {
         wref__checker_warn(NULL, "cannot create the JSON report %s (%s); no JSON report", js.path, strerror(errno));
         return false;
     }
+    if (!wrote)
+        warn_write();
     return true;
 }
 
@@ -227,7 +243,8 @@ static bool create_in_signal(void)
         return true;
     if (!js.prefix || js.failed || !js.head.len)
         return false;
-    return create_with_head();
+    bool wrote;
+    return create_with_head(&wrote);   /* a failed write: the next tail write tries again */
 }
 
 /* One line on stderr at exit, so that a user of report=json knows where to look:
@@ -508,7 +525,8 @@ bool wref__json_signal_tail(const size_t *by_kind, size_t total, size_t suppress
     s_tail(&b, by_kind, total, suppressed);
     if (b.len == b.cap)
         return false;   /* cut short (a suppressions table larger than the buffer): keep the old tail */
-    put_all(signal_out, b.len, js.body_end);
+    if (!write_at(signal_out, b.len, js.body_end))
+        return false;
     (void)!ftruncate(js.fd, js.body_end + (off_t)b.len);
     return true;
 }
@@ -529,7 +547,8 @@ bool wref__json_signal_finding(const char *finding, size_t len, const size_t *by
     s_tail(&b, by_kind, total, suppressed);
     if (b.len == b.cap)
         return false;   /* cut short: nothing written, the text goes to the stream instead */
-    put_all(out, b.len, js.body_end);
+    if (!write_at(out, b.len, js.body_end))
+        return false;   /* the text goes to the stream instead */
     if (ftruncate(js.fd, js.body_end + (off_t)b.len) == 0)
         js.body_end += (off_t)tail_at;
     js.n_findings++;
