@@ -58,7 +58,27 @@ static int mentions_python(const char *file)
     return found;
 }
 
-int wref_tool_is_cpython(const char *prog)
+/* The interpreter a "#!" script names, as the kernel and /usr/bin/env would pick it (env's
+ * options skipped: -S, -i, ...), or NULL; malloc'd. */
+static char *script_interpreter(const char *file)
+{
+    FILE *f = fopen(file, "re");
+    if (!f)
+        return NULL;
+    char line[512];
+    char *got = fgets(line, sizeof line, f);
+    fclose(f);
+    if (!got || strncmp(line, "#!", 2) != 0)
+        return NULL;
+    char *save = NULL, *word = strtok_r(line + 2, " \t\r\n", &save);
+    if (word && !strcmp(strrchr(word, '/') ? strrchr(word, '/') + 1 : word, "env"))
+        while ((word = strtok_r(NULL, " \t\r\n", &save)) && (word[0] == '-' || strchr(word, '=')))
+            ;   /* env's own options and NAME=value assignments */
+    return word ? strdup(word) : NULL;
+}
+
+/* depth: how many "#!" interpreters may still be followed (a script run by a script...). */
+static int is_cpython(const char *prog, int depth)
 {
     const char *base = strrchr(prog, '/');
     base = base ? base + 1 : prog;
@@ -66,8 +86,18 @@ int wref_tool_is_cpython(const char *prog)
         return 1;
     char *file = resolve(prog);
     int r = file && mentions_python(file);
+    if (file && !r && depth > 0) {
+        char *interp = script_interpreter(file);
+        r = interp && is_cpython(interp, depth - 1);
+        free(interp);
+    }
     free(file);
     return r;
+}
+
+int wref_tool_is_cpython(const char *prog)
+{
+    return is_cpython(prog, 4);
 }
 
 int wref_tool_python_env(const char *checker_lib, size_t extra_tls, int print)

@@ -6,7 +6,8 @@
 
 /* True when prog (as execvp would find it) looks like CPython: its name starts with
  * "python", or it is an ELF file that mentions Py_BytesMain or libpython3 (an interpreter or
- * a program that embeds libpython). */
+ * a program that embeds libpython), or it is a "#!" script whose interpreter is one of these
+ * (also through /usr/bin/env; Debian's /usr/bin/pytest, a ./tests.py). */
 int wref_tool_is_cpython(const char *prog);
 
 /* The environment a CPython program needs beyond LD_PRELOAD, given the checker library's
