@@ -6,6 +6,7 @@
 #include "python_env.h"
 
 #include <fcntl.h>
+#include <limits.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -13,7 +14,21 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#ifndef WREF_BUILD_TOOLS_DIR
+#define WREF_BUILD_TOOLS_DIR ""
+#endif
+#ifndef WREF_SOURCE_PYTHON_DIR
+#define WREF_SOURCE_PYTHON_DIR ""
+#endif
+#ifndef WREF_INSTALL_DATADIR
+#define WREF_INSTALL_DATADIR "share"
+#endif
+#ifndef WREF_INSTALL_FULL_DATADIR
+#define WREF_INSTALL_FULL_DATADIR "/usr/local/share"
+#endif
+
 #define AUDIT_NAME "libwref-audit.so"
+#define PLUGIN "wref_pytest"
 #define TLS_TUNABLE "glibc.rtld.optional_static_tls="
 #define TLS_BASE 16384   /* the checker and libc's own initial-exec TLS, with room to spare */
 
@@ -140,5 +155,74 @@ int wref_tool_python_env(const char *checker_lib, size_t extra_tls, int print)
     }
     free(new_audit);
     free(tunables);
+    return r;
+}
+
+/* The directory holding wref_pytest.py, or NULL: the source tree's python/ for the build
+ * tree's tool, else TOOLDIR/../<datadir>/wref/python (an install moved as a whole), else the
+ * configured install's. Malloc'd. */
+static char *plugin_dir(void)
+{
+    char exe[PATH_MAX];
+    ssize_t len = readlink("/proc/self/exe", exe, sizeof exe - 1);
+    char *cand[3] = {NULL, NULL, NULL};
+    size_t n = 0;
+    if (len > 0) {
+        exe[len] = 0;
+        char *slash = strrchr(exe, '/');
+        if (slash)
+            *slash = 0;
+        if (WREF_BUILD_TOOLS_DIR[0] && !strcmp(exe, WREF_BUILD_TOOLS_DIR) && WREF_SOURCE_PYTHON_DIR[0])
+            cand[n++] = strdup(WREF_SOURCE_PYTHON_DIR);
+        slash = strrchr(exe, '/');   /* the tool's directory's parent */
+        if (slash && asprintf(&cand[n], "%.*s/" WREF_INSTALL_DATADIR "/wref/python", (int)(slash - exe), exe) >= 0)
+            n++;
+    }
+    cand[n++] = strdup(WREF_INSTALL_FULL_DATADIR "/wref/python");
+    char *found = NULL;
+    for (size_t i = 0; i < n; i++) {
+        char *probe = NULL;
+        if (!found && cand[i] && asprintf(&probe, "%s/" PLUGIN ".py", cand[i]) >= 0 && access(probe, R_OK) == 0)
+            found = cand[i];
+        else
+            free(cand[i]);
+        free(probe);
+    }
+    return found;
+}
+
+/* value, with item appended after a separator unless it is among value's items already. */
+static char *with_item(const char *value, const char *item, char sep)
+{
+    char *out = NULL;
+    if (!value || !*value)
+        return strdup(item);
+    size_t len = strlen(item);
+    for (const char *p = value; *p;) {
+        size_t n = strcspn(p, (char[]){sep, 0});
+        if (n == len && !strncmp(p, item, len))
+            return strdup(value);
+        p += n + (p[n] == sep);
+    }
+    return asprintf(&out, "%s%c%s", value, sep, item) < 0 ? NULL : out;
+}
+
+int wref_tool_pytest_env(int print)
+{
+    char *dir = plugin_dir();
+    if (!dir)
+        return -1;   /* a build without the plugin: pytest runs as it would */
+    char *plugins = with_item(getenv("PYTEST_PLUGINS"), PLUGIN, ',');
+    char *path = with_item(getenv("PYTHONPATH"), dir, ':');
+    free(dir);
+    int r = plugins && path ? 0 : -1;
+    if (r == 0 && print)
+        printf("PYTEST_PLUGINS='%s'\nPYTHONPATH='%s'\n", plugins, path);
+    else if (r == 0 && (setenv("PYTEST_PLUGINS", plugins, 1) != 0 || setenv("PYTHONPATH", path, 1) != 0)) {
+        perror("wref-check: setenv");
+        r = -1;
+    }
+    free(plugins);
+    free(path);
     return r;
 }

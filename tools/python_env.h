@@ -21,4 +21,13 @@ int wref_tool_is_cpython(const char *prog);
  * missing. */
 int wref_tool_python_env(const char *checker_lib, size_t extra_tls, int print);
 
+/* The environment that loads the wref_pytest plugin into a pytest run (pytest reads
+ * PYTEST_PLUGINS; every other program ignores it): PYTEST_PLUGINS gains "wref_pytest" and
+ * PYTHONPATH, at its end, the plugin's directory (the source tree's python/ for the build
+ * tree's tool, else TOOLDIR/../<datadir>/wref/python, else the configured install's). Items
+ * already there stay, once. `pytest -p no:wref_pytest` still turns it off. Sets them, or with
+ * print != 0 prints them as VAR='value' lines. Returns 0, or -1 when the plugin is not found
+ * or the environment cannot be set (nothing is changed then). */
+int wref_tool_pytest_env(int print);
+
 #endif /* WREF_TOOLS_PYTHON_ENV_H */

@@ -1187,12 +1187,17 @@ int main(int argc, char **argv)
      * CPython whatever its name (a test binary linked with libpython3.X.a). */
     int cpython = i < argc && (pi.defines_capi || wref_tool_is_cpython(argv[i])) &&
                   (!pi.elf_read || pi.defines_capi);
+    /* Any CPython program, whatever its executable (shared libpython too), gets the pytest
+     * plugin: without it pytest's capture swallows the report of a passing test's finding. */
+    int python_program = i < argc && (pi.defines_capi || wref_tool_is_cpython(argv[i]));
     size_t runtime_tls = runtime ? runtime_static_tls(runtime) : 0;
     int status;
     if (print_env) {
         print_assignment("LD_PRELOAD", preload);
         if (cpython)
             (void)wref_tool_python_env(lib, runtime_tls, 1);
+        if (python_program)
+            (void)wref_tool_pytest_env(1);
         if (options && *options)
             print_assignment("WREF_CHECK_OPTIONS", options);
         if (asan_options)
@@ -1206,6 +1211,8 @@ int main(int argc, char **argv)
             die(EXIT_FAILURE, "cannot set the environment: %s", strerror(errno));
         if (cpython)
             (void)wref_tool_python_env(lib, runtime_tls, 0);   /* missing: said once, the program still runs */
+        if (python_program)
+            (void)wref_tool_pytest_env(0);   /* no plugin found: pytest's capture may hide a report */
 
         fflush(NULL);
         execvp(argv[i], argv + i);

@@ -3,7 +3,9 @@
 
 usage: run_pytest.py --tool WREF_CHECK --python PYTHON --modules DIR --plugin-dir DIR
 
-Asserts: the checker's finding names the pytest test that was running ("in test:"); the JUnit
+Asserts, once with `-p wref_pytest` and once with neither -p nor PYTHONPATH (wref-check loads
+the plugin itself through PYTEST_PLUGINS): the checker's finding names the pytest test that was
+running ("in test:"); the JUnit
 XML has exactly test_hidden_dangling_borrow failed (with the plugin's message) and the two
 clean tests passed; the process exits with the checker's status 23. Then runs the plugin
 without the checker (it says so in the header, all tests pass apart from the swallowed bug,
@@ -25,6 +27,38 @@ def run(cmd, env):
     return p
 
 
+def check_checked_run(cmd, env, xml, label, errors):
+    """The run under the checker: exit 23, the plugin active, the finding names its test, and
+    exactly the buggy test failed in the JUnit XML with the plugin's message."""
+    if os.path.exists(xml):
+        os.unlink(xml)
+    p = run(cmd, env)
+    if p.returncode != 23:
+        errors.append(f"{label}: under the checker: exit status {p.returncode}, expected 23")
+    if "wref-check: active" not in p.stdout:
+        errors.append(label + ": " + "the plugin's header does not say the checker is active")
+    want = "in test: " + "tests/python/pytest_cases/test_plugin.py::test_hidden_dangling_borrow (call)"
+    if not any(line.startswith("in test: ") and line.endswith("test_plugin.py::test_hidden_dangling_borrow (call)")
+               for line in p.stdout.splitlines()):
+        errors.append(f"{label}: the finding does not name the test (expected a line like {want!r})")
+    try:
+        cases = {c.get("name"): c for c in ET.parse(xml).getroot().iter("testcase")}
+    except (OSError, ET.ParseError) as e:
+        cases = {}
+        errors.append(f"{label}: no JUnit XML: {e}")
+    for name, should_fail in (("test_clean_before", False), ("test_hidden_dangling_borrow", True),
+                              ("test_clean_after", False)):
+        c = cases.get(name)
+        failed = c is not None and (c.find("failure") is not None or c.find("error") is not None)
+        if c is None:
+            errors.append(f"{label}: {name} missing from the JUnit XML")
+        elif failed != should_fail:
+            errors.append(f"{label}: {name}: {'failed' if failed else 'passed'} in the JUnit XML, expected "
+                          f"{'failed' if should_fail else 'passed'}")
+        elif should_fail and "wref-check: 1 finding(s) during the call of" not in ET.tostring(c, encoding="unicode"):
+            errors.append(f"{label}: {name}: the failure does not carry the plugin's message")
+
+
 def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("--tool", required=True)
@@ -39,32 +73,12 @@ def main():
     xml = os.path.join(tmp, "junit.xml")
     tests = os.path.join(HERE, "pytest_cases", "test_plugin.py")
     common = ["-m", "pytest", "-p", "wref_pytest", "-p", "no:cacheprovider", "--junitxml", xml, tests]
-
-    p = run([a.tool, "--", a.python] + common, env)
-    if p.returncode != 23:
-        errors.append(f"under the checker: exit status {p.returncode}, expected 23")
-    if "wref-check: active" not in p.stdout:
-        errors.append("the plugin's header does not say the checker is active")
-    want = "in test: " + "tests/python/pytest_cases/test_plugin.py::test_hidden_dangling_borrow (call)"
-    if not any(line.startswith("in test: ") and line.endswith("test_plugin.py::test_hidden_dangling_borrow (call)")
-               for line in p.stdout.splitlines()):
-        errors.append(f"the finding does not name the test (expected a line like {want!r})")
-    try:
-        cases = {c.get("name"): c for c in ET.parse(xml).getroot().iter("testcase")}
-    except (OSError, ET.ParseError) as e:
-        cases = {}
-        errors.append(f"no JUnit XML: {e}")
-    for name, should_fail in (("test_clean_before", False), ("test_hidden_dangling_borrow", True),
-                              ("test_clean_after", False)):
-        c = cases.get(name)
-        failed = c is not None and (c.find("failure") is not None or c.find("error") is not None)
-        if c is None:
-            errors.append(f"{name} missing from the JUnit XML")
-        elif failed != should_fail:
-            errors.append(f"{name}: {'failed' if failed else 'passed'} in the JUnit XML, expected "
-                          f"{'failed' if should_fail else 'passed'}")
-        elif should_fail and "wref-check: 1 finding(s) during the call of" not in ET.tostring(c, encoding="unicode"):
-            errors.append(f"{name}: the failure does not carry the plugin's message")
+    check_checked_run([a.tool, "--", a.python] + common, env, xml, "with -p wref_pytest", errors)
+    # No -p, no PYTHONPATH: wref-check loads the plugin itself (PYTEST_PLUGINS), as a user who
+    # never heard of it would run pytest; without it the finding's report is captured and lost.
+    auto = {k: v for k, v in env.items() if k not in ("PYTHONPATH", "PYTEST_PLUGINS")}
+    check_checked_run([a.tool, "--", a.python, "-m", "pytest", "-p", "no:cacheprovider", "--junitxml", xml, tests],
+                      auto, xml, "loaded by wref-check", errors)
 
     p = run([a.python] + common, env)
     if p.returncode != 0 or "wref-check: not active" not in p.stdout:
