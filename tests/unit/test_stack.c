@@ -418,19 +418,24 @@ static void test_frame_pointers_stay_fast(void **state)
 
 /* ---- the per-thread memo of captures ---------------------------------------------------- */
 
-/* What wref__capture does with the memo (checker.c): a known chain's id, else a capture that
- * is kept when its walk was a complete frame-pointer walk. */
+/* What wref__capture does with the memo (core.c): a known chain's id, else a capture that is
+ * kept when its walk was a complete frame-pointer walk. memo_keep frames decide the stack
+ * (0: all of them); the stack stored is the first memo_keep frames. */
+static size_t memo_keep;
+
 static NOINLINE wref__stack_id memo_capture(int *hit)
 {
-    uint64_t key;
-    wref__stack_id id = wref__stack_memo_get(64, &key);
-    *hit = id != 0;
-    if (id)
+    uintptr_t fp = (uintptr_t)__builtin_frame_address(0);
+    uint32_t gen;
+    wref__stack_id id = wref__stack_memo_get(fp, &gen);
+    *hit = id != 0 && gen == wref__module_gen();
+    if (*hit)
         return id;
     uintptr_t pcs[64];
     size_t n = wref__stack_unwind(pcs, 64, 0);
-    id = wref__stack_store(pcs, n);
-    wref__stack_memo_put(key, id);
+    size_t used = memo_keep && memo_keep < n ? memo_keep : n;
+    id = wref__stack_store(pcs, used);
+    wref__stack_memo_put(fp, used, id);
     KEEP(id);
     return id;
 }
@@ -501,6 +506,101 @@ static void test_memo(void **state)
     assert_true(r.nofp_named);
 }
 
+/* Exactness: the same call site of memo_capture, at the same depth (same frames, same frame
+ * addresses), reached through different callers, in turn, many times: every capture's stack
+ * names its own caller, MEMO_MID + 2 frames above the capture. Two such chains share one memo
+ * set (the same first record) and both stay in it; four in turn evict each other. */
+#define MEMO_MID 5
+static NOINLINE wref__stack_id memo_mid(int level, int *hit)
+{
+    MARK(20 + level);
+    wref__stack_id id = level == 0 ? memo_capture(hit) : memo_mid(level - 1, hit);
+    KEEP(id);
+    return id;
+}
+SITE(, memo_outer_0, 30, (int *hit), memo_mid(MEMO_MID, hit))
+SITE(, memo_outer_1, 31, (int *hit), memo_mid(MEMO_MID, hit))
+SITE(, memo_outer_2, 32, (int *hit), memo_mid(MEMO_MID, hit))
+SITE(, memo_outer_3, 33, (int *hit), memo_mid(MEMO_MID, hit))
+
+static wref__stack_id (*const memo_outers[])(int *) = {memo_outer_0, memo_outer_1, memo_outer_2, memo_outer_3};
+static const char *const memo_outer_names[] = {"memo_outer_0", "memo_outer_1", "memo_outer_2", "memo_outer_3"};
+#define MEMO_OUTERS 4
+#define MEMO_ROUNDS 6
+
+struct memo_exact {
+    int wrong_stack;          /* a capture whose stack named another caller, or changed */
+    int hits[MEMO_OUTERS];    /* memo hits per caller, two callers in turn */
+    int hits_cut;             /* hits with 2 frames deciding the stack, the callers differing above */
+    wref__stack_id ids[MEMO_OUTERS], cut[MEMO_OUTERS];
+};
+
+static NOINLINE void memo_exact_one(struct memo_exact *x, int o, int *hit)
+{
+    wref__stack_id id = memo_outers[o](hit);
+    const uintptr_t *pcs;
+    size_t n = wref__stack_get(id, &pcs);
+    /* memo_capture, memo_mid x (MEMO_MID + 1), then the caller */
+    if (n < MEMO_MID + 3 || strcmp(function_at(pcs[MEMO_MID + 2]), memo_outer_names[o]) != 0 ||
+        (x->ids[o] && x->ids[o] != id)) {
+        if (!x->wrong_stack)
+            for (size_t i = 0; i < n; i++)
+                print_message("  caller %d #%zu %s\n", o, i, function_at(pcs[i]));
+        x->wrong_stack = 1;
+    }
+    x->ids[o] = id;
+}
+
+static NOINLINE void *memo_exact_thread(void *arg)
+{
+    struct memo_exact *x = arg;
+    int hit;
+    (void)call_site_a();   /* learns where this thread's complete walks end */
+    for (volatile int pair = 0; pair < 2; pair++)
+        for (volatile int r = 0; r < MEMO_ROUNDS; r++)
+            for (volatile int k = 0; k < 2; k++) {
+                int o = 2 * pair + (k ^ (r & 1));   /* 0 1, 1 0, 0 1, ... */
+                memo_exact_one(x, o, &hit);
+                x->hits[o] += hit;
+            }
+    memset(x->ids, 0, sizeof x->ids);   /* another call site of memo_exact_one: other stacks */
+    for (volatile int r = 0; r < MEMO_ROUNDS; r++)   /* all four in turn: each evicts another */
+        for (volatile int o = 0; o < MEMO_OUTERS; o++)
+            memo_exact_one(x, o, &hit);
+    /* when only the first 2 frames decide the stack, callers that differ above them share it */
+    memo_keep = 2;
+    for (volatile int r = 0; r < 3; r++)
+        for (volatile int o = 0; o < MEMO_OUTERS; o++) {
+            x->cut[o] = memo_outers[o](&hit);
+            x->hits_cut += r > 0 && hit;
+        }
+    memo_keep = 0;
+    return NULL;
+}
+
+static void test_memo_exact(void **state)
+{
+    (void)state;
+    wref__stack_init(16, 1);
+    struct memo_exact x;
+    memset(&x, 0, sizeof x);
+    pthread_t t;
+    assert_int_equal(pthread_create(&t, NULL, memo_exact_thread, &x), 0);
+    pthread_join(t, NULL);
+    assert_false(x.wrong_stack);
+    for (int o = 0; o < MEMO_OUTERS; o++) {
+        for (int p = 0; p < o; p++)
+            assert_int_not_equal(x.ids[o], x.ids[p]);
+        /* with learned verdicts the first capture of a chain learns them (not kept) */
+        assert_int_equal(x.hits[o], MEMO_ROUNDS - 1 - LEARN);
+        assert_int_equal(x.cut[o], x.cut[0]);
+    }
+    assert_int_not_equal(x.cut[0], 0);
+    assert_int_equal(x.hits_cut, 2 * MEMO_OUTERS);
+    const uintptr_t *pcs;
+    assert_int_equal(wref__stack_get(x.cut[0], &pcs), 2);
+}
+
 /* ---- fork while other threads capture ----------------------------------------------------- */
 
 static int fork_stop;   /* atomic */
@@ -560,6 +660,7 @@ int main(void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_id_zero_and_unknown),
         cmocka_unit_test(test_memo),
+        cmocka_unit_test(test_memo_exact),
         cmocka_unit_test(test_same_stack_same_id_fp),
         cmocka_unit_test(test_same_stack_same_id_unwind),
         cmocka_unit_test(test_different_sites_fp),

@@ -21,6 +21,10 @@
 #include "registry.h"
 
 
+/* The fields wref__borrow_unchanged reads without the lock: stored atomically (relaxed; the
+ * lock orders the writers). */
+#define STORE(field, v) __atomic_store_n(&(field), (v), __ATOMIC_RELAXED)
+
 void wref__borrow_add(wref__rec *r, unsigned tno, wref__stack_id st)
 {
     int slot = -1;
@@ -34,22 +38,23 @@ void wref__borrow_add(wref__rec *r, unsigned tno, wref__stack_id st)
         slot = (r->borrow & WREF__BORROW_NEXT) ? 1 : 0;
         wref__borrow_stat_add(WREF__BSTAT_REPLACED, 1);
     }
-    r->tno_borrow[slot] = (uint16_t)tno;
-    r->st_borrow[slot] = st;
+    STORE(r->tno_borrow[slot], (uint16_t)tno);
+    STORE(r->st_borrow[slot], st);
     /* the next replacement takes the other slot: the older borrower */
-    r->borrow = (uint8_t)((r->borrow | WREF__BORROW_USED(slot)) & ~WREF__BORROW_NEXT);
+    uint8_t b = (uint8_t)((r->borrow | WREF__BORROW_USED(slot)) & ~WREF__BORROW_NEXT);
     if (slot == 0)
-        r->borrow |= WREF__BORROW_NEXT;
+        b |= WREF__BORROW_NEXT;
+    STORE(r->borrow, b);
 }
 
 void wref__borrow_end_rec(wref__rec *r, unsigned tno)
 {
     for (int i = 0; i < WREF__BORROWERS; i++) {
         if ((r->borrow & WREF__BORROW_USED(i)) && r->tno_borrow[i] == (uint16_t)tno) {
-            r->borrow &= (uint8_t)~WREF__BORROW_USED(i);
-            r->st_borrow[i] = 0;
+            uint8_t b = (uint8_t)(r->borrow & ~WREF__BORROW_USED(i));
             /* the remaining borrower, if any, becomes the one to replace next */
-            r->borrow = (uint8_t)((r->borrow & ~WREF__BORROW_NEXT) | (i == 0 ? WREF__BORROW_NEXT : 0));
+            STORE(r->borrow, (uint8_t)((b & ~WREF__BORROW_NEXT) | (i == 0 ? WREF__BORROW_NEXT : 0)));
+            STORE(r->st_borrow[i], 0);
         }
     }
 }

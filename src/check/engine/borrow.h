@@ -21,6 +21,24 @@ static inline bool wref__borrowed(const wref__rec *r)
 {
     return (r->borrow & WREF__BORROW_USED_ANY) != 0;
 }
+/* Lock-free, without the bucket lock: true when thread tno's open borrow of r is already the
+ * newest one with stack st, so that wref__borrow_add(r, tno, st) would change nothing (a
+ * borrow repeated by one thread from one place). A thread's own borrow changes only under the
+ * lock and by that thread (wref__borrow_add, wref__borrow_end), or goes (another thread's
+ * borrow replacing it, a report, the memory returned): a true answer is then a state the
+ * record had while this call ran, where the borrow was already recorded. The fields are
+ * stored atomically for these loads. */
+static inline bool wref__borrow_unchanged(const wref__rec *r, unsigned tno, wref__stack_id st)
+{
+    uint8_t b = __atomic_load_n(&r->borrow, __ATOMIC_RELAXED);
+    for (int i = 0; i < WREF__BORROWERS; i++)
+        if ((b & WREF__BORROW_USED(i)) && __atomic_load_n(&r->tno_borrow[i], __ATOMIC_RELAXED) == (uint16_t)tno)
+            /* wref__borrow_add would store st there and point NEXT at the other slot */
+            return __atomic_load_n(&r->st_borrow[i], __ATOMIC_RELAXED) == st &&
+                   __atomic_load_n(&r->borrow, __ATOMIC_RELAXED) == b &&
+                   ((b & WREF__BORROW_NEXT) != 0) == (i == 0);
+    return false;
+}
 /* The borrower slot to name for a use by thread tno: tno's own, else the latest; -1: none.
  * *other: the other open slot, or -1. */
 int wref__borrow_pick(const wref__rec_copy *r, unsigned tno, int *other);

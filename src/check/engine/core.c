@@ -2,6 +2,8 @@
  * its own address range, and stack capture without its own frames (core.h). */
 #include "core.h"
 #include "options.h"
+#include "stats.h"
+#include "symbolize.h"
 
 #include <link.h>
 #include <stdarg.h>
@@ -84,14 +86,9 @@ bool wref__self_contains(uintptr_t pc)
     return pc >= chk.self_start && pc < chk.self_end;
 }
 
-/* The caller's stack, starting at the outermost checker frame (the public API function the
- * program called, e.g. wref_decref), so reports begin where the program entered wref. */
-wref__stack_id wref__capture(void)
+/* A capture the memo did not know: frame 1 of the unwind is wref__capture's (fp). */
+static __attribute__((noinline)) wref__stack_id capture_slow(uintptr_t fp)
 {
-    uint64_t key;   /* a stack this thread captured before costs one probe (stack.h) */
-    wref__stack_id id = wref__stack_memo_get(WREF__STACK_MAX_DEPTH + 16, &key);
-    if (id)
-        return id;
     uintptr_t pcs[WREF__STACK_MAX_DEPTH + 16];
     size_t n = wref__stack_unwind(pcs, WREF__STACK_MAX_DEPTH + 16, 0);
     size_t first = 0;
@@ -100,7 +97,26 @@ wref__stack_id wref__capture(void)
     size_t keep = n - first;
     if (keep > wref__opt.stack_depth)
         keep = wref__opt.stack_depth;
-    id = wref__stack_store(pcs + first, keep);
-    wref__stack_memo_put(key, id);
+    wref__stack_id id = wref__stack_store(pcs + first, keep);
+    /* the frames that decided id: the kept ones and the checker's before them, and the first
+     * frame outside the checker, which ended the trim (all n when the stack ended first) */
+    size_t used = first + (keep > 2 ? keep : 2);
+    wref__stack_memo_put(fp, used < n ? used : n, id);
     return id;
+}
+
+/* The caller's stack, starting at the outermost checker frame (the public API function the
+ * program called, e.g. wref_decref), so reports begin where the program entered wref.
+ * noinline: its own frame is where the memo's chain starts (stack.h). */
+__attribute__((noinline))
+wref__stack_id wref__capture(void)
+{
+    uintptr_t fp = (uintptr_t)__builtin_frame_address(0);
+    uint32_t gen;
+    wref__stack_id id = wref__stack_memo_get(fp, &gen);   /* a stack this thread captured before */
+    if (__builtin_expect(id != 0, 1) && gen == wref__module_gen()) {
+        wref__stat_add(WREF__STAT_CAPTURES, 1);   /* a capture all the same (statistics) */
+        return id;
+    }
+    return capture_slow(fp);
 }

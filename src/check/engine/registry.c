@@ -304,7 +304,7 @@ bool wref__registry_retire(wref__rec *rec, bool force, unsigned *dropped)
     bucket_lock(l);
     *dropped = (unsigned)__builtin_popcount(rec->borrow & WREF__BORROW_USED_ANY);
     if (*dropped && !force) {
-        rec->borrow |= WREF__BORROW_PINNED;
+        __atomic_store_n(&rec->borrow, (uint8_t)(rec->borrow | WREF__BORROW_PINNED), __ATOMIC_RELAXED);   /* borrow.h */
         bucket_unlock(l);
         return false;
     }

@@ -19,7 +19,10 @@
  * written under the record's lock (the stripe of its address, registry.c); state with atomic
  * stores, as wref__registry_peek's readers load it without the lock. Every reader, locked or
  * not, reads the state once per decision, so a transition that changes the state alone (no
- * other field with it) may also be stored without the lock, through wref__registry_peek. */
+ * other field with it) may also be stored without the lock, through wref__registry_peek.
+ * One more: the destroying thread stores st_destroyed and tno_destroyed without the lock
+ * (atomic stores, then the state FINALIZING with release), as no other thread writes them:
+ * a reader that loads the state (acquire) before them sees the ones of that state. */
 enum wref__state {
     WREF__ALIVE,
     WREF__FINALIZING,   /* count reached 0, finalize running (temporarily alive) */
@@ -64,12 +67,14 @@ typedef wref__rec wref__rec_copy;
  * (heap/allocation) and is never read from a copy. */
 static inline wref__rec_copy wref__rec_snapshot(const wref__rec *r)
 {
+    uint8_t state = __atomic_load_n(&r->state, __ATOMIC_ACQUIRE);   /* first: see above */
     wref__rec_copy c = {.addr = r->addr, .serial = r->serial, .type = r->type, .size = r->size,
-                        .state = __atomic_load_n(&r->state, __ATOMIC_ACQUIRE), .reported = r->reported, .guarded = r->guarded,
+                        .state = state, .reported = r->reported, .guarded = r->guarded,
                         .tno_created = r->tno_created,
-                        .tno_destroyed = r->tno_destroyed, .tno_cleared = r->tno_cleared,
-                        .borrow = r->borrow, .st_created = r->st_created,
-                        .st_cleared = r->st_cleared, .st_destroyed = r->st_destroyed};
+                        .tno_destroyed = __atomic_load_n(&r->tno_destroyed, __ATOMIC_RELAXED),
+                        .tno_cleared = r->tno_cleared, .borrow = r->borrow, .st_created = r->st_created,
+                        .st_cleared = r->st_cleared,
+                        .st_destroyed = __atomic_load_n(&r->st_destroyed, __ATOMIC_RELAXED)};
     for (unsigned i = 0; i < WREF__BORROWERS; i++) {
         c.tno_borrow[i] = r->tno_borrow[i];
         c.st_borrow[i] = r->st_borrow[i];

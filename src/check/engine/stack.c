@@ -67,18 +67,35 @@ static struct {
 #define TLS __thread __attribute__((tls_model("initial-exec")))
 static TLS uintptr_t stack_lo, stack_hi;
 static TLS int bounds_state;
-/* The per-thread memo of captures (see "per-thread memo" below). */
-#define MEMO_BITS 6
-static TLS struct memo_entry {
-    uint64_t key;            /* 0: empty */
-    wref__stack_id id;
-} memo[1u << MEMO_BITS];
-static TLS int memo_ok;      /* this thread's last unwind was a complete frame-pointer walk */
-/* The TERMINAL pcs this thread's complete walks ended at (usually one: start_thread's or
- * __libc_start_call_main's), where the memo's raw chain stops too. */
-#define THREAD_TERMINALS 4
-static TLS uintptr_t terminals[THREAD_TERMINALS];
-static TLS unsigned n_terminals;
+/* How this thread's last wref__stack_unwind ended, for the memo (see "per-thread memo" below):
+ * set only when it was a complete frame-pointer walk with skip 0. */
+enum walk_end {
+    END_NONE,       /* not a complete walk (or skip != 0): nothing may be memoized */
+    END_FULL,       /* it filled max frames */
+    END_TERMINAL,   /* its last pc is TERMINAL */
+    END_LINK0,      /* its last record's link is 0 */
+    END_ZERO        /* the record after its last is {0, 0} (the ABI's end of chain) */
+};
+static TLS struct {
+    unsigned end;      /* enum walk_end */
+    size_t n;          /* frames it gave */
+    uintptr_t link0;   /* the link of its first record: the frame of wref__stack_unwind's caller */
+} last_walk;
+#define MEMO_SETS 8u
+#define MEMO_WAYS 2u    /* entry e's set is e / 2 */
+#define MEMO_RECS 24u   /* records compared at most: stack_depth 16 plus the checker's frames */
+/* One TLS block (one address computation on the fast path). */
+static TLS struct {
+    uint8_t mru[MEMO_SETS];   /* the way (0, 1) of each set hit or filled last */
+    struct memo_entry {
+        uintptr_t fp;                 /* the frame the chain starts at; 0: empty */
+        const uintptr_t (*last)[2];   /* its last record in rec[] */
+        wref__stack_id id;
+        uint32_t gen;                 /* module generation of the stack */
+        uint32_t open_end;            /* the last record's link is not compared */
+    } e[MEMO_SETS * MEMO_WAYS];
+    uintptr_t rec[MEMO_SETS * MEMO_WAYS][MEMO_RECS][2];   /* each record's {link, return address}, from fp outwards */
+} memo;
 
 /* ---- fork: a child must not inherit a lock held by a thread that does not exist there */
 
@@ -301,23 +318,8 @@ static size_t learn_verdicts(const uintptr_t *fast, size_t nf, const uintptr_t *
     return 0;
 }
 
-static int thread_terminal(uintptr_t pc)
-{
-    for (unsigned i = 0; i < n_terminals; i++)
-        if (terminals[i] == pc)
-            return 1;
-    return 0;
-}
-
-static void note_terminal(uintptr_t pc)
-{
-    if (!thread_terminal(pc))
-        terminals[n_terminals < THREAD_TERMINALS ? n_terminals++ : (unsigned)(pc >> 4) % THREAD_TERMINALS] = pc;
-}
-
 static void mark_terminal(uintptr_t pc)
 {
-    note_terminal(pc);
     struct verdict *v = verdict_slot(pc);
     if (v)
         __atomic_or_fetch(&v->bits, V_TERMINAL, __ATOMIC_ACQ_REL);
@@ -327,19 +329,22 @@ static void mark_terminal(uintptr_t pc)
  * address}, as on x86-64 and AArch64 with frame pointers). Accepts a record only if it lies
  * inside this thread's stack, is word-aligned and is above the previous one, so a corrupt or
  * absent chain ends the walk instead of faulting. Returns 1 if the walk is complete (see the
- * verdicts above), 0 if it is broken; *last is the last pc walked; *tentative_out tells whether
+ * verdicts above), 0 if it is broken; *last is the last pc walked; *end how a complete walk
+ * ended (enum walk_end); *tentative_out tells whether
  * an unjudged record was followed, however the walk ended (under TSan the record past the
  * thread-start wrapper, which keeps none, leads out of the stack: learn_verdicts must still
  * see that walk, or every capture on a new thread stays slow). */
 __attribute__((no_sanitize_address))
-static int walk_frame_pointers(uintptr_t fp, struct sink *s, uintptr_t *last, int *tentative_out)
+static int walk_frame_pointers(uintptr_t fp, struct sink *s, uintptr_t *last, unsigned *end, int *tentative_out)
 {
     *last = 0;
     *tentative_out = 0;
+    *end = END_NONE;
     if (!thread_bounds())
         return 0;
     int tentative = 0;
-#define DONE(complete) return (*tentative_out = tentative, (complete) && !tentative)
+#define DONE_AT(complete, how) return (*end = (how), *tentative_out = tentative, (complete) && !tentative)
+#define DONE(complete) DONE_AT(complete, END_NONE)
     for (;;) {
         if (fp < stack_lo || fp > stack_hi - 2 * sizeof(uintptr_t) ||
             fp % sizeof(uintptr_t) != 0)
@@ -347,16 +352,13 @@ static int walk_frame_pointers(uintptr_t fp, struct sink *s, uintptr_t *last, in
         const uintptr_t *frame = (const uintptr_t *)fp;
         uintptr_t pc = frame[1];
         if (pc < 4096)   /* the ABI's end of chain (fp 0 at _start) */
-            DONE(frame[0] == 0 && pc == 0);
+            DONE_AT(frame[0] == 0 && pc == 0, END_ZERO);
         *last = pc;
         if (!put(s, pc))
-            DONE(1);   /* full */
+            DONE_AT(1, END_FULL);
         unsigned v = verdict_of(pc);
-        if (v & V_TERMINAL) {
-            if (__builtin_expect(terminals[0] != pc, 0))
-                note_terminal(pc);
-            DONE(1);
-        }
+        if (v & V_TERMINAL)
+            DONE_AT(1, END_TERMINAL);
         if (!(v & V_FP)) {
             if (v & V_KNOWN)
                 DONE(0);   /* frame[0] is not that function's record */
@@ -364,12 +366,13 @@ static int walk_frame_pointers(uintptr_t fp, struct sink *s, uintptr_t *last, in
         }
         uintptr_t next = frame[0];
         if (next == 0)
-            DONE(1);
+            DONE_AT(1, END_LINK0);
         if (next <= fp)
             DONE(0);
         fp = next;
     }
 #undef DONE
+#undef DONE_AT
 }
 
 /* Where a libunwind walk starts: the walk first sees this file's functions and the exported
@@ -498,11 +501,16 @@ static size_t unwind(uintptr_t fp, uintptr_t ret, uintptr_t *pcs, size_t max, un
     struct sink f = { fast, 0, max, skip, 0 };
     uintptr_t last = 0;
     int tentative = 0;
-    memo_ok = 0;
+    unsigned end = END_NONE;
+    last_walk.end = END_NONE;
     if (__atomic_load_n(&depot.fast_unwind, __ATOMIC_RELAXED)) {
-        if (walk_frame_pointers(fp, &f, &last, &tentative)) {
+        if (walk_frame_pointers(fp, &f, &last, &end, &tentative)) {
             memcpy(pcs, fast, f.n * sizeof *pcs);
-            memo_ok = 1;
+            if (skip == 0) {   /* the walk's frames are the chain's records from fp */
+                last_walk.end = end;
+                last_walk.n = f.n;
+                last_walk.link0 = ((const uintptr_t *)fp)[0];
+            }
             return f.n;
         }
     }
@@ -534,64 +542,111 @@ static size_t unwind(uintptr_t fp, uintptr_t ret, uintptr_t *pcs, size_t max, un
 
 /* ---- per-thread memo of captures -------------------------------------------------------------
  * A stack the fast walk got complete is its frame-pointer chain (every function on it keeps a
- * frame record), so the chain's raw return addresses alone decide it. The memo maps a hash of
- * the raw chain (walked without verdicts: bounds, alignment and order checks only, as far as
- * the verified walk could go, or further) to the id stored for it, so that a repeated stack
- * costs the raw walk and one probe of this thread's table: no verdicts, no depot hashing, no
- * depot probe. Only complete fast walks enter it (memo_ok): a walk that needed libunwind may
- * have passed functions without frame records, which the raw chain does not show. The key is
- * 64 bits of the chain, its length and the module generation; a collision (2^-64) would name a
- * stack of another chain.
- * The raw chain stops at a TERMINAL pc of this thread (where its complete walks end), as the
- * verified walk does: beyond it the "records" are whatever the outermost function (which keeps
- * none) left in its frame-pointer register. Under ThreadSanitizer that is its thread-start
- * wrapper's, pointing at a word of TSan's thread state that changes with every
- * synchronization, so hashing it gave a repeated stack a new key after each slow capture
- * (test_memo, which is run in the TSan tree again). */
+ * frame record), so the chain's records alone decide it. The memo keeps, per thread, the
+ * records {link, return address} of the chains that decided its recent captures, from the
+ * frame of the function that captured (wref__capture) outwards, as far as they decided the
+ * stored stack; a capture whose chain holds the same records costs one compare per record: no
+ * verdicts, no hashing, no depot probe. Exact: the records compared are the ones the walk
+ * read for the frames kept (return addresses and links), so a different caller chain (another
+ * return address anywhere in the kept frames, or the same ones in other frames) misses. Each
+ * record is read only after the previous one's link matched a link the complete walk
+ * checked, so the compare needs no bounds checks. What is not compared: the records beyond
+ * the frames kept (they do not change the stack), and the link of a TERMINAL pc's record (its
+ * function keeps no record: whatever its frame-pointer register held, under TSan a word of the
+ * thread state that changes with every synchronization). Verdicts never change once given, so
+ * a chain complete once is complete again. Only complete frame-pointer walks enter it: a walk
+ * that needed libunwind may have passed functions without frame records, which the chain does
+ * not show. Sets of MEMO_WAYS entries, chosen by the first record (the capture's call site in
+ * the checker and the depth of its frame). */
 
-__attribute__((noinline, no_sanitize_address))
-static uint64_t chain_key(uintptr_t fp, size_t max)
+static inline unsigned memo_set(uintptr_t fp, uintptr_t pc)
 {
-    if (!__atomic_load_n(&depot.fast_unwind, __ATOMIC_RELAXED) || !thread_bounds())
-        return 0;
-    uint64_t h = 0x9e3779b97f4a7c15ull ^ ((uint64_t)wref__module_gen() << 32);
-    size_t n = 0;
-    const uintptr_t stop = terminals[0];   /* a second terminal of the thread (rare) only costs misses */
-    while (n < max && fp >= stack_lo && fp <= stack_hi - 2 * sizeof(uintptr_t) && fp % sizeof(uintptr_t) == 0) {
-        const uintptr_t *frame = (const uintptr_t *)fp;
-        uintptr_t pc = frame[1];
-        h = (h ^ pc) * 0xff51afd7ed558ccdull;
-        h ^= h >> 29;
-        n++;
-        if (pc < 4096 || frame[0] <= fp || pc == stop)
-            break;
-        fp = frame[0];
-    }
-    h ^= n * 0xc4ceb9fe1a85ec53ull;
-    return h ? h : 1;
+    return (unsigned)((pc ^ (fp << 7)) * 0x9e3779b97f4a7c15ull >> 32) & (MEMO_SETS - 1);
 }
 
-__attribute__((noinline))
-wref__stack_id wref__stack_memo_get(size_t max, uint64_t *key)
+/* Does entry e (records rec) hold the chain of the records from `frame`? */
+__attribute__((no_sanitize_address))
+static inline int memo_match(const struct memo_entry *e, const uintptr_t (*rec)[2], const uintptr_t *frame)
 {
-    /* this frame's record: {caller's fp, return address into the caller}, as unwind starts */
-    *key = chain_key((uintptr_t)__builtin_frame_address(0), max);
-    if (!*key)
+    const uintptr_t (*last)[2] = e->last;
+    if (e->fp != (uintptr_t)frame)
         return 0;
-    const struct memo_entry *e = &memo[*key & ((1u << MEMO_BITS) - 1)];
-    if (e->key != *key)
+    for (;; rec++) {
+        if (frame[1] != (*rec)[1])
+            return 0;
+        if (rec == last)
+            return e->open_end || frame[0] == (*rec)[0];
+        if (frame[0] != (*rec)[0])
+            return 0;
+        frame = (const uintptr_t *)frame[0];   /* a link the complete walk followed */
+    }
+}
+
+static __attribute__((noinline)) wref__stack_id memo_get_other(const uintptr_t *frame, unsigned set, uint32_t *gen)
+{
+    unsigned way = memo.mru[set] ^ 1u, i = MEMO_WAYS * set + way;
+    const struct memo_entry *e = &memo.e[i];
+    if (!memo_match(e, memo.rec[i], frame))
         return 0;
-    wref__stat_add(WREF__STAT_CAPTURES, 1);   /* a capture all the same (statistics) */
+    memo.mru[set] = (uint8_t)way;
+    *gen = e->gen;
     return e->id;
 }
 
-void wref__stack_memo_put(uint64_t key, wref__stack_id id)
+/* A leaf but for a miss in the set's entry hit last: the capture's fast path. */
+__attribute__((no_sanitize_address))
+wref__stack_id wref__stack_memo_get(uintptr_t fp, uint32_t *gen)
 {
-    if (!key || !id || !memo_ok)
+    const uintptr_t *frame = (const uintptr_t *)fp;   /* the caller's own frame record */
+    unsigned set = memo_set(fp, frame[1]);
+    unsigned i = MEMO_WAYS * set + memo.mru[set];
+    const struct memo_entry *e = &memo.e[i];
+    if (__builtin_expect(!memo_match(e, memo.rec[i], frame), 0))
+        return memo_get_other(frame, set, gen);
+    *gen = e->gen;
+    return e->id;
+}
+
+__attribute__((no_sanitize_address))
+void wref__stack_memo_put(uintptr_t fp, size_t used, wref__stack_id id)
+{
+    /* the last unwind was this thread's, complete, with skip 0: its frame j >= 1 is the record
+     * at a_j, a_1 its caller's frame (link0), a_j+1 the link of the record at a_j */
+    if (!id || last_walk.end == END_NONE || used > last_walk.n)
         return;
-    struct memo_entry *e = &memo[key & ((1u << MEMO_BITS) - 1)];
-    e->key = key;
+    const uintptr_t *frame = (const uintptr_t *)last_walk.link0;
+    size_t k = 1;   /* the frame whose record is at `frame` */
+    while ((uintptr_t)frame != fp && k < used) {
+        frame = (const uintptr_t *)frame[0];   /* a link the walk followed */
+        k++;
+    }
+    if ((uintptr_t)frame != fp || k >= used)
+        return;
+    size_t n = used - k;   /* records from fp: frames k .. used - 1 */
+    int open_end = 1;
+    if (used == last_walk.n && last_walk.end != END_FULL && last_walk.end != END_TERMINAL) {
+        open_end = 0;   /* the stack ends here: the link (0), or the {0, 0} record after it, decides */
+        n += last_walk.end == END_ZERO;
+    }
+    if (n == 0 || n > MEMO_RECS)
+        return;
+    unsigned set = memo_set(fp, frame[1]);
+    unsigned way = memo.mru[set] ^ 1u, e_i = MEMO_WAYS * set + way;   /* the entry not hit last */
+    struct memo_entry *e = &memo.e[e_i];
+    e->fp = 0;   /* empty while it is rewritten (a signal handler on this thread may capture) */
+    __atomic_signal_fence(__ATOMIC_SEQ_CST);
+    for (size_t i = 0; i < n; i++) {
+        memo.rec[e_i][i][0] = frame[0];
+        memo.rec[e_i][i][1] = frame[1];
+        frame = (const uintptr_t *)frame[0];
+    }
+    e->last = &memo.rec[e_i][n - 1];
+    e->gen = wref__stack_gen(id);
     e->id = id;
+    e->open_end = (uint32_t)open_end;
+    __atomic_signal_fence(__ATOMIC_SEQ_CST);
+    e->fp = fp;
+    memo.mru[set] = (uint8_t)way;
 }
 
 /* ---- depot --------------------------------------------------------------------------------- */

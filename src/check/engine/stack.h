@@ -64,13 +64,17 @@ size_t wref__stack_unwind_signal(void *ucontext, uintptr_t *pcs, size_t max);
  * of memory. n is clamped to WREF__STACK_MAX_DEPTH. */
 wref__stack_id wref__stack_store(const uintptr_t *pcs, size_t n);
 
-/* A per-thread memo of captures (for wref__capture's trimmed stacks): memo_get hashes the
- * caller's raw frame-pointer chain (at most max frames, no verdicts) into *key and returns the
- * id memo_put stored for that key on this thread, or 0. memo_put keeps id only when this
- * thread's last wref__stack_unwind was a complete frame-pointer walk (then the chain alone
- * decides the stack); key 0 (no fast walk possible) is never kept. Not for signal handlers. */
-wref__stack_id wref__stack_memo_get(size_t max, uint64_t *key);
-void wref__stack_memo_put(uint64_t key, wref__stack_id id);
+/* A per-thread memo of captures (for wref__capture's trimmed stacks). fp is the frame of the
+ * function that captures (its __builtin_frame_address(0)). memo_get returns the id memo_put
+ * stored for a chain holding the same frame records from fp outwards (return addresses and
+ * links, as far as they decided that stack), and the module generation it was stored at in
+ * *gen (the caller compares it with wref__module_gen), or 0: a repeated stack costs one
+ * compare per record and no call. memo_put keeps id only when this thread's last
+ * wref__stack_unwind was a complete frame-pointer walk with skip 0 whose chain passed through
+ * fp (called by fp's function or by a function it called); `used` is how many of that
+ * unwind's frames decided id (frames beyond them did not change it). Not for signal handlers. */
+wref__stack_id wref__stack_memo_get(uintptr_t fp, uint32_t *gen);
+void wref__stack_memo_put(uintptr_t fp, size_t used, wref__stack_id id);
 
 /* The module-list generation (symbolize.h) current when stack `id` was stored: symbolize its
  * frames at that generation. Async-signal-safe. */

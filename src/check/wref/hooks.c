@@ -91,17 +91,26 @@ static int set_state(wref__rec *r, void *arg)
 static int set_dying(wref__rec *r, void *arg)
 {
     if (r) {
+        __atomic_store_n(&r->st_destroyed, ((struct event *)arg)->stack, __ATOMIC_RELAXED);
+        __atomic_store_n(&r->tno_destroyed, (uint16_t)wref__thread_no(), __ATOMIC_RELAXED);
         __atomic_store_n(&r->state, WREF__FINALIZING, __ATOMIC_RELEASE);
-        r->st_destroyed = ((struct event *)arg)->stack;
-        r->tno_destroyed = (uint16_t)wref__thread_no();
     }
     return 0;
 }
 
+/* Without the lock when the index names the record: this thread is the only writer of the
+ * "destroyed" fields (registry.h), and the state goes last, with release. */
 void wref__hook_dying(wref_object *ob)
 {
     struct event e = {WREF__FINALIZING, wref__capture()};
-    wref__registry_with(ob, set_dying, &e);
+    wref__rec *r = wref__registry_peek_inline(ob);
+    if (!r) {
+        wref__registry_with(ob, set_dying, &e);
+        return;
+    }
+    __atomic_store_n(&r->st_destroyed, e.stack, __ATOMIC_RELAXED);
+    __atomic_store_n(&r->tno_destroyed, (uint16_t)wref__thread_no(), __ATOMIC_RELAXED);
+    __atomic_store_n(&r->state, WREF__FINALIZING, __ATOMIC_RELEASE);
 }
 
 /* finalize stored a new reference: alive again. Only the state changes (the "destroyed"
@@ -193,7 +202,10 @@ void wref__hook_borrow(wref_object *ob, wref_object *ref)
 {
     (void)ref;
     struct borrow_event e = {wref__thread_no(), wref__capture()};
-    wref__registry_with(ob, add_borrower, &e);
+    /* a borrow repeated by this thread from the same place changes nothing: no lock */
+    const wref__rec *r = wref__registry_peek_inline(ob);
+    if (!r || !wref__borrow_unchanged(r, e.tno, e.stack))
+        wref__registry_with(ob, add_borrower, &e);
     wref__borrow_stat_add(WREF__BSTAT_BORROWS, 1);
     wref__stat_add(WREF__STAT_BORROWS, 1);
 }
