@@ -239,6 +239,7 @@ static void test_help_lists_every_option(void **state)
         "print_summary      bool    1        Print a closing SUMMARY: line",
         "verbosity          int     0        Diagnostic output about the checker itself",
         "flush_on_signal    bool    0        On SIGTERM, SIGINT or SIGHUP",
+        "flush_timeout      uint    2        Seconds flush_on_signal's exit work may take",
         "leak_check         bool    1        At exit, report objects still alive",
         "quarantine_mb      uint    64       Megabytes of freed objects kept poisoned",
         "borrow_pin_mb      uint    16       Megabytes of destroyed objects kept unreused",

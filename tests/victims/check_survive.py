@@ -71,7 +71,8 @@ def main(argv):
         one_process(mode, rc, want_rc, docs, texts, uaf, False)
 
     # flush_on_signal: the exit census runs before death by SIGTERM
-    rc, docs, texts, err = run(lib, exe, "term", "flush_on_signal=1")
+    # flush_timeout=30: the exit work takes over 2 s (the default) under TSan on a loaded machine
+    rc, docs, texts, err = run(lib, exe, "term", "flush_on_signal=1:flush_timeout=30")
     doc = one_process("term+flush_on_signal", rc, -signal.SIGTERM, docs, texts, uaf + ["leak"], True)
     if doc:
         check(doc["summary"]["exit_status"] is None, f"term+flush_on_signal: exit_status {doc['summary']}")

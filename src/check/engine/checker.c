@@ -94,17 +94,16 @@ static void at_exit(void)
 /* ---- flush_on_signal ------------------------------------------------------------------------
  * Not async-signal-safe by nature (the census allocates, takes locks and calls the types'
  * traverse functions): if the signal interrupted a thread inside the checker, a lock it holds
- * would never be released. So the attempt is bounded by FLUSH_TIMEOUT_S on a timer of our own:
+ * would never be released. So the attempt is bounded by flush_timeout seconds on a timer of our own:
  * a POSIX timer created in the handler (raw syscalls, no allocation) that sends a private
  * real-time signal to the handling thread itself (SIGEV_THREAD_ID). The program's SIGALRM and
  * its alarm() are never touched. Either way the process then dies by the signal it caught
  * (its default action, with the signal unblocked), so the shell sees 128+N. Findings made
  * before the signal are on disk already. The timer's handler is the kernel's to call, past
  * any sanitizer (flush_timeout). */
-#define FLUSH_TIMEOUT_S 2
-
 static volatile sig_atomic_t flushing;
 static int timeout_sig;   /* the private real-time signal; 0 when none was free */
+static char timeout_msg[128];   /* the timeout's warning, formatted at start-up (no formatting in a handler) */
 
 static void die_by(int sig)
 {
@@ -161,7 +160,7 @@ __attribute__((no_sanitize("thread"))) static void die_now(int sig)
 __attribute__((no_sanitize("thread"))) static void flush_timeout(int sig)
 {
     (void)sig;
-    signal_warn("flush_on_signal: the exit work did not finish in 2 s; dying by the signal without it");
+    signal_warn(timeout_msg);
     die_now((int)flushing);
 }
 
@@ -177,7 +176,7 @@ static int libc_sigaction(int sig, const struct sigaction *act, struct sigaction
     return fn ? fn(sig, act, old) : sigaction(sig, act, old);
 }
 
-/* Arms a one-shot timer that sends timeout_sig to this thread after FLUSH_TIMEOUT_S.
+/* Arms a one-shot timer that sends timeout_sig to this thread after flush_timeout seconds.
  * Async-signal-safe: two system calls. Returns 0 when it could not. */
 static int arm_timeout(void)
 {
@@ -191,7 +190,7 @@ static int arm_timeout(void)
     int timer = -1;   /* the kernel's timer id */
     if (syscall(SYS_timer_create, CLOCK_MONOTONIC, &sev, &timer) != 0)
         return 0;
-    struct itimerspec when = {.it_value = {.tv_sec = FLUSH_TIMEOUT_S}};
+    struct itimerspec when = {.it_value = {.tv_sec = (time_t)wref__opt.flush_timeout}};
     return syscall(SYS_timer_settime, timer, 0, &when, NULL) == 0;
 }
 
@@ -238,6 +237,9 @@ static int pick_timeout_signal(void)
 
 static void install_flush_on_signal(void)
 {
+    snprintf(timeout_msg, sizeof timeout_msg,
+             "flush_on_signal: the exit work did not finish in %u s (flush_timeout); dying by the signal without it",
+             wref__opt.flush_timeout);
     timeout_sig = pick_timeout_signal();
     if (timeout_sig) {
         struct sigaction sa;
