@@ -625,7 +625,15 @@ def case_victims():
     sup = os.path.join(w, "suppressions.txt")
     for run in ("run1", "run2", "suppressed"):
         if run == "suppressed":
-            open(sup, "w").write(report("--gen-suppressions", os.path.join(w, "run1"), status=0).stdout)
+            gen = report("--gen-suppressions", os.path.join(w, "run1"), status=0).stdout
+            open(sup, "w").write(gen)
+            # a failing callback's entry names the callback and its referent's type, never the
+            # wref_decref that happened to run it (issue 11, "callbacks are named")
+            lines = gen.splitlines()
+            check("callback-error:type=Widget:frame=victim_failing_callback" in lines,
+                  "--gen-suppressions: callback_error's entry is type and callback together")
+            check(not any(l.startswith("callback-error:") and "wref_" in l for l in lines),
+                  "--gen-suppressions: no callback-error entry names a wref_* function")
         os.makedirs(os.path.join(w, run))
         for v in victims:
             extra = (":guard=all" if v == "uaf_guard" else "") + (":suppressions=" + sup if run == "suppressed" else "")
