@@ -80,3 +80,16 @@ _Static_assert(offsetof(_PyInterpreterFrame, previous) == 48, "3.11 previous");
 _Static_assert(offsetof(PyCodeObject, _co_firsttraceable) == 168, "3.11 _co_firsttraceable");
 #endif
 #endif
+
+/* The current thread state pystack.c reads without a call on 3.9-3.11 (its
+ * PY39/PY311_RUNTIME_TSTATE_CURRENT): the global _PyThreadState_UncheckedGet returns. 3.12+
+ * keep it in a thread-local of libpython, found at run time. */
+#if PY_VERSION_HEX < 0x030C0000
+#ifndef Py_BUILD_CORE
+#define Py_BUILD_CORE 1
+#endif
+#undef _PyGC_FINALIZED   /* 3.11: Python.h's public definition, which pycore_gc.h redefines */
+#include <internal/pycore_runtime.h>
+_Static_assert(offsetof(_PyRuntimeState, gilstate.tstate_current) == (PY_VERSION_HEX >= 0x030B0000 ? 576 : 568),
+               "_PyRuntime.gilstate.tstate_current");
+#endif

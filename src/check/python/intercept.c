@@ -94,8 +94,10 @@ static void start(void)
     wref__py_alloc_install();
     wref__py_wide_init();
     wref__py_active = true;
-    if (wref__py.weakref_get_object)   /* else each call aborts with its message */
+    if (wref__py.weakref_get_object) {   /* else each call aborts with its message */
         start_state = STARTED;
+        wref__py_thread_state_init();   /* from now on a thread's slot may be set: it means STARTED */
+    }
     wref__checker_at_exit(python_exit);
     if (wref__opt.verbosity >= 1)
         wref__checker_warn(NULL, "python frontend: CPython %s (pid %d)", wref__py.version, (int)getpid());
@@ -107,9 +109,21 @@ void wref__py_start(void)
         start();
 }
 
-/* The definition, under a local name so that its address is ours whatever the bindings:
- * libwref-check's own references to PyWeakref_GetObject bind to the executable's. */
-__attribute__((no_sanitize("thread"))) static py_object *weakref_get_object(py_object *ref)
+/* An exact weakref.ref's answer, as the real function gives it on every supported version
+ * (3.9-3.13, GIL builds): its referent (wr_object, right after the object header), or None when
+ * that has no references left; None itself when cleared. A referent returned has a count above
+ * 0: it is not dying (wref__py_check_dying has nothing to see). */
+static inline __attribute__((always_inline)) py_object *ref_referent(py_object *ref)
+{
+    py_object *o = ((py_object **)ref)[2];
+    return o->ob_refcnt <= 0 ? wref__py.none : o;
+}
+
+/* PyWeakref_GetObject past the inline path of weakref_get_object below, from the start: the
+ * first calls (the start), an unsupported interpreter (the real function, unchecked), an
+ * argument that is not an exact weakref.ref (the real function, its answer checked), and a
+ * borrow the inline path did not find known. pc: the extension's call site. */
+__attribute__((noinline, no_sanitize("thread"))) static py_object *get_object_slow(py_object *ref, uintptr_t pc)
 {
     if (__builtin_expect(start_state != STARTED, 0)) {
         if (start_state == NOT_STARTED)
@@ -122,26 +136,70 @@ __attribute__((no_sanitize("thread"))) static py_object *weakref_get_object(py_o
         if (start_state != STARTED)   /* unsupported: unchecked */
             return wref__py.weakref_get_object(ref);
     }
-    /* STARTED: wref__py_active, and the real function is known. An exact weakref.ref (nearly
-     * every call) is read inline, as the real function does on every supported version
-     * (3.9-3.13, GIL builds): its referent (wr_object, right after the object header), or None
-     * when that has no references left; None itself when cleared. Anything else (NULL, a
-     * subclass, a proxy, no weakref at all: its error) goes to the real function. */
     py_object *o;
-    if (__builtin_expect(ref && ref->ob_type == wref__py.weakref_ref_type, 1)) {
-        o = ((py_object **)ref)[2];
-        if (o->ob_refcnt <= 0 || o == wref__py.none)
-            return wref__py.none;
-        /* a count above 0: not dying (wref__py_check_dying has nothing to see) */
-    } else {
+    if (ref && ref->ob_type == wref__py.weakref_ref_type) {
+        o = ref_referent(ref);
+        if (o == wref__py.none)
+            return o;
+    } else {   /* NULL, a subclass, a proxy, no weakref at all (its error): the real function */
         o = wref__py.weakref_get_object(ref);
         if (!o || o == wref__py.none)
             return o;
-        wref__py_check_dying(o, "PyWeakref_GetObject", (uintptr_t)__builtin_return_address(0), WREF__PY_BORROWED);
+        wref__py_check_dying(o, "PyWeakref_GetObject", pc, WREF__PY_BORROWED);
     }
     n_calls++;
-    wref__py_watch_borrowed(o, (uintptr_t)__builtin_return_address(0));
+    uint64_t gen = __atomic_load_n(&wref__py_generation, __ATOMIC_ACQUIRE);
+    void *ts = wref__py_thread_state();
+    wref__py_site_key k = {pc, 0, 0};
+    /* as in weakref_get_object; then the checked key (the C API's when the read fails) */
+    bool read = ts && wref__py_innermost_read(ts, &k.code, &k.where, false);
+    if (read && wref__py_borrow_known(o, k, gen))
+        return o;
+    k = wref__py_site_key_of(pc);
+    if (read || !wref__py_borrow_known(o, k, gen))
+        wref__py_watch_borrow_at(o, k.pc, k.code, k.where, gen, WREF__PY_BORROWED);
     return o;
+}
+
+/* No frame pointer in this function: the frontend unwinds with DWARF CFI (start above). Clang
+ * has no such attribute: there the function keeps it (a push and a pop more). */
+#if defined(__GNUC__) && !defined(__clang__)
+#define NO_FRAME_POINTER __attribute__((optimize("omit-frame-pointer")))
+#else
+#define NO_FRAME_POINTER
+#endif
+
+/* The definition, under a local name so that its address is ours whatever the bindings:
+ * libwref-check's own references to PyWeakref_GetObject bind to the executable's.
+ *
+ * The common call is answered inline, calling nothing, so with no frame and no saved register
+ * (measured: bench/python/notes.md): STARTED (this thread's thread state slot is set, pystack.h),
+ * an exact weakref.ref (ref_referent) and a borrow that changes nothing (frontend.h
+ * wref__py_borrow_known), the thread state read through the slot. Anything else starts over in
+ * get_object_slow, called, not jumped to: this frame must be the outermost checker frame of a
+ * stack captured there (frame #0 of the reports, engine/core.c wref__capture). */
+__attribute__((no_sanitize("thread"))) NO_FRAME_POINTER static py_object *weakref_get_object(py_object *ref)
+{
+    uintptr_t pc = (uintptr_t)__builtin_return_address(0);
+    void *const *slot = wref__py_ts_slot;   /* set: STARTED (pystack.h) */
+    if (__builtin_expect(slot && ref && ref->ob_type == wref__py.weakref_ref_type, 1)) {
+        py_object *o = ref_referent(ref);
+        if (o == wref__py.none)
+            return o;
+        uint64_t gen = __atomic_load_n(&wref__py_generation, __ATOMIC_ACQUIRE);
+        void *ts = __atomic_load_n(slot, __ATOMIC_RELAXED);
+        /* The frame's code address unchecked: equal to the last site's, it is that code object
+         * (the site's stored Python stack pins it); anything else takes the checked key. */
+        wref__py_site_key k = {pc, 0, 0};
+        if (__builtin_expect(ts && wref__py_innermost_read(ts, &k.code, &k.where, false) &&
+                             wref__py_borrow_known(o, k, gen), 1)) {
+            n_calls++;
+            return o;
+        }
+    }
+    py_object *r = get_object_slow(ref, pc);
+    __asm__ volatile("" ::: "memory");   /* not a tail call (above) */
+    return r;
 }
 
 static void no_real(const char *name)

@@ -5,6 +5,9 @@
  * so that a report, which may come after the interpreter finalized, never touches a Python
  * object. The depot keeps a reference to each code object it stored, so a code object's
  * address is never reused for another one while the depot names it. */
+#ifndef _GNU_SOURCE
+#define _GNU_SOURCE
+#endif
 #include "pystack.h"
 
 #include "../engine/core.h"
@@ -13,6 +16,7 @@
 #include "capi.h"
 
 #include <dlfcn.h>
+#include <link.h>
 #include <pthread.h>
 #include <stdlib.h>
 #include <string.h>
@@ -154,7 +158,7 @@ static void lines_pin(py_object *const *code, const int *line, const int *offset
 
 uint32_t wref__py_stack_capture(unsigned depth)
 {
-    if (!wref__py.thread_state_unchecked())
+    if (!wref__py_thread_state())
         return 0;   /* no thread state: interpreter finalizing, or a foreign thread */
     if (depth > MAX_DEPTH)
         depth = MAX_DEPTH;
@@ -222,7 +226,7 @@ size_t wref__py_frames_raw(py_object **code, int *line, size_t max)
 static size_t frames_raw(py_object **code, int *line, int *offsets, size_t max)
 {
     int minor = wref__py_frame.on;
-    void *ts = minor ? wref__py.thread_state_unchecked() : NULL;
+    void *ts = minor ? wref__py_thread_state() : NULL;
     if (!ts || !code_addr2line)
         return 0;
     if (max > MAX_DEPTH)
@@ -367,6 +371,111 @@ bool wref__py_innermost_slow(void *ts, uintptr_t *code, uintptr_t *where)
             return true;
     }
     return true;
+}
+
+/* ---- the thread state without a call (pystack.h wref__py_thread_state) ----------------------
+ * 3.9-3.11: _PyRuntime.gilstate.tstate_current, the global _PyThreadState_UncheckedGet returns
+ * (its offset per version: tests/python/layout_check.c asserts it against the internal headers).
+ * 3.12/3.13: libpython's thread-local _Py_tss_tstate, a local symbol: its offset in the
+ * module's TLS block is the one word of the block that holds the thread state at the start.
+ * Each thread's slot is that offset in its own block (dl_iterate_phdr's dlpi_tls_data, which
+ * is this thread's), taken only when it holds the C API's answer on that thread. */
+#define PY39_RUNTIME_TSTATE_CURRENT 568    /* _PyRuntimeState.gilstate.tstate_current, 3.9 and 3.10 */
+#define PY311_RUNTIME_TSTATE_CURRENT 576   /* 3.11 */
+
+enum { TS_API, TS_GLOBAL, TS_TLS };
+static struct {
+    int mode;                 /* written once at the start, GIL held */
+    void *const *global;      /* TS_GLOBAL */
+    uintptr_t in_module;      /* TS_TLS: an address inside libpython (the C API's function) */
+    size_t offset;            /* TS_TLS: the variable's offset in the module's TLS block */
+} tsv;
+__thread __attribute__((tls_model("initial-exec"))) void *const *wref__py_ts_slot;
+
+typedef struct tls_find {
+    uintptr_t addr;   /* in: an address inside the module */
+    char *block;      /* out: this thread's TLS block of that module (NULL: none) */
+    size_t size;      /* out: its size */
+} tls_find;
+
+static int tls_of(struct dl_phdr_info *info, size_t n, void *arg)
+{
+    (void)n;
+    tls_find *t = arg;
+    bool inside = false;
+    size_t size = 0;
+    for (int i = 0; i < info->dlpi_phnum; i++) {
+        const ElfW(Phdr) *ph = &info->dlpi_phdr[i];
+        uintptr_t start = info->dlpi_addr + ph->p_vaddr;
+        if (ph->p_type == PT_LOAD && t->addr >= start && t->addr - start < ph->p_memsz)
+            inside = true;
+        if (ph->p_type == PT_TLS)
+            size = ph->p_memsz;
+    }
+    if (!inside)
+        return 0;
+    t->block = info->dlpi_tls_data;
+    t->size = size;
+    return 1;
+}
+
+static char *module_tls(uintptr_t addr, size_t *size)
+{
+    tls_find t = {addr, NULL, 0};
+    dl_iterate_phdr(tls_of, &t);
+    *size = t.size;
+    return t.block;
+}
+
+void wref__py_thread_state_init(void)
+{
+    void *ts = wref__py.thread_state_unchecked();
+    if (!ts || tsv.mode != TS_API)
+        return;
+    if (wref__py.minor <= 11) {
+        char *rt = dlsym(RTLD_DEFAULT, "_PyRuntime");
+        void *const *g = rt ? (void *const *)(rt + (wref__py.minor == 11 ? PY311_RUNTIME_TSTATE_CURRENT
+                                                                           : PY39_RUNTIME_TSTATE_CURRENT))
+                            : NULL;
+        if (g && *g == ts) {
+            tsv.global = g;
+            __atomic_store_n(&tsv.mode, TS_GLOBAL, __ATOMIC_RELEASE);
+        }
+    } else {
+        size_t size, found = 0, at = 0;
+        uintptr_t fn = (uintptr_t)wref__py.thread_state_unchecked;
+        char *block = module_tls(fn, &size);
+        for (size_t off = 0; block && off + sizeof(void *) <= size; off += sizeof(void *))
+            if (*(void **)(block + off) == ts)
+                found++, at = off;
+        if (found == 1) {   /* two words holding it: which one is the variable is not known */
+            tsv.in_module = fn;
+            tsv.offset = at;
+            __atomic_store_n(&tsv.mode, TS_TLS, __ATOMIC_RELEASE);
+        }
+    }
+    if (tsv.mode != TS_API)
+        (void)wref__py_thread_state_slow();   /* this thread's slot */
+    else if (wref__opt.verbosity >= 1)
+        wref__checker_warn(NULL, "python frontend: CPython %s: the thread state variable was not found; reading it "
+                           "through the C API (slower)", wref__py.version);
+}
+
+void *wref__py_thread_state_slow(void)
+{
+    void *ts = wref__py.thread_state_unchecked();
+    int mode = __atomic_load_n(&tsv.mode, __ATOMIC_ACQUIRE);
+    if (!ts || mode == TS_API)
+        return ts;   /* no thread state yet: the slot is looked for at a later call */
+    void *const *slot = tsv.global;
+    if (mode == TS_TLS) {
+        size_t size;
+        char *block = module_tls(tsv.in_module, &size);   /* this thread's block */
+        slot = block && tsv.offset + sizeof(void *) <= size ? (void *const *)(block + tsv.offset) : NULL;
+    }
+    if (slot && *slot == ts)
+        wref__py_ts_slot = slot;
+    return ts;
 }
 
 uintptr_t wref__py_stack_innermost_code(uint32_t id)

@@ -83,37 +83,35 @@ static inline __attribute__((always_inline)) bool wref__py_innermost_read(void *
     char *f;
     py_object *c;
     uintptr_t w;
-    switch (wref__py_frame.on) {
-    case 11:
+    int on = wref__py_frame.on;
+    /* tested in this order (3.9-3.11 first: the lowest plain cost, so the tightest ratio) */
+    if (on == 11) {
         f = WREF__PY_AT(ts, WREF__PY311_TS_CFRAME);
         if (!f || !(f = WREF__PY_AT(f, WREF__PY311_CF_FRAME)))
             return false;
         c = (py_object *)WREF__PY_AT(f, WREF__PY311_F_CODE);
         w = (uintptr_t)WREF__PY_AT(f, WREF__PY311_F_INSTR);
-        break;
-    case 12:
+    } else if (on < 11) {
+        if (!on)
+            return false;   /* not checked (yet) */
+        f = WREF__PY_AT(ts, WREF__PY39_TS_FRAME);
+        if (!f)
+            return false;
+        c = (py_object *)WREF__PY_AT(f, WREF__PY39_F_CODE);
+        w = (unsigned)*(const int *)(f + wref__py_frame.where);   /* f_lasti: 3.9's or 3.10's offset */
+    } else if (on == 12) {
         f = WREF__PY_AT(ts, WREF__PY311_TS_CFRAME);
         if (!f || !(f = WREF__PY_AT(f, WREF__PY312_CF_FRAME)) || f[WREF__PY312_F_OWNER] == WREF__PY_FRAME_OWNED_BY_CSTACK)
             return false;
         c = (py_object *)WREF__PY_AT(f, WREF__PY312_F_CODE);
         w = (uintptr_t)WREF__PY_AT(f, WREF__PY312_F_INSTR);
-        break;
-    case 13:
+    } else if (on == 13) {
         f = WREF__PY_AT(ts, WREF__PY313_TS_FRAME);
         if (!f || f[WREF__PY313_F_OWNER] == WREF__PY_FRAME_OWNED_BY_CSTACK)
             return false;
         c = (py_object *)WREF__PY_AT(f, WREF__PY313_F_CODE);
         w = (uintptr_t)WREF__PY_AT(f, WREF__PY313_F_INSTR);
-        break;
-    case 9:
-    case 10:
-        f = WREF__PY_AT(ts, WREF__PY39_TS_FRAME);
-        if (!f)
-            return false;
-        c = (py_object *)WREF__PY_AT(f, WREF__PY39_F_CODE);
-        w = (unsigned)*(const int *)(f + (wref__py_frame.on == 9 ? WREF__PY39_F_LASTI : WREF__PY310_F_LASTI));
-        break;
-    default:
+    } else {
         return false;
     }
 #undef WREF__PY_AT
@@ -129,6 +127,26 @@ static inline __attribute__((always_inline)) bool wref__py_innermost_fast(void *
     return wref__py_innermost_read(ts, code, where, true);
 }
 
+/* This thread's PyThreadState without a call: the interpreter's own variable, read through
+ * wref__py_ts_slot (3.9-3.11: _PyRuntime.gilstate.tstate_current, which
+ * _PyThreadState_UncheckedGet reads; 3.12/3.13: libpython's thread-local _Py_tss_tstate, which
+ * needs a __tls_get_addr call in the C API). The slot is set at this thread's first call of
+ * wref__py_thread_state_slow after wref__py_thread_state_init, once its value is the C API's
+ * answer there; until then, or when the variable is not found (pystack.c), the C API answers.
+ * NULL: no thread state. GIL held. */
+extern __thread __attribute__((tls_model("initial-exec"))) void *const *wref__py_ts_slot;
+void *wref__py_thread_state_slow(void);
+static inline __attribute__((always_inline)) void *wref__py_thread_state(void)
+{
+    void *const *slot = wref__py_ts_slot;
+    if (__builtin_expect(slot != NULL, 1))
+        return __atomic_load_n(slot, __ATOMIC_RELAXED);   /* as CPython reads it */
+    return wref__py_thread_state_slow();
+}
+/* Finds the variable for wref__py_thread_state, once, GIL held: intercept.c calls it when the
+ * frontend has started (so a thread's slot set means started) and sets this thread's slot. */
+void wref__py_thread_state_init(void);
+
 /* The C API's answer (and, the first time, the check of the layout); ts is the thread state. */
 bool wref__py_innermost_slow(void *ts, uintptr_t *code, uintptr_t *where);
 
@@ -139,7 +157,7 @@ bool wref__py_innermost_slow(void *ts, uintptr_t *code, uintptr_t *where);
  * interpreter. GIL held. */
 static inline __attribute__((always_inline)) bool wref__py_innermost(uintptr_t *code, uintptr_t *where)
 {
-    void *ts = wref__py.thread_state_unchecked();
+    void *ts = wref__py_thread_state();
     if (!ts)
         return false;
     if (wref__py_innermost_fast(ts, code, where))
