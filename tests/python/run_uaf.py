@@ -2,13 +2,16 @@
 """run_uaf.py: runs victim_uaf's cases (uaf_cases.py) under
 `wref-check --option python_watch=all -- PYTHON ...` and asserts the report.
 
-usage: run_uaf.py --tool WREF_CHECK --python PYTHON --modules DIR --case uaf|uaf_incref|uaf_ok [--schema SCHEMA]
+usage: run_uaf.py --tool WREF_CHECK --python PYTHON --modules DIR --case uaf|uaf_incref|uaf_store|uaf_ok [--schema SCHEMA]
 
 uaf: exactly one use-after-free on a Victim, exit status 23, the tombstone's ReferenceError
 in the program, and in each stack the C frames from #0 through victim_uaf.c's frame (checker
 and victim frames by function and file:line from its "@marker" comments, the interpreter's
 frames between them) and the whole Python stack (uaf_cases.py's "# @marker" lines).
 uaf_incref: one use-after-free at exit (a Py_INCREF after the free), with the destroy stack.
+uaf_store: uaf's report, its own Python frames, and proof that an object was freed while the
+checker stored the use's Python stack (the fill's names in CPython's type cache, a nested store
+refused: the statistics line); a run still going after STORE_TIMEOUT seconds fails as hung.
 With --schema, uaf's JSON report must match docs/report-schema.json and carry the same Python
 frames as the text report.
 uaf_ok: no finding, exit status 0, and the mode's statistics line showing objects tombstoned."""
@@ -34,6 +37,18 @@ EXPECT = {
     DESTROYED: ([("py_object_free_hook", None), PY, ("use_after_list_clear", C["uaf_call"])],
                 [("drop", P["drop"]), ("<lambda>", P["call"]), ("case", P["call"])] + MAIN),
 }
+MAIN_STORE = [("main", P["main_store"]), ("<module>", P["module"])]
+EXPECT_STORE = {
+    "where": ([("freed_object_getattro", None), PY, ("pass_after_list_clear", C["pass_use"])],
+              [("use", P["use"]), ("case_store", P["call_store"])] + MAIN_STORE),
+    DESTROYED: ([("py_object_free_hook", None), PY, ("pass_after_list_clear", C["pass_call"])],
+                [("drop_and_fill", P["drop_fill"]), ("<lambda>", P["call_store"]), ("case_store", P["call_store"])] +
+                MAIN_STORE),
+}
+# uaf_store: a run that does not end in this time hung (the self-deadlock of a store of a Python
+# stack reached again from inside itself, pystack.c); a normal run takes 3-5 s in the release tree
+# and 22-31 s in the TSan tree at load 18; ctest's limit is 120 s
+STORE_TIMEOUT = 100
 
 
 def check_c(label, frames, expect, errors):
@@ -60,7 +75,7 @@ def main():
     ap.add_argument("--tool", required=True)
     ap.add_argument("--python", required=True)
     ap.add_argument("--modules", required=True)
-    ap.add_argument("--case", required=True, choices=["uaf", "uaf_incref", "uaf_ok"])
+    ap.add_argument("--case", required=True, choices=["uaf", "uaf_incref", "uaf_store", "uaf_ok"])
     ap.add_argument("--schema")
     a = ap.parse_args()
     prefix = os.path.join(tempfile.mkdtemp(prefix="wref-uaf-"), "r")
@@ -69,7 +84,15 @@ def main():
            "--", a.python, os.path.join(HERE, "uaf_cases.py"), a.case, a.modules]
     env = dict(os.environ)
     env.pop("PYTHONPATH", None)
-    proc = subprocess.run(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env, timeout=120)
+    try:
+        proc = subprocess.run(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env,
+                              timeout=STORE_TIMEOUT if a.case == "uaf_store" else 120)
+    except subprocess.TimeoutExpired as e:
+        out = (e.stdout or b"").decode(errors="replace") + (e.stderr or b"").decode(errors="replace")
+        sys.stdout.write(out)
+        print(f"run_uaf: FAIL: {a.case}: no exit after {e.timeout} s: hung (with uaf_store: the checker's store of a "
+              "Python stack entered again from the free it caused, a self-deadlock)")
+        return 1
     report = "".join(open(t).read() for t in glob.glob(prefix + ".*") if not t.endswith(".json"))
     sys.stdout.write(proc.stdout + proc.stderr + report)
     findings = parse(report)
@@ -105,6 +128,16 @@ def main():
                         any(not same_function(g[0], e[0]) or g[1] != e[1] for g, e in zip(got, destroyed[1])):
                     errors.append(f"destroyed: Python frames {st['py']}, expected {destroyed[1]}")
     else:
+        expect = EXPECT_STORE if a.case == "uaf_store" else EXPECT
+        if a.case == "uaf_store":
+            # the free inside the store happened (the fill kept names in the cache, and a store
+            # was refused as nested): else this run did not test what it names
+            kept = re.search(r"type cache entries held by the fill's names: (\d+)", proc.stdout)
+            nested = re.search(r"python frontend: \d+ Python stacks stored, (\d+) not", proc.stderr)
+            if not kept or int(kept.group(1)) < 1:
+                errors.append("the fill left no name in CPython's type cache")
+            if not nested or int(nested.group(1)) < 1:
+                errors.append("no Python stack store was refused as nested: no object was freed inside a store")
         if proc.returncode != 23:
             errors.append(f"exit status {proc.returncode}, expected 23")
         if "ReferenceError: wref-check: attribute read of a freed Victim (use after free)" not in proc.stdout:
@@ -117,9 +150,9 @@ def main():
                 errors.append(f"header does not name the Victim: {f['header']}")
             if not f["what"].startswith("attribute read of a Victim that was freed: a pointer that held no reference"):
                 errors.append(f"message: {f['what']!r}")
-            if list(f["stacks"]) != list(EXPECT):
-                errors.append(f"stacks: {list(f['stacks'])}, expected {list(EXPECT)}")
-            for label, (ce, pe) in EXPECT.items():
+            if list(f["stacks"]) != list(expect):
+                errors.append(f"stacks: {list(f['stacks'])}, expected {list(expect)}")
+            for label, (ce, pe) in expect.items():
                 st = f["stacks"].get(label)
                 if not st:
                     continue

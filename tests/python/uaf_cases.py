@@ -1,10 +1,13 @@
 """uaf_cases.py: the Python side of victim_uaf (run by run_uaf.py under python_watch=all).
 
-usage: python uaf_cases.py uaf|uaf_incref|uaf_ok MODULE_DIR
+usage: python uaf_cases.py uaf|uaf_incref|uaf_store|uaf_ok MODULE_DIR
 
 uaf: an extension function keeps an item of a list without a reference while Python code
 empties the list, then uses it: use-after-free. uaf_incref: the same with a Py_INCREF after
-the free (seen at exit). uaf_ok: the same with the reference held, plus
+the free (seen at exit). uaf_store: the same stale pointer handed to a Python function that
+uses it, with CPython's type cache filled by the code that empties the list (victim_uaf.c
+fill_type_cache), so that the checker's store of the use's new Python stack frees an object (a
+tombstone whose destroy stack is captured inside that store). uaf_ok: the same with the reference held, plus
 a short mixed workload (objects of many types created and freed), which must give no finding.
 Lines marked "# @name" are where run_uaf.py expects Python frames."""
 import sys
@@ -31,6 +34,32 @@ def case(ok):
         print("ReferenceError:", e)
 
 
+def drop_and_fill(holder):
+    holder.clear()  # @drop_fill
+    fill_kept.append(vu.fill_type_cache(drop_and_fill.__code__, 8192))  # @fill
+
+
+def use(item):
+    return item.name  # @use
+
+
+def case_store():
+    # 110,000 frees first: with a shared libpython the checker's allocator hook sees frees from
+    # before str is a ready type, and python_watch=all then keeps its "not a type" verdict on
+    # str for 100,000 frees (wide.c BAD_TTL): the freed names would not be recognized
+    for _ in range(110000):
+        object()
+    holder = [Victim("victim")]
+    try:
+        print(vu.pass_after_list_clear(holder, lambda: drop_and_fill(holder), use))  # @call_store
+    except ReferenceError as e:  # the checker's tombstone refused the use
+        print("ReferenceError:", e)
+    print("type cache entries held by the fill's names:", fill_kept[0])
+
+
+fill_kept = []
+
+
 def case_incref():
     holder = [Victim("victim")]
     vu.incref_after_list_clear(holder, lambda: drop(holder))  # @incref
@@ -54,6 +83,9 @@ def main():
     ok = sys.argv[1] == "uaf_ok"
     if sys.argv[1] == "uaf_incref":
         case_incref()  # @main_incref
+        return
+    if sys.argv[1] == "uaf_store":
+        case_store()  # @main_store
         return
     case(ok)  # @main
     if ok:

@@ -50,12 +50,14 @@ static bool frame_is_interpreter(const struct wref__frame_info *fi)
                  !strncmp(b, "libc.so", 7) || !strncmp(b, "ld-linux", 8));
 }
 
-/* Around fork, the frontend's locks (none is taken while another is held). Registered after
+/* Around fork, the frontend's locks (none is taken while another is held, but for the Python
+ * stack depot's, which comes first). Registered after
  * the engine's handlers, so these run before the engine's in the prepare phase and after them
  * in the parent and the child: the frontend's locks come first in the lock order (they are
  * held while the engine allocates, never the other way round). */
 static void fork_prepare(void)
 {
+    wref__py_stack_fork(WREF__FORK_PREPARE);   /* held while a store's C API calls reach the others */
     wref__py_callbacks_fork(WREF__FORK_PREPARE);
     wref__py_objects_fork(WREF__FORK_PREPARE);
     wref__py_wide_fork(WREF__FORK_PREPARE);
@@ -68,6 +70,7 @@ static void fork_release(enum wref__fork_phase phase)
     wref__py_wide_fork(phase);
     wref__py_objects_fork(phase);
     wref__py_callbacks_fork(phase);
+    wref__py_stack_fork(phase);
 }
 
 static void fork_parent(void) { fork_release(WREF__FORK_PARENT); }
@@ -289,5 +292,10 @@ static void python_exit(void)
                            "watched, %zu freed while watched (tombstones), %zu not watched (table full), "
                            "%zu callbacks registered from C (%zu raised, %zu suppressed)",
                            wref__py.version, n_calls, watched, tombstones, dropped, registered, errors, suppressed);
+        uint32_t stored;
+        uint64_t nested;
+        wref__py_stack_stats(&stored, &nested);
+        wref__checker_warn(NULL, "python frontend: %u Python stacks stored, %llu not (an object freed while one "
+                           "was being stored)", stored, (unsigned long long)nested);
     }
 }

@@ -89,7 +89,8 @@ static uint32_t store(py_object **code, const int *line, size_t n, uint32_t h)
     }
     *s = (py_stack){depot.buckets[h % BUCKETS], h, (uint32_t)n, depot.count + 1, c, l, f};
     depot.buckets[h % BUCKETS] = s;
-    depot.by_id[depot.count++] = s;
+    depot.by_id[depot.count] = s;
+    __atomic_store_n(&depot.count, depot.count + 1, __ATOMIC_RELAXED);   /* read lock-free by the statistics */
     return s->id;
 }
 
@@ -98,11 +99,16 @@ static uint32_t store(py_object **code, const int *line, size_t n, uint32_t h)
  * stack of its own. That nested store gets no stack (0) instead of taking depot.lock again,
  * which this thread holds (a self-deadlock, seen as a hang of watch_all.uaf on 3.10). */
 static __thread __attribute__((tls_model("initial-exec"))) int storing;
+static uint64_t nested_stores;   /* refused so (statistics) */
 
 uint32_t wref__py_stack_store(py_object *const *code, const int *line, size_t n)
 {
-    if (!n || storing)
+    if (!n)
         return 0;
+    if (storing) {
+        __atomic_fetch_add(&nested_stores, 1, __ATOMIC_RELAXED);
+        return 0;
+    }
     uint32_t id = 0, h = hash_of(code, line, n);
     storing = 1;
     pthread_mutex_lock(&depot.lock);
@@ -476,6 +482,22 @@ void *wref__py_thread_state_slow(void)
     if (slot && *slot == ts)
         wref__py_ts_slot = slot;
     return ts;
+}
+
+void wref__py_stack_stats(uint32_t *stored, uint64_t *nested)
+{
+    *stored = __atomic_load_n(&depot.count, __ATOMIC_RELAXED);   /* no lock: exit work */
+    *nested = __atomic_load_n(&nested_stores, __ATOMIC_RELAXED);
+}
+
+void wref__py_stack_fork(enum wref__fork_phase phase)
+{
+    if (phase == WREF__FORK_PREPARE)
+        pthread_mutex_lock(&depot.lock);
+    else if (phase == WREF__FORK_PARENT)
+        pthread_mutex_unlock(&depot.lock);
+    else
+        pthread_mutex_init(&depot.lock, NULL);   /* the child's only thread is not storing */
 }
 
 uintptr_t wref__py_stack_innermost_code(uint32_t id)

@@ -2,6 +2,7 @@
 #ifndef WREF_CHECK_PYTHON_PYSTACK_H
 #define WREF_CHECK_PYTHON_PYSTACK_H
 
+#include "../engine/core.h"
 #include "../engine/finding.h"
 #include "../engine/stack.h"
 #include "capi.h"
@@ -27,6 +28,15 @@ size_t wref__py_frames_raw(py_object **code, int *line, size_t max);
 /* The depot id of frames (code objects borrowed; a new stack takes references to them and is
  * formatted, which allocates); 0 for n == 0 or out of memory. GIL held. */
 uint32_t wref__py_stack_store(py_object *const *code, const int *line, size_t n);
+
+/* Statistics (verbosity >= 1): the stacks stored, and the stores refused because this thread
+ * was inside a store already (an object freed by the store's C API calls, whose destroy stack
+ * was being captured: it gets no Python stack). */
+void wref__py_stack_stats(uint32_t *stored, uint64_t *nested);
+
+/* Around fork (intercept.c's handlers): the depot's lock is held across it. It comes before the
+ * frontend's other locks: a store holds it while its C API calls allocate and free (the hooks). */
+void wref__py_stack_fork(enum wref__fork_phase phase);
 
 /* How the running frame is read from the thread state (pystack.c fills it per version and
  * sets `on` once the offsets agree with the C API). */
