@@ -2,8 +2,9 @@
  * contract: blocks with a size-less free and realloc, objects that start inside their block
  * (a pre-header before them), the redzone check at every offset, the poison a freed block gets,
  * write-after-free found when a block leaves the quarantine, a write before a block, the
- * quarantine's FIFO order and bound, pins, and guard pages (slots recycled, the fault
- * handler's lookup).
+ * quarantine's FIFO order and bound, pins, guard pages (slots recycled, the fault handler's
+ * lookup), and adopted blocks of another allocator (kept as they are, released to their owner
+ * without the heap's lock, oldest first, under both bounds: bytes and the block count).
  *
  * Like test_checker_modules, the executable is a checked program (checker_modules.cmake):
  * every checker source is linked in, compiled as libwref-check is. The tests call the heap
@@ -433,6 +434,151 @@ static void guard_slots_recycled(void **state)
     wref__opt.quarantine_mb = q_mb;
 }
 
+/* ---- adopted blocks --------------------------------------------------------------------- */
+
+/* What the release callback saw, in order. */
+enum { MAX_RELEASED = 64 };
+static struct {
+    void *owner[MAX_RELEASED], *block[MAX_RELEASED];
+    size_t size[MAX_RELEASED], n;
+    size_t adopted_seen;   /* wref__heap_adopted() from inside the callback (takes heap.lock) */
+    bool reenter;          /* the callback calls the heap */
+} released;
+
+static void release_cb(void *owner, void *block, size_t size)
+{
+    assert_true(released.n < MAX_RELEASED);
+    released.owner[released.n] = owner;
+    released.block[released.n] = block;
+    released.size[released.n++] = size;
+    if (!released.reenter)
+        return;
+    /* heap.lock is not held: the heap can be called again (a non-recursive lock held here
+     * would hang the test) */
+    released.adopted_seen = wref__heap_adopted(release_cb, NULL, 0);
+    unsigned char *own = wref__heap_alloc(8);
+    assert_non_null(own);
+    wref__heap_free(own, NULL);
+}
+
+static void other_release_cb(void *owner, void *block, size_t size)
+{
+    (void)owner, (void)block, (void)size;
+    fail();   /* never adopted with it */
+}
+
+static bool all_bytes(const unsigned char *p, size_t n, unsigned char v)
+{
+    for (size_t i = 0; i < n; i++)
+        if (p[i] != v)
+            return false;
+    return true;
+}
+
+/* Empties the quarantine of adopted blocks too (quarantine_mb=0: the next entry pushes every
+ * one out); the blocks are the test's to free. */
+static void flush_adopted(void)
+{
+    unsigned q_mb = wref__opt.quarantine_mb;
+    wref__opt.quarantine_mb = 0;
+    unsigned char *own = wref__heap_alloc(8);
+    assert_non_null(own);
+    wref__heap_free(own, NULL);
+    wref__opt.quarantine_mb = q_mb;
+    wref__heap_release_held();
+    assert_int_equal(wref__heap_adopted(release_cb, NULL, 0), 0);
+}
+
+/* quarantine_mb=1 holds three adopted blocks of 300,000 bytes (counted at the size given, no
+ * header): the 4th and 5th push out the 1st and 2nd, oldest first, each released once with
+ * its owner, block and size; the blocks' bytes are never written (no poison) and a change to
+ * them is no write-after-free (not the heap's memory to check); wref__heap_release_held keeps
+ * them (not chunks of the heap's backend), and wref__heap_adopted lists the owners oldest
+ * first. */
+static void adopted_kept_and_released_in_order(void **state)
+{
+    (void)state;
+    unsigned q_mb = wref__opt.quarantine_mb;
+    wref__opt.quarantine_mb = 1;
+    memset(&released, 0, sizeof released);
+    released.reenter = true;
+    enum { N = 5, SIZE = 300000 };
+    static uint64_t owners[N][64];   /* zeroed, like an owner's records */
+    unsigned char *blocks[N];
+    for (int i = 0; i < N; i++) {
+        blocks[i] = malloc(SIZE);
+        assert_non_null(blocks[i]);
+        memset(blocks[i], 0x5A, SIZE);
+        wref__heap_adopt(blocks[i], SIZE, &owners[i], release_cb);
+        assert_int_equal(released.n, i < 3 ? 0 : (size_t)i - 2);
+    }
+    for (size_t j = 0; j < released.n; j++) {
+        assert_ptr_equal(released.owner[j], &owners[j]);
+        assert_ptr_equal(released.block[j], blocks[j]);
+        assert_int_equal(released.size[j], SIZE);
+    }
+    assert_int_equal(released.adopted_seen, 3);   /* called after the entry left the FIFO */
+    for (int i = 0; i < N; i++)
+        assert_true(all_bytes(blocks[i], SIZE, 0x5A));   /* kept, never poisoned */
+    void *q[8];
+    assert_int_equal(wref__heap_adopted(release_cb, q, 8), 3);
+    for (int j = 0; j < 3; j++)
+        assert_ptr_equal(q[j], &owners[2 + j]);
+    assert_int_equal(wref__heap_adopted(release_cb, q, 1), 3);   /* the count, the first only copied */
+    assert_int_equal(wref__heap_adopted(other_release_cb, q, 8), 0);   /* another owner's: none */
+
+    blocks[3][7] = 0;   /* the owner's to write: no finding */
+    wref__heap_drain_check();
+    wref__heap_release_held();
+    assert_int_equal(released.n, 2);   /* still quarantined */
+    assert_int_equal(wref__heap_adopted(release_cb, NULL, 0), 3);
+    assert_int_equal(findings(WAF), waf0);
+
+    flush_adopted();
+    assert_int_equal(released.n, 5);
+    for (size_t j = 2; j < 5; j++)
+        assert_ptr_equal(released.owner[j], &owners[j]);
+    for (int i = 0; i < N; i++)
+        free(blocks[i]);
+    wref__opt.quarantine_mb = q_mb;
+}
+
+/* The count bound: with at most 3 blocks, adopted blocks and the heap's own share one FIFO;
+ * the 4th and 5th adopted push out the 1st and 2nd whatever their size, and an own block freed
+ * next pushes out the 3rd. Without the bound (0) nothing leaves while quarantine_mb holds. */
+static void adopted_count_bound(void **state)
+{
+    (void)state;
+    memset(&released, 0, sizeof released);   /* no reentry: its own frees would count */
+    wref__heap_set_max_blocks(3);
+    int owners[5];
+    unsigned char blocks[5][16];
+    for (int i = 0; i < 5; i++)
+        wref__heap_adopt(blocks[i], sizeof blocks[i], &owners[i], release_cb);
+    assert_int_equal(released.n, 2);
+    assert_ptr_equal(released.owner[0], &owners[0]);
+    assert_ptr_equal(released.owner[1], &owners[1]);
+    /* an own block */
+    unsigned char *own = wref__heap_alloc(32);
+    assert_non_null(own);
+    wref__heap_free(own, freed_rec(own, 32));
+    assert_int_equal(released.n, 3);
+    assert_ptr_equal(released.owner[2], &owners[2]);
+    assert_int_equal(wref__heap_adopted(release_cb, NULL, 0), 2);
+
+    wref__heap_set_max_blocks(0);
+    int more[8];
+    unsigned char mblocks[8][16];
+    size_t before = released.n;
+    for (int i = 0; i < 8; i++)
+        wref__heap_adopt(mblocks[i], sizeof mblocks[i], &more[i], release_cb);
+    assert_int_equal(released.n, before);   /* no count bound: all kept */
+    assert_int_equal(wref__heap_adopted(release_cb, NULL, 0), 10);
+    flush_adopted();
+    assert_int_equal(released.n, before + 10);
+    assert_int_equal(findings(WAF), waf0);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -445,6 +591,8 @@ int main(void)
         cmocka_unit_test_setup(quarantine_fifo_order_and_pins, setup),
         cmocka_unit_test_setup(guard_pages_and_lookup, setup),
         cmocka_unit_test_setup(guard_slots_recycled, setup),
+        cmocka_unit_test_setup(adopted_kept_and_released_in_order, setup),
+        cmocka_unit_test_setup(adopted_count_bound, setup),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -23,6 +23,15 @@
  * The FIFOs are rings of entries (block, record) in the checker's own memory, not links
  * through the freed chunks, so a stale write cannot break them.
  *
+ * Adopted blocks (wref__heap_adopt): a block of another allocator (the CPython frontend's
+ * tombstones, from the object allocator it wraps) waits in the same quarantine FIFO, counted
+ * at the size its owner gave, with no header, redzone or poison: its contents are the owner's
+ * and the heap never reads or writes them. When it leaves, the owner's release callback runs
+ * (without heap.lock) and decides what becomes of the memory. It is never pinned, never
+ * checked for write-after-free, and not one of the held chunks (wref__heap_release_held
+ * leaves it in the quarantine). The quarantine has a second bound, a block count
+ * (wref__heap_set_max_blocks), for owners whose per-block tables are bounded.
+ *
  * Guard slots: a table of MAX_GUARDED, the free ones on a stack, a chunk's slot in its header:
  * O(1) per guarded allocation and free. The fault handler reads the slots below the high-water
  * mark without locks (each published with a release store of its block).
@@ -70,8 +79,12 @@ struct guard_slot {
  * header is inaccessible once it is freed. */
 struct entry {
     void *block;
-    wref__rec *rec;    /* NULL: memory with no record */
-    uint64_t size : 48, guard : 16;   /* the header's (guard: slot + 1, 0 when plain) */
+    union {
+        wref__rec *rec;   /* own block (release NULL); NULL: memory with no record */
+        void *owner;      /* adopted block: its owner's, for release */
+    };
+    uint64_t size : 48, guard : 16;   /* the header's (guard: slot + 1, 0 when plain); adopted: the owner's size */
+    wref__heap_release_fn release;    /* non-NULL: an adopted block (wref__heap_adopt) */
 };
 _Static_assert(MAX_GUARDED < 1u << 16, "a guard slot + 1 fits in an entry");
 
@@ -88,6 +101,8 @@ static struct {
     pthread_mutex_t lock;
     struct ring q;                /* the quarantine, oldest first */
     size_t q_bytes;
+    size_t q_max_blocks;          /* the count bound; 0: none (wref__heap_set_max_blocks) */
+    size_t q_peak;                /* the highest q_bytes so far */
     struct ring pins;             /* destroyed, out of the quarantine, borrow open; oldest first */
     struct entry q0[RING0], pins0[RING0];
     size_t pin_bytes;
@@ -119,6 +134,13 @@ static const wref__heap_backend *backend = &default_backend;   /* set once at st
 void wref__heap_set_backend(const wref__heap_backend *b)
 {
     backend = b;
+}
+
+void wref__heap_set_max_blocks(size_t n)
+{
+    pthread_mutex_lock(&heap.lock);
+    heap.q_max_blocks = n;
+    pthread_mutex_unlock(&heap.lock);
 }
 
 void wref__heap_fork(enum wref__fork_phase phase)
@@ -326,8 +348,8 @@ static bool object_inside(const void *block, size_t size, const wref__rec *rec)
 #define INTACT LONG_MIN
 static long check_poison(const struct entry *e)
 {
-    if (e->guard)
-        return INTACT;   /* inaccessible: any write would have faulted */
+    if (e->guard || e->release)
+        return INTACT;   /* inaccessible: any write would have faulted; adopted: not ours to check */
     size_t size = (size_t)e->size;
     const unsigned char *b = e->block;
     bool inside = object_inside(b, size, e->rec);
@@ -400,32 +422,34 @@ static void report_bad_header(const void *block, const wref__rec *rec)
 
 /* Appends e; when the ring is full and cannot grow, the oldest entry makes room: it is taken
  * out into *out, the caller's to release, and true returned. */
-static bool ring_push(struct ring *r, struct entry e, struct entry *out)
+static __attribute__((noinline, cold)) bool ring_grow(struct ring *r, struct entry *out)
 {
-    bool evicted = false;
-    if (r->n == r->cap) {
-        size_t cap = r->cap * 2;
-        struct entry *v = malloc(cap * sizeof *v);
-        if (v) {
-            for (size_t i = 0; i < r->n; i++)
-                v[i] = r->v[(r->head + i) & (r->cap - 1)];
-            if (r->v != r->init)
-                free(r->v);
-            r->v = v;
-            r->cap = cap;
-            r->head = 0;
-        } else {
-            *out = r->v[r->head];
-            r->head = (r->head + 1) & (r->cap - 1);
-            r->n--;
-            evicted = true;
-        }
+    size_t cap = r->cap * 2;
+    struct entry *v = malloc(cap * sizeof *v);
+    if (!v) {
+        *out = r->v[r->head];
+        r->head = (r->head + 1) & (r->cap - 1);
+        r->n--;
+        return true;
     }
-    r->v[(r->head + r->n++) & (r->cap - 1)] = e;
+    for (size_t i = 0; i < r->n; i++)
+        v[i] = r->v[(r->head + i) & (r->cap - 1)];
+    if (r->v != r->init)
+        free(r->v);
+    r->v = v;
+    r->cap = cap;
+    r->head = 0;
+    return false;
+}
+
+static inline bool ring_push(struct ring *r, const struct entry *e, struct entry *out)
+{
+    bool evicted = r->n == r->cap && ring_grow(r, out);
+    r->v[(r->head + r->n++) & (r->cap - 1)] = *e;
     return evicted;
 }
 
-static bool ring_pop(struct ring *r, struct entry *out)
+static inline bool ring_pop(struct ring *r, struct entry *out)
 {
     if (!r->n)
         return false;
@@ -440,9 +464,12 @@ static inline struct entry *ring_at(struct ring *r, size_t i)
     return &r->v[(r->head + i) & (r->cap - 1)];
 }
 
-/* The bytes an entry counts against its FIFO's bound: its chunk, or its mapping. */
+/* The bytes an entry counts against its FIFO's bound: its chunk, or its mapping; an adopted
+ * block the size its owner gave. */
 static size_t cost(const struct entry *e)
 {
+    if (e->release)
+        return (size_t)e->size;
     size_t pg = page_size();
     return e->guard ? ((HDR + round16((size_t)e->size) + pg - 1) & ~(pg - 1)) + pg : chunk_bytes((size_t)e->size);
 }
@@ -463,23 +490,23 @@ static void give_back(const struct entry *e)
         wref__graveyard_add(e->rec);
 }
 
-static void release(struct entry e, bool force);
+static void release(const struct entry *e, bool force);
 
 /* e's block is pinned: it waits in the pins; the oldest pins beyond the bound are returned. */
-static void pin(struct entry e)
+static void pin(const struct entry *e)
 {
     wref__borrow_stat_add(WREF__BSTAT_PINNED, 1);
     size_t limit = (size_t)wref__opt.borrow_pin_mb << 20;
     struct entry old;
     pthread_mutex_lock(&heap.lock);
     bool out = ring_push(&heap.pins, e, &old);   /* no memory for the ring: the oldest leaves */
-    heap.pin_bytes += cost(&e);
+    heap.pin_bytes += cost(e);
     if (out)
         heap.pin_bytes -= cost(&old);
     wref__borrow_stat_pin_bytes(heap.pin_bytes);
     pthread_mutex_unlock(&heap.lock);
     if (out)
-        release(old, true);
+        release(&old, true);
     for (;;) {
         pthread_mutex_lock(&heap.lock);
         out = heap.pin_bytes > limit && ring_pop(&heap.pins, &old);
@@ -489,17 +516,22 @@ static void pin(struct entry e)
         pthread_mutex_unlock(&heap.lock);
         if (!out)
             return;
-        release(old, true);   /* out of the pins: returned whatever its borrows */
+        release(&old, true);   /* out of the pins: returned whatever its borrows */
     }
 }
 
 /* e left the quarantine or the pins (heap.lock not held): returns its memory after checking
- * its poison, or (unless force) pins it when its object has an open borrow. */
-static void release(struct entry e, bool force)
+ * its poison, or (unless force) pins it when its object has an open borrow; an adopted block
+ * goes to its owner. */
+static void release(const struct entry *e, bool force)
 {
-    if (e.rec) {
+    if (e->release) {
+        e->release(e->owner, e->block, (size_t)e->size);
+        return;
+    }
+    if (e->rec) {
         unsigned dropped;
-        if (!wref__registry_retire(e.rec, force || !wref__opt.borrow_pin_mb, &dropped)) {   /* pin limit 0: no pin */
+        if (!wref__registry_retire(e->rec, force || !wref__opt.borrow_pin_mb, &dropped)) {   /* pin limit 0: no pin */
             pin(e);   /* the address stays the dead object's while its borrow is open */
             return;
         }
@@ -507,12 +539,12 @@ static void release(struct entry e, bool force)
         if (dropped)
             wref__borrow_stat_add(WREF__BSTAT_DROPPED, dropped);
     }
-    long off = check_poison(&e);
+    long off = check_poison(e);
     if (off != INTACT)
-        report_write_after_free(&e, off, e.rec && (e.rec->borrow & WREF__BORROW_PINNED)
-                                             ? "when it was returned after an open borrow"
-                                             : "when it left the quarantine");
-    give_back(&e);
+        report_write_after_free(e, off, e->rec && (e->rec->borrow & WREF__BORROW_PINNED)
+                                            ? "when it was returned after an open borrow"
+                                            : "when it left the quarantine");
+    give_back(e);
 }
 
 /* Poisons a destroyed object. When every poison slot is taken, the oldest quarantined blocks
@@ -532,8 +564,43 @@ static void poison(void *ob, size_t size, wref__rec *rec)
             return;
         }
         wref__stat_add(WREF__STAT_POISON_EVICTED, 1);
-        release(old, false);
+        release(&old, false);
     }
+}
+
+/* Over either bound of the quarantine (heap.lock held). */
+static inline bool q_over(size_t limit)
+{
+    return heap.q_bytes > limit || (heap.q_max_blocks && heap.q.n > heap.q_max_blocks);
+}
+
+/* e in, and the oldest out while over a bound, a few at a time under one lock; they are
+ * released with the lock dropped. */
+static void quarantine(const struct entry *e)
+{
+    size_t limit = (size_t)wref__opt.quarantine_mb << 20, c = cost(e);
+    struct entry out[8];
+    size_t n_out = 0;
+    bool more;
+    pthread_mutex_lock(&heap.lock);
+    if (ring_push(&heap.q, e, &out[0]))   /* no memory for the ring: the oldest leaves */
+        heap.q_bytes -= cost(&out[n_out++]);
+    heap.q_bytes += c;
+    if (heap.q_bytes > heap.q_peak) {   /* the statistic only when it grows */
+        heap.q_peak = heap.q_bytes;
+        wref__stat_max(WREF__STAT_QUARANTINE_PEAK, heap.q_bytes);
+    }
+    do {
+        while (n_out < 8 && q_over(limit) && ring_pop(&heap.q, &out[n_out]))
+            heap.q_bytes -= cost(&out[n_out++]);
+        more = n_out == 8 && q_over(limit);
+        pthread_mutex_unlock(&heap.lock);
+        for (size_t i = 0; i < n_out; i++)
+            release(&out[i], false);
+        n_out = 0;
+        if (more)
+            pthread_mutex_lock(&heap.lock);
+    } while (more);
 }
 
 void wref__heap_free(void *block, wref__rec *rec)
@@ -563,27 +630,13 @@ void wref__heap_free(void *block, wref__rec *rec)
     }
     if (!gs)
         __atomic_fetch_add(&heap.held, 1, __ATOMIC_RELAXED);
-    /* in, and the oldest out while over the bound, a few at a time under one lock */
-    size_t limit = (size_t)wref__opt.quarantine_mb << 20;
-    struct entry out[8];
-    size_t n_out = 0;
-    bool more;
-    pthread_mutex_lock(&heap.lock);
-    if (ring_push(&heap.q, e, &out[0]))   /* no memory for the ring: the oldest leaves */
-        heap.q_bytes -= cost(&out[n_out++]);
-    heap.q_bytes += cost(&e);
-    wref__stat_max(WREF__STAT_QUARANTINE_PEAK, heap.q_bytes);
-    do {
-        while (n_out < 8 && heap.q_bytes > limit && ring_pop(&heap.q, &out[n_out]))
-            heap.q_bytes -= cost(&out[n_out++]);
-        more = n_out == 8 && heap.q_bytes > limit;
-        pthread_mutex_unlock(&heap.lock);
-        for (size_t i = 0; i < n_out; i++)
-            release(out[i], false);
-        n_out = 0;
-        if (more)
-            pthread_mutex_lock(&heap.lock);
-    } while (more);
+    quarantine(&e);
+}
+
+void wref__heap_adopt(void *block, size_t size, void *owner, wref__heap_release_fn release_fn)
+{
+    struct entry e = {.block = block, .owner = owner, .size = size, .release = release_fn};
+    quarantine(&e);
 }
 
 void *wref__heap_realloc(void *block, size_t size)
@@ -618,9 +671,14 @@ void wref__heap_release_held(void)
         size_t n = r->n;
         pthread_mutex_unlock(&heap.lock);
         for (size_t i = 0; i < n; i++) {
-            struct entry e;
+            struct entry e, none;
             pthread_mutex_lock(&heap.lock);
             bool got = ring_pop(r, &e);
+            if (got && e.release) {   /* adopted (only in the quarantine): not held, it stays (newest now) */
+                (void)ring_push(r, &e, &none);   /* room: one was just taken */
+                pthread_mutex_unlock(&heap.lock);
+                continue;
+            }
             if (got)
                 *(pass ? &heap.pin_bytes : &heap.q_bytes) -= cost(&e);
             if (pass)
@@ -628,7 +686,7 @@ void wref__heap_release_held(void)
             pthread_mutex_unlock(&heap.lock);
             if (!got)
                 break;
-            release(e, true);
+            release(&e, true);
         }
     }
 }
@@ -641,7 +699,7 @@ void wref__heap_drain_check(void)
         struct ring *r = pass ? &heap.pins : &heap.q;
         for (size_t i = 0; i < r->n; i++) {
             struct entry *e = ring_at(r, i);
-            long off = check_poison(e);
+            long off = check_poison(e);   /* adopted: INTACT */
             if (off == INTACT)
                 continue;
             if (e->rec && (e->rec->reported & WREF__REPORTED(WREF__K_WRITE_AFTER_FREE)))
@@ -653,6 +711,22 @@ void wref__heap_drain_check(void)
         }
     }
     pthread_mutex_unlock(&heap.lock);
+}
+
+size_t wref__heap_adopted(wref__heap_release_fn release_fn, void **owners, size_t max)
+{
+    size_t n = 0;
+    pthread_mutex_lock(&heap.lock);
+    for (size_t i = 0; i < heap.q.n; i++) {
+        const struct entry *e = ring_at(&heap.q, i);
+        if (e->release != release_fn)
+            continue;
+        if (n < max)
+            owners[n] = e->owner;
+        n++;
+    }
+    pthread_mutex_unlock(&heap.lock);
+    return n;
 }
 
 wref__rec *wref__heap_guarded_find(uintptr_t addr, uintptr_t *obj_addr)

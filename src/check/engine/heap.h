@@ -5,7 +5,9 @@
  * A *block* is what the frontend's allocator hands out; the *object* a record (registry.h)
  * names lies inside it, at rec->addr, and need not start at the block: a CPython 3.12+ object
  * has a pre-header of up to 32 bytes before it. The heap finds every block's size in its
- * header, so free and realloc take no size. */
+ * header, so free and realloc take no size. A frontend that cannot allocate through the heap
+ * (the CPython one wraps the interpreter's allocator) quarantines its blocks by adopting them
+ * (wref__heap_adopt). */
 #ifndef WREF_CHECK_ENGINE_HEAP_H
 #define WREF_CHECK_ENGINE_HEAP_H
 
@@ -35,6 +37,25 @@ size_t wref__heap_size(const void *block);
  * record (poisoned with 0xDD bytes only). A block whose header was overwritten (a write before
  * its start) is never returned. */
 void wref__heap_free(void *block, wref__rec *rec);
+/* Called when an adopted block leaves the quarantine (evicted by a bound, or making room for
+ * poison), with heap.lock not held: the owner's locks may be taken (they come before
+ * heap.lock in the lock order) and the heap may be called again. block and size are those
+ * given to wref__heap_adopt; what becomes of the memory is the owner's decision. */
+typedef void (*wref__heap_release_fn)(void *owner, void *block, size_t size);
+/* Quarantines a block of another allocator (no header or redzone: the frontend's own, e.g.
+ * the CPython object allocator it wraps) in the FIFO with this heap's blocks: it counts `size`
+ * bytes against quarantine_mb and one block against the count bound, and when it leaves,
+ * release(owner, block, size) runs. Its contents are kept, never poisoned or checked (a
+ * CPython tombstone must stay a valid object). Not a held chunk: wref__heap_release_held
+ * leaves it. The caller must not hold a lock that release takes. */
+void wref__heap_adopt(void *block, size_t size, void *owner, wref__heap_release_fn release);   /* size < 2^48 */
+/* The owners of the adopted blocks still quarantined with this release function, oldest first:
+ * the first min(n, max) of them in owners[], n returned. An owner stays valid while its
+ * release cannot run (the caller holds the lock release takes first). */
+size_t wref__heap_adopted(wref__heap_release_fn release, void **owners, size_t max);
+/* The quarantine's second bound: at most n blocks (adopted or not; 0, the default: no count
+ * bound), the oldest leaving first, as for quarantine_mb. Set by a frontend at its start. */
+void wref__heap_set_max_blocks(size_t n);
 /* A new block of `size` bytes holding the old one's first min(old, new) bytes; the old block
  * is freed as by wref__heap_free(block, NULL) (its record, if any, is the caller's to move).
  * block NULL: wref__heap_alloc. NULL when out of memory, the old block then untouched. */
