@@ -2,13 +2,17 @@
 """run_uaf.py: runs victim_uaf's cases (uaf_cases.py) under
 `wref-check --option python_watch=all -- PYTHON ...` and asserts the report.
 
-usage: run_uaf.py --tool WREF_CHECK --python PYTHON --modules DIR --case uaf|uaf_incref|uaf_store|uaf_ok [--schema SCHEMA]
+usage: run_uaf.py --tool WREF_CHECK --python PYTHON --modules DIR
+                  --case uaf|uaf_incref|uaf_incref_evicted|uaf_store|uaf_ok [--schema SCHEMA]
 
 uaf: exactly one use-after-free on a Victim, exit status 23, the tombstone's ReferenceError
 in the program, and in each stack the C frames from #0 through victim_uaf.c's frame (checker
 and victim frames by function and file:line from its "@marker" comments, the interpreter's
 frames between them) and the whole Python stack (uaf_cases.py's "# @marker" lines).
 uaf_incref: one use-after-free at exit (a Py_INCREF after the free), with the destroy stack.
+uaf_incref_evicted: the same finding when the tombstone leaves the quarantine (pushed out by
+70,000 newer ones: the engine heap's count bound), not at exit: run with halt_on_error=1, the
+process stops there, before the program's last line.
 uaf_store: uaf's report, its own Python frames, and proof that an object was freed while the
 checker stored the use's Python stack (the fill's names in CPython's type cache, a nested store
 refused: the statistics line); a run still going after STORE_TIMEOUT seconds fails as hung.
@@ -75,12 +79,12 @@ def main():
     ap.add_argument("--tool", required=True)
     ap.add_argument("--python", required=True)
     ap.add_argument("--modules", required=True)
-    ap.add_argument("--case", required=True, choices=["uaf", "uaf_incref", "uaf_store", "uaf_ok"])
+    ap.add_argument("--case", required=True, choices=["uaf", "uaf_incref", "uaf_incref_evicted", "uaf_store", "uaf_ok"])
     ap.add_argument("--schema")
     a = ap.parse_args()
     prefix = os.path.join(tempfile.mkdtemp(prefix="wref-uaf-"), "r")
     cmd = [a.tool, "--option", "python_watch=all", "--option", "verbosity=1", "--option", "log_path=" + prefix,
-           "--option", "report=text,json",
+           "--option", "report=text,json"] + (["--option", "halt_on_error=1"] if a.case == "uaf_incref_evicted" else []) + [
            "--", a.python, os.path.join(HERE, "uaf_cases.py"), a.case, a.modules]
     env = dict(os.environ)
     env.pop("PYTHONPATH", None)
@@ -98,17 +102,20 @@ def main():
     findings = parse(report)
     errors = []
     stats = re.search(r"python_watch=all: (\d+) frees seen, (\d+) objects tombstoned", proc.stderr)
-    if not stats or int(stats.group(2)) < 1:
+    if a.case != "uaf_incref_evicted" and (not stats or int(stats.group(2)) < 1):   # halted: no exit statistics
         errors.append("the python_watch=all statistics line is missing or shows no tombstoned object")
     if a.case == "uaf_ok":
         if findings:
             errors.append(f"clean case: {len(findings)} finding(s)")
         if proc.returncode != 0 or "workload" not in proc.stdout:
             errors.append(f"clean case: exit status {proc.returncode}, or the workload did not finish")
-    elif a.case == "uaf_incref":
+    elif a.case in ("uaf_incref", "uaf_incref_evicted"):
         destroyed = ([("py_object_free_hook", None), PY, ("incref_after_list_clear", C["late_call"])],
                      [("drop", P["drop"]), ("<lambda>", P["incref"]), ("case_incref", P["incref"]),
-                      ("main", P["main_incref"]), ("<module>", P["module"])])
+                      ("main", P["main_" + a.case[4:]]), ("<module>", P["module"])])
+        if a.case == "uaf_incref_evicted" and ("incref done" not in proc.stdout or "churned" in proc.stdout):
+            errors.append("the late Py_INCREF was not reported when its tombstone left the quarantine "
+                          "(during the churn; halt_on_error=1 stops there)")
         if proc.returncode != 23:
             errors.append(f"exit status {proc.returncode}, expected 23")
         if len(findings) != 1 or findings[0]["kind"] != "use-after-free":

@@ -1,10 +1,12 @@
 """uaf_cases.py: the Python side of victim_uaf (run by run_uaf.py under python_watch=all).
 
-usage: python uaf_cases.py uaf|uaf_incref|uaf_store|uaf_ok MODULE_DIR
+usage: python uaf_cases.py uaf|uaf_incref|uaf_incref_evicted|uaf_store|uaf_ok MODULE_DIR
 
 uaf: an extension function keeps an item of a list without a reference while Python code
 empties the list, then uses it: use-after-free. uaf_incref: the same with a Py_INCREF after
-the free (seen at exit). uaf_store: the same stale pointer handed to a Python function that
+the free (seen at exit). uaf_incref_evicted: the same, then 70,000 more objects freed, so that
+the tombstone leaves the quarantine (its bound: 65536 blocks) and is seen then. uaf_store: the
+same stale pointer handed to a Python function that
 uses it, with CPython's type cache filled by the code that empties the list (victim_uaf.c
 fill_type_cache), so that the checker's store of the use's new Python stack frees an object (a
 tombstone whose destroy stack is captured inside that store). uaf_ok: the same with the reference held, plus
@@ -65,6 +67,11 @@ def case_incref():
     vu.incref_after_list_clear(holder, lambda: drop(holder))  # @incref
 
 
+def churn(n):
+    for i in range(n):
+        Victim(i)  # freed at once: a tombstone each
+
+
 def workload():
     import collections
     import json
@@ -83,6 +90,12 @@ def main():
     ok = sys.argv[1] == "uaf_ok"
     if sys.argv[1] == "uaf_incref":
         case_incref()  # @main_incref
+        return
+    if sys.argv[1] == "uaf_incref_evicted":
+        case_incref()  # @main_incref_evicted
+        print("incref done", flush=True)
+        churn(70000)
+        print("churned", flush=True)  # not reached: halt_on_error=1 at the finding
         return
     if sys.argv[1] == "uaf_store":
         case_store()  # @main_store

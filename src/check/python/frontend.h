@@ -29,13 +29,13 @@ enum wref__py_how {          /* how the object came to be watched (the latest ev
 
 enum wref__py_state {
     WREF__PY_WATCHED,    /* alive, borrowed at least once */
-    WREF__PY_TOMBSTONE   /* its block was freed: quarantined, header poisoned */
+    WREF__PY_TOMBSTONE   /* its block was freed: a tombstone in the engine heap's quarantine */
 };
 
 /* One watched object. Written under objects.c's lock; reports work on copies. */
 typedef struct wref__py_rec {
     struct wref__py_rec *next_block, *next_obj;   /* hash chains */
-    struct wref__py_rec *q_next;                  /* quarantine FIFO */
+    struct wref__py_rec *pool_next;               /* objects.c's free records */
     uintptr_t obj, block;                         /* block = obj - pre-header */
     uint64_t serial;                              /* 1, 2, ... in order of first borrow */
     uint32_t size;                                /* tp_basicsize + pre-header */

@@ -2,14 +2,18 @@
  *
  * The allocator hook wraps the one installed before it (pymalloc, the debug hooks of
  * PYTHONMALLOC=debug, tracemalloc's...) exactly as tracemalloc does: every call is forwarded
- * to the saved allocator, except the free of a watched block, which is kept (quarantine,
- * FIFO, bounded by quarantine_mb and a count) and turned into a tombstone. An evicted
- * tombstone is freed through the saved allocator, unless its count shows that someone took a
- * reference after the free: that memory is reported and never reused.
+ * to the saved allocator, except the free of a watched block, which is kept and turned into a
+ * tombstone. The block waits in the engine heap's quarantine (engine/heap.h: adopted, so
+ * without header, redzone or poison; FIFO, bounded by quarantine_mb and MAX_QUARANTINED
+ * blocks). When it leaves (evicted), its record leaves the tables and the block is freed
+ * through the saved allocator, unless its count shows that someone took a reference after
+ * the free (reported) or weakrefs still point into it (pinned): that memory is never reused.
  *
- * Locking: one mutex for the tables and the quarantine, taken by every change. Nothing that
- * can call back into the allocator (stack capture, reports) runs with it held; a per-thread
- * flag makes the hook a plain forwarder while the frontend itself allocates.
+ * Locking: one mutex (tab.lock) for the tables, taken by every change. Nothing that can call
+ * back into the allocator (stack capture, reports) runs with it held; a per-thread flag makes
+ * the hook a plain forwarder while the frontend itself allocates. The order: tab.lock before
+ * the engine heap's lock. A block is adopted with tab.lock not held, and the heap calls
+ * evicted() without its own lock held, which then takes tab.lock.
  *
  * Lock-free reads: a borrow of an object that is watched already and holds this borrow's
  * stacks, and a free or malloc of a block that is not watched, change nothing and take no
@@ -24,6 +28,7 @@
  * that dropped the GIL) or while another forks with the GIL released leaves the child a lock
  * nobody would release. */
 #include "frontend.h"
+#include "../engine/heap.h"
 #include "origins.h"
 #include "pystack.h"
 
@@ -33,7 +38,7 @@
 
 #define BUCKETS WREF__PY_BUCKETS
 #define MAX_WATCHED 200000
-#define MAX_QUARANTINED 65536
+#define MAX_QUARANTINED 65536   /* the engine quarantine's count bound (wide.c's table holds as many) */
 #define POOL_CHUNK 512    /* records per allocation of the pool */
 #define MAX_WALK WREF__PY_MAX_WALK
 
@@ -41,12 +46,10 @@ static struct {
     pthread_mutex_t lock;
     py_mem_allocator saved;           /* the allocator we wrap */
     wref__py_rec *by_block[BUCKETS];   /* by_obj: wref__py_by_obj (frontend.h reads it inline) */
-    wref__py_rec *q_head, *q_tail;    /* tombstones, oldest first */
-    size_t q_count, q_bytes;
     size_t watched;                   /* atomic reads on the fast path */
     size_t tombstones_total, dropped;
     uint64_t next_serial;
-    wref__py_rec *pool;               /* free records (linked by q_next), never freed */
+    wref__py_rec *pool;               /* free records (linked by pool_next), never freed */
 } tab = {.lock = PTHREAD_MUTEX_INITIALIZER};
 
 uint64_t wref__py_generation;   /* written under tab.lock; odd while a change is half made */
@@ -119,16 +122,16 @@ static wref__py_rec *rec_new(void)
         if (!c)
             return NULL;
         for (size_t i = 0; i < POOL_CHUNK; i++) {
-            c[i].q_next = tab.pool;
+            c[i].pool_next = tab.pool;
             tab.pool = &c[i];
         }
     }
     wref__py_rec *r = tab.pool;
-    tab.pool = r->q_next;
+    tab.pool = r->pool_next;
     /* field by field: a lock-free reader may still be reading it (it will not trust it) */
     STORE(r->next_block, NULL);
     STORE(r->next_obj, NULL);
-    r->q_next = NULL;
+    r->pool_next = NULL;
     STORE(r->obj, 0);
     STORE(r->block, 0);
     r->serial = 0;
@@ -158,7 +161,7 @@ static void rec_put(wref__py_rec *r)
         free(r);
         return;
     }
-    r->q_next = tab.pool;
+    r->pool_next = tab.pool;
     tab.pool = r;
 }
 
@@ -232,52 +235,31 @@ static void *py_object_realloc_hook(void *ctx, void *ptr, size_t size)
     return p;
 }
 
-/* Evicts the oldest tombstones beyond the bounds; returns them in a list to free unlocked. */
-static wref__py_rec *evict_locked(void)
+/* The engine heap's release callback (heap.h; heap.lock not held): the tombstone r of `block`
+ * left the quarantine. Its record leaves the tables and goes back to the pool, and the memory
+ * goes back to the saved allocator unless it is still pointed into: weakrefs (pinned,
+ * dangling-weakref, reported), or references taken after the free (a count above the
+ * tombstone's 1: a late Py_INCREF, reported here unless a finding named the object before).
+ * That memory is never reused. */
+static void evicted(void *owner, void *block, size_t size)
 {
-    size_t max_bytes = (size_t)wref__opt.quarantine_mb << 20;
-    wref__py_rec *out = NULL;
-    while (tab.q_head && (tab.q_count > MAX_QUARANTINED || tab.q_bytes > max_bytes)) {
-        wref__py_rec *r = tab.q_head;
-        tab.q_head = r->q_next;
-        if (!tab.q_head)
-            tab.q_tail = NULL;
-        tab.q_count--;
-        tab.q_bytes -= r->size;
-        unlink_rec(r);
-        r->q_next = out;
-        out = r;
-    }
-    return out;
-}
-
-static void release(wref__py_rec *list)
-{
-    wref__py_rec *done = NULL;
-    while (list) {
-        wref__py_rec *r = list;
-        list = r->q_next;
-        py_object *o = (py_object *)r->obj;
-        if (r->pinned)
-            ;   /* weakrefs still point into it (dangling-weakref, reported): never reused */
-        else if (o->ob_refcnt != 1 && r->reported)
-            ;   /* still referenced after a finding about it: never reused, not reported twice */
-        else if (o->ob_refcnt != 1)
-            wref__py_report_late_incref(r, o->ob_refcnt);   /* still referenced: never reused */
-        else
-            tab.saved.free(tab.saved.ctx, (void *)r->block);
-        r->q_next = done;
-        done = r;
-    }
-    if (!done)
-        return;
+    (void)size;
+    wref__py_rec *r = owner, late;
+    in_frontend++;
     pthread_mutex_lock(&tab.lock);
-    while (done) {
-        wref__py_rec *r = done;
-        done = r->q_next;
-        rec_put(r);
-    }
+    unlink_rec(r);
+    ssize_t count = ((py_object *)r->obj)->ob_refcnt;
+    bool keep = r->pinned || count != 1;
+    bool report = !r->pinned && count != 1 && !r->reported;
+    if (report)
+        late = *r;   /* the record goes back to the pool now */
+    rec_put(r);
     pthread_mutex_unlock(&tab.lock);
+    if (report)
+        wref__py_report_late_incref(&late, count);
+    if (!keep)
+        tab.saved.free(tab.saved.ctx, block);
+    in_frontend--;
 }
 
 /* The block of a watched object is freed: its dealloc ran and the last reference is gone. */
@@ -321,18 +303,12 @@ static void tombstone(wref__py_rec *r)
     r->st_destroy = st;
     r->py_destroy = py;
     r->tno_destroy = wref__thread_no();
-    r->q_next = NULL;
-    if (tab.q_tail)
-        tab.q_tail->q_next = r;
-    else
-        tab.q_head = r;
-    tab.q_tail = r;
-    tab.q_count++;
-    tab.q_bytes += r->size;
     tab.tombstones_total++;
-    wref__py_rec *evicted = evict_locked();
+    void *block = (void *)r->block;
+    size_t size = r->size;
     pthread_mutex_unlock(&tab.lock);
-    release(evicted);
+    /* r is the quarantine's from here: evicted() may return it to the pool at once */
+    wref__heap_adopt(block, size, r, evicted);
     in_frontend--;
 }
 
@@ -374,6 +350,7 @@ bool wref__py_alloc_install(void)
 {
     py_mem_allocator a;
     wref__py_origins_init();
+    wref__heap_set_max_blocks(MAX_QUARANTINED);
     wref__py.mem_get_allocator(PY_MEM_DOMAIN_OBJ, &tab.saved);
     a = (py_mem_allocator){NULL, py_object_malloc_hook, py_object_calloc_hook, py_object_realloc_hook, py_object_free_hook};
     wref__py.mem_set_allocator(PY_MEM_DOMAIN_OBJ, &a);
@@ -557,24 +534,38 @@ bool wref__py_rec_find(uintptr_t obj, wref__py_rec *out, bool mark_reported, boo
 
 void wref__py_objects_exit(void)
 {
+    /* The quarantined tombstones, oldest first; with tab.lock held none of them can leave
+     * (evicted() takes it first), and more may come meanwhile (adopted without it). */
     pthread_mutex_lock(&tab.lock);
-    size_t n = 0;
-    for (wref__py_rec *r = tab.q_head; r; r = r->q_next)
-        n++;
-    wref__py_rec **late = n ? calloc(n, sizeof *late) : NULL;
-    ssize_t *counts = n ? calloc(n, sizeof *counts) : NULL;
+    void **q = NULL;
+    size_t n = wref__heap_adopted(evicted, NULL, 0), cap = 0;
+    while (n > cap) {
+        free(q);
+        cap = n + 64;
+        if (!(q = calloc(cap, sizeof *q)))
+            break;
+        n = wref__heap_adopted(evicted, q, cap);
+    }
     size_t k = 0;
-    for (wref__py_rec *r = tab.q_head; r && late && counts; r = r->q_next) {
-        ssize_t c = ((py_object *)r->obj)->ob_refcnt;
-        if (c != 1 && !r->reported) {
-            r->reported = 1;
-            counts[k] = c;
-            late[k++] = r;
-        }
+    for (size_t i = 0; q && i < n; i++) {   /* the late ones to the front */
+        wref__py_rec *r = q[i];
+        if (((py_object *)r->obj)->ob_refcnt != 1 && !r->reported)
+            q[k++] = r;
+    }
+    wref__py_rec *late = k ? calloc(k, sizeof *late) : NULL;
+    ssize_t *counts = late ? calloc(k, sizeof *counts) : NULL;
+    if (!counts)
+        k = 0;
+    for (size_t i = 0; i < k; i++) {
+        wref__py_rec *r = q[i];
+        r->reported = 1;
+        counts[i] = ((py_object *)r->obj)->ob_refcnt;
+        late[i] = *r;   /* a copy: the record may leave once the lock is dropped */
     }
     pthread_mutex_unlock(&tab.lock);
     for (size_t i = 0; i < k; i++)
-        wref__py_report_late_incref(late[i], counts[i]);
+        wref__py_report_late_incref(&late[i], counts[i]);
+    free(q);
     free(late);
     free(counts);
 }

@@ -1,6 +1,7 @@
 /* tombstone.c: what a freed, watched Python object becomes, and the findings about it.
  *
- * A tombstone keeps the object's memory (quarantined by objects.c) and rewrites its header:
+ * A tombstone keeps the object's memory (in the engine heap's quarantine, adopted by objects.c,
+ * which never poisons it) and rewrites its header:
  *   ob_type   -> "wref_check.freed_object", a heap type made once with PyType_FromSpec (the
  *                limited API: one build serves 3.9-3.13). Its slots report the use and raise
  *                ReferenceError instead of running the dead object's code on freed memory.

@@ -283,7 +283,8 @@ wref__py_rec *wref__py_wide_record(void *block)
 }
 
 /* ---- the tombstones by object: linear probing, backward-shift deletion, at most half full
- * (objects.c quarantines at most 65536 blocks). Guarded by objects.c's lock. */
+ * (the engine heap's quarantine holds at most 65536 blocks: objects.c's count bound; a few
+ * more are in the table while they are being adopted or evicted). Guarded by objects.c's lock. */
 #define RECS (1u << 17)
 static struct {
     uintptr_t obj;
