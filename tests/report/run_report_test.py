@@ -232,6 +232,17 @@ def case_sarif():
     check(uri == {"uri": "file:///home/ci/wref/tests/victims/dangling_borrow.c"}, "absolute file:// URI without --source-root")
 
 
+def multitool(mt, path, name):
+    """Validates the SARIF file `path` with the Multitool `mt`: it must run and report no
+    error or warning."""
+    out = path[:-len(".sarif")] + ".validation.sarif"
+    r = subprocess.run([mt, "validate", path, "-o", out], capture_output=True, text=True)
+    check(r.returncode == 0, "Multitool ran on %s" % name, r)
+    problems = [(x["ruleId"], x["message"].get("arguments")) for x in json.load(open(out))["runs"][0].get("results", [])
+                if x.get("level", "warning") in ("error", "warning")]
+    check(not problems, "Multitool: no error or warning for %s%s" % (name, problems and ": %s" % problems))
+
+
 def case_sarif_validate():
     sd = os.environ["SARIF_DIR"]
     exe = os.path.join(sd, "node_modules", ".bin", "sarif-multitool")
@@ -244,12 +255,7 @@ def case_sarif_validate():
     for name, args in (("all", [A, ALL, B, "--source-root=/home/ci/wref"]), ("abs", [A]), ("clean", [CLEAN])):
         path = os.path.join(w, name + ".sarif")
         report("--format=sarif", "-o", path, *args)
-        out = os.path.join(w, name + ".validation.sarif")
-        r = subprocess.run([exe, "validate", path, "-o", out], capture_output=True, text=True)
-        check(r.returncode == 0, "Multitool ran on %s" % name, r)
-        problems = [x for x in json.load(open(out))["runs"][0].get("results", [])
-                    if x.get("level", "warning") in ("error", "warning")]
-        check(not problems, "Multitool: no error or warning for %s%s" % (name, "" if not problems else ": " + r.stdout))
+        multitool(exe, path, name)
 
 
 def case_junit():
@@ -613,12 +619,7 @@ def case_sarif_dotdot():
         if not os.path.exists(mt):
             print("note: no SARIF Multitool (scripts/setup-npm.sh); structure checked only")
             continue
-        out = os.path.join(w, name + ".validation.sarif")
-        r = subprocess.run([mt, "validate", path, "-o", out], capture_output=True, text=True)
-        check(r.returncode == 0, "Multitool ran on %s" % name, r)
-        problems = [(x["ruleId"], x["message"].get("arguments")) for x in json.load(open(out))["runs"][0].get("results", [])
-                    if x.get("level", "warning") in ("error", "warning")]
-        check(not problems, "Multitool: no error or warning for %s%s" % (name, problems and ": %s" % problems))
+        multitool(mt, path, name)
 
 
 def case_victims():
@@ -848,12 +849,7 @@ def case_python_sarif():
     for name, args in (("root", ["--source-root=" + PYCASES]), ("abs", [])):
         path = os.path.join(w, name + ".sarif")
         report("--format=sarif", "-o", path, script, pytest, *args, status=1)
-        out = os.path.join(w, name + ".validation.sarif")
-        r = subprocess.run([mt, "validate", path, "-o", out], capture_output=True, text=True)
-        check(r.returncode == 0, "Multitool ran on %s" % name, r)
-        problems = [(x["ruleId"], x["message"].get("arguments")) for x in json.load(open(out))["runs"][0].get("results", [])
-                    if x.get("level", "warning") in ("error", "warning")]
-        check(not problems, "Multitool: no error or warning for the Python findings (%s)%s" % (name, problems and ": %s" % problems))
+        multitool(mt, path, "the Python findings (%s)" % name)
 
 
 def case_python_suppressions():
