@@ -834,6 +834,20 @@ def case_python_sarif():
     d = json.loads(report("--format=sarif", pytest, status=1).stdout)
     tests = sorted(r["properties"].get("test", "") for r in d["runs"][0]["results"])
     check(tests == sorted([TEST_BORROW, TEST_PARSE]), "sarif: properties.test names the pytest test: %s" % tests)
+    # The same report with the callback error's innermost Python frame a pseudo-file and the
+    # next one relative (CPython gives relative names for files run by relative path): the
+    # location is the next frame's, its file joined to the process's cwd.
+    doc = json.load(open(script))
+    cb = [f for f in doc["findings"] if f["kind"] == "callback-error"][0]
+    py = cb["stacks"][0]["python_frames"]
+    py[0]["file"] = os.path.relpath(py[0]["file"], PYCASES)
+    py.insert(0, {"file": "<frozen importlib._bootstrap>", "line": 241, "function": "_call_with_frames_removed"})
+    doc["program"]["cwd"] = PYCASES
+    d = json.loads(report("--format=sarif", "--source-root=" + PYCASES, "-", stdin=json.dumps(doc), status=1).stdout)
+    loc = [r for r in d["runs"][0]["results"] if r["ruleId"] == "callback-error"][0].get("locations", [{}])[0]
+    check(loc.get("physicalLocation") == {"artifactLocation": {"uri": "python_bugs.py", "uriBaseId": "SRCROOT"},
+                                          "region": {"startLine": m["parse_free"]}},
+          "sarif: a pseudo-file frame is passed over, a relative file is joined to the report's cwd: %s" % loc)
     lines = report("--format=github", "--source-root=" + PYCASES, script, status=1).stdout.splitlines()
     ann = [l for l in lines if "title=wref-check callback-error::" in l and "failing_parse" in l]
     check(len(ann) == 1 and ann[0].startswith("::warning file=python_bugs.py,line=%d," % m["parse_free"])
