@@ -125,6 +125,18 @@ def case_fingerprint():
     a5 = json.load(open(A))
     a5["findings"][0]["kind"] = "use-after-free"
     check(fingerprint_of(a5) != fa, "the kind counts")
+    # The CPython interpreter's frames are not user frames (the checker's rule: libpython*, or
+    # an executable python* that is not a .so); an extension module named python* is one.
+    def with_frame(module, function):
+        doc = json.load(open(A))
+        fr = dict(doc["findings"][0]["stacks"][0]["frames"][1], module=module, function=function, file=None, line=None)
+        doc["findings"][0]["stacks"][0]["frames"].insert(1, fr)
+        return doc
+    check(fingerprint_of(with_frame("/opt/py/lib/libpython3.12.so.1.0", "PyObject_Repr")) == fa
+          and fingerprint_of(with_frame("/usr/bin/python3.11", "_PyEval_EvalFrameDefault")) == fa,
+          "interpreter frames (libpython3.12.so.1.0, python3.11) do not count")
+    check(fingerprint_of(with_frame("/x/python_ext.cpython-311-x86_64-linux-gnu.so", "ext_call")) != fa,
+          "an extension module named python*.so counts")
 
 
 def case_exit():
