@@ -4,9 +4,9 @@
 #define _GNU_SOURCE
 #endif
 #include "python_env.h"
+#include "install_dir.h"
 
 #include <fcntl.h>
-#include <limits.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -163,32 +163,8 @@ int wref_tool_python_env(const char *checker_lib, size_t extra_tls, int print)
  * configured install's. Malloc'd. */
 static char *plugin_dir(void)
 {
-    char exe[PATH_MAX];
-    ssize_t len = readlink("/proc/self/exe", exe, sizeof exe - 1);
-    char *cand[3] = {NULL, NULL, NULL};
-    size_t n = 0;
-    if (len > 0) {
-        exe[len] = 0;
-        char *slash = strrchr(exe, '/');
-        if (slash)
-            *slash = 0;
-        if (WREF_BUILD_TOOLS_DIR[0] && !strcmp(exe, WREF_BUILD_TOOLS_DIR) && WREF_SOURCE_PYTHON_DIR[0])
-            cand[n++] = strdup(WREF_SOURCE_PYTHON_DIR);
-        slash = strrchr(exe, '/');   /* the tool's directory's parent */
-        if (slash && asprintf(&cand[n], "%.*s/" WREF_INSTALL_DATADIR "/wref/python", (int)(slash - exe), exe) >= 0)
-            n++;
-    }
-    cand[n++] = strdup(WREF_INSTALL_FULL_DATADIR "/wref/python");
-    char *found = NULL;
-    for (size_t i = 0; i < n; i++) {
-        char *probe = NULL;
-        if (!found && cand[i] && asprintf(&probe, "%s/" PLUGIN ".py", cand[i]) >= 0 && access(probe, R_OK) == 0)
-            found = cand[i];
-        else
-            free(cand[i]);
-        free(probe);
-    }
-    return found;
+    return wref_tool_install_dir(WREF_BUILD_TOOLS_DIR, WREF_SOURCE_PYTHON_DIR, WREF_INSTALL_DATADIR "/wref/python",
+                                 WREF_INSTALL_FULL_DATADIR "/wref/python", PLUGIN ".py");
 }
 
 /* value, with item appended after a separator unless it is among value's items already. */

@@ -9,6 +9,7 @@
  *      output that cannot be written
  *   3  some inputs skipped; the report of the others was written (wins over 0 and 1) */
 #include "model.h"
+#include "../install_dir.h"
 
 #include <errno.h>
 #include <limits.h>
@@ -217,35 +218,14 @@ static int write_symbolized(struct report **reports, size_t n, const char *outpu
  * machine, or NULL: the source tree's docs/ for the build tree's tool, else
  * TOOLDIR/../<docdir> (an install moved as a whole), else the configured install docdir. A
  * candidate counts only when its reports.md exists, so a SARIF link never points at nothing.
- * Malloc'ed. */
+ * Normalized (it becomes a URI); malloc'ed. */
 static char *docs_dir(void)
 {
-    char exe[PATH_MAX];
-    ssize_t len = readlink("/proc/self/exe", exe, sizeof exe - 1);
-    char *cand[3] = {NULL, NULL, NULL};
-    size_t n = 0;
-    if (len > 0) {
-        exe[len] = 0;
-        char *slash = strrchr(exe, '/');
-        if (slash)
-            *slash = 0;
-        if (WREF_BUILD_TOOLS_DIR[0] && !strcmp(exe, WREF_BUILD_TOOLS_DIR))
-            cand[n++] = report_xstrdup(WREF_SOURCE_DOCS_DIR);
-        char *up = report_join(exe, "../" WREF_INSTALL_DOCDIR);
-        cand[n++] = report_normalize(up);
-        free(up);
-    }
-    cand[n++] = report_xstrdup(WREF_INSTALL_FULL_DOCDIR);
-    char *found = NULL;
-    for (size_t i = 0; i < n; i++) {
-        char *probe = report_join(cand[i], "reports.md");
-        if (!found && access(probe, R_OK) == 0)
-            found = cand[i];
-        else
-            free(cand[i]);
-        free(probe);
-    }
-    return found;
+    char *dir = wref_tool_install_dir(WREF_BUILD_TOOLS_DIR, WREF_SOURCE_DOCS_DIR, WREF_INSTALL_DOCDIR,
+                                      WREF_INSTALL_FULL_DOCDIR, "reports.md");
+    char *norm = dir ? report_normalize(dir) : NULL;
+    free(dir);
+    return norm;
 }
 
 /* "file://" + the percent-encoded dir + "/" + name (malloc'ed). */

@@ -4,8 +4,12 @@
  * (model.c: report_is_user_frame) of the finding's main stack ("where", else the first
  * history stack). A frame contributes "function@file-basename", or "module-basename!function"
  * when it has no file. Addresses, offsets, lines, pids and thread ids never contribute, so
- * two runs or two builds of the same bug agree. A finding without any user frame is
- * identified by its kind and object type. */
+ * two runs or two builds of the same bug agree. Interpreter frames are not user frames, so a
+ * CPython extension's bug is identified by the extension's frames whichever Python code (a
+ * script, pytest) called it. A finding without any user frame is identified by the innermost
+ * Python frame of its main stack with a real file, "function@file-basename" (two callback
+ * errors raised in different Python functions stay apart), and without that by its kind and
+ * object type. The pytest test name never contributes. */
 #include "model.h"
 
 #include <stdint.h>
@@ -35,32 +39,45 @@ static void add(char **buf, size_t *len, size_t *cap, const char *s)
     *len += n;
 }
 
+/* The growing fingerprint and summary of one finding. */
+struct acc {
+    uint64_t h;
+    char *sum;
+    size_t len, cap;
+    int used;   /* frames added */
+};
+
+/* Adds one frame: `function`, `sep` ("@" file, "!" module) and the basename `where`. */
+static void add_frame(struct acc *a, const char *function, const char *sep, const char *where)
+{
+    a->h = fnv(fnv(fnv(a->h, function), sep), where);
+    add(&a->sum, &a->len, &a->cap, a->used++ ? " < " : " in ");
+    add(&a->sum, &a->len, &a->cap, function);
+    add(&a->sum, &a->len, &a->cap, " (");
+    add(&a->sum, &a->len, &a->cap, where);
+    add(&a->sum, &a->len, &a->cap, ")");
+}
+
 void report_fingerprint(struct finding *f)
 {
-    uint64_t h = fnv(0xcbf29ce484222325ULL, f->kind->id);
-    size_t len = 0, cap = 128;
-    char *sum = report_xmalloc(cap);
-    add(&sum, &len, &cap, f->kind->id);
+    struct acc a = {fnv(0xcbf29ce484222325ULL, f->kind->id), report_xmalloc(128), 0, 128, 0};
+    add(&a.sum, &a.len, &a.cap, f->kind->id);
     const struct stack *s = report_main_stack(f);
-    int used = 0;
-    for (size_t i = 0; s && i < s->nframes && used < FP_FRAMES; i++) {
+    for (size_t i = 0; s && i < s->nframes && a.used < FP_FRAMES; i++) {
         const struct frame *fr = &s->frames[i];
-        if (!report_is_user_frame(fr))
-            continue;
-        const char *where = fr->file ? report_basename(fr->file) : report_basename(fr->module);
-        h = fnv(fnv(fnv(h, fr->function), fr->file ? "@" : "!"), where);
-        add(&sum, &len, &cap, used++ ? " < " : " in ");
-        add(&sum, &len, &cap, fr->function);
-        add(&sum, &len, &cap, " (");
-        add(&sum, &len, &cap, where);
-        add(&sum, &len, &cap, ")");
+        if (report_is_user_frame(fr))
+            add_frame(&a, fr->function, fr->file ? "@" : "!",
+                      report_basename(fr->file ? fr->file : fr->module));
     }
-    if (!used) {
+    const struct pyframe *py = a.used ? NULL : report_first_pyframe(s, 0);
+    if (py)
+        add_frame(&a, py->function, "@", report_basename(py->file));
+    if (!a.used) {
         const char *type = f->has_object ? f->type : "";
-        h = fnv(fnv(h, "type="), type);
-        add(&sum, &len, &cap, " on type=");
-        add(&sum, &len, &cap, f->has_object ? type : "(none)");
+        a.h = fnv(fnv(a.h, "type="), type);
+        add(&a.sum, &a.len, &a.cap, " on type=");
+        add(&a.sum, &a.len, &a.cap, f->has_object ? type : "(none)");
     }
-    snprintf(f->fingerprint, sizeof f->fingerprint, "%016llx", (unsigned long long)h);
-    f->fp_summary = sum;
+    snprintf(f->fingerprint, sizeof f->fingerprint, "%016llx", (unsigned long long)a.h);
+    f->fp_summary = a.sum;
 }

@@ -1,11 +1,15 @@
 /* github.c: --format=github, GitHub Actions workflow commands (annotations).
  *
  * Contract: one line per group, "::error file=F,line=L,title=wref-check KIND::MESSAGE"
- * ("::warning" for severity warning); file and line are the first user frame with a file of
- * the main stack, its path normalized (no "." or ".." segment) (a leak's reference cycle follows the message with its type names,
- * "; reference cycle: Node#1 -> Node#2 -> Node#1"), the file relative to --source-root when under it, and are left out when
- * there is no such frame. Escaping is GitHub's: in the message % \r \n become %25 %0D %0A;
- * in property values also : and , become %3A and %2C. */
+ * ("::warning" for severity warning). File and line are the first user frame with a file and
+ * line of the main stack, else (a CPython finding without such a C frame) the innermost Python
+ * frame with a file and line, its relative path joined to the process's cwd; the path is
+ * normalized (no "." or ".." segment) and relative to --source-root when under it; both are
+ * left out when there is no such frame. The message is the fingerprint summary and the
+ * finding's message, then "; reference cycle: Node#1 -> Node#2 -> Node#1" for a leaked cycle,
+ * "; Python: file:line in function" (the main stack's innermost Python frame) and "; in test:
+ * NAME" (pytest) when the finding has them, then the counts. Escaping is GitHub's: in the
+ * message % \r \n become %25 %0D %0A; in property values also : and , become %3A and %2C. */
 #include "model.h"
 
 #include <stdlib.h>
@@ -28,14 +32,17 @@ static void escape(FILE *out, const char *s, int property)
 static void annotate(FILE *out, const struct group *g, const char *root)
 {
     const struct finding *f = g->occ[0];
-    const struct frame *at = report_first_user_frame(report_main_stack(f), 1);
+    const struct stack *ms = report_main_stack(f);
+    const struct frame *at = report_first_user_frame(ms, 1);
+    const struct pyframe *py = report_first_pyframe(ms, 1);
     fprintf(out, "::%s ", strcmp(f->severity, "warning") ? "error" : "warning");
-    if (at) {
-        char *norm = report_normalize(at->file);   /* "src/x/../y.c" is the file src/y.c */
+    if (at || py) {
+        /* "src/x/../y.c" is the file src/y.c; a Python file is relative to the process's cwd */
+        char *norm = at ? report_normalize(at->file) : report_pyframe_path(f, py);
         const char *rel = report_relative(norm, root);
         fputs("file=", out);
         escape(out, rel ? rel : norm, 1);
-        fprintf(out, ",line=%ld,", at->line);
+        fprintf(out, ",line=%ld,", at ? at->line : py->line);
         free(norm);
     }
     fputs("title=", out);
@@ -50,6 +57,19 @@ static void annotate(FILE *out, const struct group *g, const char *root)
         fputs("; reference cycle: ", out);
         escape(out, cycle, 0);
         free(cycle);
+    }
+    if (ms && ms->npyframes) {
+        const struct pyframe *in = &ms->pyframes[0];
+        fputs("; Python: ", out);
+        escape(out, in->file, 0);
+        if (in->line > 0)
+            fprintf(out, ":%ld", in->line);
+        fputs(" in ", out);
+        escape(out, in->function, 0);
+    }
+    if (f->test) {
+        fputs("; in test: ", out);
+        escape(out, f->test, 0);
     }
     fprintf(out, " (%zu occurrence%s in %zu process%s)\n", g->nocc, g->nocc == 1 ? "" : "s",
             g->nprocesses, g->nprocesses == 1 ? "" : "es");

@@ -2,7 +2,9 @@
  *
  * Contract: <testsuites> holds one <testsuite> per kind that has findings, in report_kinds
  * order; each group is a <testcase name="<fingerprint summary>" classname="<program
- * basename>"> with a <failure> whose body is the group's text report. Text is escaped for
+ * basename>"> with a <failure> whose body is the group's text report (with its Python frames
+ * and pytest test, text.c); a finding made while a pytest test ran also has
+ * <properties><property name="test" value="<test>"/></properties>. Text is escaped for
  * XML 1.0: markup characters as entities, control characters other than tab and newline
  * (which XML cannot carry) as '?'. */
 #include "model.h"
@@ -40,7 +42,13 @@ static void write_case(FILE *out, const struct merged *m, const struct group *g)
     xml_escape(out, f->fp_summary, 1);
     fputs("\" classname=\"", out);
     xml_escape(out, report_basename(f->report->program), 1);
-    fputs("\">\n      <failure type=\"", out);
+    fputs("\">\n", out);
+    if (f->test) {   /* as pytest's own record_property writes it */
+        fputs("      <properties>\n        <property name=\"test\" value=\"", out);
+        xml_escape(out, f->test, 1);
+        fputs("\"/>\n      </properties>\n", out);
+    }
+    fputs("      <failure type=\"", out);
     xml_escape(out, f->kind->id, 1);
     fputs("\" message=\"", out);
     xml_escape(out, f->message, 1);

@@ -160,10 +160,19 @@ static int load_frame(struct ctx *c, json_t *v, const char *path, struct frame *
     return 0;
 }
 
+static int load_pyframe(struct ctx *c, json_t *v, const char *path, struct pyframe *f)
+{
+    if (need_object(c, v, path) || get_str(c, v, path, "file", REQUIRED, &f->file) ||
+        get_int(c, v, path, "line", NULLABLE, 1, &f->line) ||
+        get_str(c, v, path, "function", REQUIRED, &f->function))
+        return -1;
+    return 0;
+}
+
 static int load_stack(struct ctx *c, json_t *v, const char *path, struct stack *s)
 {
     json_t *frames = NULL;
-    char sub[192];
+    char sub[224];   /* path (< 160) + ".python_frames[<20 digits>]" */
     if (need_object(c, v, path) || get_str(c, v, path, "label", REQUIRED, &s->label) ||
         get_int(c, v, path, "thread", NULLABLE, 0, &s->thread) ||
         get_typed(c, v, path, "frames", JSON_ARRAY, &frames))
@@ -175,6 +184,30 @@ static int load_stack(struct ctx *c, json_t *v, const char *path, struct stack *
         if (load_frame(c, json_array_get(frames, i), sub, &s->frames[i]))
             return -1;
     }
+    json_t *py = json_object_get(v, "python_frames");   /* optional: CPython frontend */
+    if (!py)
+        return 0;
+    if (!json_is_array(py))
+        return wrong(c, path, "python_frames", "an array", py);
+    s->npyframes = json_array_size(py);
+    s->pyframes = report_xcalloc(s->npyframes, sizeof *s->pyframes);
+    for (size_t i = 0; i < s->npyframes; i++) {
+        subpath(sub, sizeof sub, path, "python_frames", i);
+        if (load_pyframe(c, json_array_get(py, i), sub, &s->pyframes[i]))
+            return -1;
+    }
+    return 0;
+}
+
+/* The optional "test" (CPython frontend, under pytest): a string when present. */
+static int load_test(struct ctx *c, json_t *v, const char *path, struct finding *f)
+{
+    json_t *t = json_object_get(v, "test");
+    if (!t)
+        return 0;
+    if (!json_is_string(t))
+        return wrong(c, path, "test", "a string", t);
+    f->test = json_string_value(t);
     return 0;
 }
 
@@ -257,7 +290,7 @@ static int load_finding(struct ctx *c, json_t *v, const char *path, struct findi
         get_str(c, v, path, "message", REQUIRED, &f->message) ||
         get_hex(c, v, path, "address", REQUIRED, &f->address) ||
         get_str(c, v, path, "summary", REQUIRED, &f->summary) || load_object(c, v, path, f) ||
-        load_thread(c, v, path, f) || load_leak(c, v, path, f) ||
+        load_thread(c, v, path, f) || load_leak(c, v, path, f) || load_test(c, v, path, f) ||
         get_typed(c, v, path, "stacks", JSON_ARRAY, &stacks))
         return -1;
     if (strcmp(f->severity, "error") && strcmp(f->severity, "warning"))

@@ -36,6 +36,14 @@ static int starts_with(const char *s, const char *prefix)
     return strncmp(s, prefix, strlen(prefix)) == 0;
 }
 
+/* The CPython interpreter's modules, by the checker's rule (src/check/python/intercept.c,
+ * frame_is_interpreter): libpython*, or an executable named python* (Debian's python3.11 has
+ * libpython linked in). An extension module is a shared object: "python_ext.so" is not one. */
+static int is_interpreter(const char *m)
+{
+    return starts_with(m, "libpython") || (starts_with(m, "python") && !strstr(m, ".so"));
+}
+
 int report_is_user_frame(const struct frame *f)
 {
     if (!f->function || !f->function[0])
@@ -43,7 +51,27 @@ int report_is_user_frame(const struct frame *f)
     const char *m = report_basename(f->module);
     return !starts_with(m, "libwref") && !starts_with(m, "libc.so") &&
            !starts_with(m, "libc-") && !starts_with(m, "ld-linux") &&
-           !starts_with(m, "libpthread");
+           !starts_with(m, "libpthread") && !is_interpreter(m);
+}
+
+const struct pyframe *report_first_pyframe(const struct stack *s, int need_line)
+{
+    for (size_t i = 0; s && i < s->npyframes; i++) {
+        const struct pyframe *p = &s->pyframes[i];
+        if (p->file[0] && p->file[0] != '<' && (!need_line || p->line > 0))
+            return p;
+    }
+    return NULL;
+}
+
+char *report_pyframe_path(const struct finding *f, const struct pyframe *p)
+{
+    if (p->file[0] == '/' || !f->report || !f->report->cwd || f->report->cwd[0] != '/')
+        return report_normalize(p->file);
+    char *joined = report_join(f->report->cwd, p->file);
+    char *norm = report_normalize(joined);
+    free(joined);
+    return norm;
 }
 
 const struct stack *report_main_stack(const struct finding *f)
@@ -78,8 +106,10 @@ void report_free(struct report *r)
         return;
     for (size_t i = 0; i < r->nfindings; i++) {
         struct finding *f = &r->findings[i];
-        for (size_t j = 0; j < f->nstacks; j++)
+        for (size_t j = 0; j < f->nstacks; j++) {
             free(f->stacks[j].frames);
+            free(f->stacks[j].pyframes);
+        }
         free(f->stacks);
         free(f->cycle);
         free(f->fp_summary);

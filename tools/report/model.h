@@ -33,11 +33,19 @@ struct frame {
     int inlined;
 };
 
+/* A Python frame (CPython frontend: a stack's python_frames, innermost first). */
+struct pyframe {
+    const char *file, *function;
+    long line;   /* -1: null */
+};
+
 struct stack {
     const char *label;   /* "where" or a history label */
     long thread;         /* T<n>; -1: null */
     struct frame *frames;
     size_t nframes;
+    struct pyframe *pyframes;   /* npyframes 0 when the stack has none */
+    size_t npyframes;
 };
 
 struct kind {
@@ -55,6 +63,7 @@ struct finding {
     const struct kind *kind;
     const char *severity;     /* "error" or "warning" */
     const char *message, *address, *summary;
+    const char *test;         /* the pytest test that was running, or NULL */
     int has_object;
     const char *type;         /* object fields, when has_object */
     long serial, size;
@@ -124,9 +133,16 @@ extern const size_t report_nkinds;
 const struct kind *report_find_kind(const char *id);
 /* Returns the last path component of `path` ("" for NULL). */
 const char *report_basename(const char *path);
-/* A frame of user code: it has a function, and its module is not libwref*, libc, ld-linux or
- * libpthread. */
+/* A frame of user code: it has a function, and its module is not libwref*, libc, ld-linux,
+ * libpthread or the CPython interpreter (libpython*, or an executable python*: the checker's
+ * own rule), so that an extension's bug is named after the extension. */
 int report_is_user_frame(const struct frame *f);
+/* The innermost Python frame of `s` with a real file (not "<frozen ...>", "<string>"); with
+ * `need_line`, the innermost that also has a line. NULL if none. */
+const struct pyframe *report_first_pyframe(const struct stack *s, int need_line);
+/* The file of Python frame `p` of finding `f`, normalized and, when relative, joined to the
+ * process's cwd (where CPython resolved it). Malloc'ed. */
+char *report_pyframe_path(const struct finding *f, const struct pyframe *p);
 /* The stack a finding is located by: "where" when present, else the first; NULL if none. */
 const struct stack *report_main_stack(const struct finding *f);
 /* The first user frame of `s` (NULL if none); with `need_line`, the first that also has a

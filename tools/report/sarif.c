@@ -3,10 +3,13 @@
  *
  * Contract: one run; tool.driver "wref-check" with one rule per kind of report_kinds (id =
  * kind); one result per group: level from the finding's severity, location = the first user
- * frame with file and line of the main stack, relatedLocations = the first such frame of each
- * other stack (message = its label), stacks = every stack, partialFingerprints
+ * frame with file and line of the main stack, else (CPython frontend) its innermost Python
+ * frame with file and line (a relative file joined to the process's cwd), relatedLocations =
+ * the same for each other stack (message = its label), stacks = every stack, each followed by
+ * a stack "<label>: Python frames" when it has Python frames, partialFingerprints
  * {"wrefFingerprint/v1": fingerprint}, counts in properties; a leak's reference cycle, with
- * its type names, ends the message and is properties.cycle.
+ * its type names, ends the message and is properties.cycle; the pytest test that was running
+ * is properties.test.
  * Artifact URIs: every file path is normalized first (report_normalize: no "." or ".."
  * segment, no "//"). Under --source-root: relative to it with uriBaseId SRCROOT; other
  * absolute paths: file:// URIs; relative paths: relative references, except one that still
@@ -118,6 +121,58 @@ static json_t *frame_location(const struct frame *f, const char *root)
     return loc;
 }
 
+/* A physicalLocation for Python frame `p` of `f` (its file joined to the process's cwd); NULL
+ * for a file that is not one ("<frozen ...>", "<string>") or cannot be a URI. */
+static json_t *py_physical(const struct finding *f, const struct pyframe *p, const char *root)
+{
+    if (!p->file[0] || p->file[0] == '<')
+        return NULL;
+    char *path = report_pyframe_path(f, p);
+    struct frame as_c = {.file = path, .line = p->line, .function = p->function};
+    json_t *phys = physical(&as_c, root);
+    free(path);
+    return phys;
+}
+
+/* The location of a stack's C frame with a file and line, else of its Python frame with one
+ * (the CPython frontend's findings without an extension frame); NULL when it has neither. */
+static json_t *stack_physical(const struct finding *f, const struct stack *s, const char *root)
+{
+    const struct frame *c = report_first_user_frame(s, 1);
+    const struct pyframe *py = c ? NULL : report_first_pyframe(s, 1);
+    return c ? physical(c, root) : py ? py_physical(f, py, root) : NULL;
+}
+
+/* The stack's Python frames as a stack of their own, innermost first ("<label>: Python frames"). */
+static json_t *sarif_pystack(const struct finding *f, const struct stack *s, const char *root)
+{
+    json_t *frames = json_array();
+    for (size_t i = 0; i < s->npyframes; i++) {
+        const struct pyframe *p = &s->pyframes[i];
+        json_t *loc = json_object();
+        json_t *phys = py_physical(f, p, root);
+        if (phys)
+            json_object_set_new(loc, "physicalLocation", phys);
+        json_object_set_new(loc, "logicalLocations", json_pack("[{s:s,s:s}]", "name", p->function, "kind", "function"));
+        char *where = NULL;
+        if ((p->line > 0 ? asprintf(&where, "%s:%ld in %s", p->file, p->line, p->function)
+                         : asprintf(&where, "%s in %s", p->file, p->function)) < 0)
+            where = NULL;
+        json_object_set_new(loc, "message", text_message(where ? where : p->function));
+        free(where);
+        json_t *fr = json_pack("{s:o}", "location", loc);
+        if (s->thread >= 0)
+            json_object_set_new(fr, "threadId", json_integer(s->thread));
+        json_array_append_new(frames, fr);
+    }
+    char *label = NULL;
+    if (asprintf(&label, "%s: Python frames", s->label) < 0)
+        label = NULL;
+    json_t *st = json_pack("{s:o,s:o}", "message", text_message(label ? label : s->label), "frames", frames);
+    free(label);
+    return st;
+}
+
 static json_t *sarif_stack(const struct stack *s, const char *root)
 {
     json_t *frames = json_array();
@@ -165,10 +220,9 @@ static json_t *related(const struct finding *f, const struct stack *main_stack, 
 {
     json_t *a = json_array();
     for (size_t i = 0; i < f->nstacks; i++) {
-        const struct frame *fr = report_first_user_frame(&f->stacks[i], 1);
-        if (&f->stacks[i] == main_stack || !fr)
+        if (&f->stacks[i] == main_stack)
             continue;
-        json_t *phys = physical(fr, root);
+        json_t *phys = stack_physical(f, &f->stacks[i], root);
         if (!phys)
             continue;
         json_array_append_new(a, json_pack("{s:I,s:o,s:o}", "id", (json_int_t)json_array_size(a),
@@ -182,19 +236,21 @@ static json_t *result(const struct group *g, const char *root)
 {
     const struct finding *f = g->occ[0];
     const struct stack *ms = report_main_stack(f);
-    const struct frame *at = report_first_user_frame(ms, 1);
     char *text = NULL, *cycle = report_cycle_text(f);
     if (asprintf(&text, "%s: %s%s%s", f->fp_summary, f->message, cycle ? "; reference cycle: " : "",
                  cycle ? cycle : "") < 0)
         text = NULL;
     json_t *stacks = json_array();
-    for (size_t i = 0; i < f->nstacks; i++)
+    for (size_t i = 0; i < f->nstacks; i++) {
         json_array_append_new(stacks, sarif_stack(&f->stacks[i], root));
+        if (f->stacks[i].npyframes)
+            json_array_append_new(stacks, sarif_pystack(f, &f->stacks[i], root));
+    }
     json_t *r = json_pack("{s:s,s:I,s:s,s:o}", "ruleId", f->kind->id, "ruleIndex",
                           (json_int_t)(f->kind - report_kinds), "level", f->severity, "message",
                           text_message(text ? text : f->message));
     free(text);
-    json_t *at_phys = at ? physical(at, root) : NULL;
+    json_t *at_phys = ms ? stack_physical(f, ms, root) : NULL;
     if (at_phys)
         json_object_set_new(r, "locations", json_pack("[{s:o}]", "physicalLocation", at_phys));
     json_object_set_new(r, "partialFingerprints", json_pack("{s:s}", "wrefFingerprint/v1", f->fingerprint));
@@ -209,6 +265,8 @@ static json_t *result(const struct group *g, const char *root)
                                                        (json_int_t)f->serial, "size", (json_int_t)f->size));
     if (cycle)
         json_object_set_new(props, "cycle", json_string(cycle));
+    if (f->test)
+        json_object_set_new(props, "test", json_string(f->test));
     free(cycle);
     json_object_set_new(r, "properties", props);
     return r;

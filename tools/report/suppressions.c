@@ -2,8 +2,10 @@
  *
  * Contract: per group, a comment line "# <fingerprint summary> (N occurrence(s))" then one
  * entry, the narrowest that matches: "kind:type=TypeName:frame=function" (the object's type
- * and the top user frame of the main stack), "kind:function" without an object,
- * "kind:type=TypeName" without a user frame, or "kind:*" when there is neither. Glob
+ * and the top user frame of the main stack, an interpreter frame never: model.c), else its
+ * innermost Python frame's function (the checker matches Python frames' functions too),
+ * "kind:function" without an object, "kind:type=TypeName" without either frame, or "kind:*"
+ * when there is nothing. Glob
  * characters in names are escaped with '\\'. The syntax is the checker's
  * suppressions file (docs/report-tool.md). Duplicate entries are printed once. */
 #include "model.h"
@@ -33,13 +35,16 @@ static const char *glob_literal(const char *s, char *out, size_t cap)
 /* Writes the entry for `f` into buf. */
 static void entry(const struct finding *f, char *buf, size_t cap)
 {
-    const struct frame *top = report_first_user_frame(report_main_stack(f), 0);
+    const struct stack *ms = report_main_stack(f);
+    const struct frame *top = report_first_user_frame(ms, 0);
+    const struct pyframe *py = top ? NULL : report_first_pyframe(ms, 0);
+    const char *function = top ? top->function : py ? py->function : NULL;
     char t[200], fn[200];
-    if (top && f->has_object)
+    if (function && f->has_object)
         snprintf(buf, cap, "%s:type=%s:frame=%s", f->kind->id, glob_literal(f->type, t, sizeof t),
-                 glob_literal(top->function, fn, sizeof fn));
-    else if (top)
-        snprintf(buf, cap, "%s:%s", f->kind->id, top->function);
+                 glob_literal(function, fn, sizeof fn));
+    else if (function)
+        snprintf(buf, cap, "%s:%s", f->kind->id, glob_literal(function, fn, sizeof fn));
     else if (f->has_object)
         snprintf(buf, cap, "%s:type=%s", f->kind->id, f->type);
     else

@@ -2,10 +2,12 @@
  *
  * Contract: one block per group, in first-occurrence order: a header line
  * "[i/n] <kind> in f (file) < ...", a line "<severity>: N occurrence(s) in M process(es)", the
- * first occurrence's object, message, every stack and its reference cycle with type names
- * ("reference cycle: Node#1 -> Node#2 -> Node#1") ("function file:line (module+offset)",
- * files relative to --source-root when under it), then one closing "TOTAL:" line. Colours
- * (ANSI) only when o->color. */
+ * first occurrence's object, message, the pytest test that was running ("in test: ..."; CPython
+ * frontend), every stack ("function file:line (module+offset)", then its Python frames as the
+ * checker prints them: "Python frames:" and "#0 file:line in function") and its reference cycle
+ * with type names ("reference cycle: Node#1 -> Node#2 -> Node#1"), files relative to
+ * --source-root when under it, then one closing "TOTAL:" line. Colours (ANSI) only when
+ * o->color. */
 #include "model.h"
 
 #include <stdlib.h>
@@ -42,7 +44,29 @@ static void print_frame(FILE *out, const struct frame *f, size_t i, const char *
     fputc('\n', out);
 }
 
-static void print_stack(FILE *out, const struct stack *s, const char *root, const struct palette *p)
+/* The stack's Python frames after its C frames, as the checker's text report has them:
+ * "Python frames:" then "#0 file:line in function", innermost first (file relative to
+ * --source-root when under it, ":line" left out when null). */
+static void print_pyframes(FILE *out, const struct finding *f, const struct stack *s, const char *root,
+                           const struct palette *p)
+{
+    if (!s->npyframes)
+        return;
+    fputs("      Python frames:\n", out);
+    for (size_t i = 0; i < s->npyframes; i++) {
+        const struct pyframe *py = &s->pyframes[i];
+        char *path = root ? report_pyframe_path(f, py) : NULL;
+        const char *rel = report_relative(path, root);
+        fprintf(out, "        #%zu %s", i, rel ? rel : py->file);
+        if (py->line > 0)
+            fprintf(out, ":%ld", py->line);
+        fprintf(out, " in %s%s%s\n", p->func, py->function, p->reset);
+        free(path);
+    }
+}
+
+static void print_stack(FILE *out, const struct finding *f, const struct stack *s, const char *root,
+                        const struct palette *p)
 {
     if (s->thread >= 0)
         fprintf(out, "    %s, thread T%ld:\n", s->label, s->thread);
@@ -50,6 +74,7 @@ static void print_stack(FILE *out, const struct stack *s, const char *root, cons
         fprintf(out, "    %s:\n", s->label);
     for (size_t i = 0; i < s->nframes; i++)
         print_frame(out, &s->frames[i], i, root, p);
+    print_pyframes(out, f, s, root, p);
 }
 
 static void print_group(FILE *out, const struct group *g, size_t index, size_t n,
@@ -68,8 +93,10 @@ static void print_group(FILE *out, const struct group *g, size_t index, size_t n
         fprintf(out, "    on %s#%ld at %s (%ld-byte object)\n", f->type, f->serial,
                 f->object_address, f->size);
     fprintf(out, "    %s\n", f->message);
+    if (f->test)
+        fprintf(out, "    in test: %s\n", f->test);
     for (size_t i = 0; i < f->nstacks; i++)
-        print_stack(out, &f->stacks[i], root, p);
+        print_stack(out, f, &f->stacks[i], root, p);
     char *cycle = report_cycle_text(f);
     if (cycle)
         fprintf(out, "    reference cycle: %s\n", cycle);
