@@ -19,7 +19,7 @@
 #include "core.h"
 #include "options.h"
 #include "registry.h"
-
+#include "stats.h"
 
 /* The fields wref__borrow_unchanged reads without the lock: stored atomically (relaxed; the
  * lock orders the writers). */
@@ -116,6 +116,7 @@ void wref__borrow_stats_print(void)
     size_t v[WREF__BSTAT_COUNT];
     for (int i = 0; i < WREF__BSTAT_COUNT; i++)
         v[i] = __atomic_load_n(&stats[i], __ATOMIC_RELAXED);
+    v[WREF__BSTAT_BORROWS] += (size_t)wref__stat_get(WREF__STAT_BORROWS);   /* the per-thread count */
     /* the checker's own line shape, like verbosity=1's "active (pid N)" */
     wref__checker_warn(NULL,
                        "borrows: %zu recorded, %zu replaced (a third borrowing thread), %zu destroyed object(s) "

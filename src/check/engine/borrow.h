@@ -44,7 +44,8 @@ static inline bool wref__borrow_unchanged(const wref__rec *r, unsigned tno, wref
 int wref__borrow_pick(const wref__rec_copy *r, unsigned tno, int *other);
 /* Statistics (printed at exit with verbosity>=1). */
 enum wref__borrow_stat {
-    WREF__BSTAT_BORROWS,      /* borrows recorded */
+    WREF__BSTAT_BORROWS,      /* borrows recorded: printed as stats.h's WREF__STAT_BORROWS
+                                 (bumped once per borrow, per thread) plus what is added here */
     WREF__BSTAT_REPLACED,     /* a third thread's borrow replaced the oldest borrower slot */
     WREF__BSTAT_PINNED,       /* destroyed objects kept beyond the quarantine for a borrow */
     WREF__BSTAT_PIN_BYTES,    /* ... their bytes now */

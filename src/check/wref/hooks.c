@@ -206,8 +206,7 @@ void wref__hook_borrow(wref_object *ob, wref_object *ref)
     const wref__rec *r = wref__registry_peek_inline(ob);
     if (!r || !wref__borrow_unchanged(r, e.tno, e.stack))
         wref__registry_with(ob, add_borrower, &e);
-    wref__borrow_stat_add(WREF__BSTAT_BORROWS, 1);
-    wref__stat_add(WREF__STAT_BORROWS, 1);
+    wref__stat_add(WREF__STAT_BORROWS, 1);   /* also borrow.c's "N recorded" (WREF__BSTAT_BORROWS) */
 }
 
 /* ---- uses ------------------------------------------------------------------------------------ */
