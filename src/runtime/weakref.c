@@ -141,11 +141,12 @@ static int weakref_traverse(wref_object *self, wref_visit_fn visit, void *arg)
  * allocated; its count says whether it is alive. */
 static inline wref_object *strong_referent_locked(wref__weakref *w)
 {
-    wref__lock(w->stripe);
+    uint32_t stripe = w->stripe;   /* immutable: read once, not again after the acquire */
+    wref__lock(stripe);
     wref_object *ob = w->referent;
     if (ob && !wref__try_incref(ob))
         ob = NULL;
-    wref__unlock(w->stripe);
+    wref__unlock(stripe);
     return ob;
 }
 
@@ -442,10 +443,11 @@ int wref_get_ref(wref_object *ref, wref_object **pobj)
  * read section, which keeps its memory valid while its count is read. */
 static inline wref_object *alive_referent_locked(wref__weakref *w)
 {
-    wref__lock(w->stripe);
+    uint32_t stripe = w->stripe;   /* immutable: read once */
+    wref__lock(stripe);
     wref_object *ob = w->referent;
     bool alive = ob && wref__load_count(ob) > 0;
-    wref__unlock(w->stripe);
+    wref__unlock(stripe);
     return alive ? ob : NULL;
 }
 

@@ -196,16 +196,23 @@ static int add_borrower(wref__rec *r, void *arg)
     return 0;
 }
 
+static __attribute__((noinline)) void borrow_locked(wref_object *ob, unsigned tno, wref__stack_id stack)
+{
+    struct borrow_event e = {tno, stack};
+    wref__registry_with(ob, add_borrower, &e);
+}
+
 /* ob was alive when the runtime looked; if it died since, the borrow is recorded on its
  * (quarantined) record all the same: the program holds a dangling pointer from the start. */
 void wref__hook_borrow(wref_object *ob, wref_object *ref)
 {
     (void)ref;
-    struct borrow_event e = {wref__thread_no(), wref__capture()};
+    unsigned tno = wref__thread_no();
+    wref__stack_id stack = wref__capture();
     /* a borrow repeated by this thread from the same place changes nothing: no lock */
     const wref__rec *r = wref__registry_peek_inline(ob);
-    if (!r || !wref__borrow_unchanged(r, e.tno, e.stack))
-        wref__registry_with(ob, add_borrower, &e);
+    if (!r || !wref__borrow_unchanged(r, tno, stack))
+        borrow_locked(ob, tno, stack);
     wref__stat_add(WREF__STAT_BORROWS, 1);   /* also borrow.c's "N recorded" (WREF__BSTAT_BORROWS) */
 }
 
