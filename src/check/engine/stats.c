@@ -53,9 +53,13 @@ __attribute__((constructor)) static void stats_init(void)
  * own; the interrupted claim then keeps its own and the handler's stays in use, counts
  * included. pthread_setspecific of a key made at load time (one of the first 32) only stores
  * into the thread's descriptor (glibc), so it is safe here. */
+static __thread unsigned char pool_was_full __attribute__((tls_model("initial-exec")));
+
 void wref__stat_add_slow(enum wref__stat s, uint64_t n)
 {
-    for (int i = 0; i < POOL; i++) {
+    /* A thread that found the pool full once adds to the shared cells from then on: no scan of
+     * the pool on each of its adds. */
+    for (int i = 0; !pool_was_full && i < POOL; i++) {
         int free_ = 0;
         if (__atomic_load_n(&pool[i].in_use, __ATOMIC_RELAXED) == 0 &&
             __atomic_compare_exchange_n(&pool[i].in_use, &free_, 1, false, __ATOMIC_ACQUIRE, __ATOMIC_RELAXED)) {
@@ -67,6 +71,7 @@ void wref__stat_add_slow(enum wref__stat s, uint64_t n)
             return;
         }
     }
+    pool_was_full = 1;
     __atomic_fetch_add(&shared[s], n, __ATOMIC_RELAXED);   /* no block free: the shared fallback */
 }
 
