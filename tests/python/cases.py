@@ -116,6 +116,19 @@ def case_dangling_weakref(ok=False):
     print("survived")
 
 
+def weakly_referenced(cls):
+    return weakref.ref(cls())  # @dwp_ref
+
+
+def case_dangling_weakref_py(ok=False):
+    """gh-108295's shape: the weakref is made in Python code (no interposer sees it) and the
+    Leaky dies at once; nothing was borrowed or weakly referenced from C. Tidy is the twin."""
+    ref = weakly_referenced(vb.Tidy if ok else vb.Leaky)  # @dwp_call
+    print("referent gone:", ref() is None)
+    del ref
+    print("survived")
+
+
 def case_get_ref_ok():
     """The SIP/Cython/pythoncapi-compat pattern, many times: never a finding."""
     objs = [Victim(str(i)) for i in range(100)]

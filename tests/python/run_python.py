@@ -123,6 +123,17 @@ CASES = {
                             [p("case_dangling_weakref", "dw_ref")] + MAIN, False),
         CREATED: (CREATED_C, [p("case_dangling_weakref", "dw_new")] + MAIN, False),
         "what": "a victim_borrow.Leaky was freed while weakrefs still point at it"},
+    # The same bug with the weakref made in Python (nobody watched the object): reported at the
+    # free all the same; "weakref created" is where the weakref's block was allocated.
+    "dangling_weakref_py": {
+        "kind": "dangling-weakref", "type": "victim_borrow.Leaky", "labels": ["where", "weakref created", CREATED],
+        "where": ([c("py_object_free_hook"), c("leaky_dealloc")], [p("weakly_referenced", "dwp_ref"),
+                  p("case_dangling_weakref_py", "dwp_call")] + MAIN, False),
+        "weakref created": ([c("py_object_malloc_hook"), PY], [p("weakly_referenced", "dwp_ref"),
+                            p("case_dangling_weakref_py", "dwp_call")] + MAIN, False),
+        CREATED: (CREATED_C, [p("weakly_referenced", "dwp_ref"), p("case_dangling_weakref_py", "dwp_call")] + MAIN,
+                  False),
+        "what": "a victim_borrow.Leaky was freed while weakrefs still point at it"},
     # Weakref callbacks registered from C. The callback-error and callback-suppressed reports
     # are made where the referent is being destroyed; callback-never-ran at exit (no "where").
     "callback_error": {
@@ -170,12 +181,16 @@ CASES = {
 SUMMARIES = {"callback": "dangling-borrow in use_after_callback", "eq": "dangling-borrow in use_after_eq",
              "thread": "dangling-borrow in use_after_gil_release", "late_incref": "dangling-borrow in incref_too_late",
              "rebound": "dangling-borrow in use_kept",
-             "dangling_weakref": "dangling-weakref in leaky_dealloc", "callback_error": "callback-error in subscribe_proxy",
+             "dangling_weakref": "dangling-weakref in leaky_dealloc",
+             "dangling_weakref_py": "dangling-weakref in leaky_dealloc", "callback_error": "callback-error in subscribe_proxy",
              "never_ran": "callback-never-ran in subscribe", "use_after_clear": "use-after-clear in cache_raw",
              "weakref_dying": "use-after-clear in on_death_weakref",
              "suppressed": "callback-suppressed in fast_dealloc"}
 CLEAN = {"callback_ok", "eq_ok", "thread_ok", "late_incref_ok", "get_ref_ok", "tracemalloc_ok", "dangling_weakref_ok",
-         "callbacks_ok"}
+         "dangling_weakref_py_ok", "callbacks_ok"}
+# Cases where nothing is borrowed or weakly referenced from C: the frontend's weakref-list line
+# must show the free of a weakly referenced object checked (and for the victim, found) instead.
+UNWATCHED = {"dangling_weakref_py", "dangling_weakref_py_ok"}
 
 FRAME = re.compile(r"^    #(\d+) 0x[0-9a-f]+ in (\S+)(?: (\S+):(\d+))? \((.+)\+0x[0-9a-f]+\)$")
 PYFRAME = re.compile(r"^    #(\d+) (.+):(\d+) in (.+)$")
@@ -323,7 +338,12 @@ def main():
     errors = []
     stats = re.search(r"python frontend: CPython \S+: (\d+) borrows from PyWeakref_GetObject, (\d+) objects watched, "
                       r"(\d+) freed while watched", proc.stderr)
-    if not stats or int(stats.group(2)) < 1 or (int(stats.group(3)) < 1 and a.case != "never_ran"):
+    lists = re.search(r"python frontend: weakref lists: (\d+) checked at the free of an unwatched object, (\d+) found "
+                      r"not empty", proc.stderr)
+    if a.case in UNWATCHED:
+        if not lists or int(lists.group(1)) < 1 or int(lists.group(2)) != (0 if a.case in CLEAN else 1):
+            errors.append("the weakref-list statistics line is missing or shows no check (or a wrong count found)")
+    elif not stats or int(stats.group(2)) < 1 or (int(stats.group(3)) < 1 and a.case != "never_ran"):
         errors.append("the frontend's statistics line is missing or shows no watched object or no watched free")
 
     if a.case in CLEAN:
@@ -358,7 +378,7 @@ def main():
                 errors.append(f"SUMMARY: {f.get('summary')!r}, expected {SUMMARIES[a.case]!r}")
             if list(f["stacks"]) != exp["labels"]:
                 errors.append(f"stacks: {list(f['stacks'])}, expected {exp['labels']}")
-            if a.case == "dangling_weakref" and "survived" not in proc.stdout:
+            if a.case.startswith("dangling_weakref") and "survived" not in proc.stdout:
                 errors.append("the process did not survive touching the dangling weakref")
             for label in exp["labels"]:
                 st = f["stacks"].get(label)

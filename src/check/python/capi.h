@@ -31,6 +31,7 @@ typedef struct py_object {
 #define PY_TPFLAGS_MANAGED_DICT (1UL << 4)      /* 3.11+ */
 #define PY_TPFLAGS_HAVE_GC (1UL << 14)
 #define PY_TPFLAGS_HEAPTYPE (1UL << 9)
+#define PY_TPFLAGS_READY (1UL << 12)
 #define PY_TPFLAGS_HAVE_VERSION_TAG (1UL << 18)   /* Py_TPFLAGS_DEFAULT in 3.9 (always set since 3.10) */
 #define PY_TPFLAGS_TYPE_SUBCLASS (1UL << 31)
 

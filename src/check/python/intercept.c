@@ -96,6 +96,7 @@ static void start(void)
     pthread_atfork(fork_prepare, fork_parent, fork_child);   /* before the allocator hook takes a lock */
     wref__py_alloc_install();
     wref__py_wide_init();
+    wref__py_weaklists_init();
     wref__py_active = true;
     if (wref__py.weakref_get_object) {   /* else each call aborts with its message */
         start_state = STARTED;
@@ -283,6 +284,7 @@ static void python_exit(void)
     wref__py_callbacks_exit();
     wref__py_objects_exit();
     wref__py_wide_stats();
+    wref__py_weaklists_stats();
     wref__py_origins_stats();
     if (wref__opt.verbosity >= 1) {
         size_t watched, tombstones, dropped, registered, errors, suppressed;

@@ -312,25 +312,75 @@ static void tombstone(wref__py_rec *r)
     in_frontend--;
 }
 
+/* The record of o in the unwatched block p, freed with a non-empty weakref list
+ * (weaklists.c), made now and put in the tables as a tombstone's (so that a use through those
+ * weakrefs names it), with its create stack and, as its "weakref created" stack, where the
+ * list's head was allocated; NULL when out of memory. */
+static __attribute__((noinline)) wref__py_rec *weaklisted(uintptr_t p, py_object *o, const wref__py_weaklist *wl)
+{
+    in_frontend++;
+    wref__py_rec c = {0};   /* the stacks, found before the lock: may allocate (forwarded) */
+    c.why_create = (uint8_t)wref__py_origin_get(p, &c.st_create, &c.py_create, &c.tno_create);
+    c.why_weakref = (uint8_t)wref__py_origin_get(wl->head_block, &c.st_borrow, &c.py_borrow, &c.tno_borrow);
+    pthread_mutex_lock(&tab.lock);
+    wref__py_rec *r = find_block(p) || find_obj((uintptr_t)o) ? NULL : rec_new();
+    if (r) {
+        STORE(r->obj, (uintptr_t)o);
+        STORE(r->block, p);
+        r->serial = ++tab.next_serial;
+        ssize_t basic = *(ssize_t *)((char *)o->ob_type + PY_TP_BASICSIZE_OFFSET);
+        r->size = (uint32_t)(basic + (ssize_t)((uintptr_t)o - p));
+        STORE(r->state, WREF__PY_TOMBSTONE);   /* never counted as watched */
+        STORE(r->how, WREF__PY_WEAKLISTED);
+        r->weaklist = wl->wl;
+        wref__py_type_name(o->ob_type, r->type_name, sizeof r->type_name);
+        STORE(r->borrow_stacks, wref__py_stacks_pack(c.st_borrow, c.py_borrow));
+        STORE(r->tno_borrow, c.tno_borrow);
+        r->why_weakref = c.why_weakref;
+        r->st_create = c.st_create, r->py_create = c.py_create, r->tno_create = c.tno_create;
+        r->why_create = c.why_create;
+        STORE(r->next_block, tab.by_block[slot(p)]);
+        __atomic_store_n(&tab.by_block[slot(p)], r, __ATOMIC_RELEASE);
+        STORE(r->next_obj, by_obj[slot(r->obj)]);
+        __atomic_store_n(&by_obj[slot(r->obj)], r, __ATOMIC_RELEASE);
+    }
+    pthread_mutex_unlock(&tab.lock);
+    in_frontend--;
+    return r;
+}
+
+/* The free of a block that may be watched (some object is): its record, now a tombstone's. */
+static __attribute__((noinline)) wref__py_rec *watched_free(void *p)
+{
+    if (block_absent((uintptr_t)p, __atomic_load_n(&wref__py_generation, __ATOMIC_ACQUIRE)))
+        return NULL;
+    pthread_mutex_lock(&tab.lock);
+    wref__py_rec *r = tab.watched ? find_block((uintptr_t)p) : NULL;
+    if (r && r->state == WREF__PY_WATCHED) {
+        gen_begin();
+        STORE(r->state, WREF__PY_TOMBSTONE);
+        STORE(tab.watched, tab.watched - 1);
+        gen_end();
+    } else {
+        r = NULL;
+    }
+    pthread_mutex_unlock(&tab.lock);
+    return r;
+}
+
 static void py_object_free_hook(void *ctx, void *p)
 {
     (void)ctx;
-    if (p && (LOAD(tab.watched) || wref__py_wide) && !in_frontend) {
-        wref__py_rec *r = NULL;
-        if (LOAD(tab.watched) &&
-            !block_absent((uintptr_t)p, __atomic_load_n(&wref__py_generation, __ATOMIC_ACQUIRE))) {
-            pthread_mutex_lock(&tab.lock);
-            r = tab.watched ? find_block((uintptr_t)p) : NULL;
-            if (r && r->state == WREF__PY_WATCHED) {
-                gen_begin();
-                STORE(r->state, WREF__PY_TOMBSTONE);
-                STORE(tab.watched, tab.watched - 1);
-                gen_end();
-            } else {
-                r = NULL;
-            }
-            pthread_mutex_unlock(&tab.lock);
-        }
+    wref__py_weaklist wl;
+    if (!p) {
+    } else if (__builtin_expect(in_frontend, 0)) {   /* the frontend's own frees: the type cache only */
+        if (wref__py_weaklists)
+            (void)wref__py_weaklisted((uintptr_t)p, &wl);
+    } else {
+        wref__py_rec *r = LOAD(tab.watched) ? watched_free(p) : NULL;
+        py_object *o;
+        if (!r && wref__py_weaklists && (o = wref__py_weaklisted((uintptr_t)p, &wl)))
+            r = weaklisted((uintptr_t)p, o, &wl);   /* freed with weakrefs still pointing at it */
         if (!r && wref__py_wide) {   /* python_watch=all: any dead object (wide.c) */
             in_frontend++;
             r = wref__py_wide_record(p);
