@@ -154,6 +154,17 @@ def case_tracemalloc_ok():
     print("tracemalloc ok")
 
 
+def case_tracemalloc_stop(ok=False):
+    """tracemalloc started before the checker (PYTHONTRACEMALLOC=5), so the checker's allocator
+    hook wraps tracemalloc's; tracemalloc.stop() restores the allocator tracemalloc saved, which
+    drops the checker's hook. The callback victim after it must still be found (the hook is
+    installed again at its borrow, so the Victim's allocation, before it, has no create stack)."""
+    import tracemalloc
+    assert tracemalloc.is_tracing(), "run with PYTHONTRACEMALLOC=5"
+    tracemalloc.stop()
+    case_callback()  # @tms_call
+
+
 def failing(ref):
     raise ValueError("cache index is corrupt")
 

@@ -177,10 +177,24 @@ CASES = {
         "what": "PyUnstable_Object_ClearWeakRefsNoCallbacks cleared a weakref to a victim_borrow.Fast whose callback "
                 "was registered from C with PyWeakref_NewRef: the callback never runs"},
 }
+# The callback victim run by case_tracemalloc_stop (after tracemalloc.stop() dropped the
+# checker's allocator hook): the same report, one more Python frame in each stack.
+def _under(stack, fn, marker):
+    return stack if stack is None else stack[:-len(MAIN)] + [p(fn, marker)] + MAIN
+
+
+# On Debian's 3.11 the Victim was allocated while the hook was off: its create stack is "not
+# recorded". A shared libpython's own weakref calls (interposed) install it again earlier.
+CASES["tracemalloc_stop"] = dict(CASES["callback"], labels=["where", "borrowed", DESTROYED],
+                                 labels_alt=["where", "borrowed", DESTROYED, CREATED])
+for _label in ("where", "borrowed", DESTROYED, CREATED):
+    _c, _py, _pre = CASES["callback"][_label]
+    CASES["tracemalloc_stop"][_label] = (_c, _under(_py, "case_tracemalloc_stop", "tms_call"), _pre)
+
 # Expected SUMMARY lines: the extension's function, not the interpreter's (nor libc's).
 SUMMARIES = {"callback": "dangling-borrow in use_after_callback", "eq": "dangling-borrow in use_after_eq",
              "thread": "dangling-borrow in use_after_gil_release", "late_incref": "dangling-borrow in incref_too_late",
-             "rebound": "dangling-borrow in use_kept",
+             "rebound": "dangling-borrow in use_kept", "tracemalloc_stop": "dangling-borrow in use_after_callback",
              "dangling_weakref": "dangling-weakref in leaky_dealloc",
              "dangling_weakref_py": "dangling-weakref in leaky_dealloc", "callback_error": "callback-error in subscribe_proxy",
              "never_ran": "callback-never-ran in subscribe", "use_after_clear": "use-after-clear in cache_raw",
@@ -237,6 +251,10 @@ def parse(text):
             if m:
                 stack["py"].append((m.group(4), m.group(2), int(m.group(3))))
     return findings
+
+
+def tracemalloc_off_line():
+    return "the object allocator hook was removed (tracemalloc.stop() after PYTHONTRACEMALLOC"
 
 
 def is_interp(module):
@@ -376,11 +394,16 @@ def main():
                 errors.append(f"the program's stderr lacks {exp['stderr']!r}")
             if a.case in SUMMARIES and f.get("summary") != SUMMARIES[a.case]:
                 errors.append(f"SUMMARY: {f.get('summary')!r}, expected {SUMMARIES[a.case]!r}")
-            if list(f["stacks"]) != exp["labels"]:
+            labels = exp["labels"]
+            if list(f["stacks"]) == exp.get("labels_alt"):
+                labels = exp["labels_alt"]
+            if list(f["stacks"]) != labels:
                 errors.append(f"stacks: {list(f['stacks'])}, expected {exp['labels']}")
             if a.case.startswith("dangling_weakref") and "survived" not in proc.stdout:
                 errors.append("the process did not survive touching the dangling weakref")
-            for label in exp["labels"]:
+            if a.case == "tracemalloc_stop" and tracemalloc_off_line() not in proc.stderr and labels == exp["labels"]:
+                errors.append("no line saying that the allocator hook was installed again")
+            for label in labels:
                 st = f["stacks"].get(label)
                 if not st:
                     continue

@@ -76,6 +76,10 @@ extern bool wref__py_active;
 /* ---- objects.c ---- */
 /* Installs the chained object-domain allocator (GIL held, after start-up). */
 bool wref__py_alloc_install(void);
+/* Installs it again when it is no longer in the chain (tracemalloc started before it, then
+ * stopped, restored the allocator it had saved); GIL held. A probe allocation when another
+ * hook is on top. */
+void wref__py_alloc_ensure(void);
 /* The C and Python stacks of a call into an interposer from caller_pc: captured, or those of
  * the first call from the same C call site and Python position (a per-thread cache). */
 void wref__py_site_stacks(uintptr_t caller_pc, wref__stack_id *st, uint32_t *py);

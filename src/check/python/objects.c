@@ -81,6 +81,8 @@ static inline __attribute__((always_inline)) bool gen_still(uint64_t g)
 }
 
 static __thread __attribute__((tls_model("initial-exec"))) int in_frontend;
+/* Set by the malloc hook: wref__py_alloc_ensure's probe allocation reached it. */
+static __thread __attribute__((tls_model("initial-exec"))) int hook_seen;
 
 static size_t slot(uintptr_t a)
 {
@@ -209,6 +211,7 @@ static void forget_block(void *p)
 static void *py_object_malloc_hook(void *ctx, size_t size)
 {
     (void)ctx;
+    hook_seen = 1;
     void *p = tab.saved.malloc(tab.saved.ctx, size);
     forget_block(p);
     wref__py_origin_alloc(p, size, (uintptr_t)__builtin_return_address(0));
@@ -396,15 +399,46 @@ static void py_object_free_hook(void *ctx, void *p)
     tab.saved.free(tab.saved.ctx, p);
 }
 
+static void hook_set(void)
+{
+    py_mem_allocator a = {NULL, py_object_malloc_hook, py_object_calloc_hook, py_object_realloc_hook,
+                          py_object_free_hook};
+    wref__py.mem_get_allocator(PY_MEM_DOMAIN_OBJ, &tab.saved);
+    wref__py.mem_set_allocator(PY_MEM_DOMAIN_OBJ, &a);
+}
+
 bool wref__py_alloc_install(void)
 {
-    py_mem_allocator a;
     wref__py_origins_init();
     wref__heap_set_max_blocks(MAX_QUARANTINED);
-    wref__py.mem_get_allocator(PY_MEM_DOMAIN_OBJ, &tab.saved);
-    a = (py_mem_allocator){NULL, py_object_malloc_hook, py_object_calloc_hook, py_object_realloc_hook, py_object_free_hook};
-    wref__py.mem_set_allocator(PY_MEM_DOMAIN_OBJ, &a);
+    hook_set();
     return true;
+}
+
+void wref__py_alloc_ensure(void)
+{
+    py_mem_allocator cur;
+    wref__py.mem_get_allocator(PY_MEM_DOMAIN_OBJ, &cur);
+    if (cur.malloc == py_object_malloc_hook)
+        return;   /* ours is on top */
+    /* Another hook is on top (tracemalloc started after us wraps ours and restores it when
+     * stopped): does its chain still reach ours? One probe allocation through it says. */
+    in_frontend++;
+    hook_seen = 0;
+    void *b = cur.malloc(cur.ctx, 1);
+    bool reached = hook_seen || !b;
+    if (b)
+        cur.free(cur.ctx, b);
+    in_frontend--;
+    if (reached)
+        return;
+    /* Dropped: tracemalloc started before us (PYTHONTRACEMALLOC) wrapped by ours, then stopped
+     * (it restores the allocator it saved, which predates ours). Wrap the current one again:
+     * blocks allocated through the old chain are freed through the same underlying allocator. */
+    hook_set();
+    if (wref__opt.verbosity >= 1)
+        wref__checker_warn(NULL, "python frontend: the object allocator hook was removed (tracemalloc.stop() after "
+                       "PYTHONTRACEMALLOC or an earlier tracemalloc.start()); installed again");
 }
 
 /* ---- watching ------------------------------------------------------------------------- */
@@ -477,6 +511,7 @@ static void set_last(py_object *o, const wref__py_rec *r, const wref__py_site_ke
 void wref__py_watch_borrow_at(py_object *o, uintptr_t caller_pc, uintptr_t code, uintptr_t where, uint64_t gen,
                               int how)
 {
+    wref__py_alloc_ensure();   /* a watch is worth nothing if the free will not be seen */
     in_frontend++;
     const wref__py_site_key k = {caller_pc, code, where};
     wref__stack_id st;
