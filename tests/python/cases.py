@@ -112,6 +112,7 @@ def case_dangling_weakref(ok=False):
     ref = vb.make_ref(obj)  # @dw_ref
     del obj  # @dw_free
     print("referent gone:", ref() is None)
+    print(run(repr, ref()))  # a use through the weakref: ReferenceError, no second finding
     del ref
     print("survived")
 
@@ -125,6 +126,7 @@ def case_dangling_weakref_py(ok=False):
     Leaky dies at once; nothing was borrowed or weakly referenced from C. Tidy is the twin."""
     ref = weakly_referenced(vb.Tidy if ok else vb.Leaky)  # @dwp_call
     print("referent gone:", ref() is None)
+    print(run(repr, ref()))  # a use through the weakref: ReferenceError, no second finding
     del ref
     print("survived")
 

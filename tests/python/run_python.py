@@ -192,6 +192,10 @@ for _label in ("where", "borrowed", DESTROYED, CREATED):
     _c, _py, _pre = CASES["callback"][_label]
     CASES["tracemalloc_stop"][_label] = (_c, _under(_py, "case_tracemalloc_stop", "tms_call"), _pre)
 
+# The ReferenceError's words for how the freed object was reached (tombstone.c use_kind).
+REFERROR = {"dangling-borrow": "dangling borrowed reference", "use-after-clear": "use after free",
+            "dangling-weakref": "dangling weakref: its dealloc never cleared it"}
+
 # Expected SUMMARY lines: the extension's function, not the interpreter's (nor libc's).
 SUMMARIES = {"callback": "dangling-borrow in use_after_callback", "eq": "dangling-borrow in use_after_eq",
              "thread": "dangling-borrow in use_after_gil_release", "late_incref": "dangling-borrow in incref_too_late",
@@ -380,9 +384,10 @@ def main():
             errors.append(f"exit status {proc.returncode}, expected 23")
         if len(findings) != 1 or findings[0]["kind"] != exp["kind"]:
             errors.append(f"expected one {exp['kind']} finding, got {[f['kind'] for f in findings]}")
-        elif (exp["kind"] == "dangling-borrow" or exp.get("reference_error")) and \
-                "ReferenceError: wref-check:" not in proc.stdout:
-            errors.append("the tombstone's ReferenceError did not reach the program")
+        elif (exp["kind"] in ("dangling-borrow", "dangling-weakref") or exp.get("reference_error")) and \
+                not re.search(r"^ReferenceError: wref-check: .* of a freed %s \(%s\)$" %
+                              (re.escape(exp["type"]), re.escape(REFERROR[exp["kind"]])), proc.stdout, re.M):
+            errors.append(f"the tombstone's ReferenceError ('({REFERROR[exp['kind']]})') did not reach the program")
         else:
             f = findings[0]
             if f" on {exp['type']}#" not in f["header"]:

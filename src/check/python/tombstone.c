@@ -36,6 +36,17 @@ static void add_create(wref__finding *f, const wref__py_rec *r)
     add_history(f, wref__py_origin_label(r->why_create), r->st_create, known ? r->tno_create : ~0u, r->py_create);
 }
 
+/* The ReferenceError's word for how the freed object was reached, by its record (NULL: its
+ * record is gone, the tombstone having left the quarantine). */
+static const char *use_kind(const wref__py_rec *r)
+{
+    if (r && r->pinned)   /* its weakrefs were never cleared: this use came through one */
+        return "dangling weakref: its dealloc never cleared it";
+    if (r && r->how == WREF__PY_BORROWED)
+        return "dangling borrowed reference";
+    return "use after free";
+}
+
 /* Reports a use of the tombstone o by operation `op` (once per object) and sets
  * ReferenceError. The C stack starts at the slot function the interpreter called. */
 static void report_use(py_object *o, const char *op)
@@ -69,7 +80,7 @@ static void report_use(py_object *o, const char *op)
     }
     char msg[200];
     snprintf(msg, sizeof msg, "wref-check: %s of a freed %s (%s)", op, known ? r.type_name : "object",
-             known && r.how == WREF__PY_FREED ? "use after free" : "dangling borrowed reference");
+             use_kind(known ? &r : NULL));
     wref__py.err_set_string(*wref__py.exc_reference_error, msg);
 }
 
