@@ -40,10 +40,13 @@ static void clear_weakrefs_no_callbacks(py_object *ob);
 
 /* The C frames that are not the extension's, which the SUMMARY line passes over (report.c):
  * the interpreter's (libpython, or an executable named python*: Debian's python3.11 has
- * libpython linked in; an extension module is a shared object, so "python_ext.so" is not one)
- * and the C library's (the process's start, below the interpreter's frames). */
+ * libpython linked in; an extension module is a shared object, so "python_ext.so" is not one;
+ * and the inline functions of its headers, inlined into an extension) and the C library's (the process's start, below the interpreter's frames). */
 static bool frame_is_interpreter(const struct wref__frame_info *fi)
 {
+    /* a C API inline function of CPython's headers (Py_DECREF inlined into the extension) */
+    if (fi->inlined && fi->file && strstr(fi->file, "/include/python3"))
+        return true;
     const char *b = fi->module ? strrchr(fi->module, '/') : NULL;
     b = b ? b + 1 : fi->module;
     return b && (!strncmp(b, "libpython", 9) || (!strncmp(b, "python", 6) && !strstr(b, ".so")) ||
