@@ -156,15 +156,21 @@ def case_tracemalloc_ok():
     print("tracemalloc ok")
 
 
+def stop_then_drop(tracemalloc, holder):
+    tracemalloc.stop()
+    drop_all(holder)  # @tms_drop
+
+
 def case_tracemalloc_stop(ok=False):
     """tracemalloc started before the checker (PYTHONTRACEMALLOC=5), so the checker's allocator
     hook wraps tracemalloc's; tracemalloc.stop() restores the allocator tracemalloc saved, which
-    drops the checker's hook. The callback victim after it must still be found (the hook is
-    installed again at its borrow, so the Victim's allocation, before it, has no create stack)."""
+    drops the checker's hook. The callback victim with the stop between its borrow and the drop:
+    the free right after the stop must still be seen."""
     import tracemalloc
     assert tracemalloc.is_tracing(), "run with PYTHONTRACEMALLOC=5"
-    tracemalloc.stop()
-    case_callback()  # @tms_call
+    holder, ref = make()  # @tms_make
+    print(run(vb.use_after_callback, ref, lambda: stop_then_drop(tracemalloc, holder)))  # @tms
+    assert not tracemalloc.is_tracing()
 
 
 def failing(ref):

@@ -49,6 +49,14 @@ typedef struct py_mem_allocator {   /* PyMemAllocatorEx */
     void (*free)(void *ctx, void *ptr);
 } py_mem_allocator;
 
+typedef struct py_method_def {      /* PyMethodDef (stable ABI) */
+    const char *name;
+    void *meth;
+    int flags;
+    const char *doc;
+} py_method_def;
+#define PY_METH_NOARGS 0x0004
+
 typedef struct py_type_slot {       /* PyType_Slot (stable ABI) */
     int slot;
     void *pfunc;
@@ -110,6 +118,9 @@ typedef struct wref__py_api {
     void (*incref)(py_object *o);
     void (*decref)(py_object *o);
     py_object *(*object_get_attr_string)(py_object *o, const char *name);
+    int (*object_set_attr_string)(py_object *o, const char *name, py_object *v);
+    py_object *(*import_get_module)(py_object *name);   /* new reference, NULL when not imported */
+    py_object *(*unicode_from_string)(const char *s);
     const char *(*unicode_as_utf8)(py_object *s);
     void (*err_fetch)(py_object **type, py_object **value, py_object **tb);
     void (*err_restore)(py_object *type, py_object *value, py_object *tb);

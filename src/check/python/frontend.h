@@ -80,6 +80,9 @@ bool wref__py_alloc_install(void);
  * stopped, restored the allocator it had saved); GIL held. A probe allocation when another
  * hook is on top. */
 void wref__py_alloc_ensure(void);
+/* When tracemalloc was tracing at the hook's installation: its stop() replaced by one that
+ * installs the hook again right after (GIL held, at the frontend's start). */
+void wref__py_tracemalloc_watch(void);
 /* The C and Python stacks of a call into an interposer from caller_pc: captured, or those of
  * the first call from the same C call site and Python position (a per-thread cache). */
 void wref__py_site_stacks(uintptr_t caller_pc, wref__stack_id *st, uint32_t *py);

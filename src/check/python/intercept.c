@@ -98,6 +98,7 @@ static void start(void)
     wref__stack_init(wref__opt.stack_depth, 0);
     pthread_atfork(fork_prepare, fork_parent, fork_child);   /* before the allocator hook takes a lock */
     wref__py_alloc_install();
+    wref__py_tracemalloc_watch();
     wref__py_wide_init();
     wref__py_weaklists_init();
     wref__py_active = true;

@@ -32,6 +32,7 @@
 #include "origins.h"
 #include "pystack.h"
 
+#include <dlfcn.h>
 #include <pthread.h>
 #include <stdlib.h>
 #include <string.h>
@@ -439,6 +440,92 @@ void wref__py_alloc_ensure(void)
     if (wref__opt.verbosity >= 1)
         wref__checker_warn(NULL, "python frontend: the object allocator hook was removed (tracemalloc.stop() after "
                        "PYTHONTRACEMALLOC or an earlier tracemalloc.start()); installed again");
+}
+
+/* ---- tracemalloc.stop() ------------------------------------------------------------------
+ * When tracemalloc was tracing at the hook's installation, the hook wraps tracemalloc's, and
+ * tracemalloc.stop() restores the allocator tracemalloc had saved, which drops the hook. The
+ * module's stop is replaced by one that calls it and then installs the hook again at once (so
+ * nothing freed or allocated after the stop is missed); a reference to the old function taken
+ * before leaves only wref__py_alloc_ensure's check at the next watch. */
+static py_object *tm_stop_real;   /* _tracemalloc.stop, kept forever */
+
+static py_object *tm_stop(py_object *self, py_object *unused)
+{
+    (void)self, (void)unused;
+    py_object *args = wref__py.tuple_new(0);
+    py_object *r = args ? wref__py.object_call(tm_stop_real, args, NULL) : NULL;
+    if (args)
+        wref__py.decref(args);
+    wref__py_alloc_ensure();
+    return r;
+}
+
+/* Is tracemalloc tracing (started before the hook: PYTHONTRACEMALLOC, or by the program)? Asked
+ * only when its module is imported or the variable set, so that no module is imported for it. */
+static py_object *tracemalloc_module_if_tracing(void)
+{
+    py_object *name = wref__py.unicode_from_string("_tracemalloc");
+    py_object *m = name ? wref__py.import_get_module(name) : NULL;
+    if (name)
+        wref__py.decref(name);
+    const char *env = getenv("PYTHONTRACEMALLOC");
+    if (!m && env && *env)
+        m = wref__py.import_module("_tracemalloc");
+    py_object *is = m ? wref__py.object_get_attr_string(m, "is_tracing") : NULL;
+    py_object *args = is ? wref__py.tuple_new(0) : NULL;
+    py_object *r = args ? wref__py.object_call(is, args, NULL) : NULL;
+    bool tracing = r && wref__py.long_as_long(r) == 1;
+    py_object *drop[] = {is, args, r};
+    for (size_t i = 0; i < 3; i++)
+        if (drop[i])
+            wref__py.decref(drop[i]);
+    if (m && !tracing) {
+        wref__py.decref(m);
+        m = NULL;
+    }
+    return m;
+}
+
+void wref__py_tracemalloc_watch(void)
+{
+    static py_method_def def = {"stop", (void *)tm_stop, PY_METH_NOARGS,
+                                "Stop tracing Python memory allocations.\n\n"
+                                "Also clear traces of memory blocks allocated by Python."};
+    int (*initialized)(void);
+    *(void **)&initialized = dlsym(RTLD_DEFAULT, "Py_IsInitialized");
+    if (!initialized || !initialized())
+        return;   /* a start inside the interpreter's own initialisation: tracemalloc starts later */
+    py_object *et, *ev, *etb;
+    wref__py.err_fetch(&et, &ev, &etb);
+    in_frontend++;
+    py_object *m = tracemalloc_module_if_tracing();
+    py_object *real = m ? wref__py.object_get_attr_string(m, "stop") : NULL;
+    py_object *fn = real ? wref__py.cfunction_new_ex(&def, NULL, NULL) : NULL;
+    if (fn && wref__py.object_set_attr_string(m, "stop", fn) == 0) {
+        tm_stop_real = real;   /* kept */
+        real = NULL;
+        py_object *name = wref__py.unicode_from_string("tracemalloc");   /* its Python module, if imported */
+        py_object *tm = name ? wref__py.import_get_module(name) : NULL;
+        if (tm) {
+            (void)wref__py.object_set_attr_string(tm, "stop", fn);
+            wref__py.decref(tm);
+        }
+        if (name)
+            wref__py.decref(name);
+    }
+    py_object *drop[] = {fn, real, m};
+    for (size_t i = 0; i < 3; i++)
+        if (drop[i])
+            wref__py.decref(drop[i]);
+    py_object *t2, *v2, *tb2;   /* a failure here is not the program's exception */
+    wref__py.err_fetch(&t2, &v2, &tb2);
+    py_object *drop2[] = {t2, v2, tb2};
+    for (size_t i = 0; i < 3; i++)
+        if (drop2[i])
+            wref__py.decref(drop2[i]);
+    in_frontend--;
+    wref__py.err_restore(et, ev, etb);
 }
 
 /* ---- watching ------------------------------------------------------------------------- */
