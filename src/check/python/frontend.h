@@ -281,6 +281,7 @@ typedef struct wref__py_weaklist {
 } wref__py_weaklist;
 py_object *wref__py_weaklisted(uintptr_t p, wref__py_weaklist *out);
 void wref__py_weaklists_stats(void);   /* verbosity >= 1, at exit */
+void wref__py_weaklists_fork(enum wref__fork_phase phase);   /* its lock, held across fork (a leaf) */
 
 /* ---- tombstone.c ---- */
 bool wref__py_tombstone_init(void);                /* the tombstone type; GIL held */

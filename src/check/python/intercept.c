@@ -65,10 +65,12 @@ static void fork_prepare(void)
     wref__py_objects_fork(WREF__FORK_PREPARE);
     wref__py_wide_fork(WREF__FORK_PREPARE);
     wref__py_origins_fork(WREF__FORK_PREPARE);   /* held while the engine captures: before its locks */
+    wref__py_weaklists_fork(WREF__FORK_PREPARE);
 }
 
 static void fork_release(enum wref__fork_phase phase)
 {
+    wref__py_weaklists_fork(phase);
     wref__py_origins_fork(phase);
     wref__py_wide_fork(phase);
     wref__py_objects_fork(phase);

@@ -224,6 +224,16 @@ void wref__py_weaklists_init(void)
     wref__py_weaklists = true;
 }
 
+void wref__py_weaklists_fork(enum wref__fork_phase phase)
+{
+    if (phase == WREF__FORK_PREPARE)
+        pthread_mutex_lock(&d.lock);
+    else if (phase == WREF__FORK_PARENT)
+        pthread_mutex_unlock(&d.lock);
+    else
+        pthread_mutex_init(&d.lock, NULL);
+}
+
 void wref__py_weaklists_stats(void)
 {
     if (!wref__py_weaklists || wref__opt.verbosity < 1)
