@@ -131,6 +131,15 @@ def case_dangling_weakref_py(ok=False):
     print("survived")
 
 
+def case_dangling_weakref_managed(ok=False):
+    """3.12+: the same with a managed weakref list (Py_TPFLAGS_MANAGED_WEAKREF, a heap type)."""
+    ref = weakly_referenced(vb.TidyManaged if ok else vb.LeakyManaged)  # @dwm_call
+    print("referent gone:", ref() is None)
+    print(run(repr, ref()))  # a use through the weakref: ReferenceError, no second finding
+    del ref
+    print("survived")
+
+
 def case_get_ref_ok():
     """The SIP/Cython/pythoncapi-compat pattern, many times: never a finding."""
     objs = [Victim(str(i)) for i in range(100)]

@@ -135,6 +135,18 @@ CASES = {
         CREATED: (CREATED_C, [p("weakly_referenced", "dwp_ref"), p("case_dangling_weakref_py", "dwp_call")] + MAIN,
                   False),
         "what": "a victim_borrow.Leaky was freed while weakrefs still point at it"},
+    # 3.12+: the list in the pre-header (Py_TPFLAGS_MANAGED_WEAKREF); the dealloc frees through
+    # PyObject_GC_Del, which tail-calls the allocator (no frame of its own).
+    "dangling_weakref_managed": {
+        "kind": "dangling-weakref", "type": "victim_borrow.LeakyManaged",
+        "labels": ["where", "weakref created", CREATED],
+        "where": ([c("py_object_free_hook"), c("leaky_managed_dealloc")],
+                  [p("weakly_referenced", "dwp_ref"), p("case_dangling_weakref_managed", "dwm_call")] + MAIN, False),
+        "weakref created": ([c("py_object_malloc_hook"), PY], [p("weakly_referenced", "dwp_ref"),
+                            p("case_dangling_weakref_managed", "dwm_call")] + MAIN, False),
+        CREATED: (CREATED_C, [p("weakly_referenced", "dwp_ref"), p("case_dangling_weakref_managed", "dwm_call")] +
+                  MAIN, False),
+        "what": "a victim_borrow.LeakyManaged was freed while weakrefs still point at it"},
     # Weakref callbacks registered from C. The callback-error and callback-suppressed reports
     # are made where the referent is being destroyed; callback-never-ran at exit (no "where").
     "callback_error": {
@@ -199,15 +211,17 @@ SUMMARIES = {"callback": "dangling-borrow in use_after_callback", "eq": "danglin
              "thread": "dangling-borrow in use_after_gil_release", "late_incref": "dangling-borrow in incref_too_late",
              "rebound": "dangling-borrow in use_kept", "tracemalloc_stop": "dangling-borrow in use_after_callback",
              "dangling_weakref": "dangling-weakref in leaky_dealloc",
-             "dangling_weakref_py": "dangling-weakref in leaky_dealloc", "callback_error": "callback-error in subscribe_proxy",
+             "dangling_weakref_py": "dangling-weakref in leaky_dealloc",
+             "dangling_weakref_managed": "dangling-weakref in leaky_managed_dealloc", "callback_error": "callback-error in subscribe_proxy",
              "never_ran": "callback-never-ran in subscribe", "use_after_clear": "use-after-clear in cache_raw",
              "weakref_dying": "use-after-clear in on_death_weakref",
              "suppressed": "callback-suppressed in fast_dealloc"}
 CLEAN = {"callback_ok", "eq_ok", "thread_ok", "late_incref_ok", "get_ref_ok", "tracemalloc_ok", "dangling_weakref_ok",
-         "dangling_weakref_py_ok", "callbacks_ok"}
+         "dangling_weakref_py_ok", "dangling_weakref_managed_ok", "callbacks_ok"}
 # Cases where nothing is borrowed or weakly referenced from C: the frontend's weakref-list line
 # must show the free of a weakly referenced object checked (and for the victim, found) instead.
-UNWATCHED = {"dangling_weakref_py", "dangling_weakref_py_ok"}
+UNWATCHED = {"dangling_weakref_py", "dangling_weakref_py_ok", "dangling_weakref_managed",
+             "dangling_weakref_managed_ok"}
 
 FRAME = re.compile(r"^    #(\d+) 0x[0-9a-f]+ in (\S+)(?: (\S+):(\d+))? \((.+)\+0x[0-9a-f]+\)$")
 PYFRAME = re.compile(r"^    #(\d+) (.+):(\d+) in (.+)$")
