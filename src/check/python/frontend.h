@@ -280,6 +280,9 @@ typedef struct wref__py_weaklist {
     uintptr_t head, head_block;
 } wref__py_weaklist;
 py_object *wref__py_weaklisted(uintptr_t p, wref__py_weaklist *out);
+/* False when wref__py_weaklisted(p) surely returns NULL and has nothing to forget (nearly every
+ * free; no call, no lock): call that only when this says true. */
+bool wref__py_weaklisted_maybe(uintptr_t p);
 void wref__py_weaklists_stats(void);   /* verbosity >= 1, at exit */
 void wref__py_weaklists_fork(enum wref__fork_phase phase);   /* its lock, held across fork (a leaf) */
 

@@ -320,8 +320,12 @@ static void tombstone(wref__py_rec *r)
  * (weaklists.c), made now and put in the tables as a tombstone's (so that a use through those
  * weakrefs names it), with its create stack and, as its "weakref created" stack, where the
  * list's head was allocated; NULL when out of memory. */
-static __attribute__((noinline)) wref__py_rec *weaklisted(uintptr_t p, py_object *o, const wref__py_weaklist *wl)
+static __attribute__((noinline)) wref__py_rec *weaklisted(uintptr_t p)
 {
+    wref__py_weaklist wls, *wl = &wls;
+    py_object *o = wref__py_weaklisted(p, wl);
+    if (!o)
+        return NULL;
     in_frontend++;
     wref__py_rec c = {0};   /* the stacks, found before the lock: may allocate (forwarded) */
     c.why_create = (uint8_t)wref__py_origin_get(p, &c.st_create, &c.py_create, &c.tno_create);
@@ -372,19 +376,24 @@ static __attribute__((noinline)) wref__py_rec *watched_free(void *p)
     return r;
 }
 
+/* The frontend's own frees: only the type cache's bookkeeping (weaklists.c). */
+static __attribute__((noinline)) void weaklisted_forget(uintptr_t p)
+{
+    wref__py_weaklist wl;
+    (void)wref__py_weaklisted(p, &wl);
+}
+
 static void py_object_free_hook(void *ctx, void *p)
 {
     (void)ctx;
-    wref__py_weaklist wl;
     if (!p) {
-    } else if (__builtin_expect(in_frontend, 0)) {   /* the frontend's own frees: the type cache only */
-        if (wref__py_weaklists)
-            (void)wref__py_weaklisted((uintptr_t)p, &wl);
+    } else if (__builtin_expect(in_frontend, 0)) {
+        if (wref__py_weaklists && wref__py_weaklisted_maybe((uintptr_t)p))
+            weaklisted_forget((uintptr_t)p);
     } else {
         wref__py_rec *r = LOAD(tab.watched) ? watched_free(p) : NULL;
-        py_object *o;
-        if (!r && wref__py_weaklists && (o = wref__py_weaklisted((uintptr_t)p, &wl)))
-            r = weaklisted((uintptr_t)p, o, &wl);   /* freed with weakrefs still pointing at it */
+        if (!r && wref__py_weaklists && wref__py_weaklisted_maybe((uintptr_t)p))
+            r = weaklisted((uintptr_t)p);   /* freed with weakrefs still pointing at it */
         if (!r && wref__py_wide) {   /* python_watch=all: any dead object (wide.c) */
             in_frontend++;
             r = wref__py_wide_record(p);

@@ -216,7 +216,56 @@ py_object *wref__py_weaklisted(uintptr_t p, wref__py_weaklist *out)
 {
     if (__builtin_expect(((p ^ (p + 47)) >> 12) != 0, 0))
         return weaklisted_page_end(p, out);
-    return recognize(p, (const uintptr_t *)p, out);   /* a block has 16 bytes at least; the rest is on its page */
+    return recognize(p, (const uintptr_t *)p, out);
+}
+
+/* The common free, with no call at all (a leaf: nothing to save): recognize() with lookups
+ * only; anything that needs more (a type word not cached, a type dying, a cached address
+ * freed, a list not empty, a word on the next page) is left to wref__py_weaklisted. */
+bool wref__py_weaklisted_maybe(uintptr_t p)
+{
+    if (__builtin_expect(((p ^ (p + 47)) >> 12) != 0, 0))
+        return true;
+    const uintptr_t *w = (const uintptr_t *)p;   /* a block has 16 bytes at least; the rest is on its page */
+    uint64_t e;
+    uintptr_t obj;
+    if (!w[0] && wref__py_plausible(w[1])) {
+        if (!(e = lookup(w[1])))
+            return true;
+        if (!((e >> PRE_SHIFT) & 3)) {
+            obj = p;
+            goto found;
+        }
+    }
+    if (!w[0] && w[1] <= 1 && !w[2] && wref__py_plausible(w[3])) {
+        if (!(e = lookup(w[3])))
+            return true;
+        if (((e >> PRE_SHIFT) & 3) == 1) {
+            obj = p + 16;
+            goto found;
+        }
+    }
+    if (!w[2] && w[3] <= 1 && !w[4] && wref__py_plausible(w[5])) {
+        if (!(e = lookup(w[5])))
+            return true;
+        if (((e >> PRE_SHIFT) & 3) == 2) {
+            obj = p + 32;
+            goto found;
+        }
+    }
+    return lookup(p + 16) || lookup(p + 32);
+found:;
+    uint64_t code = e >> WL_SHIFT;
+    if (e & META)
+        return true;
+    if (!code)
+        return false;
+    uintptr_t at = obj + (code == WL_MANAGED ? (uintptr_t)(-4 * (intptr_t)sizeof(void *)) : (uintptr_t)(code << 3));
+    if (((p ^ (at + 7)) >> 12) == 0 && !*(const uintptr_t *)at) {
+        COUNT(d.checked);
+        return false;
+    }
+    return true;
 }
 
 void wref__py_weaklists_init(void)
