@@ -176,7 +176,7 @@ def case_tracemalloc_stop(ok=False):
     drops the checker's hook. The callback victim with the stop between its borrow and the drop:
     the free right after the stop must still be seen."""
     import tracemalloc
-    assert tracemalloc.is_tracing(), "run with PYTHONTRACEMALLOC=5"
+    assert tracemalloc.is_tracing(), "run with PYTHONTRACEMALLOC=5 or -X tracemalloc=5"
     holder, ref = make()  # @tms_make
     print(run(vb.use_after_callback, ref, lambda: stop_then_drop(tracemalloc, holder)))  # @tms
     assert not tracemalloc.is_tracing()

@@ -348,12 +348,13 @@ def main():
     ap.add_argument("--case", required=True)
     ap.add_argument("--schema")
     ap.add_argument("--env", action="append", default=[], help="VAR=VALUE for the program (PYTHONMALLOC=debug...)")
+    ap.add_argument("--pyopt", action="append", default=[], help="an interpreter option (--pyopt=-X ...)")
     a = ap.parse_args()
 
     tmp = tempfile.mkdtemp(prefix="wref-python-")
     prefix = os.path.join(tmp, "r")
     cmd = [a.tool, "--option", "verbosity=1", "--option", "log_path=" + prefix, "--option", "report=text,json",
-           "--", a.python, os.path.join(HERE, "cases.py"), a.case, a.modules]
+           "--", a.python] + a.pyopt + [os.path.join(HERE, "cases.py"), a.case, a.modules]
     env = dict(os.environ)
     env.pop("PYTHONPATH", None)
     for e in a.env:

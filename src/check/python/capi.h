@@ -121,6 +121,8 @@ typedef struct wref__py_api {
     int (*object_set_attr_string)(py_object *o, const char *name, py_object *v);
     py_object *(*import_get_module)(py_object *name);   /* new reference, NULL when not imported */
     py_object *(*unicode_from_string)(const char *s);
+    py_object *(*sys_get_xoptions)(void);                        /* borrowed */
+    py_object *(*dict_get_item_string)(py_object *d, const char *key);   /* borrowed, no error */
     const char *(*unicode_as_utf8)(py_object *s);
     void (*err_fetch)(py_object **type, py_object **value, py_object **tb);
     void (*err_restore)(py_object *type, py_object *value, py_object *tb);

@@ -470,8 +470,9 @@ static py_object *tm_stop(py_object *self, py_object *unused)
     return r;
 }
 
-/* Is tracemalloc tracing (started before the hook: PYTHONTRACEMALLOC, or by the program)? Asked
- * only when its module is imported or the variable set, so that no module is imported for it. */
+/* Is tracemalloc tracing (started before the hook: PYTHONTRACEMALLOC, -X tracemalloc, or by the
+ * program)? Asked only when its module is imported or one of those is set, so that no module is
+ * imported for it otherwise. */
 static py_object *tracemalloc_module_if_tracing(void)
 {
     py_object *name = wref__py.unicode_from_string("_tracemalloc");
@@ -479,7 +480,8 @@ static py_object *tracemalloc_module_if_tracing(void)
     if (name)
         wref__py.decref(name);
     const char *env = getenv("PYTHONTRACEMALLOC");
-    if (!m && env && *env)
+    py_object *xopts = m ? NULL : wref__py.sys_get_xoptions();
+    if (!m && ((env && *env) || (xopts && wref__py.dict_get_item_string(xopts, "tracemalloc"))))
         m = wref__py.import_module("_tracemalloc");
     py_object *is = m ? wref__py.object_get_attr_string(m, "is_tracing") : NULL;
     py_object *args = is ? wref__py.tuple_new(0) : NULL;
