@@ -112,6 +112,30 @@ def case_dangling_weakref(ok=False):
     ref = vb.make_ref(obj)  # @dw_ref
     del obj  # @dw_free
     print("referent gone:", ref() is None)
+    print(run(repr, ref()))  # a use through the weakref: ReferenceError, no second finding
+    del ref
+    print("survived")
+
+
+def weakly_referenced(cls):
+    return weakref.ref(cls())  # @dwp_ref
+
+
+def case_dangling_weakref_py(ok=False):
+    """gh-108295's shape: the weakref is made in Python code (no interposer sees it) and the
+    Leaky dies at once; nothing was borrowed or weakly referenced from C. Tidy is the twin."""
+    ref = weakly_referenced(vb.Tidy if ok else vb.Leaky)  # @dwp_call
+    print("referent gone:", ref() is None)
+    print(run(repr, ref()))  # a use through the weakref: ReferenceError, no second finding
+    del ref
+    print("survived")
+
+
+def case_dangling_weakref_managed(ok=False):
+    """3.12+: the same with a managed weakref list (Py_TPFLAGS_MANAGED_WEAKREF, a heap type)."""
+    ref = weakly_referenced(vb.TidyManaged if ok else vb.LeakyManaged)  # @dwm_call
+    print("referent gone:", ref() is None)
+    print(run(repr, ref()))  # a use through the weakref: ReferenceError, no second finding
     del ref
     print("survived")
 
@@ -139,6 +163,23 @@ def case_tracemalloc_ok():
     tracemalloc.stop()
     case_get_ref_ok()
     print("tracemalloc ok")
+
+
+def stop_then_drop(tracemalloc, holder):
+    tracemalloc.stop()
+    drop_all(holder)  # @tms_drop
+
+
+def case_tracemalloc_stop(ok=False):
+    """tracemalloc started before the checker (PYTHONTRACEMALLOC=5), so the checker's allocator
+    hook wraps tracemalloc's; tracemalloc.stop() restores the allocator tracemalloc saved, which
+    drops the checker's hook. The callback victim with the stop between its borrow and the drop:
+    the free right after the stop must still be seen."""
+    import tracemalloc
+    assert tracemalloc.is_tracing(), "run with PYTHONTRACEMALLOC=5 or -X tracemalloc=5"
+    holder, ref = make()  # @tms_make
+    print(run(vb.use_after_callback, ref, lambda: stop_then_drop(tracemalloc, holder)))  # @tms
+    assert not tracemalloc.is_tracing()
 
 
 def failing(ref):

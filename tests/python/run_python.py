@@ -87,7 +87,8 @@ CASES = {
         [c("PyWeakref_GetObject"), c("use_after_eq", "eq_borrow")],
         [p("run", "run"), p("case_eq", "eq")] + MAIN,
         [c("py_object_free_hook"), PY, c("use_after_eq", "eq_call")],
-        None,   # the frame of __eq__ is being torn down: which frames show depends on the version
+        # the frame of __eq__ is being torn down (it holds the last reference): not on the stack
+        [p("run", "run"), p("case_eq", "eq")] + MAIN,
         made("case_eq", "eq_make"), what="attribute read of a Victim that was freed"),
     "thread": victim(
         [c("freed_object_str"), PY, c("use_after_gil_release", "gil_use")],
@@ -123,6 +124,29 @@ CASES = {
                             [p("case_dangling_weakref", "dw_ref")] + MAIN, False),
         CREATED: (CREATED_C, [p("case_dangling_weakref", "dw_new")] + MAIN, False),
         "what": "a victim_borrow.Leaky was freed while weakrefs still point at it"},
+    # The same bug with the weakref made in Python (nobody watched the object): reported at the
+    # free all the same; "weakref created" is where the weakref's block was allocated.
+    "dangling_weakref_py": {
+        "kind": "dangling-weakref", "type": "victim_borrow.Leaky", "labels": ["where", "weakref created", CREATED],
+        "where": ([c("py_object_free_hook"), c("leaky_dealloc")], [p("weakly_referenced", "dwp_ref"),
+                  p("case_dangling_weakref_py", "dwp_call")] + MAIN, False),
+        "weakref created": ([c("py_object_malloc_hook"), PY], [p("weakly_referenced", "dwp_ref"),
+                            p("case_dangling_weakref_py", "dwp_call")] + MAIN, False),
+        CREATED: (CREATED_C, [p("weakly_referenced", "dwp_ref"), p("case_dangling_weakref_py", "dwp_call")] + MAIN,
+                  False),
+        "what": "a victim_borrow.Leaky was freed while weakrefs still point at it"},
+    # 3.12+: the list in the pre-header (Py_TPFLAGS_MANAGED_WEAKREF); the dealloc frees through
+    # PyObject_GC_Del, which tail-calls the allocator (no frame of its own).
+    "dangling_weakref_managed": {
+        "kind": "dangling-weakref", "type": "victim_borrow.LeakyManaged",
+        "labels": ["where", "weakref created", CREATED],
+        "where": ([c("py_object_free_hook"), c("leaky_managed_dealloc")],
+                  [p("weakly_referenced", "dwp_ref"), p("case_dangling_weakref_managed", "dwm_call")] + MAIN, False),
+        "weakref created": ([c("py_object_malloc_hook"), PY], [p("weakly_referenced", "dwp_ref"),
+                            p("case_dangling_weakref_managed", "dwm_call")] + MAIN, False),
+        CREATED: (CREATED_C, [p("weakly_referenced", "dwp_ref"), p("case_dangling_weakref_managed", "dwm_call")] +
+                  MAIN, False),
+        "what": "a victim_borrow.LeakyManaged was freed while weakrefs still point at it"},
     # Weakref callbacks registered from C. The callback-error and callback-suppressed reports
     # are made where the referent is being destroyed; callback-never-ran at exit (no "where").
     "callback_error": {
@@ -166,16 +190,38 @@ CASES = {
         "what": "PyUnstable_Object_ClearWeakRefsNoCallbacks cleared a weakref to a victim_borrow.Fast whose callback "
                 "was registered from C with PyWeakref_NewRef: the callback never runs"},
 }
+# The callback victim in case_tracemalloc_stop, whose callback calls tracemalloc.stop() (which
+# drops the checker's allocator hook) before it drops the object.
+CASES["tracemalloc_stop"] = victim(
+    [c("freed_object_repr"), PY, c("use_after_callback", "cb_use")],
+    [p("run", "run"), p("case_tracemalloc_stop", "tms")] + MAIN,
+    [c("PyWeakref_GetObject"), c("use_after_callback", "cb_borrow")],
+    [p("run", "run"), p("case_tracemalloc_stop", "tms")] + MAIN,
+    [c("py_object_free_hook"), PY, c("use_after_callback", "cb_call")],
+    [p("drop_all", "drop"), p("stop_then_drop", "tms_drop"), p("<lambda>", "tms"), p("run", "run"),
+     p("case_tracemalloc_stop", "tms")] + MAIN,
+    made("case_tracemalloc_stop", "tms_make"), what="repr() of a Victim that was freed")
+
+# The ReferenceError's words for how the freed object was reached (tombstone.c use_kind).
+REFERROR = {"dangling-borrow": "dangling borrowed reference", "use-after-clear": "use after free",
+            "dangling-weakref": "dangling weakref: its dealloc never cleared it"}
+
 # Expected SUMMARY lines: the extension's function, not the interpreter's (nor libc's).
 SUMMARIES = {"callback": "dangling-borrow in use_after_callback", "eq": "dangling-borrow in use_after_eq",
              "thread": "dangling-borrow in use_after_gil_release", "late_incref": "dangling-borrow in incref_too_late",
-             "rebound": "dangling-borrow in use_kept",
-             "dangling_weakref": "dangling-weakref in leaky_dealloc", "callback_error": "callback-error in subscribe_proxy",
+             "rebound": "dangling-borrow in use_kept", "tracemalloc_stop": "dangling-borrow in use_after_callback",
+             "dangling_weakref": "dangling-weakref in leaky_dealloc",
+             "dangling_weakref_py": "dangling-weakref in leaky_dealloc",
+             "dangling_weakref_managed": "dangling-weakref in leaky_managed_dealloc", "callback_error": "callback-error in subscribe_proxy",
              "never_ran": "callback-never-ran in subscribe", "use_after_clear": "use-after-clear in cache_raw",
              "weakref_dying": "use-after-clear in on_death_weakref",
              "suppressed": "callback-suppressed in fast_dealloc"}
 CLEAN = {"callback_ok", "eq_ok", "thread_ok", "late_incref_ok", "get_ref_ok", "tracemalloc_ok", "dangling_weakref_ok",
-         "callbacks_ok"}
+         "dangling_weakref_py_ok", "dangling_weakref_managed_ok", "callbacks_ok"}
+# Cases where nothing is borrowed or weakly referenced from C: the frontend's weakref-list line
+# must show the free of a weakly referenced object checked (and for the victim, found) instead.
+UNWATCHED = {"dangling_weakref_py", "dangling_weakref_py_ok", "dangling_weakref_managed",
+             "dangling_weakref_managed_ok"}
 
 FRAME = re.compile(r"^    #(\d+) 0x[0-9a-f]+ in (\S+)(?: (\S+):(\d+))? \((.+)\+0x[0-9a-f]+\)$")
 PYFRAME = re.compile(r"^    #(\d+) (.+):(\d+) in (.+)$")
@@ -302,12 +348,13 @@ def main():
     ap.add_argument("--case", required=True)
     ap.add_argument("--schema")
     ap.add_argument("--env", action="append", default=[], help="VAR=VALUE for the program (PYTHONMALLOC=debug...)")
+    ap.add_argument("--pyopt", action="append", default=[], help="an interpreter option (--pyopt=-X ...)")
     a = ap.parse_args()
 
     tmp = tempfile.mkdtemp(prefix="wref-python-")
     prefix = os.path.join(tmp, "r")
     cmd = [a.tool, "--option", "verbosity=1", "--option", "log_path=" + prefix, "--option", "report=text,json",
-           "--", a.python, os.path.join(HERE, "cases.py"), a.case, a.modules]
+           "--", a.python] + a.pyopt + [os.path.join(HERE, "cases.py"), a.case, a.modules]
     env = dict(os.environ)
     env.pop("PYTHONPATH", None)
     for e in a.env:
@@ -323,7 +370,12 @@ def main():
     errors = []
     stats = re.search(r"python frontend: CPython \S+: (\d+) borrows from PyWeakref_GetObject, (\d+) objects watched, "
                       r"(\d+) freed while watched", proc.stderr)
-    if not stats or int(stats.group(2)) < 1 or (int(stats.group(3)) < 1 and a.case != "never_ran"):
+    lists = re.search(r"python frontend: weakref lists: (\d+) checked at the free of an unwatched object, (\d+) found "
+                      r"not empty", proc.stderr)
+    if a.case in UNWATCHED:
+        if not lists or int(lists.group(1)) < 1 or int(lists.group(2)) != (0 if a.case in CLEAN else 1):
+            errors.append("the weakref-list statistics line is missing or shows no check (or a wrong count found)")
+    elif not stats or int(stats.group(2)) < 1 or (int(stats.group(3)) < 1 and a.case != "never_ran"):
         errors.append("the frontend's statistics line is missing or shows no watched object or no watched free")
 
     if a.case in CLEAN:
@@ -341,9 +393,10 @@ def main():
             errors.append(f"exit status {proc.returncode}, expected 23")
         if len(findings) != 1 or findings[0]["kind"] != exp["kind"]:
             errors.append(f"expected one {exp['kind']} finding, got {[f['kind'] for f in findings]}")
-        elif (exp["kind"] == "dangling-borrow" or exp.get("reference_error")) and \
-                "ReferenceError: wref-check:" not in proc.stdout:
-            errors.append("the tombstone's ReferenceError did not reach the program")
+        elif (exp["kind"] in ("dangling-borrow", "dangling-weakref") or exp.get("reference_error")) and \
+                not re.search(r"^ReferenceError: wref-check: .* of a freed %s \(%s\)$" %
+                              (re.escape(exp["type"]), re.escape(REFERROR[exp["kind"]])), proc.stdout, re.M):
+            errors.append(f"the tombstone's ReferenceError ('({REFERROR[exp['kind']]})') did not reach the program")
         else:
             f = findings[0]
             if f" on {exp['type']}#" not in f["header"]:
@@ -356,11 +409,12 @@ def main():
                 errors.append(f"the program's stderr lacks {exp['stderr']!r}")
             if a.case in SUMMARIES and f.get("summary") != SUMMARIES[a.case]:
                 errors.append(f"SUMMARY: {f.get('summary')!r}, expected {SUMMARIES[a.case]!r}")
-            if list(f["stacks"]) != exp["labels"]:
+            labels = exp["labels"]
+            if list(f["stacks"]) != labels:
                 errors.append(f"stacks: {list(f['stacks'])}, expected {exp['labels']}")
-            if a.case == "dangling_weakref" and "survived" not in proc.stdout:
+            if a.case.startswith("dangling_weakref") and "survived" not in proc.stdout:
                 errors.append("the process did not survive touching the dangling weakref")
-            for label in exp["labels"]:
+            for label in labels:
                 st = f["stacks"].get(label)
                 if not st:
                     continue

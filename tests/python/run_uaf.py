@@ -3,7 +3,7 @@
 `wref-check --option python_watch=all -- PYTHON ...` and asserts the report.
 
 usage: run_uaf.py --tool WREF_CHECK --python PYTHON --modules DIR
-                  --case uaf|uaf_incref|uaf_incref_evicted|uaf_store|uaf_ok [--schema SCHEMA]
+                  --case uaf|uaf_incref|uaf_incref_evicted|uaf_decref|uaf_store|uaf_ok [--schema SCHEMA]
 
 uaf: exactly one use-after-free on a Victim, exit status 23, the tombstone's ReferenceError
 in the program, and in each stack the C frames from #0 through victim_uaf.c's frame (checker
@@ -13,6 +13,7 @@ uaf_incref: one use-after-free at exit (a Py_INCREF after the free), with the de
 uaf_incref_evicted: the same finding when the tombstone leaves the quarantine (pushed out by
 70,000 newer ones: the engine heap's count bound), not at exit: run with halt_on_error=1, the
 process stops there, before the program's last line.
+uaf_decref: the same shape, the use a lone Py_DECREF (the tombstone's dealloc: no exception).
 uaf_store: uaf's report, its own Python frames, and proof that an object was freed while the
 checker stored the use's Python stack (the fill's names in CPython's type cache, a nested store
 refused: the statistics line); a run still going after STORE_TIMEOUT seconds fails as hung.
@@ -41,6 +42,14 @@ EXPECT = {
     DESTROYED: ([("py_object_free_hook", None), PY, ("use_after_list_clear", C["uaf_call"])],
                 [("drop", P["drop"]), ("<lambda>", P["call"]), ("case", P["call"])] + MAIN),
 }
+MAIN_DECREF = [("main", P["main_decref"]), ("<module>", P["module"])]
+EXPECT_DECREF = {   # the tombstone's dealloc, tail-called by _Py_Dealloc (no frame) from the victim's Py_DECREF
+    "where": ([("freed_object_dealloc", None), (("Py_DECREF", "_Py_DECREF"), None),   # inlined from object.h
+               ("decref_after_list_clear", C["decref_use"])],
+              [("case_decref", P["decref"])] + MAIN_DECREF),
+    DESTROYED: ([("py_object_free_hook", None), PY, ("decref_after_list_clear", C["decref_call"])],
+                [("drop", P["drop"]), ("<lambda>", P["decref"]), ("case_decref", P["decref"])] + MAIN_DECREF),
+}
 MAIN_STORE = [("main", P["main_store"]), ("<module>", P["module"])]
 EXPECT_STORE = {
     "where": ([("freed_object_getattro", None), PY, ("pass_after_list_clear", C["pass_use"])],
@@ -68,7 +77,7 @@ def check_c(label, frames, expect, errors):
             continue
         fn, line = e
         got = frames[i] if i < len(frames) else None
-        if not got or got[0] != fn or (line and (os.path.basename(got[1] or "") != "victim_uaf.c" or got[2] != line)):
+        if not got or got[0] not in (fn if isinstance(fn, tuple) else (fn,)) or (line and (os.path.basename(got[1] or "") != "victim_uaf.c" or got[2] != line)):
             errors.append(f"{label}: #{i} expected {fn}" + (f" victim_uaf.c:{line}" if line else "") + f", got {got}")
             return
         i += 1
@@ -79,7 +88,8 @@ def main():
     ap.add_argument("--tool", required=True)
     ap.add_argument("--python", required=True)
     ap.add_argument("--modules", required=True)
-    ap.add_argument("--case", required=True, choices=["uaf", "uaf_incref", "uaf_incref_evicted", "uaf_store", "uaf_ok"])
+    ap.add_argument("--case", required=True, choices=["uaf", "uaf_incref", "uaf_incref_evicted", "uaf_decref", "uaf_store",
+                                                             "uaf_ok"])
     ap.add_argument("--schema")
     a = ap.parse_args()
     prefix = os.path.join(tempfile.mkdtemp(prefix="wref-uaf-"), "r")
@@ -135,7 +145,8 @@ def main():
                         any(not same_function(g[0], e[0]) or g[1] != e[1] for g, e in zip(got, destroyed[1])):
                     errors.append(f"destroyed: Python frames {st['py']}, expected {destroyed[1]}")
     else:
-        expect = EXPECT_STORE if a.case == "uaf_store" else EXPECT
+        expect = {"uaf_store": EXPECT_STORE, "uaf_decref": EXPECT_DECREF}.get(a.case, EXPECT)
+        op = "Py_DECREF (the count reached 0 again)" if a.case == "uaf_decref" else "attribute read"
         if a.case == "uaf_store":
             # the free inside the store happened (the fill kept names in the cache, and a store
             # was refused as nested): else this run did not test what it names
@@ -147,7 +158,10 @@ def main():
                 errors.append("no Python stack store was refused as nested: no object was freed inside a store")
         if proc.returncode != 23:
             errors.append(f"exit status {proc.returncode}, expected 23")
-        if "ReferenceError: wref-check: attribute read of a freed Victim (use after free)" not in proc.stdout:
+        if a.case == "uaf_decref":   # a dealloc leaves no exception: the program goes on
+            if "after the late Py_DECREF" not in proc.stdout or "ReferenceError" in proc.stdout:
+                errors.append("the late Py_DECREF raised, or the program did not go on after it")
+        elif "ReferenceError: wref-check: attribute read of a freed Victim (use after free)" not in proc.stdout:
             errors.append("the tombstone's ReferenceError did not reach the program")
         if len(findings) != 1 or findings[0]["kind"] != "use-after-free":
             errors.append(f"expected one use-after-free finding, got {[f['kind'] for f in findings]}")
@@ -155,7 +169,10 @@ def main():
             f = findings[0]
             if " on Victim#" not in f["header"]:
                 errors.append(f"header does not name the Victim: {f['header']}")
-            if not f["what"].startswith("attribute read of a Victim that was freed: a pointer that held no reference"):
+            if a.case == "uaf_decref" and f.get("summary") != "use-after-free in decref_after_list_clear":
+                errors.append(f"SUMMARY: {f.get('summary')!r}, expected the victim's function (not the inlined "
+                              "Py_DECREF of CPython's header)")
+            if not f["what"].startswith(op + " of a Victim that was freed: a pointer that held no reference"):
                 errors.append(f"message: {f['what']!r}")
             if list(f["stacks"]) != list(expect):
                 errors.append(f"stacks: {list(f['stacks'])}, expected {list(expect)}")

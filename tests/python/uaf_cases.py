@@ -1,11 +1,12 @@
 """uaf_cases.py: the Python side of victim_uaf (run by run_uaf.py under python_watch=all).
 
-usage: python uaf_cases.py uaf|uaf_incref|uaf_incref_evicted|uaf_store|uaf_ok MODULE_DIR
+usage: python uaf_cases.py uaf|uaf_incref|uaf_incref_evicted|uaf_decref|uaf_store|uaf_ok MODULE_DIR
 
 uaf: an extension function keeps an item of a list without a reference while Python code
 empties the list, then uses it: use-after-free. uaf_incref: the same with a Py_INCREF after
 the free (seen at exit). uaf_incref_evicted: the same, then 70,000 more objects freed, so that
-the tombstone leaves the quarantine (its bound: 65536 blocks) and is seen then. uaf_store: the
+the tombstone leaves the quarantine (its bound: 65536 blocks) and is seen then. uaf_decref: the
+stale pointer's only use is a Py_DECREF (the tombstone's dealloc). uaf_store: the
 same stale pointer handed to a Python function that
 uses it, with CPython's type cache filled by the code that empties the list (victim_uaf.c
 fill_type_cache), so that the checker's store of the use's new Python stack frees an object (a
@@ -67,6 +68,12 @@ def case_incref():
     vu.incref_after_list_clear(holder, lambda: drop(holder))  # @incref
 
 
+def case_decref():
+    holder = [Victim("victim")]
+    vu.decref_after_list_clear(holder, lambda: drop(holder))  # @decref
+    print("after the late Py_DECREF")
+
+
 def churn(n):
     for i in range(n):
         Victim(i)  # freed at once: a tombstone each
@@ -96,6 +103,9 @@ def main():
         print("incref done", flush=True)
         churn(70000)
         print("churned", flush=True)  # not reached: halt_on_error=1 at the finding
+        return
+    if sys.argv[1] == "uaf_decref":
+        case_decref()  # @main_decref
         return
     if sys.argv[1] == "uaf_store":
         case_store()  # @main_store

@@ -340,6 +340,43 @@ static PyTypeObject FastType = {
     .tp_weaklistoffset = offsetof(WeakObject, weakreflist), .tp_new = PyType_GenericNew};
 #endif
 
+#if PY_VERSION_HEX >= 0x030C0000
+/* 3.12+: the same bug with a weakref list the interpreter manages (Py_TPFLAGS_MANAGED_WEAKREF:
+ * in the pre-header, obj - 4 words), a GC heap type; TidyManaged is its correct twin. */
+GUILTY static void leaky_managed_dealloc(PyObject *self)
+{
+    PyTypeObject *tp = Py_TYPE(self);
+    PyObject_GC_UnTrack(self);
+    tp->tp_free(self);   /* BUG: the weakrefs to self are never cleared */
+    Py_DECREF(tp);
+}
+
+static void tidy_managed_dealloc(PyObject *self)
+{
+    PyTypeObject *tp = Py_TYPE(self);
+    PyObject_GC_UnTrack(self);
+    PyObject_ClearWeakRefs(self);
+    tp->tp_free(self);
+    Py_DECREF(tp);
+}
+
+static int managed_traverse(PyObject *self, visitproc visit, void *arg)
+{
+    Py_VISIT(Py_TYPE(self));
+    return 0;
+}
+
+#define MANAGED_SPEC(cname, pyname, dealloc)                                                           \
+    static PyType_Slot cname##_slots[] = {{Py_tp_dealloc, (void *)dealloc},                           \
+                                          {Py_tp_traverse, (void *)managed_traverse},                 \
+                                          {Py_tp_new, (void *)PyType_GenericNew}, {0, NULL}};         \
+    static PyType_Spec cname##_spec = {"victim_borrow." pyname, sizeof(PyObject), 0,                  \
+                                       Py_TPFLAGS_DEFAULT | Py_TPFLAGS_HAVE_GC | Py_TPFLAGS_MANAGED_WEAKREF, \
+                                       cname##_slots}
+MANAGED_SPEC(leaky_managed, "LeakyManaged", leaky_managed_dealloc);
+MANAGED_SPEC(tidy_managed, "TidyManaged", tidy_managed_dealloc);
+#endif
+
 #define FASTCALL(name) {#name, (PyCFunction)(void (*)(void))name, METH_FASTCALL, NULL}
 static PyMethodDef methods[] = {
     FASTCALL(subscribe),
@@ -385,6 +422,15 @@ PyMODINIT_FUNC PyInit_victim_borrow(void)
         Py_DECREF(m);
         return NULL;
     }
+#if PY_VERSION_HEX >= 0x030C0000
+    PyObject *lm = PyType_FromSpec(&leaky_managed_spec), *tm = lm ? PyType_FromSpec(&tidy_managed_spec) : NULL;
+    if (!tm || PyModule_AddObject(m, "LeakyManaged", lm) < 0 || PyModule_AddObject(m, "TidyManaged", tm) < 0) {
+        Py_XDECREF(lm);
+        Py_XDECREF(tm);
+        Py_DECREF(m);
+        return NULL;
+    }
+#endif
 #if PY_VERSION_HEX >= 0x030D0000
     Py_INCREF(&FastType);
     if (PyModule_AddObject(m, "Fast", (PyObject *)&FastType) < 0) {

@@ -73,6 +73,24 @@ GUILTY static PyObject *incref_after_list_clear(PyObject *self, PyObject *args)
     Py_RETURN_NONE;
 }
 
+/* The same, but the pointer is released after the free: a lone late Py_DECREF, the only use. */
+GUILTY static PyObject *decref_after_list_clear(PyObject *self, PyObject *args)
+{
+    PyObject *list, *cb;
+    (void)self;
+    if (!PyArg_ParseTuple(args, "OO", &list, &cb))
+        return NULL;
+    PyObject *item = PyList_GetItem(list, 0);           /* no reference taken */
+    if (!item)
+        return NULL;
+    PyObject *r = PyObject_CallNoArgs(cb);              /* empties the list @decref_call */
+    if (!r)
+        return NULL;
+    Py_DECREF(r);
+    Py_DECREF(item);                                    /* a reference it never had @decref_use */
+    Py_RETURN_NONE;
+}
+
 /* The same, but the stale pointer is handed to Python code after the callback: use(item)
  * reads its attribute, in a Python frame of its own (so the use's Python stack is one the
  * checker has not stored before: run_uaf.py's uaf_store). */
@@ -131,6 +149,7 @@ static PyMethodDef methods[] = {
     {"fill_type_cache", fill_type_cache, METH_VARARGS, NULL},
     {"pass_after_list_clear", pass_after_list_clear, METH_VARARGS, NULL},
     {"incref_after_list_clear", incref_after_list_clear, METH_VARARGS, NULL},
+    {"decref_after_list_clear", decref_after_list_clear, METH_VARARGS, NULL},
     {"use_after_list_clear", use_after_list_clear, METH_VARARGS, NULL},
     {"use_after_list_clear_ok", use_after_list_clear_ok, METH_VARARGS, NULL},
     {NULL, NULL, 0, NULL}};

@@ -590,16 +590,9 @@ out:
     return wref__py.none;
 }
 
-typedef struct py_method_def {   /* PyMethodDef */
-    const char *name;
-    void *meth;
-    int flags;
-    const char *doc;
-} py_method_def;
-
 static void register_python_exit(void)
 {
-    static py_method_def def = {"wref_check_at_exit", (void *)at_python_exit, 0x0004 /* METH_NOARGS */, NULL};
+    static py_method_def def = {"wref_check_at_exit", (void *)at_python_exit, PY_METH_NOARGS, NULL};
     py_object *et, *ev, *etb;
     wref__py.err_fetch(&et, &ev, &etb);
     py_object *atexit = wref__py.import_module("atexit");

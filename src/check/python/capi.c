@@ -78,6 +78,11 @@ bool wref__py_api_resolve(const wref__py_self *self)
     NEED(incref, "Py_IncRef");
     NEED(decref, "Py_DecRef");
     NEED(object_get_attr_string, "PyObject_GetAttrString");
+    NEED(object_set_attr_string, "PyObject_SetAttrString");
+    NEED(import_get_module, "PyImport_GetModule");
+    NEED(unicode_from_string, "PyUnicode_FromString");
+    NEED(sys_get_xoptions, "PySys_GetXOptions");
+    NEED(dict_get_item_string, "PyDict_GetItemString");
     NEED(unicode_as_utf8, "PyUnicode_AsUTF8");
     NEED(err_fetch, "PyErr_Fetch");
     NEED(err_restore, "PyErr_Restore");

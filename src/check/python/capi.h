@@ -31,6 +31,7 @@ typedef struct py_object {
 #define PY_TPFLAGS_MANAGED_DICT (1UL << 4)      /* 3.11+ */
 #define PY_TPFLAGS_HAVE_GC (1UL << 14)
 #define PY_TPFLAGS_HEAPTYPE (1UL << 9)
+#define PY_TPFLAGS_READY (1UL << 12)
 #define PY_TPFLAGS_HAVE_VERSION_TAG (1UL << 18)   /* Py_TPFLAGS_DEFAULT in 3.9 (always set since 3.10) */
 #define PY_TPFLAGS_TYPE_SUBCLASS (1UL << 31)
 
@@ -47,6 +48,14 @@ typedef struct py_mem_allocator {   /* PyMemAllocatorEx */
     void *(*realloc)(void *ctx, void *ptr, size_t new_size);
     void (*free)(void *ctx, void *ptr);
 } py_mem_allocator;
+
+typedef struct py_method_def {      /* PyMethodDef (stable ABI) */
+    const char *name;
+    void *meth;
+    int flags;
+    const char *doc;
+} py_method_def;
+#define PY_METH_NOARGS 0x0004
 
 typedef struct py_type_slot {       /* PyType_Slot (stable ABI) */
     int slot;
@@ -109,6 +118,11 @@ typedef struct wref__py_api {
     void (*incref)(py_object *o);
     void (*decref)(py_object *o);
     py_object *(*object_get_attr_string)(py_object *o, const char *name);
+    int (*object_set_attr_string)(py_object *o, const char *name, py_object *v);
+    py_object *(*import_get_module)(py_object *name);   /* new reference, NULL when not imported */
+    py_object *(*unicode_from_string)(const char *s);
+    py_object *(*sys_get_xoptions)(void);                        /* borrowed */
+    py_object *(*dict_get_item_string)(py_object *d, const char *key);   /* borrowed, no error */
     const char *(*unicode_as_utf8)(py_object *s);
     void (*err_fetch)(py_object **type, py_object **value, py_object **tb);
     void (*err_restore)(py_object *type, py_object *value, py_object *tb);

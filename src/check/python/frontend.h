@@ -24,7 +24,8 @@
 enum wref__py_how {          /* how the object came to be watched (the latest event) */
     WREF__PY_BORROWED,        /* PyWeakref_GetObject returned it */
     WREF__PY_WEAKREF_CREATED, /* PyWeakref_NewRef made a weakref to it */
-    WREF__PY_FREED            /* not watched; recognized at its free (wide.c, python_watch=all) */
+    WREF__PY_FREED,           /* not watched; recognized at its free (wide.c, python_watch=all) */
+    WREF__PY_WEAKLISTED       /* not watched; freed with weakrefs still pointing at it (weaklists.c) */
 };
 
 enum wref__py_state {
@@ -56,6 +57,7 @@ typedef struct wref__py_rec {
     uint32_t py_destroy, py_create;
     unsigned tno_borrow, tno_destroy, tno_create;
     uint8_t why_create;                           /* origins.h: WREF__PY_ORIGIN_NONE when st_create is set */
+    uint8_t why_weakref;                          /* WREF__PY_WEAKLISTED: the same for st_borrow (the weakref's allocation) */
 } wref__py_rec;
 
 /* st and py as a borrow_stacks value */
@@ -74,6 +76,13 @@ extern bool wref__py_active;
 /* ---- objects.c ---- */
 /* Installs the chained object-domain allocator (GIL held, after start-up). */
 bool wref__py_alloc_install(void);
+/* Installs it again when it is no longer in the chain (tracemalloc started before it, then
+ * stopped, restored the allocator it had saved); GIL held. A probe allocation when another
+ * hook is on top. */
+void wref__py_alloc_ensure(void);
+/* When tracemalloc was tracing at the hook's installation: its stop() replaced by one that
+ * installs the hook again right after (GIL held, at the frontend's start). */
+void wref__py_tracemalloc_watch(void);
 /* The C and Python stacks of a call into an interposer from caller_pc: captured, or those of
  * the first call from the same C call site and Python position (a per-thread cache). */
 void wref__py_site_stacks(uintptr_t caller_pc, wref__stack_id *st, uint32_t *py);
@@ -246,6 +255,36 @@ void wref__py_wide_report_use(const wref__py_rec *r, const char *op);
 void wref__py_wide_report_late_incref(const wref__py_rec *r, ssize_t count);
 void wref__py_wide_stats(void);               /* verbosity >= 1, at exit */
 void wref__py_wide_fork(enum wref__fork_phase phase);   /* its lock, held across fork */
+/* A word that may be a pointer to an object: aligned, in the user address range. */
+static inline bool wref__py_plausible(uintptr_t a)
+{
+    return a >= 0x10000 && a < (1ull << 47) && !(a & 7);
+}
+/* Reads n bytes at addr without faulting (process_vm_readv); false when any is unreadable. */
+bool wref__py_probe(uintptr_t addr, void *out, size_t n);
+/* Reads [at, at+n) near the start of the block p: directly on p's page, else probed. */
+bool wref__py_read_block(uintptr_t p, uintptr_t at, void *out, size_t n);
+/* t is the address of a ready type object (probed: never faults; no cache). */
+bool wref__py_type_valid(uintptr_t t);
+
+/* ---- weaklists.c: dangling-weakref for objects nobody watched ---- */
+extern bool wref__py_weaklists;   /* on: every unwatched free is checked (set at the frontend's start) */
+void wref__py_weaklists_init(void);
+/* The dead object in the freed, unwatched block p whose weakref list is still not empty (its
+ * dealloc did not clear it), with the list's offset from it, its head (a live weakref to the
+ * object) and that weakref's allocation block. NULL for nearly every free: no object, a type
+ * without a weakref list, an empty list. Also forgets the decision cached for a type whose own
+ * block this is (so: call it for every free). */
+typedef struct wref__py_weaklist {
+    intptr_t wl;
+    uintptr_t head, head_block;
+} wref__py_weaklist;
+py_object *wref__py_weaklisted(uintptr_t p, wref__py_weaklist *out);
+/* False when wref__py_weaklisted(p) surely returns NULL and has nothing to forget (nearly every
+ * free; no call, no lock): call that only when this says true. */
+bool wref__py_weaklisted_maybe(uintptr_t p);
+void wref__py_weaklists_stats(void);   /* verbosity >= 1, at exit */
+void wref__py_weaklists_fork(enum wref__fork_phase phase);   /* its lock, held across fork (a leaf) */
 
 /* ---- tombstone.c ---- */
 bool wref__py_tombstone_init(void);                /* the tombstone type; GIL held */

@@ -40,10 +40,13 @@ static void clear_weakrefs_no_callbacks(py_object *ob);
 
 /* The C frames that are not the extension's, which the SUMMARY line passes over (report.c):
  * the interpreter's (libpython, or an executable named python*: Debian's python3.11 has
- * libpython linked in; an extension module is a shared object, so "python_ext.so" is not one)
- * and the C library's (the process's start, below the interpreter's frames). */
+ * libpython linked in; an extension module is a shared object, so "python_ext.so" is not one;
+ * and the inline functions of its headers, inlined into an extension) and the C library's (the process's start, below the interpreter's frames). */
 static bool frame_is_interpreter(const struct wref__frame_info *fi)
 {
+    /* a C API inline function of CPython's headers (Py_DECREF inlined into the extension) */
+    if (fi->inlined && fi->file && strstr(fi->file, "/include/python3"))
+        return true;
     const char *b = fi->module ? strrchr(fi->module, '/') : NULL;
     b = b ? b + 1 : fi->module;
     return b && (!strncmp(b, "libpython", 9) || (!strncmp(b, "python", 6) && !strstr(b, ".so")) ||
@@ -62,10 +65,12 @@ static void fork_prepare(void)
     wref__py_objects_fork(WREF__FORK_PREPARE);
     wref__py_wide_fork(WREF__FORK_PREPARE);
     wref__py_origins_fork(WREF__FORK_PREPARE);   /* held while the engine captures: before its locks */
+    wref__py_weaklists_fork(WREF__FORK_PREPARE);
 }
 
 static void fork_release(enum wref__fork_phase phase)
 {
+    wref__py_weaklists_fork(phase);
     wref__py_origins_fork(phase);
     wref__py_wide_fork(phase);
     wref__py_objects_fork(phase);
@@ -95,7 +100,9 @@ static void start(void)
     wref__stack_init(wref__opt.stack_depth, 0);
     pthread_atfork(fork_prepare, fork_parent, fork_child);   /* before the allocator hook takes a lock */
     wref__py_alloc_install();
+    wref__py_tracemalloc_watch();
     wref__py_wide_init();
+    wref__py_weaklists_init();
     wref__py_active = true;
     if (wref__py.weakref_get_object) {   /* else each call aborts with its message */
         start_state = STARTED;
@@ -283,6 +290,7 @@ static void python_exit(void)
     wref__py_callbacks_exit();
     wref__py_objects_exit();
     wref__py_wide_stats();
+    wref__py_weaklists_stats();
     wref__py_origins_stats();
     if (wref__opt.verbosity >= 1) {
         size_t watched, tombstones, dropped, registered, errors, suppressed;

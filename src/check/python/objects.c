@@ -32,6 +32,7 @@
 #include "origins.h"
 #include "pystack.h"
 
+#include <dlfcn.h>
 #include <pthread.h>
 #include <stdlib.h>
 #include <string.h>
@@ -81,6 +82,8 @@ static inline __attribute__((always_inline)) bool gen_still(uint64_t g)
 }
 
 static __thread __attribute__((tls_model("initial-exec"))) int in_frontend;
+/* Set by the malloc hook: wref__py_alloc_ensure's probe allocation reached it. */
+static __thread __attribute__((tls_model("initial-exec"))) int hook_seen;
 
 static size_t slot(uintptr_t a)
 {
@@ -209,6 +212,7 @@ static void forget_block(void *p)
 static void *py_object_malloc_hook(void *ctx, size_t size)
 {
     (void)ctx;
+    hook_seen = 1;
     void *p = tab.saved.malloc(tab.saved.ctx, size);
     forget_block(p);
     wref__py_origin_alloc(p, size, (uintptr_t)__builtin_return_address(0));
@@ -312,25 +316,84 @@ static void tombstone(wref__py_rec *r)
     in_frontend--;
 }
 
+/* The record of o in the unwatched block p, freed with a non-empty weakref list
+ * (weaklists.c), made now and put in the tables as a tombstone's (so that a use through those
+ * weakrefs names it), with its create stack and, as its "weakref created" stack, where the
+ * list's head was allocated; NULL when out of memory. */
+static __attribute__((noinline)) wref__py_rec *weaklisted(uintptr_t p)
+{
+    wref__py_weaklist wls, *wl = &wls;
+    py_object *o = wref__py_weaklisted(p, wl);
+    if (!o)
+        return NULL;
+    in_frontend++;
+    wref__py_rec c = {0};   /* the stacks, found before the lock: may allocate (forwarded) */
+    c.why_create = (uint8_t)wref__py_origin_get(p, &c.st_create, &c.py_create, &c.tno_create);
+    c.why_weakref = (uint8_t)wref__py_origin_get(wl->head_block, &c.st_borrow, &c.py_borrow, &c.tno_borrow);
+    pthread_mutex_lock(&tab.lock);
+    wref__py_rec *r = find_block(p) || find_obj((uintptr_t)o) ? NULL : rec_new();
+    if (r) {
+        STORE(r->obj, (uintptr_t)o);
+        STORE(r->block, p);
+        r->serial = ++tab.next_serial;
+        ssize_t basic = *(ssize_t *)((char *)o->ob_type + PY_TP_BASICSIZE_OFFSET);
+        r->size = (uint32_t)(basic + (ssize_t)((uintptr_t)o - p));
+        STORE(r->state, WREF__PY_TOMBSTONE);   /* never counted as watched */
+        STORE(r->how, WREF__PY_WEAKLISTED);
+        r->weaklist = wl->wl;
+        wref__py_type_name(o->ob_type, r->type_name, sizeof r->type_name);
+        STORE(r->borrow_stacks, wref__py_stacks_pack(c.st_borrow, c.py_borrow));
+        STORE(r->tno_borrow, c.tno_borrow);
+        r->why_weakref = c.why_weakref;
+        r->st_create = c.st_create, r->py_create = c.py_create, r->tno_create = c.tno_create;
+        r->why_create = c.why_create;
+        STORE(r->next_block, tab.by_block[slot(p)]);
+        __atomic_store_n(&tab.by_block[slot(p)], r, __ATOMIC_RELEASE);
+        STORE(r->next_obj, by_obj[slot(r->obj)]);
+        __atomic_store_n(&by_obj[slot(r->obj)], r, __ATOMIC_RELEASE);
+    }
+    pthread_mutex_unlock(&tab.lock);
+    in_frontend--;
+    return r;
+}
+
+/* The free of a block that may be watched (some object is): its record, now a tombstone's. */
+static __attribute__((noinline)) wref__py_rec *watched_free(void *p)
+{
+    if (block_absent((uintptr_t)p, __atomic_load_n(&wref__py_generation, __ATOMIC_ACQUIRE)))
+        return NULL;
+    pthread_mutex_lock(&tab.lock);
+    wref__py_rec *r = tab.watched ? find_block((uintptr_t)p) : NULL;
+    if (r && r->state == WREF__PY_WATCHED) {
+        gen_begin();
+        STORE(r->state, WREF__PY_TOMBSTONE);
+        STORE(tab.watched, tab.watched - 1);
+        gen_end();
+    } else {
+        r = NULL;
+    }
+    pthread_mutex_unlock(&tab.lock);
+    return r;
+}
+
+/* The frontend's own frees: only the type cache's bookkeeping (weaklists.c). */
+static __attribute__((noinline)) void weaklisted_forget(uintptr_t p)
+{
+    wref__py_weaklist wl;
+    (void)wref__py_weaklisted(p, &wl);
+}
+
 static void py_object_free_hook(void *ctx, void *p)
 {
     (void)ctx;
-    if (p && (LOAD(tab.watched) || wref__py_wide) && !in_frontend) {
-        wref__py_rec *r = NULL;
-        if (LOAD(tab.watched) &&
-            !block_absent((uintptr_t)p, __atomic_load_n(&wref__py_generation, __ATOMIC_ACQUIRE))) {
-            pthread_mutex_lock(&tab.lock);
-            r = tab.watched ? find_block((uintptr_t)p) : NULL;
-            if (r && r->state == WREF__PY_WATCHED) {
-                gen_begin();
-                STORE(r->state, WREF__PY_TOMBSTONE);
-                STORE(tab.watched, tab.watched - 1);
-                gen_end();
-            } else {
-                r = NULL;
-            }
-            pthread_mutex_unlock(&tab.lock);
-        }
+    if (!p) {
+    } else if (__builtin_expect(in_frontend, 0)) {
+        if (wref__py_weaklists && wref__py_weaklisted_maybe((uintptr_t)p))
+            weaklisted_forget((uintptr_t)p);
+    } else {
+        wref__py_rec *r = LOAD(tab.watched) ? watched_free(p) : NULL;
+        if (!r && wref__py_weaklists && wref__py_weaklisted_maybe((uintptr_t)p))
+            r = weaklisted((uintptr_t)p);   /* freed with weakrefs still pointing at it */
         if (!r && wref__py_wide) {   /* python_watch=all: any dead object (wide.c) */
             in_frontend++;
             r = wref__py_wide_record(p);
@@ -346,15 +409,134 @@ static void py_object_free_hook(void *ctx, void *p)
     tab.saved.free(tab.saved.ctx, p);
 }
 
+static void hook_set(void)
+{
+    py_mem_allocator a = {NULL, py_object_malloc_hook, py_object_calloc_hook, py_object_realloc_hook,
+                          py_object_free_hook};
+    wref__py.mem_get_allocator(PY_MEM_DOMAIN_OBJ, &tab.saved);
+    wref__py.mem_set_allocator(PY_MEM_DOMAIN_OBJ, &a);
+}
+
 bool wref__py_alloc_install(void)
 {
-    py_mem_allocator a;
     wref__py_origins_init();
     wref__heap_set_max_blocks(MAX_QUARANTINED);
-    wref__py.mem_get_allocator(PY_MEM_DOMAIN_OBJ, &tab.saved);
-    a = (py_mem_allocator){NULL, py_object_malloc_hook, py_object_calloc_hook, py_object_realloc_hook, py_object_free_hook};
-    wref__py.mem_set_allocator(PY_MEM_DOMAIN_OBJ, &a);
+    hook_set();
     return true;
+}
+
+void wref__py_alloc_ensure(void)
+{
+    py_mem_allocator cur;
+    wref__py.mem_get_allocator(PY_MEM_DOMAIN_OBJ, &cur);
+    if (cur.malloc == py_object_malloc_hook)
+        return;   /* ours is on top */
+    /* Another hook is on top (tracemalloc started after us wraps ours and restores it when
+     * stopped): does its chain still reach ours? One probe allocation through it says. */
+    in_frontend++;
+    hook_seen = 0;
+    void *b = cur.malloc(cur.ctx, 1);
+    bool reached = hook_seen || !b;
+    if (b)
+        cur.free(cur.ctx, b);
+    in_frontend--;
+    if (reached)
+        return;
+    /* Dropped: tracemalloc started before us (PYTHONTRACEMALLOC) wrapped by ours, then stopped
+     * (it restores the allocator it saved, which predates ours). Wrap the current one again:
+     * blocks allocated through the old chain are freed through the same underlying allocator. */
+    hook_set();
+    if (wref__opt.verbosity >= 1)
+        wref__checker_warn(NULL, "python frontend: the object allocator hook was removed (tracemalloc.stop() after "
+                       "PYTHONTRACEMALLOC or an earlier tracemalloc.start()); installed again");
+}
+
+/* ---- tracemalloc.stop() ------------------------------------------------------------------
+ * When tracemalloc was tracing at the hook's installation, the hook wraps tracemalloc's, and
+ * tracemalloc.stop() restores the allocator tracemalloc had saved, which drops the hook. The
+ * module's stop is replaced by one that calls it and then installs the hook again at once (so
+ * nothing freed or allocated after the stop is missed); a reference to the old function taken
+ * before leaves only wref__py_alloc_ensure's check at the next watch. */
+static py_object *tm_stop_real;   /* _tracemalloc.stop, kept forever */
+
+static py_object *tm_stop(py_object *self, py_object *unused)
+{
+    (void)self, (void)unused;
+    py_object *args = wref__py.tuple_new(0);
+    py_object *r = args ? wref__py.object_call(tm_stop_real, args, NULL) : NULL;
+    if (args)
+        wref__py.decref(args);
+    wref__py_alloc_ensure();
+    return r;
+}
+
+/* Is tracemalloc tracing (started before the hook: PYTHONTRACEMALLOC, -X tracemalloc, or by the
+ * program)? Asked only when its module is imported or one of those is set, so that no module is
+ * imported for it otherwise. */
+static py_object *tracemalloc_module_if_tracing(void)
+{
+    py_object *name = wref__py.unicode_from_string("_tracemalloc");
+    py_object *m = name ? wref__py.import_get_module(name) : NULL;
+    if (name)
+        wref__py.decref(name);
+    const char *env = getenv("PYTHONTRACEMALLOC");
+    py_object *xopts = m ? NULL : wref__py.sys_get_xoptions();
+    if (!m && ((env && *env) || (xopts && wref__py.dict_get_item_string(xopts, "tracemalloc"))))
+        m = wref__py.import_module("_tracemalloc");
+    py_object *is = m ? wref__py.object_get_attr_string(m, "is_tracing") : NULL;
+    py_object *args = is ? wref__py.tuple_new(0) : NULL;
+    py_object *r = args ? wref__py.object_call(is, args, NULL) : NULL;
+    bool tracing = r && wref__py.long_as_long(r) == 1;
+    py_object *drop[] = {is, args, r};
+    for (size_t i = 0; i < 3; i++)
+        if (drop[i])
+            wref__py.decref(drop[i]);
+    if (m && !tracing) {
+        wref__py.decref(m);
+        m = NULL;
+    }
+    return m;
+}
+
+void wref__py_tracemalloc_watch(void)
+{
+    static py_method_def def = {"stop", (void *)tm_stop, PY_METH_NOARGS,
+                                "Stop tracing Python memory allocations.\n\n"
+                                "Also clear traces of memory blocks allocated by Python."};
+    int (*initialized)(void);
+    *(void **)&initialized = dlsym(RTLD_DEFAULT, "Py_IsInitialized");
+    if (!initialized || !initialized())
+        return;   /* a start inside the interpreter's own initialisation: tracemalloc starts later */
+    py_object *et, *ev, *etb;
+    wref__py.err_fetch(&et, &ev, &etb);
+    in_frontend++;
+    py_object *m = tracemalloc_module_if_tracing();
+    py_object *real = m ? wref__py.object_get_attr_string(m, "stop") : NULL;
+    py_object *fn = real ? wref__py.cfunction_new_ex(&def, NULL, NULL) : NULL;
+    if (fn && wref__py.object_set_attr_string(m, "stop", fn) == 0) {
+        tm_stop_real = real;   /* kept */
+        real = NULL;
+        py_object *name = wref__py.unicode_from_string("tracemalloc");   /* its Python module, if imported */
+        py_object *tm = name ? wref__py.import_get_module(name) : NULL;
+        if (tm) {
+            (void)wref__py.object_set_attr_string(tm, "stop", fn);
+            wref__py.decref(tm);
+        }
+        if (name)
+            wref__py.decref(name);
+    }
+    py_object *drop[] = {fn, real, m};
+    for (size_t i = 0; i < 3; i++)
+        if (drop[i])
+            wref__py.decref(drop[i]);
+    py_object *t2, *v2, *tb2;   /* a failure here is not the program's exception */
+    wref__py.err_fetch(&t2, &v2, &tb2);
+    py_object *drop2[] = {t2, v2, tb2};
+    for (size_t i = 0; i < 3; i++)
+        if (drop2[i])
+            wref__py.decref(drop2[i]);
+    in_frontend--;
+    wref__py.err_restore(et, ev, etb);
 }
 
 /* ---- watching ------------------------------------------------------------------------- */
@@ -427,6 +609,7 @@ static void set_last(py_object *o, const wref__py_rec *r, const wref__py_site_ke
 void wref__py_watch_borrow_at(py_object *o, uintptr_t caller_pc, uintptr_t code, uintptr_t where, uint64_t gen,
                               int how)
 {
+    wref__py_alloc_ensure();   /* a watch is worth nothing if the free will not be seen */
     in_frontend++;
     const wref__py_site_key k = {caller_pc, code, where};
     wref__stack_id st;

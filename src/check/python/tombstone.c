@@ -36,6 +36,17 @@ static void add_create(wref__finding *f, const wref__py_rec *r)
     add_history(f, wref__py_origin_label(r->why_create), r->st_create, known ? r->tno_create : ~0u, r->py_create);
 }
 
+/* The ReferenceError's word for how the freed object was reached, by its record (NULL: its
+ * record is gone, the tombstone having left the quarantine). */
+static const char *use_kind(const wref__py_rec *r)
+{
+    if (r && r->pinned)   /* its weakrefs were never cleared: this use came through one */
+        return "dangling weakref: its dealloc never cleared it";
+    if (r && r->how == WREF__PY_BORROWED)
+        return "dangling borrowed reference";
+    return "use after free";
+}
+
 /* Reports a use of the tombstone o by operation `op` (once per object) and sets
  * ReferenceError. The C stack starts at the slot function the interpreter called. */
 static void report_use(py_object *o, const char *op)
@@ -69,7 +80,7 @@ static void report_use(py_object *o, const char *op)
     }
     char msg[200];
     snprintf(msg, sizeof msg, "wref-check: %s of a freed %s (%s)", op, known ? r.type_name : "object",
-             known && r.how == WREF__PY_FREED ? "use after free" : "dangling borrowed reference");
+             use_kind(known ? &r : NULL));
     wref__py.err_set_string(*wref__py.exc_reference_error, msg);
 }
 
@@ -94,6 +105,21 @@ void wref__py_report_late_incref(const wref__py_rec *r, ssize_t count)
     wref__report(&f);
 }
 
+/* wref__py_origin_label for the weakref of a WREF__PY_WEAKLISTED record. */
+static const char *weakref_origin_label(int why)
+{
+    switch (why) {
+    case WREF__PY_ORIGIN_NONE:
+        return "weakref created";
+    case WREF__PY_ORIGIN_OFF:
+        return "weakref created: not recorded (python_create=0)";
+    case WREF__PY_ORIGIN_FULL:
+        return "weakref created: not recorded (out of memory for its allocation site)";
+    default:
+        return "weakref created: not recorded (allocated before the checker started)";
+    }
+}
+
 void wref__py_report_dangling_weakref(const wref__py_rec *r, wref__stack_id where, uint32_t py_where)
 {
     char what[400];
@@ -105,8 +131,12 @@ void wref__py_report_dangling_weakref(const wref__py_rec *r, wref__stack_id wher
     wref__finding f = {.kind = WREF__K_DANGLING_WEAKREF, .what = what, .object = &obj, .address = r->obj,
                        .where = where, .lang_where = py_where, .type_name = r->type_name,
                        .test_name = getenv("PYTEST_CURRENT_TEST")};
-    add_history(&f, r->how == WREF__PY_BORROWED ? "borrowed" : "weakref created", r->st_borrow, r->tno_borrow,
-                r->py_borrow);
+    if (r->how != WREF__PY_WEAKLISTED)
+        add_history(&f, r->how == WREF__PY_BORROWED ? "borrowed" : "weakref created", r->st_borrow, r->tno_borrow,
+                    r->py_borrow);
+    else   /* nobody watched it: where the weakref at the head of its list was allocated */
+        add_history(&f, weakref_origin_label(r->why_weakref), r->st_borrow,
+                    r->why_weakref == WREF__PY_ORIGIN_NONE ? r->tno_borrow : ~0u, r->py_borrow);
     add_create(&f, r);
     wref__report(&f);
 }

@@ -47,11 +47,9 @@
 
 bool wref__py_wide;
 
-/* PyTypeObject's tp_flags, the same offset in 3.9-3.13 on 64-bit (tests/python/victim_uaf.c
+/* PyTypeObject's tp_itemsize, the same offset in 3.9-3.13 on 64-bit (tests/python/victim_uaf.c
  * checks it against each tested interpreter's headers). */
-#define PY_TP_FLAGS_OFFSET 168
 #define PY_TP_ITEMSIZE_OFFSET 40
-#define PY_TPFLAGS_READY (1UL << 12)
 
 #define TYPES 8192        /* open addressing, at most half full */
 #define BAD 1024          /* direct-mapped: words that are no type */
@@ -66,7 +64,7 @@ static struct {
         uintptr_t word;
         uint64_t until;
     } bad[BAD];
-    uint64_t frees, recognized, probes, serial;
+    uint64_t frees, recognized, serial;
 } w = {.lock = PTHREAD_MUTEX_INITIALIZER};
 
 typedef struct site {
@@ -90,16 +88,17 @@ static void sites_key_make(void)
     (void)pthread_key_create(&sites_key, sites_free);
 }
 
-/* Reads n bytes at addr without faulting; false when any of them is not readable. */
-static bool probe(uintptr_t addr, void *out, size_t n)
+static uint64_t probes;   /* atomic: weaklists.c probes without w.lock */
+
+bool wref__py_probe(uintptr_t addr, void *out, size_t n)
 {
     struct iovec local = {out, n}, remote = {(void *)addr, n};
-    w.probes++;
+    __atomic_fetch_add(&probes, 1, __ATOMIC_RELAXED);
     return process_vm_readv(getpid(), &local, 1, &remote, 1, 0) == (ssize_t)n;
 }
+#define probe wref__py_probe
 
-/* Reads the words at [at, at+n) of the freed block that starts at p. */
-static bool read_block(uintptr_t p, uintptr_t at, void *out, size_t n)
+bool wref__py_read_block(uintptr_t p, uintptr_t at, void *out, size_t n)
 {
     if ((p >> 12) == ((at + n - 1) >> 12)) {
         memcpy(out, (const void *)at, n);
@@ -107,6 +106,7 @@ static bool read_block(uintptr_t p, uintptr_t at, void *out, size_t n)
     }
     return probe(at, out, n);
 }
+#define read_block wref__py_read_block
 
 static size_t hslot(uintptr_t a)
 {
@@ -149,9 +149,23 @@ static void type_forget(uintptr_t t)
         }
 }
 
-static bool plausible(uintptr_t a)
+#define plausible wref__py_plausible
+
+bool wref__py_type_valid(uintptr_t t)
 {
-    return a >= 0x10000 && a < (1ull << 47) && !(a & 7);
+    unsigned char head[PY_TP_FLAGS_OFFSET + 8];
+    unsigned long meta_flags = 0;
+    if (!plausible(t) || !probe(t, head, sizeof head))
+        return false;
+    uintptr_t meta;
+    unsigned long flags;
+    ssize_t basic;
+    memcpy(&meta, head + 8, sizeof meta);
+    memcpy(&flags, head + PY_TP_FLAGS_OFFSET, sizeof flags);
+    memcpy(&basic, head + PY_TP_BASICSIZE_OFFSET, sizeof basic);
+    return plausible(meta) && (flags & PY_TPFLAGS_READY) && basic >= (ssize_t)sizeof(py_object) &&
+           basic < (1 << 20) && probe(meta + PY_TP_FLAGS_OFFSET, &meta_flags, sizeof meta_flags) &&
+           (meta_flags & PY_TPFLAGS_TYPE_SUBCLASS);
 }
 
 /* t is the address of a ready type object (validated without ever faulting). */
@@ -164,21 +178,9 @@ static bool is_type(uintptr_t t)
     size_t b = hslot(t) % BAD;
     if (w.bad[b].word == t && w.bad[b].until > w.frees)
         return false;
-    unsigned char head[PY_TP_FLAGS_OFFSET + 8];
-    unsigned long meta_flags = 0;
-    if (probe(t, head, sizeof head)) {
-        uintptr_t meta;
-        unsigned long flags;
-        ssize_t basic;
-        memcpy(&meta, head + 8, sizeof meta);
-        memcpy(&flags, head + PY_TP_FLAGS_OFFSET, sizeof flags);
-        memcpy(&basic, head + PY_TP_BASICSIZE_OFFSET, sizeof basic);
-        if (plausible(meta) && (flags & PY_TPFLAGS_READY) && basic >= (ssize_t)sizeof(py_object) &&
-            basic < (1 << 20) && probe(meta + PY_TP_FLAGS_OFFSET, &meta_flags, sizeof meta_flags) &&
-            (meta_flags & PY_TPFLAGS_TYPE_SUBCLASS)) {
-            type_add(t);
-            return true;
-        }
+    if (wref__py_type_valid(t)) {
+        type_add(t);
+        return true;
     }
     w.bad[b].word = t;
     w.bad[b].until = w.frees + BAD_TTL;
@@ -273,7 +275,7 @@ wref__py_rec *wref__py_wide_record(void *block)
     r->size = size > UINT32_MAX ? UINT32_MAX : (uint32_t)size;
     r->state = WREF__PY_TOMBSTONE;
     r->how = WREF__PY_FREED;
-    r->weaklist = 0;   /* dangling-weakref stays with the watched objects (its report names the borrow) */
+    r->weaklist = 0;   /* a non-empty weakref list was seen before (weaklists.c): it is empty here */
     const char *name = *(const char *const *)((const char *)type + PY_TP_NAME_OFFSET);   /* no snprintf: hot */
     size_t len = name ? strnlen(name, sizeof r->type_name - 1) : 0;
     memcpy(r->type_name, name ? name : "?", name ? len : 2);   /* r is zeroed: terminated */
@@ -396,7 +398,8 @@ void wref__py_wide_stats(void)
     pthread_mutex_lock(&w.lock);
     wref__checker_warn(NULL, "python frontend: python_watch=all: %llu frees seen, %llu objects tombstoned, "
                        "%llu memory probes, %zu types known",
-                       (unsigned long long)w.frees, (unsigned long long)w.recognized, (unsigned long long)w.probes,
+                       (unsigned long long)w.frees, (unsigned long long)w.recognized,
+                       (unsigned long long)__atomic_load_n(&probes, __ATOMIC_RELAXED),
                        w.n_types);
     pthread_mutex_unlock(&w.lock);
 }
