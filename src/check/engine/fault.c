@@ -514,7 +514,11 @@ static void report_fault(wref__rec *r, uintptr_t addr, uintptr_t obj, void *ctx,
     put_num(&o, obj, 16);
     put(&o, " (");
     put_num(&o, r->size, 10);
-    put(&o, "-byte object)\n");
+    put(&o, "-byte object) in thread T");
+    put_num(&o, wref__thread_no(), 10);
+    put(&o, " (tid ");
+    put_num(&o, (unsigned long)wref__tid(), 10);
+    put(&o, ")\n");
     put(&o, w.buf);
     put(&o, "; frames are module+offset (signal handler: no symbolization)\n");
 
@@ -554,24 +558,53 @@ static void report_fault(wref__rec *r, uintptr_t addr, uintptr_t obj, void *ctx,
     wref__report_signal_finding(freed ? WREF__K_USE_AFTER_FREE : WREF__K_HEAP_OVERFLOW, o.buf, o.len, j.buf, j.len);
 }
 
-/* A fault that could not be reported because another thread's report did not finish in
- * WAIT_NS: one line on stderr, so the fault is not silent. */
-static void busy_note(uintptr_t addr)
+/* A line of at most NOTE_MAX bytes on the stack (struct out is too big for an alternate stack). */
+#define NOTE_MAX 320
+struct note {
+    char buf[NOTE_MAX];
+    size_t len;
+};
+
+static void note_put(struct note *n, const char *s)
 {
-    static struct out mine;   /* static: the handler may run on a small alternate stack */
-    static int busy;
-    if (__atomic_exchange_n(&busy, 1, __ATOMIC_ACQUIRE))
-        return;   /* another thread is writing this very note */
-    mine.len = 0;
-    put(&mine, "==");
-    put_num(&mine, (unsigned long)getpid(), 10);
-    put(&mine, "==WARNING: wref-check: another fault is being reported; this guard-page fault at ");
-    put_num(&mine, addr, 16);
-    put(&mine, " in thread T");
-    put_num(&mine, wref__thread_no(), 10);
-    put(&mine, " is not\n");
-    (void)!write(2, mine.buf, mine.len);
-    __atomic_store_n(&busy, 0, __ATOMIC_RELEASE);
+    while (*s && n->len < sizeof n->buf - 1)
+        n->buf[n->len++] = *s++;
+}
+
+static void note_num(struct note *n, unsigned long v, unsigned base)
+{
+    char tmp[24];
+    int k = 0;
+    do {
+        tmp[k++] = "0123456789abcdef"[v % base];
+        v /= base;
+    } while (v && k < 24);
+    if (base == 16)
+        note_put(n, "0x");
+    while (k && n->len < sizeof n->buf - 1)
+        n->buf[n->len++] = tmp[--k];
+}
+
+/* A fault that could not be reported because another thread's report did not finish in
+ * WAIT_NS: one line on stderr, with one write(2) (shorter than PIPE_BUF: never torn), from
+ * every thread that gives up, so no fault is silent. */
+static void busy_note(const wref__rec *r, uintptr_t addr, bool poisoned)
+{
+    struct note n = {.len = 0};
+    bool freed = poisoned || r->state == WREF__FREED || r->state == WREF__GONE;
+    note_put(&n, "==");
+    note_num(&n, (unsigned long)getpid(), 10);
+    note_put(&n, "==WARNING: wref-check: another fault is being reported; not reported: ");
+    note_put(&n, freed ? "use-after-free on " : "heap-overflow on ");
+    note_put(&n, wref__model_type_name(r->type));   /* async-signal-safe (model.h) */
+    note_put(&n, "#");
+    note_num(&n, r->serial, 10);
+    note_put(&n, ", fault at ");
+    note_num(&n, addr, 16);
+    note_put(&n, " in thread T");
+    note_num(&n, wref__thread_no(), 10);
+    n.buf[n.len++] = '\n';
+    (void)!write(2, n.buf, n.len);
 }
 
 static void handler(int sig, siginfo_t *info, void *ctx)
@@ -611,7 +644,7 @@ static void handler(int sig, siginfo_t *info, void *ctx)
             report_fault(r, addr, obj, ctx, poisoned, pr);
             __atomic_store_n(&reporter, 0, __ATOMIC_RELEASE);
         } else {
-            busy_note(addr);
+            busy_note(r, addr, poisoned);
         }
         __atomic_fetch_sub(&in_flight, 1, __ATOMIC_ACQ_REL);
     }
