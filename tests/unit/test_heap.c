@@ -28,10 +28,11 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <time.h>
 #include <unistd.h>
 
 #include <cmocka.h>
+
+#include "best_cpu.h"
 
 static const wref_type unit_type = {.name = "HeapUnit", .size = 32};
 
@@ -437,35 +438,33 @@ static void guard_slots_recycled(void **state)
 
 /* One guarded block's life, reps times: made, looked up LOOKUPS times (is_guarded and
  * set_guard_rec, what every free and the hooks do), returned (quarantine_mb=0: unmapped, its
- * slot freed). The best of 5 runs, in thread CPU time (the system calls included). */
+ * slot freed). */
 enum { LOOKUPS = 32 };
-static double guard_cycle_ns(wref__rec *r, int reps)
+struct guard_cycles {
+    wref__rec *rec;
+    int reps;
+};
+
+static void guard_cycles(void *ctx)
 {
-    double best = 1e18;
-    for (int run = 0; run < 5; run++) {
-        struct timespec a, b;
-        clock_gettime(CLOCK_THREAD_CPUTIME_ID, &a);
-        for (int i = 0; i < reps; i++) {
-            unsigned char *g = wref__heap_alloc(24);
-            for (int k = 0; k < LOOKUPS; k++) {
-                if (!g || !wref__heap_is_guarded(g))
-                    fail_msg("cycle %d: not a guarded block", i);
-                wref__heap_set_guard_rec(g, r);
-            }
-            wref__heap_free(g, NULL);
+    const struct guard_cycles *c = ctx;
+    for (int i = 0; i < c->reps; i++) {
+        unsigned char *g = wref__heap_alloc(24);
+        for (int k = 0; k < LOOKUPS; k++) {
+            if (!g || !wref__heap_is_guarded(g))
+                fail_msg("cycle %d: not a guarded block", i);
+            wref__heap_set_guard_rec(g, c->rec);
         }
-        clock_gettime(CLOCK_THREAD_CPUTIME_ID, &b);
-        double ns = (double)(b.tv_sec - a.tv_sec) * 1e9 + (double)(b.tv_nsec - a.tv_nsec);
-        best = ns < best ? ns : best;
+        wref__heap_free(g, NULL);
     }
-    return best;
 }
 
 /* A guarded block costs O(1) to make, look up and return, however many guarded blocks are
  * alive (issue 10, "the linear scans on every create/destroy"): the same cycles with FEW and
  * with MANY guarded blocks alive cost about the same. A scan of the slot table in the lookup
  * (the old 4096-slot table was scanned on every create, lookup and free) makes the second
- * many times slower; each cycle's system calls (mmap, mprotect, munmap) are the floor. */
+ * many times slower; each cycle's system calls (mmap, mprotect, munmap) are the floor. Timed
+ * as test_poison's cost test (best_cpu.h). */
 static void guard_slot_cost_does_not_grow(void **state)
 {
     (void)state;
@@ -480,12 +479,13 @@ static void guard_slot_cost_does_not_grow(void **state)
     size_t n = 0;
     for (; n < FEW; n++)
         assert_non_null(live[n] = wref__heap_alloc(24));
-    double t_few = guard_cycle_ns(r, REPS);
+    struct guard_cycles cycles = {r, REPS};
+    double t_few = best_cpu_ns(guard_cycles, &cycles);
     for (; n < MANY; n++) {
         assert_non_null(live[n] = wref__heap_alloc(24));
         assert_true(wref__heap_is_guarded(live[n]));   /* not a plain chunk: the table has room */
     }
-    double t_many = guard_cycle_ns(r, REPS);
+    double t_many = best_cpu_ns(guard_cycles, &cycles);
     print_message("guarded block cycles, %d each: %.0f ns with %d guarded blocks alive, %.0f ns with %d\n", REPS,
                   t_few, FEW, t_many, MANY);
     for (size_t i = 0; i < n; i++)

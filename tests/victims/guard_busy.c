@@ -91,11 +91,7 @@ static void *drain(void *arg)
 int main(void)
 {
     VCHECK(signal(SIGSEGV, program_handler) != SIG_ERR);
-    for (int i = 0; i < 2; i++) {
-        stale[i] = (struct widget *)wref_new(&widget_type);
-        VCHECK(stale[i]);
-        wref_decref(&stale[i]->ob_base);
-    }
+    victim_destroyed_widgets(stale, 2);
     /* stderr: a full pipe */
     int p[2];
     VCHECK(pipe(p) == 0);

@@ -180,18 +180,15 @@ static void sleep_ns(long ns)
 
 /* ---- tiny formatting into a fixed buffer ------------------------------------------------------ */
 
-struct out {
-    char buf[16384];
-    size_t len;
-};
-
-static void put(struct out *o, const char *s)
+/* Appends n bytes of s to buf[cap] at *len, cut at the end. */
+static void append(char *buf, size_t cap, size_t *len, const char *s, size_t n)
 {
-    while (*s && o->len < sizeof o->buf)
-        o->buf[o->len++] = *s++;
+    for (size_t i = 0; i < n && *len < cap; i++)
+        buf[(*len)++] = s[i];
 }
 
-static void put_num(struct out *o, unsigned long v, unsigned base)
+/* v in base 10, or 16 with "0x", appended as append does. */
+static void append_num(char *buf, size_t cap, size_t *len, unsigned long v, unsigned base)
 {
     char tmp[24];
     int n = 0;
@@ -200,16 +197,30 @@ static void put_num(struct out *o, unsigned long v, unsigned base)
         v /= base;
     } while (v && n < 24);
     if (base == 16)
-        put(o, "0x");
-    while (n && o->len < sizeof o->buf)
-        o->buf[o->len++] = tmp[--n];
+        append(buf, cap, len, "0x", 2);
+    while (n && *len < cap)
+        buf[(*len)++] = tmp[--n];
+}
+
+struct out {
+    char buf[16384];
+    size_t len;
+};
+
+static void put(struct out *o, const char *s)
+{
+    append(o->buf, sizeof o->buf, &o->len, s, strlen(s));
+}
+
+static void put_num(struct out *o, unsigned long v, unsigned base)
+{
+    append_num(o->buf, sizeof o->buf, &o->len, v, base);
 }
 
 static void out_put(void *ctx, const char *p, size_t n)
 {
     struct out *o = ctx;
-    for (size_t i = 0; i < n && o->len < sizeof o->buf; i++)
-        o->buf[o->len++] = p[i];
+    append(o->buf, sizeof o->buf, &o->len, p, n);
 }
 
 /* A JSON string literal, or null. */
@@ -558,53 +569,31 @@ static void report_fault(wref__rec *r, uintptr_t addr, uintptr_t obj, void *ctx,
     wref__report_signal_finding(freed ? WREF__K_USE_AFTER_FREE : WREF__K_HEAP_OVERFLOW, o.buf, o.len, j.buf, j.len);
 }
 
-/* A line of at most NOTE_MAX bytes on the stack (struct out is too big for an alternate stack). */
-#define NOTE_MAX 320
-struct note {
-    char buf[NOTE_MAX];
-    size_t len;
-};
-
-static void note_put(struct note *n, const char *s)
-{
-    while (*s && n->len < sizeof n->buf - 1)
-        n->buf[n->len++] = *s++;
-}
-
-static void note_num(struct note *n, unsigned long v, unsigned base)
-{
-    char tmp[24];
-    int k = 0;
-    do {
-        tmp[k++] = "0123456789abcdef"[v % base];
-        v /= base;
-    } while (v && k < 24);
-    if (base == 16)
-        note_put(n, "0x");
-    while (k && n->len < sizeof n->buf - 1)
-        n->buf[n->len++] = tmp[--k];
-}
-
 /* A fault that could not be reported because another thread's report did not finish in
  * WAIT_NS: one line on stderr, with one write(2) (shorter than PIPE_BUF: never torn), from
  * every thread that gives up, so no fault is silent. */
 static void busy_note(const wref__rec *r, uintptr_t addr, bool poisoned)
 {
-    struct note n = {.len = 0};
+    char line[320];   /* on the stack: struct out is too big for an alternate stack */
+    size_t n = 0, cap = sizeof line - 1;
+#define NOTE(s) append(line, cap, &n, s, strlen(s))
+#define NOTE_NUM(v, base) append_num(line, cap, &n, v, base)
     bool freed = poisoned || r->state == WREF__FREED || r->state == WREF__GONE;
-    note_put(&n, "==");
-    note_num(&n, (unsigned long)getpid(), 10);
-    note_put(&n, "==WARNING: wref-check: another fault is being reported; not reported: ");
-    note_put(&n, freed ? "use-after-free on " : "heap-overflow on ");
-    note_put(&n, wref__model_type_name(r->type));   /* async-signal-safe (model.h) */
-    note_put(&n, "#");
-    note_num(&n, r->serial, 10);
-    note_put(&n, ", fault at ");
-    note_num(&n, addr, 16);
-    note_put(&n, " in thread T");
-    note_num(&n, wref__thread_no(), 10);
-    n.buf[n.len++] = '\n';
-    (void)!write(2, n.buf, n.len);
+    NOTE("==");
+    NOTE_NUM((unsigned long)getpid(), 10);
+    NOTE("==WARNING: wref-check: another fault is being reported; not reported: ");
+    NOTE(freed ? "use-after-free on " : "heap-overflow on ");
+    NOTE(wref__model_type_name(r->type));   /* async-signal-safe (model.h) */
+    NOTE("#");
+    NOTE_NUM(r->serial, 10);
+    NOTE(", fault at ");
+    NOTE_NUM(addr, 16);
+    NOTE(" in thread T");
+    NOTE_NUM(wref__thread_no(), 10);
+#undef NOTE
+#undef NOTE_NUM
+    line[n++] = '\n';
+    (void)!write(2, line, n);
 }
 
 static void handler(int sig, siginfo_t *info, void *ctx)
