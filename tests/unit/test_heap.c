@@ -652,10 +652,13 @@ int main(void)
         cmocka_unit_test_setup(realloc_grow_shrink, setup),
         cmocka_unit_test_setup(quarantine_fifo_order_and_pins, setup),
         cmocka_unit_test_setup(guard_pages_and_lookup, setup),
-        cmocka_unit_test_setup(guard_slot_cost_does_not_grow, setup),
         cmocka_unit_test_setup(guard_slots_recycled, setup),
         cmocka_unit_test_setup(adopted_kept_and_released_in_order, setup),
         cmocka_unit_test_setup(adopted_count_bound, setup),
+        /* last: it leaves the guard table's high-water mark at 16016, and the fault handler's
+         * lookup (wref__heap_guarded_find, which guard_slots_recycled calls 80,000 times)
+         * scans every slot below it: 103 s instead of 2 under TSan */
+        cmocka_unit_test_setup(guard_slot_cost_does_not_grow, setup),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
