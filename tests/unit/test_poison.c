@@ -27,6 +27,8 @@
 
 #include <cmocka.h>
 
+#include "best_cpu.h"
+
 #define POISON_SLOTS 65536   /* the ctest environment's poison_slots */
 
 static const wref_type unit_type = {.name = "PoisonUnit", .size = 32};
@@ -128,8 +130,7 @@ static void no_slot_is_plain(void **state)
     assert_int_equal(wref__poison_check(anon, sizeof anon, NULL), 39);
 }
 
-/* Thread CPU time of `reps` rounds of slot lookups (check and value) on each object of obs;
- * the best of 5 runs, in ns. */
+/* `reps` rounds of slot lookups (check and value) on each object of a set of probes. */
 struct probe {
     unsigned char *ob;
     size_t size;
@@ -137,24 +138,29 @@ struct probe {
     long want_check;   /* what wref__poison_check must say */
 };
 
+struct lookups {
+    const struct probe *p;
+    size_t n;
+    int reps;
+};
+
+static void lookup_rounds(void *ctx)
+{
+    const struct lookups *l = ctx;
+    for (int i = 0; i < l->reps; i++)
+        for (size_t j = 0; j < l->n; j++) {
+            const struct probe *p = &l->p[j];
+            if (wref__poison_check(p->ob, p->size, p->rec) != p->want_check)
+                fail_msg("probe %zu: wref__poison_check is not %ld", j, p->want_check);
+            if (wref__poison_value(p->ob, p->rec) != 0 && p->want_check != 0)
+                fail_msg("probe %zu: a slot for an object that has none", j);
+        }
+}
+
 static double lookup_ns(const struct probe *p, size_t n, int reps)
 {
-    double best = 1e18;
-    for (int run = 0; run < 5; run++) {
-        struct timespec a, b;
-        clock_gettime(CLOCK_THREAD_CPUTIME_ID, &a);
-        for (int i = 0; i < reps; i++)
-            for (size_t j = 0; j < n; j++) {
-                if (wref__poison_check(p[j].ob, p[j].size, p[j].rec) != p[j].want_check)
-                    fail_msg("probe %zu: wref__poison_check is not %ld", j, p[j].want_check);
-                if (wref__poison_value(p[j].ob, p[j].rec) != 0 && p[j].want_check != 0)
-                    fail_msg("probe %zu: a slot for an object that has none", j);
-            }
-        clock_gettime(CLOCK_THREAD_CPUTIME_ID, &b);
-        double ns = (double)(b.tv_sec - a.tv_sec) * 1e9 + (double)(b.tv_nsec - a.tv_nsec);
-        best = ns < best ? ns : best;
-    }
-    return best;
+    struct lookups l = {p, n, reps};
+    return best_cpu_ns(lookup_rounds, &l);
 }
 
 /* Finding an object's slot is O(1) in every case: a slot-holding object with every word

@@ -1,9 +1,13 @@
 #!/usr/bin/env python3
-"""check_guard_log.py: guard pages and the log files (issue 11).
+"""check_guard_log.py: the log files on the signal path (issues 10 and 11): a text log exists
+only when there is a finding to write, also when the finding is made by the SIGSEGV handler
+(which creates it with open(2) from a name formatted at start-up: docs/checker.md, "Memory").
 
 usage: check_guard_log.py --lib LIBWREF_CHECK --clean GUARD_CLEAN --uaf UAF_GUARD --recover GUARD_RECOVER
+                          --foreign FOREIGN_FAULT --poisoned POISONED_POINTER
 
-Each run is LD_PRELOAD=LIB with guard=all, report=text,json and log_path=<tmp>/r:
+Each run is LD_PRELOAD=LIB with report=text,json and log_path=<tmp>/r, and guard=all unless
+said otherwise:
   clean       GUARD_CLEAN (correct) with verbosity=1: exit 0; the checker says it is active
               and counts 2 objects (the Widget, its weakref); no text log r.<pid> is left (nothing was written), and the
               JSON report is complete with no findings
@@ -16,6 +20,14 @@ Each run is LD_PRELOAD=LIB with guard=all, report=text,json and log_path=<tmp>/r
   recover     GUARD_RECOVER (its own handler siglongjmps out of the fault, then it returns 0):
               unsuppressed, the fault is a finding and the exit report is complete with it;
               suppressed, exit 0, no finding, suppressed=1 and the entry used once, complete
+  foreign     FOREIGN_FAULT (a SIGSEGV of the program's own, at no object), with guard=all and
+              in the default mode: death by SIGSEGV, nothing on stderr, no text log; the JSON
+              report (guard=all: made at start-up) has no findings; in the default mode there
+              is none (it is made at the first finding or at exit)
+  poisoned    POISONED_POINTER in the default mode (a poison pointer followed; its own handler
+              then _exits 42): the text log, created by the signal handler, holds the
+              use-after-free, and so does the JSON report the handler created (complete=false)
+  clean, default mode: exit 0, no text log; the JSON report made at exit, no findings
 """
 import glob
 import json
@@ -34,10 +46,11 @@ def check(cond, msg):
     return cond
 
 
-def run(lib, exe, options):
+def run(lib, exe, options, guard=True):
     d = tempfile.mkdtemp(prefix="wref-guard-log-")
     env = dict(os.environ, LD_PRELOAD=lib,
-               WREF_CHECK_OPTIONS=f"guard=all:report=text,json:log_path={d}/r" + (":" + options if options else ""))
+               WREF_CHECK_OPTIONS=("guard=all:" if guard else "") + f"report=text,json:log_path={d}/r"
+               + (":" + options if options else ""))
     p = subprocess.run([exe], cwd=d, env=env, capture_output=True, text=True, timeout=60)
     texts = sorted(f for f in glob.glob(f"{d}/r.*") if not f.endswith(".json"))
     docs = glob.glob(f"{d}/r.*.json")
@@ -55,6 +68,8 @@ def main(argv):
     clean = argv[argv.index("--clean") + 1]
     uaf = argv[argv.index("--uaf") + 1]
     recover = argv[argv.index("--recover") + 1]
+    foreign = argv[argv.index("--foreign") + 1]
+    poisoned = argv[argv.index("--poisoned") + 1]
 
     p, d, texts, doc = run(lib, clean, "verbosity=1")
     check(p.returncode == 0 and p.stdout == "clean\n", f"clean: exit {p.returncode}, stdout {p.stdout!r}\n{p.stderr}")
@@ -106,6 +121,33 @@ def main(argv):
               f"recover suppressed: summary {doc['summary']!r}, expected 1 suppressed")
         check(doc["suppressions"] == used,
               f"recover suppressed: suppressions {doc['suppressions']!r}, expected {used!r}")
+
+    for guard in (True, False):
+        mode = "guard=all" if guard else "default mode"
+        p, d, texts, doc = run(lib, foreign, "", guard)
+        check(p.returncode == -signal.SIGSEGV and p.stdout == "faulting\n",
+              f"foreign ({mode}): exit {p.returncode}, stdout {p.stdout!r}, expected death by SIGSEGV\n{p.stderr}")
+        check(p.stderr == "", f"foreign ({mode}): stderr {p.stderr!r}")
+        check(texts == [], f"foreign ({mode}): text log left behind: {texts} in {d}")
+        if guard:
+            check(isinstance(doc, dict) and doc["findings"] == [] and doc["summary"]["suppressed"] == 0,
+                  f"foreign ({mode}): JSON report {doc!r}")
+        else:
+            check(doc is None, f"foreign ({mode}): a JSON report {doc!r} in {d}")
+
+    p, d, texts, doc = run(lib, poisoned, "", False)
+    check(p.returncode == 42, f"poisoned: exit {p.returncode}, expected the program's handler's 42\n{p.stderr}")
+    text = "".join(open(f).read() for f in texts)
+    check(len(texts) == 1 and "ERROR: wref-check: use-after-free on Holder#" in text and "(poisoned pointer)" in text,
+          f"poisoned: text logs {texts}: {text[:400]!r}")
+    check(isinstance(doc, dict) and [f["kind"] for f in doc["findings"]] == ["use-after-free"]
+          and doc["complete"] is False, f"poisoned: JSON report {doc!r}")
+
+    p, d, texts, doc = run(lib, clean, "", False)
+    check(p.returncode == 0 and p.stdout == "clean\n", f"clean (default mode): exit {p.returncode}\n{p.stderr}")
+    check(texts == [], f"clean (default mode): text log left behind: {texts} in {d}")
+    check(isinstance(doc, dict) and doc["findings"] == [] and doc["complete"] is True,
+          f"clean (default mode): JSON report {doc!r}")
 
     for e in errors:
         print("FAIL:", e)

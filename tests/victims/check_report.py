@@ -26,7 +26,7 @@ Expectation file syntax: tests/README.md, "Victim expectations". In short (one d
 line; '#' comments and blank lines are ignored; @exe stands for the program's file name,
 @checker for libwref-check.so[.0]):
 
-    exit N | exit signal SEGV   kinds K=N,...   process-summary TEXT   no-process-summary
+    exit N | exit signal SEGV   kinds K=N,...   process-summary TEXT   no-process-summary   note-re RE
     finding KIND                the next finding of KIND in report order; every finding of the
                                 report must be claimed by one "finding" directive
       head TEXT / what TEXT / extra TEXT / extra-re REGEX / summary TEXT
@@ -432,6 +432,15 @@ def main(argv):
         elif word == "no-process-summary":
             if process_summary is not None:
                 fail(f"{where}: expected no process summary, got {process_summary!r}")
+        elif word == "note-re":
+            # a line outside every finding (a warning) that matches RE whole; @PID = the pid
+            pid = findings[0].pid if findings else "?"
+            rx = re.compile(arg.replace("@PID", pid))
+            hit = next((x for x in stray if rx.fullmatch(x)), None)
+            if hit is None:
+                fail(f"{where}: no line outside the findings matches {arg!r}")
+            else:
+                stray.remove(hit)
         elif word == "finding":
             close()
             exp = None

@@ -22,7 +22,7 @@
  *
  * A child that does not exit in time is described (its state and CPU time, its stack from gdb
  * when gdb is there: FORK_LOAD_GDB=0 skips it) before it is killed. In the TSan build only, a
- * child found spinning inside the ThreadSanitizer runtime (stuck_in_tsan) is not counted: a
+ * child found spinning inside the ThreadSanitizer runtime (tsan_fork_hole_stuck) is not counted: a
  * known hole of GCC 12's libtsan, which does not hold its own allocator's locks across fork;
  * more than a quarter of the rounds so lost still fails.
  *
@@ -31,20 +31,17 @@
  * options at start-up), and removes the directory when that run has exited. Prints "PASS ..." and exits 0, or prints FAIL lines and exits 1.
  * Linked against libwref-check. FORK_LOAD_ROUNDS sets the number of forks (default 16), FORK_LOAD_VERBOSE=1 prints each child's times. */
 #include "victim.h"
+#include "../unit/tsan_fork_hole.h"
 
 #include <wref/check.h>
 
 #include <dirent.h>
-#include <elf.h>
 #include <errno.h>
 #include <pthread.h>
 #include <signal.h>
 #include <stdbool.h>
 #include <string.h>
 #include <sys/resource.h>
-#include <sys/ptrace.h>
-#include <sys/uio.h>
-#include <sys/user.h>
 #include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
@@ -313,58 +310,6 @@ static void describe_hung(pid_t pid, bool with_gdb)
         printf("(no gdb stack)\n");
 }
 
-#ifdef __SANITIZE_THREAD__
-/* True when the hung child spins inside the ThreadSanitizer runtime: stopped 10 times (ptrace;
- * it is our child), its pc is inside libtsan every time. A parent thread held one of TSan's own
- * locks at fork (seen: the spin mutex of DenseSlabAlloc::Refill, under MetaMap::AllocBlock from
- * malloc); GCC 12's libtsan does not take them across fork (upstream: llvm-project pull
- * request 96600, LLVM 19), so the child can never get it. A lock of the checker or the runtime
- * is not in libtsan's code: such a hang still fails. */
-static bool stuck_in_tsan(pid_t pid)
-{
-    char path[64], line[512];
-    uintptr_t lo[16], hi[16];
-    size_t n = 0;
-    snprintf(path, sizeof path, "/proc/%d/maps", (int)pid);
-    FILE *f = fopen(path, "r");
-    if (!f)
-        return false;
-    while (n < 16 && fgets(line, sizeof line, f))
-        if (strstr(line, "libtsan") && sscanf(line, "%lx-%lx", &lo[n], &hi[n]) == 2)
-            n++;
-    fclose(f);
-    for (int i = 0; i < 10; i++) {
-        if (ptrace(PTRACE_ATTACH, pid, NULL, NULL) != 0)
-            return false;
-        int st;
-        if (waitpid(pid, &st, __WALL) != pid || !WIFSTOPPED(st)) {
-            ptrace(PTRACE_DETACH, pid, NULL, NULL);
-            return false;
-        }
-        struct user_regs_struct regs;
-        struct iovec io = {&regs, sizeof regs};
-        long got = ptrace(PTRACE_GETREGSET, pid, (void *)(uintptr_t)NT_PRSTATUS, &io);
-        ptrace(PTRACE_DETACH, pid, NULL, NULL);
-        if (got != 0)
-            return false;
-#if defined(__x86_64__)
-        uintptr_t pc = (uintptr_t)regs.rip;
-#elif defined(__aarch64__)
-        uintptr_t pc = (uintptr_t)regs.pc;
-#else
-        uintptr_t pc = 0;
-#endif
-        bool in_tsan = false;
-        for (size_t k = 0; k < n; k++)
-            in_tsan |= pc >= lo[k] && pc < hi[k];
-        if (!in_tsan)
-            return false;
-        struct timespec tick = {0, 10 * 1000 * 1000};
-        nanosleep(&tick, NULL);
-    }
-    return true;
-}
-#endif
 
 static int run(const char *dir, int rounds)
 {
@@ -402,7 +347,7 @@ static int run(const char *dir, int rounds)
             printf("child %d: %.3f s, cpu %.3f user %.3f sys\n", i, took, ru.ru_utime.tv_sec + ru.ru_utime.tv_usec * 1e-6, ru.ru_stime.tv_sec + ru.ru_stime.tv_usec * 1e-6);
         if (got == 0) {
 #ifdef __SANITIZE_THREAD__
-            if (stuck_in_tsan(pid)) {
+            if (tsan_fork_hole_stuck(pid)) {
                 describe_hung(pid, false);
                 kill(pid, SIGKILL);
                 waitpid(pid, &status, 0);

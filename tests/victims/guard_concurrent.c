@@ -35,11 +35,7 @@ __attribute__((no_sanitize("address"))) static NOINLINE void *victim_read_in_thr
 int main(void)
 {
     VCHECK(signal(SIGSEGV, program_handler) != SIG_ERR);
-    for (int i = 0; i < 2; i++) {
-        stale[i] = (struct widget *)wref_new(&widget_type);
-        VCHECK(stale[i]);
-        wref_decref(&stale[i]->ob_base);
-    }
+    victim_destroyed_widgets(stale, 2);
     pthread_barrier_init(&start, NULL, 2);
     pthread_t t[2];
     for (intptr_t i = 0; i < 2; i++)

@@ -30,4 +30,14 @@ static const wref_type widget_type = {
 /* Keeps the compiler from reasoning about a pointer's target. */
 #define OPAQUE(p) __asm__ volatile("" : "+r"(p))
 
+/* n Widgets made and destroyed at once: their pointers are stale (guard=all: reading one faults). */
+static inline void victim_destroyed_widgets(struct widget **out, int n)
+{
+    for (int i = 0; i < n; i++) {
+        out[i] = (struct widget *)wref_new(&widget_type);
+        VCHECK(out[i]);
+        wref_decref(&out[i]->ob_base);
+    }
+}
+
 #endif

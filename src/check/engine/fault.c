@@ -13,8 +13,8 @@
  *   thread that goes on to die waits, as long, for reports in flight in other threads.
  * - The walk is bounded: stack_depth frames, a fixed number of unwind steps.
  * - The handler the program installed (through the sigaction/signal interposers below) is
- *   published in a ring of slots with a release store, so an install racing with a fault is
- *   not seen half written.
+ *   published in a ring of seqlocked slots: a fault racing with an install, in another thread
+ *   or interrupting one, chains to a whole handler, the old or the new (see `prev`).
  * - SA_ONSTACK: a program that handles stack overflow on an alternate stack still gets its
  *   handler run there (the kernel cannot push a frame on the overflowed stack).
  * errno is saved, and the previous handler is chained: a function handler is called,
@@ -39,32 +39,47 @@
 #include <sched.h>
 #include <signal.h>
 #include <string.h>
+#include <sys/syscall.h>
 #include <time.h>
 #include <ucontext.h>
 #include <unistd.h>
 
-/* The handler we chain to (the program's own): a ring of PREV_SLOTS slots. A writer (the
- * interposed sigaction, serialized by `lock`) fills the slot after the current one, then
- * release-stores its index in `cur`; a reader acquire-loads `cur` and copies that slot. A slot
- * is rewritten only PREV_SLOTS - 1 installs later, so a reader (the fault handler, or an
- * interposed call interrupted in the same thread) never sees one half written unless that
- * many installs race with one fault. */
-#define PREV_SLOTS 8
+/* The handler we chain to (the program's own): a ring of PREV_SLOTS slots, each with a
+ * sequence number that is odd while the slot is written (a seqlock per slot).
+ * - Writers (wref__fault_install, the interposed sigaction) copy the caller's struct first (a
+ *   bad pointer faults outside the lock, as it would in libc), then hold `lock` with every
+ *   signal blocked: no handler can run in a thread that holds it, so it never waits on itself.
+ *   A writer fills the slot after the current one and release-stores its index in `cur`.
+ * - The fault handler reads without the lock: it copies the current slot word by word and
+ *   keeps the copy only if that slot's sequence was even and unchanged across the copy (a
+ *   reader preempted while writers went round the ring retries). After READ_TRIES failures it
+ *   takes the lock, which only another thread can hold.
+ * - A child forked while a writer held the lock has it reset (that writer's slot is not `cur`,
+ *   and a sequence left odd stays consistent: writers start from seq | 1). */
+#define PREV_SLOTS 4
+#define PREV_WORDS (sizeof(struct sigaction) / sizeof(unsigned long))
+#define READ_TRIES 64
+_Static_assert(sizeof(struct sigaction) % sizeof(unsigned long) == 0, "struct sigaction is whole words");
 static struct {
-    struct sigaction sa[PREV_SLOTS];
-    unsigned cur;         /* atomic: the slot to read */
-    int lock;             /* atomic spinlock of writers */
+    unsigned long sa[PREV_SLOTS][PREV_WORDS];   /* atomic words */
+    unsigned long seq[PREV_SLOTS];              /* atomic */
+    unsigned cur;                               /* atomic: the slot to read */
+    int lock;                                   /* atomic spinlock of writers */
 } prev;
 static int reporter;      /* atomic: tid of the thread writing a fault report, 0 if none */
 static int in_flight;     /* atomic: threads that found a fault to report and are not done */
-static bool installed;    /* our SIGSEGV handler is in place */
+static bool installed;    /* atomic: our SIGSEGV handler is in place (written under prev.lock) */
 
 #define WAIT_NS 2000000000L   /* how long one fault waits for another's report */
+
+/* Sanitizer runtimes call sigaction while they start, before they can run instrumented code:
+ * the interposers and everything they call are not instrumented by ThreadSanitizer. */
+#define WREF_UNTSAN __attribute__((no_sanitize("thread")))
 
 typedef int (*sigaction_fn)(int, const struct sigaction *, struct sigaction *);
 
 /* libc's sigaction (or a sanitizer's interceptor in front of it), bypassing ours below. */
-__attribute__((no_sanitize("thread"))) static int real_sigaction(int sig, const struct sigaction *act, struct sigaction *old)
+WREF_UNTSAN static int real_sigaction(int sig, const struct sigaction *act, struct sigaction *old)
 {
     static sigaction_fn next_fn;
     sigaction_fn next = __atomic_load_n(&next_fn, __ATOMIC_ACQUIRE);
@@ -88,32 +103,72 @@ void wref__signal_default(int sig)
     real_sigaction(sig, &dfl, NULL);
 }
 
-/* A copy of the handler to chain to. Async-signal-safe. */
-static void previous_get(struct sigaction *out)
+/* Takes prev.lock with every signal blocked (raw system calls: no interceptor, any context);
+ * returns the signal mask to give back to prev_unlock. */
+WREF_UNTSAN static uint64_t prev_lock(void)
 {
-    unsigned i = __atomic_load_n(&prev.cur, __ATOMIC_ACQUIRE);
-    memcpy(out, &prev.sa[i], sizeof *out);
-}
-
-static void previous_set(const struct sigaction *act)
-{
+    uint64_t all = ~(uint64_t)0, old = 0;
+    syscall(SYS_rt_sigprocmask, SIG_SETMASK, &all, &old, sizeof all);
     while (__atomic_exchange_n(&prev.lock, 1, __ATOMIC_ACQUIRE))
         sched_yield();
-    unsigned w = (__atomic_load_n(&prev.cur, __ATOMIC_RELAXED) + 1) % PREV_SLOTS;
-    memcpy(&prev.sa[w], act, sizeof *act);
-    __atomic_store_n(&prev.cur, w, __ATOMIC_RELEASE);
+    return old;
+}
+
+WREF_UNTSAN static void prev_unlock(uint64_t mask)
+{
     __atomic_store_n(&prev.lock, 0, __ATOMIC_RELEASE);
+    syscall(SYS_rt_sigprocmask, SIG_SETMASK, &mask, NULL, sizeof mask);
+}
+
+/* Copies the current slot into out; false if a writer changed it meanwhile. */
+WREF_UNTSAN static bool slot_read(struct sigaction *out)
+{
+    unsigned long w[PREV_WORDS];
+    unsigned i = __atomic_load_n(&prev.cur, __ATOMIC_ACQUIRE);
+    unsigned long s = __atomic_load_n(&prev.seq[i], __ATOMIC_ACQUIRE);
+    if (s & 1)
+        return false;
+    for (size_t k = 0; k < PREV_WORDS; k++)
+        w[k] = __atomic_load_n(&prev.sa[i][k], __ATOMIC_RELAXED);
+    __atomic_thread_fence(__ATOMIC_ACQUIRE);
+    if (__atomic_load_n(&prev.seq[i], __ATOMIC_RELAXED) != s)
+        return false;
+    memcpy(out, w, sizeof w);
+    return true;
+}
+
+/* Publishes act as the handler to chain to; prev.lock held. */
+WREF_UNTSAN static void slot_write(const struct sigaction *act)
+{
+    unsigned long w[PREV_WORDS];
+    memcpy(w, act, sizeof w);
+    unsigned i = (__atomic_load_n(&prev.cur, __ATOMIC_RELAXED) + 1) % PREV_SLOTS;
+    unsigned long s = __atomic_load_n(&prev.seq[i], __ATOMIC_RELAXED) | 1;
+    __atomic_store_n(&prev.seq[i], s, __ATOMIC_RELAXED);
+    __atomic_thread_fence(__ATOMIC_RELEASE);
+    for (size_t k = 0; k < PREV_WORDS; k++)
+        __atomic_store_n(&prev.sa[i][k], w[k], __ATOMIC_RELAXED);
+    __atomic_store_n(&prev.seq[i], s + 1, __ATOMIC_RELEASE);
+    __atomic_store_n(&prev.cur, i, __ATOMIC_RELEASE);
+}
+
+/* A copy of the handler to chain to. Async-signal-safe, from any thread, at any moment. */
+WREF_UNTSAN static void previous_get(struct sigaction *out)
+{
+    for (int t = 0; t < READ_TRIES; t++)
+        if (slot_read(out))
+            return;
+    uint64_t mask = prev_lock();
+    (void)slot_read(out);   /* writers are out: consistent */
+    prev_unlock(mask);
 }
 
 void wref__fault_fork(enum wref__fork_phase phase)
 {
-    if (phase == WREF__FORK_PREPARE) {
-        while (__atomic_exchange_n(&prev.lock, 1, __ATOMIC_ACQUIRE))
-            sched_yield();
-    } else {
+    if (phase == WREF__FORK_CHILD) {   /* a writer or a report in flight was a parent's thread */
         __atomic_store_n(&prev.lock, 0, __ATOMIC_RELEASE);
-        if (phase == WREF__FORK_CHILD)   /* a report in flight belongs to a parent's thread */
-            __atomic_store_n(&reporter, 0, __ATOMIC_RELEASE), __atomic_store_n(&in_flight, 0, __ATOMIC_RELEASE);
+        __atomic_store_n(&reporter, 0, __ATOMIC_RELEASE);
+        __atomic_store_n(&in_flight, 0, __ATOMIC_RELEASE);
     }
 }
 
@@ -125,18 +180,15 @@ static void sleep_ns(long ns)
 
 /* ---- tiny formatting into a fixed buffer ------------------------------------------------------ */
 
-struct out {
-    char buf[16384];
-    size_t len;
-};
-
-static void put(struct out *o, const char *s)
+/* Appends n bytes of s to buf[cap] at *len, cut at the end. */
+static void append(char *buf, size_t cap, size_t *len, const char *s, size_t n)
 {
-    while (*s && o->len < sizeof o->buf)
-        o->buf[o->len++] = *s++;
+    for (size_t i = 0; i < n && *len < cap; i++)
+        buf[(*len)++] = s[i];
 }
 
-static void put_num(struct out *o, unsigned long v, unsigned base)
+/* v in base 10, or 16 with "0x", appended as append does. */
+static void append_num(char *buf, size_t cap, size_t *len, unsigned long v, unsigned base)
 {
     char tmp[24];
     int n = 0;
@@ -145,16 +197,30 @@ static void put_num(struct out *o, unsigned long v, unsigned base)
         v /= base;
     } while (v && n < 24);
     if (base == 16)
-        put(o, "0x");
-    while (n && o->len < sizeof o->buf)
-        o->buf[o->len++] = tmp[--n];
+        append(buf, cap, len, "0x", 2);
+    while (n && *len < cap)
+        buf[(*len)++] = tmp[--n];
+}
+
+struct out {
+    char buf[16384];
+    size_t len;
+};
+
+static void put(struct out *o, const char *s)
+{
+    append(o->buf, sizeof o->buf, &o->len, s, strlen(s));
+}
+
+static void put_num(struct out *o, unsigned long v, unsigned base)
+{
+    append_num(o->buf, sizeof o->buf, &o->len, v, base);
 }
 
 static void out_put(void *ctx, const char *p, size_t n)
 {
     struct out *o = ctx;
-    for (size_t i = 0; i < n && o->len < sizeof o->buf; i++)
-        o->buf[o->len++] = p[i];
+    append(o->buf, sizeof o->buf, &o->len, p, n);
 }
 
 /* A JSON string literal, or null. */
@@ -459,7 +525,11 @@ static void report_fault(wref__rec *r, uintptr_t addr, uintptr_t obj, void *ctx,
     put_num(&o, obj, 16);
     put(&o, " (");
     put_num(&o, r->size, 10);
-    put(&o, "-byte object)\n");
+    put(&o, "-byte object) in thread T");
+    put_num(&o, wref__thread_no(), 10);
+    put(&o, " (tid ");
+    put_num(&o, (unsigned long)wref__tid(), 10);
+    put(&o, ")\n");
     put(&o, w.buf);
     put(&o, "; frames are module+offset (signal handler: no symbolization)\n");
 
@@ -500,23 +570,30 @@ static void report_fault(wref__rec *r, uintptr_t addr, uintptr_t obj, void *ctx,
 }
 
 /* A fault that could not be reported because another thread's report did not finish in
- * WAIT_NS: one line on stderr, so the fault is not silent. */
-static void busy_note(uintptr_t addr)
+ * WAIT_NS: one line on stderr, with one write(2) (shorter than PIPE_BUF: never torn), from
+ * every thread that gives up, so no fault is silent. */
+static void busy_note(const wref__rec *r, uintptr_t addr, bool poisoned)
 {
-    static struct out mine;   /* static: the handler may run on a small alternate stack */
-    static int busy;
-    if (__atomic_exchange_n(&busy, 1, __ATOMIC_ACQUIRE))
-        return;   /* another thread is writing this very note */
-    mine.len = 0;
-    put(&mine, "==");
-    put_num(&mine, (unsigned long)getpid(), 10);
-    put(&mine, "==WARNING: wref-check: another fault is being reported; this guard-page fault at ");
-    put_num(&mine, addr, 16);
-    put(&mine, " in thread T");
-    put_num(&mine, wref__thread_no(), 10);
-    put(&mine, " is not\n");
-    (void)!write(2, mine.buf, mine.len);
-    __atomic_store_n(&busy, 0, __ATOMIC_RELEASE);
+    char line[320];   /* on the stack: struct out is too big for an alternate stack */
+    size_t n = 0, cap = sizeof line - 1;
+#define NOTE(s) append(line, cap, &n, s, strlen(s))
+#define NOTE_NUM(v, base) append_num(line, cap, &n, v, base)
+    bool freed = poisoned || r->state == WREF__FREED || r->state == WREF__GONE;
+    NOTE("==");
+    NOTE_NUM((unsigned long)getpid(), 10);
+    NOTE("==WARNING: wref-check: another fault is being reported; not reported: ");
+    NOTE(freed ? "use-after-free on " : "heap-overflow on ");
+    NOTE(wref__model_type_name(r->type));   /* async-signal-safe (model.h) */
+    NOTE("#");
+    NOTE_NUM(r->serial, 10);
+    NOTE(", fault at ");
+    NOTE_NUM(addr, 16);
+    NOTE(" in thread T");
+    NOTE_NUM(wref__thread_no(), 10);
+#undef NOTE
+#undef NOTE_NUM
+    line[n++] = '\n';
+    (void)!write(2, line, n);
 }
 
 static void handler(int sig, siginfo_t *info, void *ctx)
@@ -556,7 +633,7 @@ static void handler(int sig, siginfo_t *info, void *ctx)
             report_fault(r, addr, obj, ctx, poisoned, pr);
             __atomic_store_n(&reporter, 0, __ATOMIC_RELEASE);
         } else {
-            busy_note(addr);
+            busy_note(r, addr, poisoned);
         }
         __atomic_fetch_sub(&in_flight, 1, __ATOMIC_ACQ_REL);
     }
@@ -589,30 +666,46 @@ void wref__fault_install(void)
     sa.sa_flags = SA_SIGINFO | SA_NODEFER | SA_ONSTACK;
     sigemptyset(&sa.sa_mask);
     struct sigaction old;
+    uint64_t mask = prev_lock();   /* a program thread's sigaction waits: none lands in between */
     if (real_sigaction(SIGSEGV, &sa, &old) == 0) {
-        previous_set(&old);
+        slot_write(&old);
         __atomic_store_n(&installed, true, __ATOMIC_RELEASE);
     }
+    prev_unlock(mask);
 }
 
 /* ---- the program's own SIGSEGV handler: chained, not replacing ours ----------------------------
  * While guard pages are on, sigaction and signal for SIGSEGV are interposed: the program's
  * handler becomes the one ours chains to (after reporting a guard-page fault), and the program
  * sees the handler it installed before as the old one, as if nothing stood between. */
-/* Sanitizer runtimes call sigaction while they start, before they can run instrumented code. */
-#define WREF_INTERPOSE __attribute__((visibility("default"), no_sanitize("thread")))
+#define WREF_INTERPOSE __attribute__((visibility("default"))) WREF_UNTSAN
 
+/* For SIGSEGV: the caller's struct is copied first, then the read of the old handler, the
+ * write of the new one and (before our handler is in place) libc's own call happen under
+ * prev.lock, so concurrent calls and wref__fault_install are serialized; *old is written
+ * after the lock is released. */
 WREF_INTERPOSE int sigaction(int sig, const struct sigaction *act, struct sigaction *old)
 {
-    if (sig != SIGSEGV || !__atomic_load_n(&installed, __ATOMIC_ACQUIRE))
+    if (sig != SIGSEGV)
         return real_sigaction(sig, act, old);
-    struct sigaction was;
-    previous_get(&was);
+    struct sigaction mine, was;
     if (act)
-        previous_set(act);
-    if (old)
-        *old = was;
-    return 0;
+        memcpy(&mine, act, sizeof mine);
+    int saved_errno = errno, rc = 0;
+    uint64_t mask = prev_lock();
+    if (!__atomic_load_n(&installed, __ATOMIC_ACQUIRE)) {
+        rc = real_sigaction(sig, act ? &mine : NULL, &was);
+        saved_errno = errno;
+    } else {
+        (void)slot_read(&was);   /* writers are out: consistent */
+        if (act)
+            slot_write(&mine);
+    }
+    prev_unlock(mask);
+    if (old && rc == 0)
+        memcpy(old, &was, sizeof was);
+    errno = saved_errno;
+    return rc;
 }
 
 WREF_INTERPOSE sighandler_t signal(int sig, sighandler_t fn)

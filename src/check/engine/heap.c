@@ -33,8 +33,13 @@
  * (wref__heap_set_max_blocks), for owners whose per-block tables are bounded.
  *
  * Guard slots: a table of MAX_GUARDED, the free ones on a stack, a chunk's slot in its header:
- * O(1) per guarded allocation and free. The fault handler reads the slots below the high-water
- * mark without locks (each published with a release store of its block).
+ * O(1) per guarded allocation and free. Slot k's chunk is mapped at gbase + k * GUARD_STRIDE,
+ * inside an inaccessible reservation made at the first guarded allocation (1 GiB of address
+ * space, never backed; a freed chunk's pages go back to it), so the fault handler finds the
+ * slot of an address by a division, without locks (each slot published with a release store
+ * of its block). A chunk larger than GUARD_STRIDE, or any chunk when the reservation could
+ * not be made, is mapped anywhere and counted in n_big; only while n_big is not 0 does the
+ * handler scan the slots below the high-water mark for an address outside the reservation.
  *
  * heap.lock guards the FIFOs and the guard table's writers. */
 #include "heap.h"
@@ -58,6 +63,7 @@
 #define REDZONE_BYTE 0xFA
 #define REDZONE_WORD 0xFAFAFAFAFAFAFAFAull
 #define MAX_GUARDED 16384
+#define GUARD_STRIDE ((size_t)64 << 10)   /* address space per guard slot in the reservation */
 #define HDR 16
 #define CHECK_SEED 0x57524546u   /* "WREF" */
 
@@ -110,6 +116,9 @@ static struct {
     size_t page;
     unsigned long sampled;        /* atomic allocation counter for guard=sample */
     uint32_t guard_hwm;           /* atomic: slots [0, hwm) have been used */
+    uintptr_t gbase;              /* atomic: the guard reservation (MAX_GUARDED strides), 0: none */
+    int gbase_tried;              /* the reservation was attempted (heap.lock) */
+    uint32_t n_big;               /* atomic: guarded chunks mapped outside the reservation */
     uint32_t n_free_guards;
     uint32_t free_guards[MAX_GUARDED];   /* free slots below the high-water mark (a stack) */
     struct guard_slot guards[MAX_GUARDED];
@@ -219,22 +228,42 @@ static long guard_claim(void)
     return -1;
 }
 
+/* The guard reservation, made once (heap.lock held); 0 if it cannot be. */
+static uintptr_t guard_reservation(void)
+{
+    if (!heap.gbase_tried) {
+        heap.gbase_tried = 1;
+        void *r = mmap(NULL, MAX_GUARDED * GUARD_STRIDE, PROT_NONE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
+        if (r != MAP_FAILED)
+            __atomic_store_n(&heap.gbase, (uintptr_t)r, __ATOMIC_RELEASE);
+    }
+    return __atomic_load_n(&heap.gbase, __ATOMIC_RELAXED);
+}
+
 static void *guarded_alloc(size_t size)
 {
     size_t pg = page_size();
     size_t data = (HDR + round16(size) + pg - 1) & ~(pg - 1);
-    if (data < HDR + round16(size))   /* overflowed */
-        return NULL;
-    char *map = mmap(NULL, data + pg, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
-    if (map == MAP_FAILED)
+    if (data < HDR + round16(size) || data > SIZE_MAX - pg)   /* overflowed */
         return NULL;
     pthread_mutex_lock(&heap.lock);
+    uintptr_t base = guard_reservation();
     long k = guard_claim();
     pthread_mutex_unlock(&heap.lock);
-    if (k < 0) {
-        munmap(map, data + pg);
+    if (k < 0)
         return NULL;   /* table full: the caller uses a plain chunk */
+    bool big = !base || data + pg > GUARD_STRIDE;
+    char *map = big ? mmap(NULL, data + pg, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0)
+                    : mmap((void *)(base + (size_t)k * GUARD_STRIDE), data + pg, PROT_READ | PROT_WRITE,
+                           MAP_PRIVATE | MAP_ANONYMOUS | MAP_FIXED, -1, 0);
+    if (map == MAP_FAILED) {
+        pthread_mutex_lock(&heap.lock);
+        heap.free_guards[heap.n_free_guards++] = (uint32_t)k;
+        pthread_mutex_unlock(&heap.lock);
+        return NULL;
     }
+    if (big)
+        __atomic_fetch_add(&heap.n_big, 1, __ATOMIC_RELEASE);
     mprotect(map + data, pg, PROT_NONE);
     char *block = map + data - round16(size);
     hdr_set(block, size, (uint32_t)k + 1);
@@ -246,14 +275,25 @@ static void *guarded_alloc(size_t size)
     return block;
 }
 
-/* Unmaps a guarded chunk and frees its slot. */
+static bool in_reservation(uintptr_t a)
+{
+    uintptr_t base = __atomic_load_n(&heap.gbase, __ATOMIC_ACQUIRE);
+    return base && a >= base && a - base < MAX_GUARDED * GUARD_STRIDE;
+}
+
+/* Unmaps a guarded chunk (its pages go back to the reservation) and frees its slot. */
 static void guarded_unmap(struct guard_slot *s)
 {
     uintptr_t start = __atomic_load_n(&s->start, __ATOMIC_RELAXED);
     uintptr_t end = __atomic_load_n(&s->end, __ATOMIC_RELAXED);
     __atomic_store_n(&s->block, 0, __ATOMIC_RELEASE);   /* the fault handler stops finding it */
     __atomic_store_n(&s->rec, NULL, __ATOMIC_RELAXED);
-    munmap((void *)start, end - start);
+    if (in_reservation(start)) {
+        mmap((void *)start, end - start, PROT_NONE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_FIXED | MAP_NORESERVE, -1, 0);
+    } else {
+        munmap((void *)start, end - start);
+        __atomic_fetch_sub(&heap.n_big, 1, __ATOMIC_RELEASE);
+    }
     pthread_mutex_lock(&heap.lock);
     heap.free_guards[heap.n_free_guards++] = (uint32_t)(s - heap.guards);
     pthread_mutex_unlock(&heap.lock);
@@ -729,18 +769,34 @@ size_t wref__heap_adopted(wref__heap_release_fn release_fn, void **owners, size_
     return n;
 }
 
+/* The record of slot s when addr is inside its chunk; *found: it is. */
+static wref__rec *slot_match(struct guard_slot *s, uintptr_t addr, uintptr_t *obj_addr, bool *found)
+{
+    uintptr_t block = __atomic_load_n(&s->block, __ATOMIC_ACQUIRE);
+    if (!block || addr < __atomic_load_n(&s->start, __ATOMIC_RELAXED) ||
+        addr >= __atomic_load_n(&s->end, __ATOMIC_RELAXED))
+        return NULL;
+    *found = true;
+    wref__rec *r = __atomic_load_n(&s->rec, __ATOMIC_ACQUIRE);
+    *obj_addr = r ? r->addr : block;
+    return r;
+}
+
 wref__rec *wref__heap_guarded_find(uintptr_t addr, uintptr_t *obj_addr)
 {
+    bool found = false;
+    if (in_reservation(addr)) {   /* O(1): the stride names the slot */
+        size_t k = (addr - __atomic_load_n(&heap.gbase, __ATOMIC_RELAXED)) / GUARD_STRIDE;
+        return k < __atomic_load_n(&heap.guard_hwm, __ATOMIC_ACQUIRE) ? slot_match(&heap.guards[k], addr, obj_addr, &found)
+                                                                      : NULL;
+    }
+    if (!__atomic_load_n(&heap.n_big, __ATOMIC_ACQUIRE))
+        return NULL;
     uint32_t n = __atomic_load_n(&heap.guard_hwm, __ATOMIC_ACQUIRE);
     for (uint32_t i = 0; i < n; i++) {
-        struct guard_slot *s = &heap.guards[i];
-        uintptr_t block = __atomic_load_n(&s->block, __ATOMIC_ACQUIRE);
-        if (!block || addr < __atomic_load_n(&s->start, __ATOMIC_RELAXED) ||
-            addr >= __atomic_load_n(&s->end, __ATOMIC_RELAXED))
-            continue;
-        wref__rec *r = __atomic_load_n(&s->rec, __ATOMIC_ACQUIRE);
-        *obj_addr = r ? r->addr : block;
-        return r;
+        wref__rec *r = slot_match(&heap.guards[i], addr, obj_addr, &found);
+        if (found)
+            return r;
     }
     return NULL;
 }
