@@ -202,3 +202,39 @@ int wref_tool_pytest_env(int print)
     free(path);
     return r;
 }
+
+static int is_pytest_module(const char *m)
+{
+    return !strcmp(m, "pytest") || !strcmp(m, "py.test");
+}
+
+int wref_tool_python_cmdline(char *const *argv)
+{
+    int r = 0;
+    for (size_t i = 1; argv[0] && argv[i]; i++) {
+        const char *a = argv[i];
+        if (a[0] != '-' || !strcmp(a, "-") || !strcmp(a, "--"))
+            return r;   /* the script, stdin, or the end of the options */
+        if (a[1] == '-') {   /* long options: one of them takes a value */
+            if (!strcmp(a, "--check-hash-based-pycs") && argv[i + 1])
+                i++;
+            continue;
+        }
+        for (const char *c = a + 1; *c; c++) {
+            if (*c == 'I' || *c == 'E')
+                r |= WREF_PY_IGNORES_ENV;
+            if (*c == 'm') {   /* the module: the rest of this argument, or the next one */
+                const char *m = c[1] ? c + 1 : argv[i + 1];
+                return m && is_pytest_module(m) ? r | WREF_PY_RUNS_PYTEST : r;
+            }
+            if (*c == 'c')
+                return r;
+            if (*c == 'W' || *c == 'X') {   /* a value: the rest of this argument, or the next one */
+                if (!c[1] && argv[i + 1])
+                    i++;
+                break;
+            }
+        }
+    }
+    return r;
+}

@@ -30,4 +30,13 @@ int wref_tool_python_env(const char *checker_lib, size_t extra_tls, int print);
  * or the environment cannot be set (nothing is changed then). */
 int wref_tool_pytest_env(int print);
 
+/* How a python command line (argv[0] the interpreter) treats the environment: bit
+ * WREF_PY_IGNORES_ENV when its options include -I or -E (PYTHONPATH is ignored, so the
+ * plugin's directory would not be on sys.path and pytest would fail to import it), bit
+ * WREF_PY_RUNS_PYTEST when it runs `-m pytest` (or py.test). Only the interpreter's own
+ * options are read: they end at -c, -m, "-", "--" or the script. */
+#define WREF_PY_IGNORES_ENV 1
+#define WREF_PY_RUNS_PYTEST 2
+int wref_tool_python_cmdline(char *const *argv);
+
 #endif /* WREF_TOOLS_PYTHON_ENV_H */

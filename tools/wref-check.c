@@ -1190,13 +1190,21 @@ int main(int argc, char **argv)
     /* Any CPython program, whatever its executable (shared libpython too), gets the pytest
      * plugin: without it pytest's capture swallows the report of a passing test's finding. */
     int python_program = i < argc && (pi.defines_capi || wref_tool_is_cpython(argv[i]));
+    /* python -I or -E ignores PYTHONPATH: the plugin would be named but not importable, and
+     * pytest stops on a plugin it cannot import. Not loaded then; said when pytest runs. */
+    int py_cmdline = python_program ? wref_tool_python_cmdline(argv + i) : 0;
+    int pytest_plugin = python_program && !(py_cmdline & WREF_PY_IGNORES_ENV);
+    if (!print_env && (py_cmdline & WREF_PY_IGNORES_ENV) && (py_cmdline & WREF_PY_RUNS_PYTEST))
+        fprintf(stderr, "wref-check: python -I/-E ignores PYTHONPATH, so the wref_pytest plugin is not "
+                        "loaded: a finding in a test that passes may stay in pytest's captured output "
+                        "(docs/python.md, \"Under pytest\")\n");
     size_t runtime_tls = runtime ? runtime_static_tls(runtime) : 0;
     int status;
     if (print_env) {
         print_assignment("LD_PRELOAD", preload);
         if (cpython)
             (void)wref_tool_python_env(lib, runtime_tls, 1);
-        if (python_program)
+        if (pytest_plugin)
             (void)wref_tool_pytest_env(1);
         if (options && *options)
             print_assignment("WREF_CHECK_OPTIONS", options);
@@ -1211,7 +1219,7 @@ int main(int argc, char **argv)
             die(EXIT_FAILURE, "cannot set the environment: %s", strerror(errno));
         if (cpython)
             (void)wref_tool_python_env(lib, runtime_tls, 0);   /* missing: said once, the program still runs */
-        if (python_program)
+        if (pytest_plugin)
             (void)wref_tool_pytest_env(0);   /* no plugin found: pytest's capture may hide a report */
 
         fflush(NULL);

@@ -513,6 +513,36 @@ man)
     ok "wref-check --help-man is the generated page"
     ;;
 
+python_isolated)
+    # python -I / -E ignores PYTHONPATH: the tool must not name a plugin pytest cannot import
+    # (pytest stops on it: "Error importing plugin"), and says once why it is not loaded.
+    py=/usr/bin/python3.11
+    if [ ! -x "$py" ] || ! "$py" -c "import pytest" 2>/dev/null; then
+        echo "skipped: $py with pytest needed (scripts/setup-debian.sh installs python3-pytest)"
+        exit 77
+    fi
+    for opts in "-m pytest" "-X dev -m pytest" "-W error -m pytest"; do
+        # shellcheck disable=SC2086
+        run "$tool" --print-env -- "$py" $opts
+        expect_out "$out" "PYTEST_PLUGINS=" "python $opts: the plugin is loaded"
+    done
+    for opts in "-I -m pytest" "-E -m pytest" "-sIB -m pytest" "-X dev -E -mpytest"; do
+        # shellcheck disable=SC2086
+        run "$tool" --print-env -- "$py" $opts
+        expect_not "$out" "PYTEST_PLUGINS" "python $opts: no plugin named"
+    done
+    mkdir -p "$work/t"
+    printf 'def test_ok():\n    assert True\n' > "$work/t/test_ok.py"
+    run "$tool" -- "$py" -I -m pytest -q -p no:cacheprovider "$work/t"
+    expect_status 0 "python -I -m pytest under the tool"
+    expect_out "$out" "1 passed" "pytest ran the test"
+    expect_out "$err" "python -I/-E ignores PYTHONPATH, so the wref_pytest plugin is not loaded" \
+        "the tool says why the plugin is not loaded"
+    run "$tool" -- "$py" -I -c "pass"
+    expect_status 0 "python -I -c under the tool"
+    expect_empty "$err" "no note when pytest does not run"
+    ;;
+
 *)
     echo "run_tool_test.sh: unknown case '$case_name'"
     exit 2
