@@ -197,6 +197,14 @@ typedef struct {
     PyObject *weakreflist;
 } WeakObject;
 
+/* A static type of WeakObject instances (a weakref list, no GC) with its own dealloc. */
+#define WEAK_TYPE(cname, pyname, dealloc)                                                                  \
+    static PyTypeObject cname = {PyVarObject_HEAD_INIT(NULL, 0).tp_name = "victim_borrow." pyname,       \
+                                 .tp_basicsize = sizeof(WeakObject), .tp_dealloc = dealloc,              \
+                                 .tp_flags = Py_TPFLAGS_DEFAULT,                                         \
+                                 .tp_weaklistoffset = offsetof(WeakObject, weakreflist),                 \
+                                 .tp_new = PyType_GenericNew}
+
 GUILTY static void leaky_dealloc(PyObject *self)
 {
     Py_TYPE(self)->tp_free(self);   /* BUG: the weakrefs to self are never cleared */
@@ -209,14 +217,8 @@ static void tidy_dealloc(PyObject *self)
     Py_TYPE(self)->tp_free(self);
 }
 
-static PyTypeObject LeakyType = {
-    PyVarObject_HEAD_INIT(NULL, 0).tp_name = "victim_borrow.Leaky", .tp_basicsize = sizeof(WeakObject),
-    .tp_dealloc = leaky_dealloc, .tp_flags = Py_TPFLAGS_DEFAULT,
-    .tp_weaklistoffset = offsetof(WeakObject, weakreflist), .tp_new = PyType_GenericNew};
-static PyTypeObject TidyType = {
-    PyVarObject_HEAD_INIT(NULL, 0).tp_name = "victim_borrow.Tidy", .tp_basicsize = sizeof(WeakObject),
-    .tp_dealloc = tidy_dealloc, .tp_flags = Py_TPFLAGS_DEFAULT,
-    .tp_weaklistoffset = offsetof(WeakObject, weakreflist), .tp_new = PyType_GenericNew};
+WEAK_TYPE(LeakyType, "Leaky", leaky_dealloc);
+WEAK_TYPE(TidyType, "Tidy", tidy_dealloc);
 
 /* A weakref made from C (no callback). */
 GUILTY static PyObject *make_ref(PyObject *self, PyObject *obj)
@@ -298,10 +300,7 @@ GUILTY static void notifier_dealloc(PyObject *self)
     Py_TYPE(self)->tp_free(self);
 }
 
-static PyTypeObject NotifierType = {
-    PyVarObject_HEAD_INIT(NULL, 0).tp_name = "victim_borrow.Notifier", .tp_basicsize = sizeof(WeakObject),
-    .tp_dealloc = notifier_dealloc, .tp_flags = Py_TPFLAGS_DEFAULT,
-    .tp_weaklistoffset = offsetof(WeakObject, weakreflist), .tp_new = PyType_GenericNew};
+WEAK_TYPE(NotifierType, "Notifier", notifier_dealloc);
 
 /* ---- weakref callbacks registered from C ------------------------------------------------ */
 
@@ -414,10 +413,7 @@ GUILTY static void fast_dealloc(PyObject *self)
     Py_TYPE(self)->tp_free(self);
 }
 
-static PyTypeObject FastType = {
-    PyVarObject_HEAD_INIT(NULL, 0).tp_name = "victim_borrow.Fast", .tp_basicsize = sizeof(WeakObject),
-    .tp_dealloc = fast_dealloc, .tp_flags = Py_TPFLAGS_DEFAULT,
-    .tp_weaklistoffset = offsetof(WeakObject, weakreflist), .tp_new = PyType_GenericNew};
+WEAK_TYPE(FastType, "Fast", fast_dealloc);
 #endif
 
 #if PY_VERSION_HEX >= 0x030C0000
