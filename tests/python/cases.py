@@ -222,6 +222,70 @@ def case_weakref_dying(ok=False):
     print("survived")
 
 
+def case_uaf_weakref(ok=False):
+    """The default mode's use-after-free: an object watched because a weakref to it was made from
+    C (nothing borrowed), used after its free through a plain C pointer that held no reference."""
+    obj = Victim("v")  # @uafw_new
+    vb.observe(obj, int(ok))  # @uafw_ref
+    del obj  # @uafw_free
+    print(run(vb.use_observed))  # @uafw_use
+    vb.forget_observed()  # the twin's reference released: its free is watched too
+
+
+def case_uaf_weakref_incref(ok=False):
+    """The same stale pointer's only use a Py_INCREF after the free (seen at exit)."""
+    obj = Victim("v")  # @uafwi_new
+    vb.observe(obj)  # @uafwi_ref
+    del obj  # @uafwi_free
+    vb.incref_observed()
+    print("after the late Py_INCREF")
+
+
+def case_weakref_dealloc(ok=False):
+    """A dealloc that makes a new weakref to its dying object after clearing its weakrefs
+    (weakly referenced in its dying window, during its dealloc)."""
+    obj = vb.Notifier()  # @wdd_new
+    del obj  # @wdd_free
+    print("survived")
+
+
+class Finalized:
+    def __init__(self):
+        self.ref = weakref.ref(self)
+
+    def __del__(self):  # runs at count 1 (a temporary resurrection), before the weakrefs are cleared
+        vb.borrow_keep(self.ref)  # @finb_borrow
+
+
+def case_borrow_finalizer(ok=False):
+    """Borrowed in its dying window: PyWeakref_GetObject in the object's __del__ returns it (its
+    count is 1 there); the pointer kept is used after the free: a dangling borrow."""
+    obj = Finalized()  # @finb_new
+    del obj  # @finb_free
+    print(run(vb.use_kept))  # @finb_use
+
+
+def case_noline(ok=False):
+    """The callback victim called from a function whose code has no line table: its Python frame
+    has no line, and the text report writes it "cases.py in run_noline", as wref-check report does."""
+    holder, ref = make()
+
+    def run_noline():
+        return run(vb.use_after_callback, ref, lambda: drop_all(holder))
+
+    empty = {"co_linetable": b""} if sys.version_info >= (3, 10) else {"co_lnotab": b""}
+    run_noline.__code__ = run_noline.__code__.replace(**empty)
+    print(run_noline())
+
+
+def case_two(ok=False):
+    """Two findings in one process (the callback and eq victims, two objects): both reported, or
+    with halt_on_error=1 the first alone, the process stopped there."""
+    case_callback()
+    print("first done", flush=True)
+    case_eq()
+
+
 def case_suppressed(ok=False):
     """3.13: a dealloc that calls PyUnstable_Object_ClearWeakRefsNoCallbacks drops a callback
     registered from C (Tidy, the correct twin, calls PyObject_ClearWeakRefs)."""

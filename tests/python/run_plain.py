@@ -1,12 +1,13 @@
 #!/usr/bin/env python3
 """run_plain.py: runs a command under wref-check and checks its plain outcome.
 
-usage: run_plain.py [--status N] [--stdout TEXT] [--line REGEX]... [--no-line REGEX]...
-                    [--env VAR=VALUE]... -- COMMAND...
+usage: run_plain.py [--status N] [--stdout TEXT] [--no-stdout TEXT] [--line REGEX]...
+                    [--lines N REGEX]... [--no-line REGEX]... [--env VAR=VALUE]... -- COMMAND...
 
 --status:  the exit status (default 0);
---stdout:  text the program's stdout must contain;
+--stdout:  text the program's stdout must contain; --no-stdout: text it must not;
 --line:    a regular expression that exactly one line of stderr must match;
+--lines:   the same for exactly N lines (a Python frame that is in several stacks);
 --no-line: a regular expression that no line of stderr may match.
 Used for bad input (a program that is not CPython runs normally, an unsupported interpreter
 gets one clear line and runs unchecked) and for the environment wref-check sets."""
@@ -21,7 +22,9 @@ def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("--status", type=int, default=0)
     ap.add_argument("--stdout", default=None)
+    ap.add_argument("--no-stdout", action="append", default=[])
     ap.add_argument("--line", action="append", default=[])
+    ap.add_argument("--lines", action="append", nargs=2, default=[], metavar=("N", "REGEX"))
     ap.add_argument("--no-line", action="append", default=[])
     ap.add_argument("--env", action="append", default=[])
     ap.add_argument("cmd", nargs=argparse.REMAINDER)
@@ -43,10 +46,13 @@ def main():
     if a.stdout is not None and a.stdout not in proc.stdout:
         errors.append(f"stdout lacks {a.stdout!r}")
     lines = proc.stderr.splitlines() + proc.stdout.splitlines()
-    for pat in a.line:
+    for text in a.no_stdout:
+        if text in proc.stdout:
+            errors.append(f"stdout has {text!r}")
+    for want, pat in [(1, pat) for pat in a.line] + [(int(k), pat) for k, pat in a.lines]:
         n = sum(1 for line in lines if re.search(pat, line))
-        if n != 1:
-            errors.append(f"{n} line(s) match {pat!r}, expected exactly 1")
+        if n != want:
+            errors.append(f"{n} line(s) match {pat!r}, expected exactly {want}")
     for pat in a.no_line:
         if any(re.search(pat, line) for line in lines):
             errors.append(f"a line matches {pat!r}")

@@ -189,6 +189,43 @@ CASES = {
         REGISTERED: ([c("PyWeakref_NewRef"), c("subscribe", "sub_reg")], [p("case_suppressed", "sup_reg")] + MAIN, False),
         "what": "PyUnstable_Object_ClearWeakRefsNoCallbacks cleared a weakref to a victim_borrow.Fast whose callback "
                 "was registered from C with PyWeakref_NewRef: the callback never runs"},
+    # The default mode's use-after-free: watched through a weakref made from C, used through a
+    # plain pointer (no borrow: use-after-free, not dangling-borrow).
+    "uaf_weakref": {
+        "kind": "use-after-free", "type": "Victim", "labels": ["where", "weakref created", DESTROYED, CREATED],
+        "where": ([c("freed_object_repr"), PY, c("use_observed", "obs_use")],
+                  [p("run", "run"), p("case_uaf_weakref", "uafw_use")] + MAIN, False),
+        "weakref created": ([c("PyWeakref_NewRef"), c("observe", "obs_ref")],
+                            [p("case_uaf_weakref", "uafw_ref")] + MAIN, False),
+        DESTROYED: ([c("py_object_free_hook"), PY], [p("case_uaf_weakref", "uafw_free")] + MAIN, False),
+        CREATED: (CREATED_C, [p("case_uaf_weakref", "uafw_new")] + MAIN, False),
+        "what": "repr() of a Victim that was freed (a weakref to it was made with PyWeakref_NewRef)",
+        "reference_error": True},
+    "uaf_weakref_incref": {   # reported at exit: no "where"
+        "kind": "use-after-free", "type": "Victim", "labels": ["where", "weakref created", DESTROYED, CREATED],
+        "where": ([], [], False),
+        "weakref created": ([c("PyWeakref_NewRef"), c("observe", "obs_ref")],
+                            [p("case_uaf_weakref_incref", "uafwi_ref")] + MAIN, False),
+        DESTROYED: ([c("py_object_free_hook"), PY], [p("case_uaf_weakref_incref", "uafwi_free")] + MAIN, False),
+        CREATED: (CREATED_C, [p("case_uaf_weakref_incref", "uafwi_new")] + MAIN, False),
+        "what": "1 reference(s) to a Victim were taken after it was freed (a Py_INCREF that came too late)",
+        "stdout": "after the late Py_INCREF"},
+    "weakref_dealloc": {   # reported at the PyWeakref_NewRef call in the dealloc; nothing watched it before
+        "kind": "use-after-clear", "type": "victim_borrow.Notifier", "labels": ["where", CREATED],
+        "where": ([c("PyWeakref_NewRef"), c("notify_closed", "wd_ref"), c("notifier_dealloc", "wd_notify"), PY],
+                  [p("case_weakref_dealloc", "wdd_free")] + MAIN, False),
+        CREATED: (CREATED_C, [p("case_weakref_dealloc", "wdd_new")] + MAIN, False),
+        "what": "PyWeakref_NewRef made a weakref to a victim_borrow.Notifier whose count is 0: it is being destroyed",
+        "stdout": "survived"},
+    "borrow_finalizer": {
+        "kind": "dangling-borrow", "type": "Finalized", "labels": ["where", "borrowed", DESTROYED, CREATED],
+        "where": ([c("freed_object_repr"), PY, c("use_kept", "rb_use")],
+                  [p("run", "run"), p("case_borrow_finalizer", "finb_use")] + MAIN, False),
+        "borrowed": ([c("PyWeakref_GetObject"), c("borrow_keep", "rb_borrow")],
+                     [p("__del__", "finb_borrow"), p("case_borrow_finalizer", "finb_free")] + MAIN, False),
+        DESTROYED: ([c("py_object_free_hook"), PY], [p("case_borrow_finalizer", "finb_free")] + MAIN, False),
+        CREATED: (CREATED_C, [p("case_borrow_finalizer", "finb_new")] + MAIN, False),
+        "what": "repr() of a Finalized that was freed"},
 }
 # The callback victim in case_tracemalloc_stop, whose callback calls tracemalloc.stop() (which
 # drops the checker's allocator hook) before it drops the object.
@@ -204,6 +241,7 @@ CASES["tracemalloc_stop"] = victim(
 
 # The ReferenceError's words for how the freed object was reached (tombstone.c use_kind).
 REFERROR = {"dangling-borrow": "dangling borrowed reference", "use-after-clear": "use after free",
+            "use-after-free": "use after free",
             "dangling-weakref": "dangling weakref: its dealloc never cleared it"}
 
 # Expected SUMMARY lines: the extension's function, not the interpreter's (nor libc's).
@@ -215,9 +253,11 @@ SUMMARIES = {"callback": "dangling-borrow in use_after_callback", "eq": "danglin
              "dangling_weakref_managed": "dangling-weakref in leaky_managed_dealloc", "callback_error": "callback-error in subscribe_proxy",
              "never_ran": "callback-never-ran in subscribe", "use_after_clear": "use-after-clear in cache_raw",
              "weakref_dying": "use-after-clear in on_death_weakref",
-             "suppressed": "callback-suppressed in fast_dealloc"}
+             "suppressed": "callback-suppressed in fast_dealloc", "uaf_weakref": "use-after-free in use_observed",
+             "uaf_weakref_incref": "use-after-free in observe", "weakref_dealloc": "use-after-clear in notify_closed",
+             "borrow_finalizer": "dangling-borrow in use_kept"}
 CLEAN = {"callback_ok", "eq_ok", "thread_ok", "late_incref_ok", "get_ref_ok", "tracemalloc_ok", "dangling_weakref_ok",
-         "dangling_weakref_py_ok", "dangling_weakref_managed_ok", "callbacks_ok"}
+         "dangling_weakref_py_ok", "dangling_weakref_managed_ok", "callbacks_ok", "uaf_weakref_ok"}
 # Cases where nothing is borrowed or weakly referenced from C: the frontend's weakref-list line
 # must show the free of a weakly referenced object checked (and for the victim, found) instead.
 UNWATCHED = {"dangling_weakref_py", "dangling_weakref_py_ok", "dangling_weakref_managed",
@@ -405,6 +445,8 @@ def main():
                 errors.append(f"message: {f['what']!r}, expected it to start with {exp['what']!r}")
             if exp.get("what_has") and exp["what_has"] not in f["what"]:
                 errors.append(f"message: {f['what']!r}, expected it to contain {exp['what_has']!r}")
+            if exp.get("stdout") and exp["stdout"] not in proc.stdout:
+                errors.append(f"the program's stdout lacks {exp['stdout']!r}: it did not go on")
             if exp.get("stderr") and not re.search(exp["stderr"], proc.stderr):
                 errors.append(f"the program's stderr lacks {exp['stderr']!r}")
             if a.case in SUMMARIES and f.get("summary") != SUMMARIES[a.case]:

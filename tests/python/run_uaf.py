@@ -3,7 +3,7 @@
 `wref-check --option python_watch=all -- PYTHON ...` and asserts the report.
 
 usage: run_uaf.py --tool WREF_CHECK --python PYTHON --modules DIR
-                  --case uaf|uaf_incref|uaf_incref_evicted|uaf_decref|uaf_store|uaf_ok [--schema SCHEMA]
+                  --case uaf|uaf_incref|uaf_incref_evicted|uaf_decref|uaf_store|uaf_str|uaf_ok [--schema SCHEMA]
 
 uaf: exactly one use-after-free on a Victim, exit status 23, the tombstone's ReferenceError
 in the program, and in each stack the C frames from #0 through victim_uaf.c's frame (checker
@@ -17,6 +17,8 @@ uaf_decref: the same shape, the use a lone Py_DECREF (the tombstone's dealloc: n
 uaf_store: uaf's report, its own Python frames, and proof that an object was freed while the
 checker stored the use's Python stack (the fill's names in CPython's type cache, a nested store
 refused: the statistics line); a run still going after STORE_TIMEOUT seconds fails as hung.
+uaf_str: uaf's report on a str item freed early in the run (a verdict on str made while the
+interpreter readied its types must not hide it: wide.c).
 With --schema, uaf's JSON report must match docs/report-schema.json and carry the same Python
 frames as the text report.
 uaf_ok: no finding, exit status 0, and the mode's statistics line showing objects tombstoned."""
@@ -49,6 +51,13 @@ EXPECT_DECREF = {   # the tombstone's dealloc, tail-called by _Py_Dealloc (no fr
               [("case_decref", P["decref"])] + MAIN_DECREF),
     DESTROYED: ([("py_object_free_hook", None), PY, ("decref_after_list_clear", C["decref_call"])],
                 [("drop", P["drop"]), ("<lambda>", P["decref"]), ("case_decref", P["decref"])] + MAIN_DECREF),
+}
+MAIN_STR = [("main", P["main_str"]), ("<module>", P["module"])]
+EXPECT_STR = {   # uaf's shape on a str, freed early in the run
+    "where": ([("freed_object_getattro", None), PY, ("use_after_list_clear", C["uaf_use"])],
+              [("case_str", P["call_str"])] + MAIN_STR),
+    DESTROYED: ([("py_object_free_hook", None), PY, ("use_after_list_clear", C["uaf_call"])],
+                [("drop", P["drop"]), ("<lambda>", P["call_str"]), ("case_str", P["call_str"])] + MAIN_STR),
 }
 MAIN_STORE = [("main", P["main_store"]), ("<module>", P["module"])]
 EXPECT_STORE = {
@@ -89,7 +98,7 @@ def main():
     ap.add_argument("--python", required=True)
     ap.add_argument("--modules", required=True)
     ap.add_argument("--case", required=True, choices=["uaf", "uaf_incref", "uaf_incref_evicted", "uaf_decref", "uaf_store",
-                                                             "uaf_ok"])
+                                                             "uaf_str", "uaf_ok"])
     ap.add_argument("--schema")
     a = ap.parse_args()
     prefix = os.path.join(tempfile.mkdtemp(prefix="wref-uaf-"), "r")
@@ -145,8 +154,9 @@ def main():
                         any(not same_function(g[0], e[0]) or g[1] != e[1] for g, e in zip(got, destroyed[1])):
                     errors.append(f"destroyed: Python frames {st['py']}, expected {destroyed[1]}")
     else:
-        expect = {"uaf_store": EXPECT_STORE, "uaf_decref": EXPECT_DECREF}.get(a.case, EXPECT)
+        expect = {"uaf_store": EXPECT_STORE, "uaf_decref": EXPECT_DECREF, "uaf_str": EXPECT_STR}.get(a.case, EXPECT)
         op = "Py_DECREF (the count reached 0 again)" if a.case == "uaf_decref" else "attribute read"
+        tname = "str" if a.case == "uaf_str" else "Victim"
         if a.case == "uaf_store":
             # the free inside the store happened (the fill kept names in the cache, and a store
             # was refused as nested): else this run did not test what it names
@@ -161,18 +171,18 @@ def main():
         if a.case == "uaf_decref":   # a dealloc leaves no exception: the program goes on
             if "after the late Py_DECREF" not in proc.stdout or "ReferenceError" in proc.stdout:
                 errors.append("the late Py_DECREF raised, or the program did not go on after it")
-        elif "ReferenceError: wref-check: attribute read of a freed Victim (use after free)" not in proc.stdout:
+        elif f"ReferenceError: wref-check: attribute read of a freed {tname} (use after free)" not in proc.stdout:
             errors.append("the tombstone's ReferenceError did not reach the program")
         if len(findings) != 1 or findings[0]["kind"] != "use-after-free":
             errors.append(f"expected one use-after-free finding, got {[f['kind'] for f in findings]}")
         else:
             f = findings[0]
-            if " on Victim#" not in f["header"]:
-                errors.append(f"header does not name the Victim: {f['header']}")
+            if f" on {tname}#" not in f["header"]:
+                errors.append(f"header does not name the {tname}: {f['header']}")
             if a.case == "uaf_decref" and f.get("summary") != "use-after-free in decref_after_list_clear":
                 errors.append(f"SUMMARY: {f.get('summary')!r}, expected the victim's function (not the inlined "
                               "Py_DECREF of CPython's header)")
-            if not f["what"].startswith(op + " of a Victim that was freed: a pointer that held no reference"):
+            if not f["what"].startswith(op + f" of a {tname} that was freed: a pointer that held no reference"):
                 errors.append(f"message: {f['what']!r}")
             if list(f["stacks"]) != list(expect):
                 errors.append(f"stacks: {list(f['stacks'])}, expected {list(expect)}")

@@ -2,7 +2,9 @@
  * it), one bug per entry point and the correct version of each (the *_ok functions):
  *   - dangling borrowed references from PyWeakref_GetObject (a callback, __eq__, a GIL
  *     release, a late Py_INCREF);
- *   - a type whose dealloc forgets PyObject_ClearWeakRefs (Leaky; Tidy is correct);
+ *   - a type whose dealloc forgets PyObject_ClearWeakRefs (Leaky; Tidy is correct), one whose
+ *     dealloc makes a new weakref to itself after clearing them (Notifier);
+ *   - a plain pointer kept beside a weakref made from C, used after the free (observe);
  *   - weakref callbacks registered from C: subscribe/subscribe_proxy (a callback that raises,
  *     a referent leaked by keep_forever), cache_raw (death callbacks that resurrect or weakly
  *     reference the dying object through a pointer that held no reference), Fast (3.13: a
@@ -195,6 +197,14 @@ typedef struct {
     PyObject *weakreflist;
 } WeakObject;
 
+/* A static type of WeakObject instances (a weakref list, no GC) with its own dealloc. */
+#define WEAK_TYPE(cname, pyname, dealloc)                                                                  \
+    static PyTypeObject cname = {PyVarObject_HEAD_INIT(NULL, 0).tp_name = "victim_borrow." pyname,       \
+                                 .tp_basicsize = sizeof(WeakObject), .tp_dealloc = dealloc,              \
+                                 .tp_flags = Py_TPFLAGS_DEFAULT,                                         \
+                                 .tp_weaklistoffset = offsetof(WeakObject, weakreflist),                 \
+                                 .tp_new = PyType_GenericNew}
+
 GUILTY static void leaky_dealloc(PyObject *self)
 {
     Py_TYPE(self)->tp_free(self);   /* BUG: the weakrefs to self are never cleared */
@@ -207,14 +217,8 @@ static void tidy_dealloc(PyObject *self)
     Py_TYPE(self)->tp_free(self);
 }
 
-static PyTypeObject LeakyType = {
-    PyVarObject_HEAD_INIT(NULL, 0).tp_name = "victim_borrow.Leaky", .tp_basicsize = sizeof(WeakObject),
-    .tp_dealloc = leaky_dealloc, .tp_flags = Py_TPFLAGS_DEFAULT,
-    .tp_weaklistoffset = offsetof(WeakObject, weakreflist), .tp_new = PyType_GenericNew};
-static PyTypeObject TidyType = {
-    PyVarObject_HEAD_INIT(NULL, 0).tp_name = "victim_borrow.Tidy", .tp_basicsize = sizeof(WeakObject),
-    .tp_dealloc = tidy_dealloc, .tp_flags = Py_TPFLAGS_DEFAULT,
-    .tp_weaklistoffset = offsetof(WeakObject, weakreflist), .tp_new = PyType_GenericNew};
+WEAK_TYPE(LeakyType, "Leaky", leaky_dealloc);
+WEAK_TYPE(TidyType, "Tidy", tidy_dealloc);
 
 /* A weakref made from C (no callback). */
 GUILTY static PyObject *make_ref(PyObject *self, PyObject *obj)
@@ -222,6 +226,81 @@ GUILTY static PyObject *make_ref(PyObject *self, PyObject *obj)
     (void)self;
     return PyWeakref_NewRef(obj, NULL);   /* @mk_ref */
 }
+
+/* An observer that makes a weakref to the object (the object is watched: no borrow) and also
+ * keeps a plain pointer to it (BUG with hold 0: no reference), used after the object died:
+ * use-after-free in the default mode. hold 1 takes a reference: correct. */
+static PyObject *observed;
+static int observed_held;
+static PyObject *keep(PyObject *wr);
+
+GUILTY static PyObject *observe(PyObject *self, PyObject *args)
+{
+    PyObject *obj;
+    int hold = 0;
+    (void)self;
+    if (!PyArg_ParseTuple(args, "O|i", &obj, &hold))
+        return NULL;
+    PyObject *wr = PyWeakref_NewRef(obj, NULL);         /* @obs_ref */
+    if (!wr)
+        return NULL;
+    observed = obj;                                     /* BUG unless hold: no reference */
+    observed_held = hold;
+    if (hold)
+        Py_INCREF(obj);
+    return keep(wr);
+}
+
+GUILTY static PyObject *use_observed(PyObject *self, PyObject *args)
+{
+    (void)self;
+    (void)args;
+    return PyObject_Repr(observed);                     /* @obs_use */
+}
+
+/* A reference taken through the stale pointer after the free, never released: seen at exit. */
+GUILTY static PyObject *incref_observed(PyObject *self, PyObject *args)
+{
+    (void)self;
+    (void)args;
+    Py_INCREF(observed);                                /* too late @obs_incref */
+    observed = NULL;
+    Py_RETURN_NONE;
+}
+
+static PyObject *forget_observed(PyObject *self, PyObject *args)
+{
+    (void)self;
+    (void)args;
+    if (observed_held)
+        Py_XDECREF(observed);
+    observed = NULL;
+    observed_held = 0;
+    Py_RETURN_NONE;
+}
+
+/* A type whose dealloc notifies observers with a new weakref to the dying object after its
+ * weakrefs were cleared (BUG: weakly referenced in its dying window; the weakref, kept by the
+ * observers, outlives the object). */
+static PyObject *closed_events;   /* the observers' list, never freed */
+
+GUILTY static void notify_closed(PyObject *self)
+{
+    PyObject *wr = PyWeakref_NewRef(self, NULL);        /* @wd_ref */
+    if (!wr || PyList_Append(closed_events, wr) < 0)
+        PyErr_Clear();
+    Py_XDECREF(wr);
+}
+
+GUILTY static void notifier_dealloc(PyObject *self)
+{
+    if (((WeakObject *)self)->weakreflist)
+        PyObject_ClearWeakRefs(self);
+    notify_closed(self);                                /* @wd_notify */
+    Py_TYPE(self)->tp_free(self);
+}
+
+WEAK_TYPE(NotifierType, "Notifier", notifier_dealloc);
 
 /* ---- weakref callbacks registered from C ------------------------------------------------ */
 
@@ -334,10 +413,7 @@ GUILTY static void fast_dealloc(PyObject *self)
     Py_TYPE(self)->tp_free(self);
 }
 
-static PyTypeObject FastType = {
-    PyVarObject_HEAD_INIT(NULL, 0).tp_name = "victim_borrow.Fast", .tp_basicsize = sizeof(WeakObject),
-    .tp_dealloc = fast_dealloc, .tp_flags = Py_TPFLAGS_DEFAULT,
-    .tp_weaklistoffset = offsetof(WeakObject, weakreflist), .tp_new = PyType_GenericNew};
+WEAK_TYPE(FastType, "Fast", fast_dealloc);
 #endif
 
 #if PY_VERSION_HEX >= 0x030C0000
@@ -397,6 +473,10 @@ static PyMethodDef methods[] = {
     {"use_kept", use_kept, METH_NOARGS, NULL},
     {"get_ref", get_ref, METH_O, NULL},
     {"make_ref", make_ref, METH_O, NULL},
+    {"observe", observe, METH_VARARGS, NULL},
+    {"use_observed", use_observed, METH_NOARGS, NULL},
+    {"incref_observed", incref_observed, METH_NOARGS, NULL},
+    {"forget_observed", forget_observed, METH_NOARGS, NULL},
     {NULL, NULL, 0, NULL}};
 
 static struct PyModuleDef module = {PyModuleDef_HEAD_INIT, "victim_borrow", NULL, -1, methods,
@@ -404,7 +484,7 @@ static struct PyModuleDef module = {PyModuleDef_HEAD_INIT, "victim_borrow", NULL
 
 PyMODINIT_FUNC PyInit_victim_borrow(void)
 {
-    if (PyType_Ready(&LeakyType) < 0 || PyType_Ready(&TidyType) < 0)
+    if (PyType_Ready(&LeakyType) < 0 || PyType_Ready(&TidyType) < 0 || PyType_Ready(&NotifierType) < 0)
         return NULL;
 #if PY_VERSION_HEX >= 0x030D0000
     if (PyType_Ready(&FastType) < 0)
@@ -412,13 +492,17 @@ PyMODINIT_FUNC PyInit_victim_borrow(void)
 #endif
     if (!subscriptions && !(subscriptions = PyList_New(0)))
         return NULL;
+    if (!closed_events && !(closed_events = PyList_New(0)))
+        return NULL;
     PyObject *m = PyModule_Create(&module);
     if (!m)
         return NULL;
     Py_INCREF(&LeakyType);
     Py_INCREF(&TidyType);
+    Py_INCREF(&NotifierType);
     if (PyModule_AddObject(m, "Leaky", (PyObject *)&LeakyType) < 0 ||
-        PyModule_AddObject(m, "Tidy", (PyObject *)&TidyType) < 0) {
+        PyModule_AddObject(m, "Tidy", (PyObject *)&TidyType) < 0 ||
+        PyModule_AddObject(m, "Notifier", (PyObject *)&NotifierType) < 0) {
         Py_DECREF(m);
         return NULL;
     }

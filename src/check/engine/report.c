@@ -135,14 +135,20 @@ static void text_frames(wref__buf *b, const wref__rstack *rs)
 }
 
 /* The interpreter frames of a stack, after its C frames: "  Python frames:" then
- * "    #0 file.py:12 in func", innermost first. */
+ * "    #0 file.py:12 in func", innermost first; a frame without a line (<= 0, null in the
+ * JSON) is "file.py in func", as wref-check report writes it. */
 static void text_lang_frames(wref__buf *b, const wref__rstack *rs)
 {
     if (!rs->n_lang)
         return;
     wref__buf_printf(b, "  Python frames:\n");
-    for (size_t i = 0; i < rs->n_lang; i++)
-        wref__buf_printf(b, "    #%zu %s:%d in %s\n", i, rs->lang[i].file, rs->lang[i].line, rs->lang[i].function);
+    for (size_t i = 0; i < rs->n_lang; i++) {
+        const wref__lang_frame *lf = &rs->lang[i];
+        if (lf->line > 0)
+            wref__buf_printf(b, "    #%zu %s:%d in %s\n", i, lf->file, lf->line, lf->function);
+        else
+            wref__buf_printf(b, "    #%zu %s in %s\n", i, lf->file, lf->function);
+    }
 }
 
 /* ---- destinations ------------------------------------------------------------------------- */

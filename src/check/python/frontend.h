@@ -264,8 +264,10 @@ static inline bool wref__py_plausible(uintptr_t a)
 bool wref__py_probe(uintptr_t addr, void *out, size_t n);
 /* Reads [at, at+n) near the start of the block p: directly on p's page, else probed. */
 bool wref__py_read_block(uintptr_t p, uintptr_t at, void *out, size_t n);
-/* t is the address of a ready type object (probed: never faults; no cache). */
-bool wref__py_type_valid(uintptr_t t);
+/* t is the address of a ready type object (probed: never faults; no cache). When false,
+ * *not_ready says whether t is a type but for Py_TPFLAGS_READY (being readied: the verdict will
+ * change, so callers must not cache it). */
+bool wref__py_type_valid(uintptr_t t, bool *not_ready);
 
 /* ---- weaklists.c: dangling-weakref for objects nobody watched ---- */
 extern bool wref__py_weaklists;   /* on: every unwatched free is checked (set at the frontend's start) */

@@ -96,10 +96,13 @@ void wref__py_report_late_incref(const wref__py_rec *r, ssize_t count)
              "its memory is never reused",
              count - POISON_COUNT, r->type_name);
     wref__rec_copy obj = {.addr = r->obj, .serial = r->serial, .size = r->size, .state = WREF__FREED};
-    wref__finding f = {.kind = WREF__K_DANGLING_BORROW, .what = what, .object = &obj, .address = r->obj,
-                       .type_name = r->type_name, .test_name = getenv("PYTEST_CURRENT_TEST")};
-    add_history(&f, r->how == WREF__PY_BORROWED ? "borrowed" : "weakref created", r->st_borrow, r->tno_borrow,
-                r->py_borrow);
+    /* as report_use: through a borrowed pointer a dangling-borrow, else (watched for a weakref
+     * made from C) a use-after-free */
+    bool borrowed = r->how == WREF__PY_BORROWED;
+    wref__finding f = {.kind = borrowed ? WREF__K_DANGLING_BORROW : WREF__K_USE_AFTER_FREE, .what = what,
+                       .object = &obj, .address = r->obj, .type_name = r->type_name,
+                       .test_name = getenv("PYTEST_CURRENT_TEST")};
+    add_history(&f, borrowed ? "borrowed" : "weakref created", r->st_borrow, r->tno_borrow, r->py_borrow);
     add_history(&f, "destroyed (the last reference dropped)", r->st_destroy, r->tno_destroy, r->py_destroy);
     add_create(&f, r);
     wref__report(&f);

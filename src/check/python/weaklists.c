@@ -115,9 +115,12 @@ static __attribute__((noinline)) uint64_t learn(uintptr_t t)
     d.learns++;
     if (e || (d.bad[b].word == t && d.bad[b].until > d.learns))
         goto out;
-    if (!wref__py_type_valid(t)) {
-        d.bad[b].word = t;
-        d.bad[b].until = d.learns + BAD_TTL;
+    bool not_ready;
+    if (!wref__py_type_valid(t, &not_ready)) {
+        if (!not_ready) {   /* a type being readied is one later: no verdict kept (wide.c) */
+            d.bad[b].word = t;
+            d.bad[b].until = d.learns + BAD_TTL;
+        }
         goto out;
     }
     e = decide(t);

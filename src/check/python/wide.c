@@ -16,7 +16,9 @@
  * types are kept in a set (a freed type is forgotten at its own free), and a type word not in
  * the set is read with process_vm_readv on this process, which fails with EFAULT instead of
  * faulting. Words found not to be types are remembered for a while (BAD_TTL frees) so that the
- * same non-object blocks do not cost a system call at each free. Header words that lie on the
+ * same non-object blocks do not cost a system call at each free; a type that is not ready yet
+ * (its objects freed while the interpreter readies it) is not remembered so, or its later frees
+ * would go unrecognized for that while. Header words that lie on the
  * block's own page are read directly (the block is live memory); words on the next page are
  * read through the probe too.
  *
@@ -151,10 +153,11 @@ static void type_forget(uintptr_t t)
 
 #define plausible wref__py_plausible
 
-bool wref__py_type_valid(uintptr_t t)
+bool wref__py_type_valid(uintptr_t t, bool *not_ready)
 {
     unsigned char head[PY_TP_FLAGS_OFFSET + 8];
     unsigned long meta_flags = 0;
+    *not_ready = false;
     if (!plausible(t) || !probe(t, head, sizeof head))
         return false;
     uintptr_t meta;
@@ -163,9 +166,13 @@ bool wref__py_type_valid(uintptr_t t)
     memcpy(&meta, head + 8, sizeof meta);
     memcpy(&flags, head + PY_TP_FLAGS_OFFSET, sizeof flags);
     memcpy(&basic, head + PY_TP_BASICSIZE_OFFSET, sizeof basic);
-    return plausible(meta) && (flags & PY_TPFLAGS_READY) && basic >= (ssize_t)sizeof(py_object) &&
-           basic < (1 << 20) && probe(meta + PY_TP_FLAGS_OFFSET, &meta_flags, sizeof meta_flags) &&
-           (meta_flags & PY_TPFLAGS_TYPE_SUBCLASS);
+    bool shaped = plausible(meta) && basic >= (ssize_t)sizeof(py_object) && basic < (1 << 20) &&
+                  probe(meta + PY_TP_FLAGS_OFFSET, &meta_flags, sizeof meta_flags) &&
+                  (meta_flags & PY_TPFLAGS_TYPE_SUBCLASS);
+    /* a type but for Py_TPFLAGS_READY: one being readied (the interpreter's static types during
+     * _PyTypes_InitTypes, when a shared libpython's own weakref calls started the frontend) */
+    *not_ready = shaped && !(flags & PY_TPFLAGS_READY);
+    return shaped && (flags & PY_TPFLAGS_READY);
 }
 
 /* t is the address of a ready type object (validated without ever faulting). */
@@ -178,10 +185,13 @@ static bool is_type(uintptr_t t)
     size_t b = hslot(t) % BAD;
     if (w.bad[b].word == t && w.bad[b].until > w.frees)
         return false;
-    if (wref__py_type_valid(t)) {
+    bool not_ready;
+    if (wref__py_type_valid(t, &not_ready)) {
         type_add(t);
         return true;
     }
+    if (not_ready)
+        return false;   /* no verdict kept: it is a type once ready (str, early in the start) */
     w.bad[b].word = t;
     w.bad[b].until = w.frees + BAD_TTL;
     return false;
