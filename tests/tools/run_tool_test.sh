@@ -543,6 +543,27 @@ python_isolated)
     expect_empty "$err" "no note when pytest does not run"
     ;;
 
+python_wrapper)
+    # Debian's python3.11 defines the C API itself: run by a wrapper the tool does not
+    # recognise (or with LD_PRELOAD alone), its extensions' calls never reach the checker, and
+    # the checker says so in one line instead of running silently unchecked.
+    py=/usr/bin/python3.11
+    [ -x "$py" ] || { echo "skipped: $py missing"; exit 77; }
+    note="defines the CPython C API itself and libwref-audit.so is not in LD_AUDIT"
+    run "$tool" -- sh -c "exec $py -c pass"
+    expect_status 0 "python3.11 run by a shell wrapper"
+    expect_out "$err" "$note" "the wrapper's python3.11 says it is not checked"
+    [ "$(grep -cF -- "$note" "$err")" = 1 ] || fail "the note is not said exactly once"
+    ok "said once"
+    run env LD_PRELOAD="$lib" "$py" -c pass
+    expect_out "$err" "$note" "LD_PRELOAD alone: said"
+    run "$tool" -- "$py" -c pass
+    expect_status 0 "python3.11 run by the tool itself"
+    expect_not "$err" "$note" "the tool's own run (LD_AUDIT set): not said"
+    run "$tool" -- sh -c "exit 0"
+    expect_empty "$err" "a program that is not CPython: nothing said"
+    ;;
+
 *)
     echo "run_tool_test.sh: unknown case '$case_name'"
     exit 2

@@ -18,6 +18,7 @@
 #include "origins.h"
 #include "pystack.h"
 
+#include <dlfcn.h>
 #include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -279,6 +280,30 @@ WREF_PY_INTERPOSE py_object *PyWeakref_NewProxy(py_object *ob, py_object *callba
     __attribute__((alias("weakref_new_proxy")));
 WREF_PY_INTERPOSE void PyUnstable_Object_ClearWeakRefsNoCallbacks(py_object *ob)
     __attribute__((alias("clear_weakrefs_no_callbacks")));
+
+/* An executable that defines the C API itself (Debian's python3.11: libpython linked in)
+ * binds its extensions' calls to its own definitions, so without libwref-audit.so in LD_AUDIT
+ * nothing reaches the interposers above and the frontend never starts: a python3 run by a
+ * wrapper script, or LD_PRELOAD set by hand. One line says so at start-up (the dynamic
+ * linker's default scope finds the executable's definition first; with a shared libpython it
+ * finds the checker's own). */
+__attribute__((constructor)) static void python_without_audit(void)
+{
+    void *found = dlsym(RTLD_DEFAULT, "PyWeakref_GetObject");
+    if (!found || found == (void *)weakref_get_object)
+        return;
+    const char *audit = getenv("LD_AUDIT");
+    if (audit && strstr(audit, "libwref-audit.so"))
+        return;
+    char exe[256];
+    ssize_t n = readlink("/proc/self/exe", exe, sizeof exe - 1);
+    exe[n > 0 ? n : 0] = 0;
+    wref__checker_init();
+    wref__checker_warn(NULL, "%s defines the CPython C API itself and libwref-audit.so is not in "
+                       "LD_AUDIT: its extension modules' calls are not checked; run it as "
+                       "'wref-check -- %s ...' (docs/python.md, \"How it gets in\")",
+                       n > 0 ? exe : "this program", n > 0 ? exe : "python3");
+}
 
 /* At exit, before the reports' last words (an exit hook of the engine, checker.h): findings
  * known only then (late Py_INCREFs of freed objects) and, with verbosity >= 1, the frontend's
