@@ -23,7 +23,7 @@
 
 #define WREF__STATS(X)                                                                       \
     X(OBJECTS, "objects created")                                                            \
-    X(BORROWS, "borrows opened (wref_get_ref)")                                              \
+    X(BORROWS, "borrows recorded (wref_get_object)")                                          \
     X(STACKS, "distinct stacks in the depot")                                                \
     X(DEPOT_BYTES, "stack depot bytes mapped")                                               \
     X(QUARANTINE_PEAK, "peak quarantine bytes")                                              \
