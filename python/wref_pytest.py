@@ -10,6 +10,8 @@ the JSON report). Without the checker the plugin does nothing but say so in pyte
 The plugin reads the count of findings from libwref-check (wref_check_findings), found in the
 process with ctypes; it needs nothing else."""
 import ctypes
+import os
+import re
 
 try:
     import pytest
@@ -29,6 +31,27 @@ def _finding_counter():
 
 
 _findings = _finding_counter()
+
+
+def _checker_option(name):
+    """The value WREF_CHECK_OPTIONS gives option `name` (options are separated by ',', ':' or
+    spaces), or None."""
+    m = re.search(r"(?:^|[,: ])%s=('[^']*'|[^,: ]*)" % name, os.environ.get("WREF_CHECK_OPTIONS", ""))
+    return m.group(1).strip("'") if m else None
+
+
+@pytest.hookimpl(hookwrapper=True, tryfirst=True)
+def pytest_load_initial_conftests(early_config):
+    """With halt_on_error the checker ends the process at its first finding, inside the test,
+    before pytest prints what it captured: with fd capture the report would go down with it.
+    So, unless the reports go to a log file, capture at the sys level only ('--capture=sys'):
+    Python's own output is still captured, the checker's (written to fd 2) reaches the
+    terminal. Runs before the capture plugin reads the method."""
+    ns = early_config.known_args_namespace
+    if (_findings is not None and _checker_option("halt_on_error") in ("1", "true", "yes")
+            and not _checker_option("log_path") and getattr(ns, "capture", None) == "fd"):
+        ns.capture = "sys"
+    yield
 
 
 def pytest_report_header(config):

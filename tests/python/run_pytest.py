@@ -80,6 +80,17 @@ def main():
     check_checked_run([a.tool, "--", a.python, "-m", "pytest", "-p", "no:cacheprovider", "--junitxml", xml, tests],
                       auto, xml, "loaded by wref-check", errors)
 
+    # halt_on_error ends the process inside the buggy test, before pytest prints what it
+    # captured: the plugin switches fd capture to sys capture, so the report still shows.
+    p = run([a.tool, "--halt-on-error", "--"] + [a.python, "-m", "pytest", "-v", "-p", "no:cacheprovider", tests], auto)
+    if p.returncode != 23:
+        errors.append(f"with --halt-on-error: exit status {p.returncode}, expected 23")
+    if p.stdout.count("ERROR: wref-check: dangling-borrow") != 1 or "test_hidden_dangling_borrow (call)" not in p.stdout:
+        errors.append("with --halt-on-error: the report of the buggy test is not in the output "
+                      "(pytest's fd capture went down with the process)")
+    if "test_clean_after" in p.stdout:
+        errors.append("with --halt-on-error: the run went on after the first finding")
+
     p = run([a.python] + common, env)
     if p.returncode != 0 or "wref-check: not active" not in p.stdout:
         errors.append(f"without the checker: exit {p.returncode}, expected 0 and the 'not active' header")
