@@ -24,6 +24,7 @@ import json
 import os
 import random
 import resource
+import shutil
 import statistics
 import subprocess
 import sys
@@ -109,8 +110,7 @@ def main():
     a = ap.parse_args()
     if a.quick:
         a.rounds, a.memcheck_rounds = 3, 0
-    have_valgrind = subprocess.run(["sh", "-c", "command -v valgrind"], capture_output=True).returncode == 0
-    if not have_valgrind:
+    if not shutil.which("valgrind"):
         a.memcheck_rounds = 0
     progs = programs(a.build)
     checker_is_active(a.build, progs[0][1])
