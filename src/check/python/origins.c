@@ -20,15 +20,23 @@
  * Sites live in mmap'd chunks of 4096 (never moved, at most 1M), found through an
  * open-addressing index of their numbers, doubled at half full.
  *
- * Blocks. One open-addressing table, block -> (site, allocating thread): 16 bytes per live
- * block, mmap'd, doubled at half full, linear probing with backward-shift deletion.
+ * Blocks. block -> (site, allocating thread), packed in 32 bits (site number: 20 bits, thread
+ * number: 12), in the engine's radix map (addrmap.h): no lock, and the blocks a pool hands
+ * out one after another share cache lines of the map (a hash table keyed by address took a
+ * cache miss on nearly every allocation and free: 13% of test_weakref's time under the
+ * checker on 3.13). A block the map cannot hold (not 16-byte aligned, above 2^48, a thread
+ * numbered 4095 or more, no memory for its range) goes to an open-addressing table instead:
+ * 16 bytes per block, mmap'd, doubled at half full, linear probing with backward-shift
+ * deletion. A live block is in exactly one of the two.
  *
- * Locking: the object domain is called with the GIL held, so the spinlock is uncontended; it
- * is there for interpreters with a GIL each and for a faulty extension that frees without the
- * GIL. Nothing in this file allocates through the object domain, so the hook never re-enters
- * it. */
+ * Locking: the site index and the table take a spinlock; the object domain is called with the
+ * GIL held, so it is uncontended; it is there for interpreters with a GIL each and for a
+ * faulty extension that frees without the GIL. The map needs none (the allocator orders a
+ * block's allocation before its free). Nothing in this file allocates through the object
+ * domain, so the hook never re-enters it. */
 #include "origins.h"
 
+#include "../engine/addrmap.h"
 #include "frontend.h"
 #include "pystack.h"
 
@@ -37,9 +45,14 @@
 #include <sys/mman.h>
 
 #define CHUNK_BITS 12                 /* sites are kept in chunks of 4096, never moved */
-#define CHUNKS 256                    /* at most 1M sites */
+#define CHUNKS 256                    /* at most 1M sites (SITE_NONE - 1) */
 #define SITES_MIN_BITS 12             /* the site index: open addressing, doubled at half full */
 #define BLOCKS_MIN_BITS 16
+
+#define SITE_BITS 20                  /* a map value: (thread number << SITE_BITS) | site number */
+#define SITE_NONE ((1u << SITE_BITS) - 1)             /* in a map value: no site (could not be made) */
+#define MAP_TNO_LIMIT ((1u << (32 - SITE_BITS)) - 1)  /* threads numbered from here on use the table */
+_Static_assert(((size_t)CHUNKS << CHUNK_BITS) <= SITE_NONE + 1, "site numbers fit the map's field");
 
 typedef struct site {
     uintptr_t ret, code, where;
@@ -52,6 +65,15 @@ typedef struct site {
     int *lines;
 } site;
 
+/* The sites by key hash, open addressing, at most half full. Read without the lock: an entry
+ * is stored (release) once its site is complete and never changes; a grown index is a new
+ * one, published whole, and the old one stays mapped (a reader may still be probing it; the
+ * old ones together are smaller than the current). */
+typedef struct site_index {
+    unsigned bits;
+    uint32_t no[];   /* site numbers (index + 1); 0: empty; atomic */
+} site_index;
+
 typedef struct slot {
     uintptr_t block;      /* 0: empty */
     uint32_t site;        /* index + 1; 0: the site could not be made (table full) */
@@ -63,13 +85,14 @@ static struct {
     bool on;
     site *chunks[CHUNKS];
     size_t n_sites;
-    uint32_t *index;                  /* site numbers (index + 1) by key hash; 0: empty */
-    unsigned index_bits;
+    struct site_index *index;         /* published with a release store (atomic) */
     slot *t;
     unsigned bits;
     size_t used;
     uint64_t allocs, full, lost;
 } o;
+
+static wref__addrmap blocks;
 
 static void lock(void)
 {
@@ -94,30 +117,34 @@ static site *site_at(uint32_t no)
     return &o.chunks[(no - 1) >> CHUNK_BITS][(no - 1) & ((1u << CHUNK_BITS) - 1)];
 }
 
+/* The index uses the top bits: each word is folded in by a multiply, and the last step
+ * (murmur3's finaliser) spreads every input bit over them. */
 static uint64_t site_hash(uintptr_t ret, uintptr_t code, uintptr_t where, size_t size)
 {
-    return (ret ^ code * 31 ^ where * 0x9E3779B97F4A7C15ull ^ size * 0xC2B2AE3D27D4EB4Full) * 0x9E3779B97F4A7C15ull;
+    uint64_t h = ((uint64_t)ret * 0x9E3779B97F4A7C15ull ^ code) * 0xC2B2AE3D27D4EB4Full;
+    h = (h ^ where) * 0x9E3779B97F4A7C15ull ^ size;
+    h = (h ^ h >> 33) * 0xFF51AFD7ED558CCDull;
+    h = (h ^ h >> 33) * 0xC4CEB9FE1A85EC53ull;
+    return h ^ h >> 33;
 }
 
 /* Doubles the site index (lock held); false when out of memory. */
 static bool index_grow(void)
 {
-    unsigned bits = o.index ? o.index_bits + 1 : SITES_MIN_BITS;
-    uint32_t *index = map(sizeof *index << bits);
+    unsigned bits = o.index ? o.index->bits + 1 : SITES_MIN_BITS;
+    site_index *index = map(sizeof *index + (sizeof(uint32_t) << bits));
     if (!index)
         return false;
+    index->bits = bits;
     size_t mask = ((size_t)1 << bits) - 1;
     for (uint32_t no = 1; no <= o.n_sites; no++) {
         const site *s = site_at(no);
         size_t i = (size_t)(site_hash(s->ret, s->code, s->where, s->size) >> (64 - bits));
-        while (index[i])
+        while (index->no[i])
             i = (i + 1) & mask;
-        index[i] = no;
+        index->no[i] = no;
     }
-    if (o.index)
-        munmap(o.index, sizeof *o.index << o.index_bits);
-    o.index = index;
-    o.index_bits = bits;
+    __atomic_store_n(&o.index, index, __ATOMIC_RELEASE);   /* the old one is not unmapped */
     return true;
 }
 
@@ -164,7 +191,7 @@ static inline void insert(uintptr_t block, uint32_t site_no, uint32_t tno)
     while (o.t[i].block && o.t[i].block != block)
         i = (i + 1) & mask;
     if (!o.t[i].block)
-        o.used++;
+        __atomic_store_n(&o.used, o.used + 1, __ATOMIC_RELAXED);   /* read unlocked by take() */
     o.t[i] = (slot){block, site_no, tno};
 }
 
@@ -190,36 +217,56 @@ static void remove_slot(slot *s)
         }
     }
     o.t[i].block = 0;
-    o.used--;
+    __atomic_store_n(&o.used, o.used - 1, __ATOMIC_RELAXED);
 }
 
-/* The site of an allocation here (lock held): found, or made (its stacks captured); 0 when
- * the site table is full or out of memory. */
-static uint32_t make_site(uintptr_t ret, uintptr_t code, uintptr_t where, size_t size, uint64_t h, size_t i);
+/* The site of key (ret, code, where, size) in the current index, or 0; *at: the empty entry
+ * that ended the probe. Lock-free. */
+static inline uint32_t site_find(uintptr_t ret, uintptr_t code, uintptr_t where, size_t size, uint64_t h,
+                                 size_t *at)
+{
+    const site_index *index = __atomic_load_n(&o.index, __ATOMIC_ACQUIRE);
+    size_t mask = ((size_t)1 << index->bits) - 1, i = (size_t)(h >> (64 - index->bits));
+    for (uint32_t no; (no = __atomic_load_n(&index->no[i], __ATOMIC_ACQUIRE)); i = (i + 1) & mask) {
+        const site *s = site_at(no);
+        if (s->ret == ret && s->code == code && s->where == where && s->size == size)
+            return no;
+    }
+    *at = i;
+    return 0;
+}
 
+/* A new site (takes the lock): its stacks captured; 0 when the site table is full or out of
+ * memory. */
+static uint32_t make_site(uintptr_t ret, uintptr_t code, uintptr_t where, size_t size, uint64_t h);
+
+/* The site of an allocation here: found without the lock, or made. */
 static inline __attribute__((always_inline)) uint32_t site_of(uintptr_t ret, size_t size)
 {
     uintptr_t code = 0, where = 0;
-    void *ts = wref__py_frame.on ? wref__py.thread_state_unchecked() : NULL;
+    void *ts = NULL;
+    if (wref__py_frame.on) {   /* the thread's slot once set (pystack.h), else the C API: never the slot's search */
+        void *const *slot = wref__py_ts_slot;
+        ts = slot ? __atomic_load_n(slot, __ATOMIC_RELAXED) : wref__py.thread_state_unchecked();
+    }
     if (!ts || !wref__py_innermost_fast(ts, &code, &where))
         code = where = 0;
     uint64_t h = site_hash(ret, code, where, size);
-    size_t mask = ((size_t)1 << o.index_bits) - 1, i = (size_t)(h >> (64 - o.index_bits));
-    for (; o.index[i]; i = (i + 1) & mask) {
-        const site *s = site_at(o.index[i]);
-        if (s->ret == ret && s->code == code && s->where == where && s->size == size)
-            return o.index[i];
-    }
-    return make_site(ret, code, where, size, h, i);
+    size_t at;
+    uint32_t no = site_find(ret, code, where, size, h, &at);
+    return __builtin_expect(no != 0, 1) ? no : make_site(ret, code, where, size, h);
 }
 
-/* A new site at index slot i (lock held): its stacks captured. */
-static __attribute__((noinline)) uint32_t make_site(uintptr_t ret, uintptr_t code, uintptr_t where, size_t size,
-                                                    uint64_t h, size_t i)
+/* make_site with the lock held: the key looked up again (another thread may have made it
+ * meanwhile), then a new site at the end of its probe. */
+static uint32_t make_site_locked(uintptr_t ret, uintptr_t code, uintptr_t where, size_t size, uint64_t h)
 {
-    size_t mask;
-    uint32_t no = (uint32_t)o.n_sites + 1;
-    if (no > (uint32_t)CHUNKS << CHUNK_BITS) {
+    size_t i;
+    uint32_t no = site_find(ret, code, where, size, h, &i);
+    if (no)
+        return no;
+    no = (uint32_t)o.n_sites + 1;
+    if (no >= SITE_NONE) {
         o.full++;
         return 0;
     }
@@ -228,14 +275,12 @@ static __attribute__((noinline)) uint32_t make_site(uintptr_t ret, uintptr_t cod
         o.full++;
         return 0;
     }
-    if ((o.n_sites + 1) * 2 > (size_t)1 << o.index_bits) {   /* keep the index at most half full */
+    if ((o.n_sites + 1) * 2 > (size_t)1 << o.index->bits) {   /* keep the index at most half full */
         if (!index_grow()) {
             o.full++;
             return 0;
         }
-        mask = ((size_t)1 << o.index_bits) - 1;
-        for (i = (size_t)(h >> (64 - o.index_bits)); o.index[i]; i = (i + 1) & mask)
-            ;
+        (void)site_find(ret, code, where, size, h, &i);   /* the end of its probe in the new index */
     }
     site *s = site_at(no);
     py_object *codes[64];
@@ -259,12 +304,52 @@ static __attribute__((noinline)) uint32_t make_site(uintptr_t ret, uintptr_t cod
     s->ret = ret, s->code = code, s->where = where, s->size = size;
     s->used = true;
     o.n_sites++;
-    o.index[i] = no;
+    __atomic_store_n(&o.index->no[i], no, __ATOMIC_RELEASE);   /* the site is complete */
+    return no;
+}
+
+static __attribute__((noinline)) uint32_t make_site(uintptr_t ret, uintptr_t code, uintptr_t where, size_t size,
+                                                    uint64_t h)
+{
+    lock();
+    uint32_t no = make_site_locked(ret, code, where, size, h);
+    unlock();
     return no;
 }
 
 static __thread __attribute__((tls_model("initial-exec"))) int busy;
 static __thread __attribute__((tls_model("initial-exec"))) uint32_t tno_plus1;   /* wref__thread_no() + 1 */
+
+/* Stores block's origin: in the map when it can hold it, else in the table (takes the lock). */
+static inline void record(uintptr_t block, uint32_t site_no, uint32_t tno)
+{
+    if (tno < MAP_TNO_LIMIT && wref__addrmap_set(&blocks, block, tno << SITE_BITS | (site_no ? site_no : SITE_NONE)))
+        return;
+    lock();
+    insert(block, site_no, tno);
+    unlock();
+}
+
+/* block's origin, removed: from the map or the table; false when it had none. */
+static bool take(uintptr_t block, uint32_t *site_no, uint32_t *tno)
+{
+    uint32_t v = wref__addrmap_take(&blocks, block);
+    if (v) {
+        *site_no = (v & SITE_NONE) == SITE_NONE ? 0 : v & SITE_NONE;
+        *tno = v >> SITE_BITS;
+        return true;
+    }
+    if (!__atomic_load_n(&o.used, __ATOMIC_RELAXED))
+        return false;   /* the table is empty (a block's insert happened before its free) */
+    lock();
+    slot *s = find(block);
+    slot keep = s ? *s : (slot){0};
+    if (s)
+        remove_slot(s);
+    unlock();
+    *site_no = keep.site, *tno = keep.tno;
+    return keep.block != 0;
+}
 
 void wref__py_origin_alloc(void *block, size_t size, uintptr_t ret)
 {
@@ -273,44 +358,30 @@ void wref__py_origin_alloc(void *block, size_t size, uintptr_t ret)
     busy++;
     if (__builtin_expect(!tno_plus1, 0))
         tno_plus1 = wref__thread_no() + 1;
-    uint32_t tno = tno_plus1 - 1;
-    lock();
-    o.allocs++;
-    insert((uintptr_t)block, site_of(ret, size), tno);
-    unlock();
+    /* no read-modify-write: a count lost when two interpreters allocate at once is acceptable
+     * for a statistic */
+    __atomic_store_n(&o.allocs, __atomic_load_n(&o.allocs, __ATOMIC_RELAXED) + 1, __ATOMIC_RELAXED);
+    record((uintptr_t)block, site_of(ret, size), tno_plus1 - 1);
     busy--;
 }
 
 void wref__py_origin_free(void *block)
 {
-    if (!block || !__atomic_load_n(&o.on, __ATOMIC_RELAXED))
-        return;
-    lock();
-    slot *s = find((uintptr_t)block);
-    if (s)
-        remove_slot(s);
-    unlock();
+    uint32_t site_no, tno;
+    if (block && __atomic_load_n(&o.on, __ATOMIC_RELAXED))
+        (void)take((uintptr_t)block, &site_no, &tno);
 }
 
 void wref__py_origin_realloc(void *old, void *block, size_t size, uintptr_t ret)
 {
     if (!block || !__atomic_load_n(&o.on, __ATOMIC_RELAXED))
         return;
-    if (!old) {
-        wref__py_origin_alloc(block, size, ret);
-        return;
-    }
     if (old == block)
         return;   /* resized in place: the same origin */
-    lock();
-    slot *s = find((uintptr_t)old);
-    slot keep = s ? *s : (slot){0};
-    if (s)
-        remove_slot(s);
-    if (keep.block)   /* the object moved: it keeps where it was created */
-        insert((uintptr_t)block, keep.site, keep.tno);
-    unlock();
-    if (!keep.block)
+    uint32_t site_no, tno;
+    if (old && take((uintptr_t)old, &site_no, &tno))
+        record((uintptr_t)block, site_no, tno);   /* the object moved: it keeps where it was created */
+    else
         wref__py_origin_alloc(block, size, ret);
 }
 
@@ -319,10 +390,14 @@ int wref__py_origin_get(uintptr_t block, wref__stack_id *st, uint32_t *py, unsig
     *st = 0, *py = 0, *tno = 0;
     if (!__atomic_load_n(&o.on, __ATOMIC_RELAXED))
         return WREF__PY_ORIGIN_OFF;
-    lock();
-    slot *s = find(block);
-    slot copy = s ? *s : (slot){0};
-    unlock();
+    uint32_t v = wref__addrmap_get(&blocks, block);
+    slot copy = {block, (v & SITE_NONE) == SITE_NONE ? 0 : v & SITE_NONE, v >> SITE_BITS};
+    if (!v) {
+        lock();
+        slot *s = find(block);
+        copy = s ? *s : (slot){0};
+        unlock();
+    }
     if (!copy.block)
         return WREF__PY_ORIGIN_UNSEEN;
     if (!copy.site)
@@ -357,7 +432,7 @@ const char *wref__py_origin_label(int why)
 
 void wref__py_origins_init(void)
 {
-    if (!wref__opt.python_create || o.index)
+    if (!wref__opt.python_create || __atomic_load_n(&o.index, __ATOMIC_ACQUIRE))
         return;
     lock();
     bool ok = index_grow();
@@ -383,12 +458,13 @@ void wref__py_origins_fork(enum wref__fork_phase phase)
 
 void wref__py_origins_stats(void)
 {
-    if (!o.index || wref__opt.verbosity < 1)
+    if (!__atomic_load_n(&o.index, __ATOMIC_ACQUIRE) || wref__opt.verbosity < 1)
         return;
     lock();
-    uint64_t allocs = o.allocs, full = o.full, lost = o.lost;
+    uint64_t allocs = __atomic_load_n(&o.allocs, __ATOMIC_RELAXED), full = o.full, lost = o.lost;
     size_t sites = o.n_sites, live = o.used;
     unlock();
+    live += wref__addrmap_count(&blocks);
     wref__checker_warn(NULL, "python frontend: create stacks: %llu allocations recorded at %zu sites (%llu at a new "
                        "site out of memory, %llu not recorded: out of memory), %zu blocks live",
                        (unsigned long long)allocs, sites, (unsigned long long)full, (unsigned long long)lost, live);
