@@ -6,7 +6,7 @@ with bench/callgrind-baseline.json.
 
 Each dump is one case: `desc: Trigger: Client Request: IMPL/OP/N` and `totals: IR`. Ir/op is
 (IR - IR of the "empty" dump of the same directory) / N. DUMP_DIR holds wrbench's dumps; each
-subdirectory holds those of one more process (the CPython frontend's py_get_* cases, run by
+subdirectory holds those of one more process (the CPython frontend's py_* cases, run by
 bench/python/get_child.py: "cpython" plain, "wref-check" under the checker; in python-*.TAG/
 the ops are named OP.TAG, one interpreter each). Prints a table (every impl, one column each). Two
 implementations are gated, each against its own baseline and tolerance: wref (the release
@@ -135,7 +135,7 @@ def main():
     absent = sorted({op.split(".", 1)[1] for impl in GATED for op in old[impl]
                      if "." in op and op.split(".", 1)[1] not in run})
     for t in absent:
-        print("callgrind-gate: %s not on this machine: its py_get_* cases skipped" % t)
+        print("callgrind-gate: %s not on this machine: its py_* cases skipped" % t)
     missing = ["%s/%s" % (impl, op) for impl in GATED for op in base[impl]
                if (op not in cur or impl not in cur[op]) and not ("." in op and op.split(".", 1)[1] in absent)]
     for m in missing:

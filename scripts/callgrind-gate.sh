@@ -9,11 +9,11 @@
 # deterministic: same binary, fixed batch size (10000), ASLR off (setarch -R), a fixed
 # PYTHONHASHSEED. --update rewrites the baseline (after an intended change; commit it).
 #
-# The CPython frontend's PyWeakref_GetObject call (bench/python/get_child.py and pyget.c) is
-# counted too, in Debian's /usr/bin/python3.11 and in every pyenv build the tree made the module
-# for: plain ("cpython", not gated) and under the checker ("wref-check", gated: py_get_same,
-# py_get_many; py_get_same.TAG, py_get_many.TAG for pyenv's, which callgrind_gate.py skips on a
-# machine without that interpreter), each in its own callgrind process in a subdirectory of the
+# The CPython frontend's PyWeakref_GetObject call and an object's allocation and free
+# (bench/python/get_child.py and pyget.c) are counted too, in Debian's /usr/bin/python3.11 and
+# in every pyenv build the tree made the module for: plain ("cpython", not gated) and under the
+# checker ("wref-check", gated: py_get_same, py_get_many, py_alloc_free; OP.TAG for pyenv's,
+# which callgrind_gate.py skips on a machine without that interpreter), each in its own callgrind process in a subdirectory of the
 # dump directory. They run one after the other while wrbench's own run goes on (2 CPUs).
 set -euo pipefail
 
@@ -38,7 +38,7 @@ mkdir -p "$out"
 start=$SECONDS
 
 # The CPython frontend's cases, in the background: Debian's python3.11 (python-plain/,
-# python-check/: py_get_same, py_get_many) and each other interpreter the build made the module
+# python-check/: py_get_same, py_get_many, py_alloc_free) and each other interpreter the build made the module
 # for (bench/python/interps.txt: every pyenv build of 3.9-3.13 with a shared libpython found;
 # python-plain.TAG/, python-check.TAG/: py_get_same.TAG, py_get_many.TAG).
 py_list=()
@@ -52,7 +52,7 @@ py_runs=()   # "tag|python|module dir|dump suffix"
 for entry in "${py_list[@]}"; do
     IFS='|' read -r py_tag py_python py_mod <<< "$entry"
     if [ ! -f "$py_mod/wref_pybench.so" ] || [ ! -x "$py_python" ]; then
-        echo "callgrind-gate: $py_mod/wref_pybench.so or $py_python missing: no py_get_* cases for $py_tag" >&2
+        echo "callgrind-gate: $py_mod/wref_pybench.so or $py_python missing: no py_* cases for $py_tag" >&2
         continue
     fi
     suffix=.$py_tag
@@ -82,7 +82,7 @@ if [ ${#py_runs[@]} -gt 0 ]; then
     ) &
     py_pid=$!
 else
-    echo "callgrind-gate: no CPython module built: no py_get_* cases (their gated counts will be missing)" >&2
+    echo "callgrind-gate: no CPython module built: no py_* cases (their gated counts will be missing)" >&2
 fi
 
 # GLIBC_TUNABLES: room for libwref-check's static TLS when dlopen'ed (wrbench.c would re-exec

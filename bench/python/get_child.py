@@ -10,7 +10,8 @@ MODDIR holds wref_pybench.so built for this interpreter (bench/python/pyget.c). 
 a loop in C of N calls of PyWeakref_GetObject + Py_INCREF + Py_DECREF: "same" borrows one
 weakref's referent again and again, "many" cycles through weakrefs to 1024 distinct objects.
 A warm-up batch of each comes first (not reported); then BATCHES rounds, each running both
-cases. Every referent stays alive until the end.
+cases. Every referent stays alive until the end. Under callgrind a third case,
+py_alloc_free: N instances of Obj made (called from C) and dropped at once.
 """
 import json
 import sys
@@ -30,7 +31,7 @@ def main():
     objs = [Obj() for _ in range(1024)]
     refs = tuple(weakref.ref(o) for o in objs)
     if sys.argv[2] == "--callgrind":
-        m.callgrind(sys.argv[3], ref, refs, int(sys.argv[4]))
+        m.callgrind(sys.argv[3], ref, refs, int(sys.argv[4]), Obj)
         return 0
     n, batches = int(sys.argv[2]), int(sys.argv[3])
     m.get_same(ref, n)

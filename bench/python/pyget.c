@@ -5,9 +5,12 @@
  *                               Py_DECREF(o)
  *   get_many(refs, n) -> (wall ns, cpu ns)  the same, cycling through a tuple of weakrefs to
  *                               distinct objects
- *   callgrind(impl, ref, refs, n)  under valgrind --tool=callgrind --instr-atstart=no: one dump
- *                               per case, named "impl/op/n" (bench/callgrind_gate.py), after an
- *                               "empty" dump (the subtraction baseline) and a warm-up
+ *   callgrind(impl, ref, refs, n, cls)  under valgrind --tool=callgrind --instr-atstart=no: one
+ *                               dump per case, named "impl/op/n" (bench/callgrind_gate.py), after
+ *                               an "empty" dump (the subtraction baseline) and a warm-up; the cases
+ *                               py_get_same, py_get_many, and py_alloc_free: n times
+ *                               o = cls(); Py_DECREF(o) (an object allocated and freed through the
+ *                               object domain, which the checker's allocator hook sees)
  *
  * The loops run in C, timed inside the process (CLOCK_MONOTONIC, and the thread's CPU time, which
  * a shared machine's time slicing does not inflate), so the figure is the
@@ -127,22 +130,38 @@ static PyObject *get_many(PyObject *self, PyObject *args)
     return ok ? elapsed(t0, t1) : dead();
 }
 
+/* n objects made by calling cls and dropped at once; 0 when a call failed (exception set). */
+static int __attribute__((noinline)) loop_alloc_free(PyObject *cls, Py_ssize_t n)
+{
+    for (Py_ssize_t i = 0; i < n; i++) {
+        PyObject *o = PyObject_CallNoArgs(cls);
+        if (!o)
+            return 0;
+        Py_DECREF(o);
+    }
+    return 1;
+}
+
 static PyObject *callgrind(PyObject *self, PyObject *args)
 {
     const char *impl;
-    PyObject *ref, *refs;
+    PyObject *ref, *refs, *cls;
     Py_ssize_t n;
-    char same[128], many[128];
+    char same[128], many[128], alloc[128];
     (void)self;
-    if (!PyArg_ParseTuple(args, "sOOn", &impl, &ref, &refs, &n) || !check_refs(refs))
+    if (!PyArg_ParseTuple(args, "sOOnO", &impl, &ref, &refs, &n, &cls) || !check_refs(refs))
         return NULL;
     if (!PyWeakref_Check(ref))
         return dead();
-    /* warm-up: first borrows (the checker's stack captures, its site cache), every record */
+    /* warm-up: first borrows (the checker's stack captures, its site cache), every record, the
+     * allocation site */
     if (!loop_same(ref, n) || !loop_many(refs, n))
         return dead();
+    if (!loop_alloc_free(cls, n))
+        return NULL;
     snprintf(same, sizeof same, "%s/py_get_same/%zd", impl, n);
     snprintf(many, sizeof many, "%s/py_get_many/%zd", impl, n);
+    snprintf(alloc, sizeof alloc, "%s/py_alloc_free/%zd", impl, n);
     /* each dump resets the counts: a case's dump holds its loop alone */
     CALLGRIND_START_INSTRUMENTATION;
     CALLGRIND_ZERO_STATS;
@@ -151,7 +170,11 @@ static PyObject *callgrind(PyObject *self, PyObject *args)
     CALLGRIND_DUMP_STATS_AT(same);
     ok = loop_many(refs, n) && ok;
     CALLGRIND_DUMP_STATS_AT(many);
+    int made = loop_alloc_free(cls, n);
+    CALLGRIND_DUMP_STATS_AT(alloc);
     CALLGRIND_STOP_INSTRUMENTATION;
+    if (!made)
+        return NULL;
     if (!ok)
         return dead();
     Py_RETURN_NONE;
@@ -160,7 +183,7 @@ static PyObject *callgrind(PyObject *self, PyObject *args)
 static PyMethodDef methods[] = {
     {"get_same", get_same, METH_VARARGS, "get_same(ref, n): (wall, cpu) ns for n PyWeakref_GetObject + incref/decref of one weakref"},
     {"get_many", get_many, METH_VARARGS, "get_many(refs, n): the same, cycling through a tuple of weakrefs"},
-    {"callgrind", callgrind, METH_VARARGS, "callgrind(impl, ref, refs, n): one callgrind dump per case"},
+    {"callgrind", callgrind, METH_VARARGS, "callgrind(impl, ref, refs, n, cls): one callgrind dump per case"},
     {NULL, NULL, 0, NULL},
 };
 
