@@ -73,23 +73,36 @@ static int mentions_python(const char *file)
     return found;
 }
 
-/* The interpreter a "#!" script names, as the kernel and /usr/bin/env would pick it (env's
- * options skipped: -S, -i, ...), or NULL; malloc'd. */
-static char *script_interpreter(const char *file)
+/* The words of file's "#!" line (split at blanks, at most max; line holds them), and in *interp
+ * the index of the interpreter among them as the kernel and /usr/bin/env would pick it (env's
+ * options skipped: -S, -i, ..., and NAME=value); 0 words when file is not a "#!" script. */
+static size_t shebang_words(const char *file, char *line, int size, char **words, size_t max, size_t *interp)
 {
     FILE *f = fopen(file, "re");
     if (!f)
-        return NULL;
-    char line[512];
-    char *got = fgets(line, sizeof line, f);
+        return 0;
+    char *got = fgets(line, size, f);
     fclose(f);
     if (!got || strncmp(line, "#!", 2) != 0)
-        return NULL;
-    char *save = NULL, *word = strtok_r(line + 2, " \t\r\n", &save);
-    if (word && !strcmp(strrchr(word, '/') ? strrchr(word, '/') + 1 : word, "env"))
-        while ((word = strtok_r(NULL, " \t\r\n", &save)) && (word[0] == '-' || strchr(word, '=')))
+        return 0;
+    size_t n = 0;
+    char *save = NULL;
+    for (char *w = strtok_r(line + 2, " \t\r\n", &save); w && n < max; w = strtok_r(NULL, " \t\r\n", &save))
+        words[n++] = w;
+    size_t k = 0;
+    if (n && !strcmp(strrchr(words[0], '/') ? strrchr(words[0], '/') + 1 : words[0], "env"))
+        for (k = 1; k < n && (words[k][0] == '-' || strchr(words[k], '=')); k++)
             ;   /* env's own options and NAME=value assignments */
-    return word ? strdup(word) : NULL;
+    *interp = k;
+    return n;
+}
+
+/* The interpreter a "#!" script names, or NULL; malloc'd. */
+static char *script_interpreter(const char *file)
+{
+    char line[512], *words[32];
+    size_t k, n = shebang_words(file, line, sizeof line, words, 32, &k);
+    return k < n ? strdup(words[k]) : NULL;
 }
 
 /* depth: how many "#!" interpreters may still be followed (a script run by a script...). */
@@ -208,7 +221,8 @@ static int is_pytest_module(const char *m)
     return !strcmp(m, "pytest") || !strcmp(m, "py.test");
 }
 
-int wref_tool_python_cmdline(char *const *argv)
+/* The interpreter's options in argv (argv[0] the interpreter), as wref_tool_python_cmdline. */
+static int python_options(char *const *argv)
 {
     int r = 0;
     for (size_t i = 1; argv[0] && argv[i]; i++) {
@@ -236,5 +250,29 @@ int wref_tool_python_cmdline(char *const *argv)
             }
         }
     }
+    return r;
+}
+
+int wref_tool_python_cmdline(char *const *argv)
+{
+    if (!argv[0])
+        return 0;
+    const char *base = strrchr(argv[0], '/') ? strrchr(argv[0], '/') + 1 : argv[0];
+    if (!strncmp(base, "python", 6))
+        return python_options(argv);
+    /* A script run through its "#!" line: the options written there are the interpreter's
+     * (#!/usr/bin/python3 -I, #!/usr/bin/env -S python3 -E); a script named pytest* or
+     * py.test* is pytest's entry point. */
+    char *file = resolve(argv[0]);
+    char line[512], *words[32];
+    size_t k = 0, n = file ? shebang_words(file, line, sizeof line, words, 31, &k) : 0;
+    int r = 0;
+    if (k < n && is_cpython(words[k], 3)) {
+        words[n] = NULL;   /* the options end at the script, which follows them */
+        r = python_options(words + k);
+        if (!strncmp(base, "pytest", 6) || !strncmp(base, "py.test", 7))
+            r |= WREF_PY_RUNS_PYTEST;
+    }
+    free(file);
     return r;
 }

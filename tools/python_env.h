@@ -34,7 +34,9 @@ int wref_tool_pytest_env(int print);
  * WREF_PY_IGNORES_ENV when its options include -I or -E (PYTHONPATH is ignored, so the
  * plugin's directory would not be on sys.path and pytest would fail to import it), bit
  * WREF_PY_RUNS_PYTEST when it runs `-m pytest` (or py.test). Only the interpreter's own
- * options are read: they end at -c, -m, "-", "--" or the script. */
+ * options are read: they end at -c, -m, "-", "--" or the script. argv[0] may also be a
+ * script whose "#!" line names a python: the options on that line are read, and a script
+ * named pytest* or py.test* runs pytest. */
 #define WREF_PY_IGNORES_ENV 1
 #define WREF_PY_RUNS_PYTEST 2
 int wref_tool_python_cmdline(char *const *argv);

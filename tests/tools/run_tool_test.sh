@@ -541,6 +541,23 @@ python_isolated)
     run "$tool" -- "$py" -I -c "pass"
     expect_status 0 "python -I -c under the tool"
     expect_empty "$err" "no note when pytest does not run"
+    # The same options on a script's "#!" line are the interpreter's too.
+    printf '#!%s -I\nprint(1)\n' "$py" > "$work/isolated.py"
+    printf '#!/usr/bin/env -S %s -E\nprint(1)\n' "$py" > "$work/env_e.py"
+    printf '#!%s\nprint(1)\n' "$py" > "$work/plain.py"
+    printf '#!%s -I\nimport sys, pytest\nsys.exit(pytest.console_main())\n' "$py" > "$work/pytest-isolated"
+    chmod +x "$work/isolated.py" "$work/env_e.py" "$work/plain.py" "$work/pytest-isolated"
+    for script in isolated.py env_e.py pytest-isolated; do
+        run "$tool" --print-env -- "$work/$script"
+        expect_not "$out" "PYTEST_PLUGINS" "#! script $script: no plugin named"
+    done
+    run "$tool" --print-env -- "$work/plain.py"
+    expect_out "$out" "PYTEST_PLUGINS=" "#! script without options: the plugin is loaded"
+    run "$tool" -- "$work/pytest-isolated" -q -p no:cacheprovider "$work/t"
+    expect_status 0 "a pytest script with #!python -I under the tool"
+    expect_out "$out" "1 passed" "pytest ran the test"
+    expect_out "$err" "python -I/-E ignores PYTHONPATH, so the wref_pytest plugin is not loaded" \
+        "the tool says why the plugin is not loaded"
     ;;
 
 python_wrapper)
