@@ -37,9 +37,9 @@ static void program_handler(int sig)
 __attribute__((no_sanitize("address"))) static NOINLINE void *victim_read_in_thread(void *arg)
 {
     intptr_t i = (intptr_t)arg;
-    struct widget *w = stale[i];
-    OPAQUE(w);
     if (sigsetjmp(back, 1) == 0) {
+        struct widget *w = stale[i];   /* set after sigsetjmp: nothing live across the longjmp */
+        OPAQUE(w);
         __atomic_store_n(&tids[i], (int)syscall(SYS_gettid), __ATOMIC_RELEASE);
         int v = *(volatile const int *)&w->payload;   /* BUG: destroyed (faults under guard=all) */
         OPAQUE(v);
