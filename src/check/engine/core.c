@@ -120,3 +120,13 @@ wref__stack_id wref__capture(void)
     }
     return capture_slow(fp);
 }
+
+void wref__fork_mutex(pthread_mutex_t *m, enum wref__fork_phase phase)
+{
+    if (phase == WREF__FORK_PREPARE)
+        pthread_mutex_lock(m);
+    else if (phase == WREF__FORK_PARENT)
+        pthread_mutex_unlock(m);
+    else
+        pthread_mutex_init(m, NULL);
+}

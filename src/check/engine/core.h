@@ -6,6 +6,7 @@
 
 #include "stack.h"
 
+#include <pthread.h>
 #include <stdbool.h>
 #include <stdint.h>
 
@@ -26,5 +27,9 @@ wref__stack_id wref__capture(void);
  * inherits a lock held by a thread that does not exist there. checker.c calls each layer's
  * fork function in the checker's lock order: heap, report, registry, symbolize, fault. */
 enum wref__fork_phase { WREF__FORK_PREPARE, WREF__FORK_PARENT, WREF__FORK_CHILD };
+
+/* The fork work of a layer whose state one mutex guards: taken before fork, released in the
+ * parent, made anew in the child (whose only thread is the one that took it). */
+void wref__fork_mutex(pthread_mutex_t *m, enum wref__fork_phase phase);
 
 #endif /* WREF_CHECK_ENGINE_CORE_H */

@@ -755,12 +755,7 @@ void wref__py_objects_exit(void)
 
 void wref__py_objects_fork(enum wref__fork_phase phase)
 {
-    if (phase == WREF__FORK_PREPARE)
-        pthread_mutex_lock(&tab.lock);
-    else if (phase == WREF__FORK_PARENT)
-        pthread_mutex_unlock(&tab.lock);
-    else   /* the child: only this thread exists, and it holds the lock */
-        pthread_mutex_init(&tab.lock, NULL);
+    wref__fork_mutex(&tab.lock, phase);
 }
 
 void wref__py_objects_stats(size_t *watched, size_t *tombstones, size_t *dropped)

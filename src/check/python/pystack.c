@@ -492,12 +492,7 @@ void wref__py_stack_stats(uint32_t *stored, uint64_t *nested)
 
 void wref__py_stack_fork(enum wref__fork_phase phase)
 {
-    if (phase == WREF__FORK_PREPARE)
-        pthread_mutex_lock(&depot.lock);
-    else if (phase == WREF__FORK_PARENT)
-        pthread_mutex_unlock(&depot.lock);
-    else
-        pthread_mutex_init(&depot.lock, NULL);   /* the child's only thread is not storing */
+    wref__fork_mutex(&depot.lock, phase);
 }
 
 uintptr_t wref__py_stack_innermost_code(uint32_t id)

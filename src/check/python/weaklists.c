@@ -278,12 +278,7 @@ void wref__py_weaklists_init(void)
 
 void wref__py_weaklists_fork(enum wref__fork_phase phase)
 {
-    if (phase == WREF__FORK_PREPARE)
-        pthread_mutex_lock(&d.lock);
-    else if (phase == WREF__FORK_PARENT)
-        pthread_mutex_unlock(&d.lock);
-    else
-        pthread_mutex_init(&d.lock, NULL);
+    wref__fork_mutex(&d.lock, phase);
 }
 
 void wref__py_weaklists_stats(void)

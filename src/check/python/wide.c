@@ -466,10 +466,5 @@ __attribute__((visibility("default"), no_sanitize("thread"))) py_object *PyModul
 
 void wref__py_wide_fork(enum wref__fork_phase phase)
 {
-    if (phase == WREF__FORK_PREPARE)
-        pthread_mutex_lock(&w.lock);
-    else if (phase == WREF__FORK_PARENT)
-        pthread_mutex_unlock(&w.lock);
-    else
-        pthread_mutex_init(&w.lock, NULL);
+    wref__fork_mutex(&w.lock, phase);
 }
