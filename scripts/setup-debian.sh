@@ -50,6 +50,9 @@ TEST=(
     libpython3.11-dev        # the victim extension modules are built against Debian's python3.11
     libpython3.11-testsuite  # CPython's own test_weakref and test_weakset, run clean under the checker
     python3-pygame           # a real extension that borrows through PyWeakref_GetObject (surface locks)
+    python3-dbus             # another (_dbus_bindings borrows its connection for every message)
+    python3-gi               # the GLib main loop that dispatches dbus-python's messages
+    dbus-daemon              # the private bus of tests/python/dbus_workload.py
     python3-pytest           # the pytest plugin (python/wref_pytest.py) and its --junitxml test
     # the aarch64 cross build of scripts/test.sh (cmake/toolchain-aarch64.cmake): Debian's cross
     # compilers, the arm64 -dev packages of the dependencies through multiarch (the script adds
