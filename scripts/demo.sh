@@ -1,8 +1,9 @@
 #!/usr/bin/env bash
 # demo.sh: install what is needed, build wref (Release, Ninja) into build/, run the demo.
 #
-# The demo runs the examples (a weak-value cache and an observer list), then, once it exists,
-# the checker on a program with a dangling borrowed reference. Works from any directory.
+# The demo runs the examples (a weak-value cache and an observer list), then the checker on a
+# program with a dangling borrowed reference, and on a CPython extension module with the same
+# bug under Debian's python3.11. Works from any directory.
 set -euo pipefail
 
 root=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
