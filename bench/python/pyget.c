@@ -8,9 +8,9 @@
  *   callgrind(impl, ref, refs, n, cls)  under valgrind --tool=callgrind --instr-atstart=no: one
  *                               dump per case, named "impl/op/n" (bench/callgrind_gate.py), after
  *                               an "empty" dump (the subtraction baseline) and a warm-up; the cases
- *                               py_get_same, py_get_many, and py_alloc_free: n times
- *                               o = cls(); Py_DECREF(o) (an object allocated and freed through the
- *                               object domain, which the checker's allocator hook sees)
+ *                               py_get_same, py_get_many, and py_alloc_free: n objects made by
+ *                               cls() and each freed 256 iterations later (allocations and frees
+ *                               through the object domain, which the checker's allocator hook sees)
  *
  * The loops run in C, timed inside the process (CLOCK_MONOTONIC, and the thread's CPU time, which
  * a shared machine's time slicing does not inflate), so the figure is the
@@ -130,14 +130,20 @@ static PyObject *get_many(PyObject *self, PyObject *args)
     return ok ? elapsed(t0, t1) : dead();
 }
 
-/* n objects made by calling cls and dropped at once; 0 when a call failed (exception set). */
+/* n objects made by calling cls, each kept in a ring of RING and dropped RING iterations
+ * later, so that the allocator hands out some 257 blocks in turn (one block again and again
+ * would make the count hang on where that one block sits: the checker's free takes a slower
+ * path for a block whose first words end a page); 0 when a call failed (exception set). */
+#define RING 256
+static PyObject *ring[RING];
+
 static int __attribute__((noinline)) loop_alloc_free(PyObject *cls, Py_ssize_t n)
 {
     for (Py_ssize_t i = 0; i < n; i++) {
         PyObject *o = PyObject_CallNoArgs(cls);
         if (!o)
             return 0;
-        Py_DECREF(o);
+        Py_XSETREF(ring[i % RING], o);
     }
     return 1;
 }
@@ -173,6 +179,8 @@ static PyObject *callgrind(PyObject *self, PyObject *args)
     int made = loop_alloc_free(cls, n);
     CALLGRIND_DUMP_STATS_AT(alloc);
     CALLGRIND_STOP_INSTRUMENTATION;
+    for (size_t i = 0; i < RING; i++)
+        Py_CLEAR(ring[i]);
     if (!made)
         return NULL;
     if (!ok)
