@@ -695,8 +695,10 @@ static int never_ran_cmp(const void *a, const void *b)
  * there is no interpreter to traverse under at all. */
 static void exit_graph(never_ran *e, size_t n)
 {
+    if (!n)
+        return;
     qsort(e, n, sizeof *e, never_ran_cmp);
-    wref__graph_weak *weak = n ? calloc(n, sizeof *weak) : NULL;
+    wref__graph_weak *weak = calloc(n, sizeof *weak);
     if (!weak)
         return;
     for (size_t i = 0, j; i < n; i = j) {
