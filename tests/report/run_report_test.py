@@ -309,11 +309,18 @@ def case_dot():
     check("p0_1 -> p0_2 [color=red, penwidth=3, style=bold]" in d and "p0_2 -> p0_1 [color=red, penwidth=3, style=bold]" in d,
           "cycle edges highlighted bold red")
     check(re.search(r"p0_2 -> p0_3;", d) is not None, "edge out of the cycle is plain")
-    check(re.search(r'p0_1 \[label="Node#1\\n32 bytes", fillcolor="#ff8080", color=red, penwidth=3\]', d) is not None,
-          "cycle member: red, bold red border")
-    check('p0_3 [label="Payload#3\\n32 bytes", fillcolor="#d0d0d0"]' in d, "indirect leak grey")
+    check(re.search(r'p0_1 \[label="Node#1\\n32 bytes at 0x5555aaaa0040", fillcolor="#ff8080", color=red, penwidth=3\]', d) is not None,
+          "cycle member: red, bold red border; type, serial, size and address")
+    check('p0_3 [label="Payload#3\\n32 bytes at 0x5555aaaa00c0", fillcolor="#d0d0d0"]' in d, "indirect leak grey")
     check('p0_5 -> p0_4 [style=dashed, label="callback pending"]' in d, "weakref: dashed edge, callback pending")
-    check("cluster_1" not in d, "a report without leak_graph has no cluster")
+    check("p0_f8 " not in d and 'p0_f1 [label="dangling-borrow #1\\lWidget#1, 32 bytes at 0x5555aaaa0040\\l'
+          'where: victim_dangling_borrow (all_kinds.c:11)\\lcreated: make_object (all_kinds.c:51)\\l", shape=note' in d,
+          "a finding no object covers is a note with its object and stacks; the leak (in the graph) is not")
+    check('label="victim_dangling_borrow_preload (pid 1001)\\nno leak graph in this report";' in d
+          and "p1_f1 [label=\"dangling-borrow #1\\l" in d,
+          "a report without leak_graph: a cluster that says so, with its findings")
+    d = report("--format=dot", CLEAN, status=0).stdout
+    check("cluster" not in d, "a report with neither a leak graph nor findings has no cluster")
     svg = report("--format=svg", ALL, status=1).stdout
     root = ET.fromstring(svg)
     check(root.tag.endswith("svg") and "Node#1" in svg, "dot -Tsvg renders it")
@@ -876,6 +883,82 @@ def case_python_sarif():
         path = os.path.join(w, name + ".sarif")
         report("--format=sarif", "-o", path, script, pytest, *args, status=1)
         multitool(mt, path, "the Python findings (%s)" % name)
+
+
+def python_run(w, name, bugs):
+    """Runs python_bugs.py with `bugs` under wref-check (report=json, log_path w/name); returns
+    the JSON report's path. Skips (77) without Debian's python3.11 or victim_borrow.so."""
+    mods = os.environ.get("PY_MODULES", "")
+    if not os.path.exists(PY311):
+        print("SKIP: %s is missing (Debian's python3.11)" % PY311)
+        sys.exit(77)
+    if not os.path.exists(os.path.join(mods, "victim_borrow.so")):
+        print("SKIP: %s/victim_borrow.so is missing (tests/python builds it when /usr/include/python3.11 "
+              "has Python.h: python3.11-dev)" % mods)
+        sys.exit(77)
+    env = {k: v for k, v in os.environ.items() if k not in ("ASAN_OPTIONS", "PYTEST_PLUGINS", "PYTHONPATH")}
+    env.update(PYTHONDONTWRITEBYTECODE="1", WREF_CHECK_OPTIONS="report=json:log_path=%s/%s" % (w, name))
+    r = subprocess.run([TOOL, "--", PY311, BUGS, mods] + bugs, env=env, cwd=PYCASES, capture_output=True,
+                       text=True, timeout=120)
+    check(r.returncode == 23, "%s run under wref-check: exit 23 (findings)" % name, r)
+    got = [f for f in os.listdir(w) if f.startswith(name + ".") and f.endswith(".json")]
+    check(len(got) == 1, "%s wrote one JSON report: %s" % (name, sorted(os.listdir(w))))
+    return os.path.join(w, got[0])
+
+
+def case_python_dot():
+    """dot and svg of real CPython reports: a callback-never-ran's leaked referent (type,
+    serial, size, address, where it was created), its weakref and callback (with where it was
+    registered); a lone dangling borrow (no object alive at exit) as a note with its history.
+    The reports conform to the schema."""
+    w = work("python_dot")
+    m = py_markers()
+    nr = python_run(w, "never_ran", ["never_ran"])
+    db = python_run(w, "borrow", ["borrow"])
+    doc = json.load(open(nr))
+    f = doc["findings"]
+    check([x["kind"] for x in f] == ["callback-never-ran"], "the never_ran run: one callback-never-ran")
+    obj = f[0]["object"]
+    d = report("--format=dot", nr, status=1).stdout
+    node = 'p0_python_%d [label="Victim#%d\\n%d bytes at %s\\ncreated: %s:%d in bug_never_ran", fillcolor="#ff8080"];' % (
+        obj["serial"], obj["serial"], obj["size"], obj["address"], BUGS, m["nr_new"])
+    check(node in d, "the referent: its type, serial, size, address and creation line (%s)" % node,
+          subprocess.CompletedProcess([], 0, d, ""))
+    weak = re.search(r'p0_python_%d_w0 \[label="weakref\.ReferenceType at 0x[0-9a-f]+\\ncallback: <function on_never at 0x[0-9a-f]+>'
+                     r'\\nregistered: subscribe \(victim_borrow\.c:\d+\), Python python_bugs\.py:%d in bug_never_ran", '
+                     r'shape=ellipse' % (obj["serial"], m["nr_reg"]), d)
+    check(weak is not None, "the weakref: its type and address, the callback's name and where it was registered",
+          subprocess.CompletedProcess([], 0, d, ""))
+    check('p0_python_%d_w0 -> p0_python_%d [style=dashed, label="callback pending"];' % (obj["serial"], obj["serial"]) in d,
+          "a dashed edge from the weakref to its referent, callback pending")
+    check("no objects alive at exit" not in d and "p0_f1 " not in d,
+          "the finding is drawn as its objects, not again as a note")
+    d = report("--format=dot", db, status=1).stdout
+    check('label="python3.11 (pid %d)\\nno objects alive at exit";' % json.load(open(db))["program"]["pid"] in d,
+          "a report with no object alive at exit says so")
+    note = re.search(r'p0_f1 \[label="dangling-borrow #1\\lVictim#\d+, \d+ bytes at 0x[0-9a-f]+\\l'
+                     r'where: use_after_callback \(victim_borrow\.c:\d+\), Python python_bugs\.py:%d in call\\l'
+                     r'borrowed: use_after_callback .*\\lcreated: Python python_bugs\.py:%d in bug_borrow\\l", shape=note'
+                     % (m["call"], m["borrow_new"]), d)
+    check(note is not None, "the dangling borrow is a note: its object and its stacks, C and Python",
+          subprocess.CompletedProcess([], 0, d, ""))
+    svg = report("--format=svg", nr, db, status=1).stdout
+    root = ET.fromstring(svg)
+    texts = [t.text or "" for t in root.iter() if t.tag.endswith("text")]
+    check(root.tag.endswith("svg") and any(t.startswith("Victim#%d" % obj["serial"]) for t in texts)
+          and any("on_never" in t for t in texts) and any(t.startswith("dangling-borrow #1") for t in texts),
+          "dot -Tsvg renders both: the referent, the callback, the dangling borrow's note")
+    # the reports conform to the schema (Debian's python3-jsonschema, as report.schema)
+    schema = os.path.join(FIX, "..", "..", "..", "docs", "report-schema.json")
+    code = ("import json, sys, jsonschema\n"
+            "v = jsonschema.Draft202012Validator(json.load(open(sys.argv[1])))\n"
+            "for p in sys.argv[2:]:\n    v.validate(json.load(open(p)))\n")
+    r = subprocess.run(["/usr/bin/python3", "-c", "import jsonschema"], capture_output=True)
+    if r.returncode:
+        print("note: no python3-jsonschema for /usr/bin/python3; the schema is not checked here")
+        return
+    r = subprocess.run(["/usr/bin/python3", "-c", code, schema, nr, db], capture_output=True, text=True)
+    check(r.returncode == 0, "both reports conform to docs/report-schema.json", r)
 
 
 def case_python_suppressions():

@@ -306,6 +306,42 @@ static int load_finding(struct ctx *c, json_t *v, const char *path, struct findi
     return 0;
 }
 
+/* An optional string field: absent -> *out stays NULL. */
+static int opt_str(struct ctx *c, json_t *obj, const char *path, const char *key, const char **out)
+{
+    json_t *v = json_object_get(obj, key);
+    if (!v)
+        return 0;
+    if (!json_is_string(v))
+        return wrong(c, path, key, "a string", v);
+    *out = json_string_value(v);
+    return 0;
+}
+
+static int load_weaks(struct ctx *c, json_t *v, const char *path, struct graph_node *n)
+{
+    json_t *ws = json_object_get(v, "weakrefs");
+    if (!ws)
+        return 0;
+    if (!json_is_array(ws))
+        return wrong(c, path, "weakrefs", "an array", ws);
+    n->nweaks = json_array_size(ws);
+    n->weaks = report_xcalloc(n->nweaks, sizeof *n->weaks);
+    char sub[192];
+    for (size_t i = 0; i < n->nweaks; i++) {
+        json_t *w = json_array_get(ws, i);
+        struct graph_weak *g = &n->weaks[i];
+        subpath(sub, sizeof sub, path, "weakrefs", i);
+        if (need_object(c, w, sub) || get_str(c, w, sub, "type", NULLABLE, &g->type) ||
+            get_hex(c, w, sub, "address", NULLABLE, &g->address) ||
+            get_str(c, w, sub, "callback", REQUIRED, &g->callback) ||
+            get_str(c, w, sub, "api", NULLABLE, &g->api) ||
+            get_int(c, w, sub, "finding", NULLABLE, 1, &g->finding))
+            return -1;
+    }
+    return 0;
+}
+
 static int load_node(struct ctx *c, json_t *v, const char *path, struct graph_node *n)
 {
     if (need_object(c, v, path) || get_int(c, v, path, "serial", REQUIRED, 1, &n->serial) ||
@@ -313,7 +349,9 @@ static int load_node(struct ctx *c, json_t *v, const char *path, struct graph_no
         get_int(c, v, path, "size", REQUIRED, 0, &n->size) ||
         get_hex(c, v, path, "address", REQUIRED, &n->address) ||
         get_str(c, v, path, "role", REQUIRED, &n->role) ||
-        get_int(c, v, path, "finding", NULLABLE, 1, &n->finding))
+        get_int(c, v, path, "finding", NULLABLE, 1, &n->finding) ||
+        opt_str(c, v, path, "frontend", &n->frontend) || opt_str(c, v, path, "created", &n->created) ||
+        load_weaks(c, v, path, n))
         return -1;
     json_t *w = json_object_get(v, "weakref");
     if (!w)

@@ -115,6 +115,8 @@ void report_free(struct report *r)
         free(f->fp_summary);
     }
     free(r->findings);
+    for (size_t i = 0; i < r->nnodes; i++)
+        free(r->nodes[i].weaks);
     free(r->nodes);
     free(r->edges);
     json_decref(r->root);
@@ -235,7 +237,7 @@ char *report_cycle_text(const struct finding *f)
     for (size_t i = 0; i < f->ncycle; i++) {
         const char *type = NULL;
         for (size_t j = 0; r && j < r->nnodes && !type; j++)
-            if (r->nodes[j].serial == f->cycle[i])
+            if (r->nodes[j].serial == f->cycle[i] && !r->nodes[j].frontend)   /* cycles: wref serials */
                 type = r->nodes[j].type;
         if (!type && f->has_object && f->serial == f->cycle[i])
             type = f->type;

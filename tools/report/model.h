@@ -79,12 +79,23 @@ struct finding {
     char *fp_summary;         /* fingerprint.c: "kind in f (file) < g (file)", owned */
 };
 
+/* A weak reference known only by its pending callback (leak_graph objects[].weakrefs). */
+struct graph_weak {
+    const char *type, *address;   /* NULL when null */
+    const char *callback, *api;   /* api: NULL when null */
+    long finding;                 /* -1: null */
+};
+
 struct graph_node {
     long serial, size, finding;   /* finding: -1 when null */
     const char *type, *address, *role;
+    const char *frontend;         /* NULL: the wref frontend's (edges and referents use its serials) */
+    const char *created;          /* where it was created, or NULL */
     int is_weakref;
     long referent;                /* -1: null (cleared) */
     int callback;
+    struct graph_weak *weaks;     /* owned */
+    size_t nweaks;
 };
 
 struct report {

@@ -719,34 +719,106 @@ out:
 
 #define GRAPH_MAX_OBJECTS 10000
 
-static void graph_json(struct graph *g, wref__buf *b)
+/* The objects frontends added (wref__census_add_graph), already in JSON, each preceded by a
+ * comma; written after the registry's. Exit-time only: one thread. */
+static struct {
+    wref__buf json;
+    size_t n;
+    bool dropped;   /* more than GRAPH_MAX_OBJECTS were added */
+} added;
+
+/* A registry object's weakref fields (the model's weak callback), for object_json. */
+struct weak_fields {
+    bool referent_known;
+    uint64_t referent;   /* its serial, when known */
+    bool callback;
+};
+
+/* One object of leak_graph.objects: a registry object (o->frontend NULL; wf its weakref
+ * fields when it is a weakref) or a frontend's (wref__census_add_graph). The one writer of
+ * both, so that they stay one shape. */
+static void object_json(wref__buf *b, const wref__graph_obj *o, const struct weak_fields *wf)
 {
     static const char *const roles[] = {"direct", "indirect", "cycle"};
+    wref__buf_printf(b, "{\"serial\":%llu,\"type\":", (unsigned long long)o->serial);
+    wref__buf_json_string(b, o->type ? o->type : "?");
+    wref__buf_printf(b, ",\"size\":%u,\"address\":\"0x%lx\",\"role\":\"%s\",\"finding\":", o->size,
+                     (unsigned long)o->addr, roles[o->role]);
+    if (o->finding)
+        wref__buf_printf(b, "%zu", o->finding);
+    else
+        wref__buf_printf(b, "null");
+    if (o->frontend) {
+        wref__buf_printf(b, ",\"frontend\":");
+        wref__buf_json_string(b, o->frontend);
+    }
+    if (o->created) {
+        wref__buf_printf(b, ",\"created\":");
+        wref__buf_json_string(b, o->created);
+    }
+    if (wf) {
+        if (wf->referent_known)
+            wref__buf_printf(b, ",\"weakref\":{\"referent\":%llu", (unsigned long long)wf->referent);
+        else
+            wref__buf_printf(b, ",\"weakref\":{\"referent\":null");
+        wref__buf_printf(b, ",\"callback\":%s}", wf->callback ? "true" : "false");
+    }
+    if (o->n_weak) {
+        wref__buf_printf(b, ",\"weakrefs\":[");
+        for (size_t i = 0; i < o->n_weak; i++) {
+            const wref__graph_weak *w = &o->weak[i];
+            wref__buf_printf(b, "%s{\"type\":", i ? "," : "");
+            wref__buf_json_string(b, w->type);
+            if (w->addr)
+                wref__buf_printf(b, ",\"address\":\"0x%lx\",\"callback\":", (unsigned long)w->addr);
+            else
+                wref__buf_printf(b, ",\"address\":null,\"callback\":");
+            wref__buf_json_string(b, w->callback ? w->callback : "?");
+            wref__buf_printf(b, ",\"api\":");
+            wref__buf_json_string(b, w->api);
+            if (w->finding)
+                wref__buf_printf(b, ",\"finding\":%zu}", w->finding);
+            else
+                wref__buf_printf(b, ",\"finding\":null}");
+        }
+        wref__buf_printf(b, "]");
+    }
+    wref__buf_printf(b, "}");
+}
+
+void wref__census_add_graph(const wref__graph_obj *o)
+{
+    if (added.n >= GRAPH_MAX_OBJECTS) {
+        added.dropped = true;
+        return;
+    }
+    wref__buf_printf(&added.json, ",\n");
+    object_json(&added.json, o, NULL);
+    added.n++;
+}
+
+static void graph_json(struct graph *g, wref__buf *b)
+{
     const wref__model *m = wref__model_get();
     uint32_t n = g->n_json;
     wref__buf_printf(b, "{\"objects\":[");
     for (uint32_t i = 0; i < n; i++) {
         const struct leak_rec *r = &g->rec[i];
-        wref__buf_printf(b, "%s\n{\"serial\":%llu,\"type\":", i ? "," : "", (unsigned long long)r->serial);
-        wref__buf_json_string(b, tname(r));
-        wref__buf_printf(b, ",\"size\":%u,\"address\":\"0x%lx\",\"role\":\"%s\",\"finding\":", r->size,
-                         (unsigned long)r->addr, roles[g->role[i]]);
-        if (g->finding[i])
-            wref__buf_printf(b, "%zu", g->finding[i]);
-        else
-            wref__buf_printf(b, "null");
+        wref__graph_obj o = {.serial = r->serial, .type = tname(r), .size = r->size, .addr = r->addr,
+                             .role = (enum wref__leak_shape)g->role[i], .finding = g->finding[i]};
         uintptr_t referent;
         bool cb;
-        if (m->weak && m->weak(r->addr, r->type, &referent, &cb)) {
+        struct weak_fields wf = {0};
+        bool weak = m->weak && m->weak(r->addr, r->type, &referent, &cb);
+        if (weak) {
             uint32_t j = referent ? find_node(g, referent) : NONE;
-            if (j != NONE)
-                wref__buf_printf(b, ",\"weakref\":{\"referent\":%llu", (unsigned long long)g->rec[j].serial);
-            else
-                wref__buf_printf(b, ",\"weakref\":{\"referent\":null");
-            wref__buf_printf(b, ",\"callback\":%s}", cb && referent ? "true" : "false");
+            wf = (struct weak_fields){j != NONE, j != NONE ? g->rec[j].serial : 0, cb && referent};
         }
-        wref__buf_printf(b, "}");
+        wref__buf_printf(b, "%s\n", i ? "," : "");
+        object_json(b, &o, weak ? &wf : NULL);
     }
+    if (added.n && !added.json.failed)   /* its first comma goes when no registry object came first */
+        wref__buf_printf(b, "%s", added.json.data + (n ? 0 : 1));
     wref__buf_printf(b, "],\n\"edges\":[");
     const char *sep = "";
     for (uint32_t i = 0; i < n; i++) {
@@ -759,7 +831,8 @@ static void graph_json(struct graph *g, wref__buf *b)
             sep = ",";
         }
     }
-    wref__buf_printf(b, "],\"truncated\":%s}", g->n > n ? "true" : "false");
+    bool cut = g->n > n || added.dropped || added.json.failed;
+    wref__buf_printf(b, "],\"truncated\":%s}", cut ? "true" : "false");
 }
 
 size_t wref__census(wref__buf *graph)
@@ -777,7 +850,8 @@ size_t wref__census(wref__buf *graph)
         build_edges(&g, block);
         g.scc = take(&g, (size_t)g.n * sizeof *g.scc);
         g.work = take(&g, ((size_t)g.n + 1) * WORK_ARRAYS * sizeof *g.work);
-        g.n_json = graph ? (g.n < GRAPH_MAX_OBJECTS ? g.n : GRAPH_MAX_OBJECTS) : 0;
+        size_t room = GRAPH_MAX_OBJECTS - added.n;   /* the frontends' objects count too */
+        g.n_json = graph ? (g.n < room ? g.n : (uint32_t)room) : 0;
         g.finding = calloc(g.n_json ? g.n_json : 1, sizeof *g.finding);
         g.role = calloc(g.n_json ? g.n_json : 1, sizeof *g.role);
         if (g.slots && g.scc && g.work && g.finding && g.role) {

@@ -27,7 +27,9 @@
 #ifndef _GNU_SOURCE
 #define _GNU_SOURCE
 #endif
+#include "../engine/census.h"
 #include "frontend.h"
+#include "origins.h"
 #include "pystack.h"
 
 #include <dlfcn.h>
@@ -47,6 +49,12 @@ typedef struct cb_rec {
     uint8_t called;               /* the wrapper was called: the referent died */
     uint8_t exempt;               /* a type object or an immortal: kept alive by the interpreter */
     uint32_t hidden;              /* references the garbage collector could not explain at exit */
+    py_object *wrapper;           /* borrowed: the wrapper owning this record */
+    /* read at Python exit for a record with hidden references (name_pending), for the leak
+     * graph: the callback's repr and the weakref that holds the wrapper ("" / 0: unknown) */
+    char callback[160];
+    char wr_type[64];
+    uintptr_t wr_addr;
 } cb_rec;
 
 typedef struct wrapper {
@@ -296,6 +304,7 @@ py_object *wref__py_callback_wrap(py_object *ob, py_object *callback, uintptr_t 
     wref__py.incref(callback);
     w->callback = callback;
     w->rec = r;
+    r->wrapper = (py_object *)w;
     pthread_mutex_lock(&cbs.lock);
     r->next = cbs.head;
     if (cbs.head)
@@ -536,6 +545,55 @@ static void mark_frame_locals(exit_scan *x)
     drop_error();
 }
 
+/* For the leak graph: the callback's repr and its weakref (found in the referent's weakref
+ * list, by the wrapper it holds as callback) of each record with hidden references, read
+ * while Python still runs (at_python_exit). A repr may run Python code, so no lock is held
+ * then and each wrapper is kept alive by a reference (its record lives as long as it does). */
+static void name_pending(void)
+{
+    pthread_mutex_lock(&cbs.lock);
+    size_t n = 0;
+    for (cb_rec *r = cbs.head; r; r = r->next)
+        n += r->hidden != 0;
+    py_object **ws = n ? malloc(n * sizeof *ws) : NULL;
+    size_t k = 0;
+    for (cb_rec *r = cbs.head; r && ws; r = r->next)
+        if (r->hidden) {
+            wref__py.incref(r->wrapper);
+            ws[k++] = r->wrapper;
+        }
+    pthread_mutex_unlock(&cbs.lock);
+    for (size_t i = 0; i < k; i++) {
+        wrapper *w = (wrapper *)ws[i];
+        cb_rec *r = w->rec;
+        if (r && w->callback) {
+            char text[sizeof r->callback], wr_type[sizeof r->wr_type] = "";
+            uintptr_t wr_addr = 0;
+            wref__py_text(w->callback, true, text, sizeof text);
+            py_object *ob = (py_object *)r->referent;
+            wref__py_rec o;
+            /* still alive and watched (the repr ran code: it may have died, then the callback ran) */
+            intptr_t off = !r->called && wref__py_rec_find(r->referent, &o, false, NULL) && o.state == WREF__PY_WATCHED
+                               ? wref__py_weaklist_offset(ob->ob_type)
+                               : 0;
+            for (py_object *wr = off ? *(py_object **)((char *)ob + off) : NULL; wr;
+                 wr = *(py_object **)((char *)wr + PY_WR_NEXT_OFFSET))
+                if (*(py_object **)((char *)wr + PY_WR_CALLBACK_OFFSET) == ws[i]) {
+                    wr_addr = (uintptr_t)wr;
+                    wref__py_type_name(wr->ob_type, wr_type, sizeof wr_type);
+                    break;
+                }
+            pthread_mutex_lock(&cbs.lock);
+            memcpy(r->callback, text, sizeof text);
+            memcpy(r->wr_type, wr_type, sizeof wr_type);
+            r->wr_addr = wr_addr;
+            pthread_mutex_unlock(&cbs.lock);
+        }
+        wref__py.decref(ws[i]);
+    }
+    free(ws);
+}
+
 static py_object *at_python_exit(py_object *self, py_object *unused)
 {
     (void)self;
@@ -576,6 +634,7 @@ static py_object *at_python_exit(py_object *self, py_object *unused)
             r->hidden = (uint32_t)x.count[i];
     }
     pthread_mutex_unlock(&cbs.lock);
+    name_pending();
 out:
     xdecref(objs);
     xdecref(get_objects);
@@ -607,10 +666,69 @@ static void register_python_exit(void)
     wref__py.err_restore(et, ev, etb);
 }
 
+/* A reported referent's part of the leak graph (exit_graph). */
+typedef struct never_ran {
+    const cb_rec *rec;     /* its registration (a copy) */
+    wref__py_rec obj;      /* its referent's record */
+    size_t finding;        /* the finding's id; 0: suppressed */
+    size_t age;            /* position in registration order (0: oldest) */
+} never_ran;
+
+static int never_ran_cmp(const void *a, const void *b)
+{
+    const never_ran *x = a, *y = b;
+    if (x->obj.serial != y->obj.serial)
+        return x->obj.serial < y->obj.serial ? -1 : 1;
+    return x->age < y->age ? -1 : x->age > y->age;
+}
+
+/* The referents of callback-never-ran in the leak graph (census.h, wref__census_add_graph),
+ * which the engine's census cannot find (these records are not the registry's): one object
+ * per referent (its type, address, size and where it was created: the innermost Python frame
+ * of its create stack), with each weakref whose callback never ran (the weakref's type and
+ * address, the callback's repr), so that `wref-check report --format=dot` draws them as it
+ * draws the wref frontend's leaked objects and pending weakrefs.
+ * No edges: the referent's children could be listed at Python exit (tp_traverse with the GIL
+ * held runs no Python code, as count_hidden does), but they are objects no record describes
+ * (no serial, no history), many are freed by finalization before this runs, and what keeps
+ * the referent alive is a reference from C that no traversal shows; after finalization (here)
+ * there is no interpreter to traverse under at all. */
+static void exit_graph(never_ran *e, size_t n)
+{
+    if (!n)
+        return;
+    qsort(e, n, sizeof *e, never_ran_cmp);
+    wref__graph_weak *weak = calloc(n, sizeof *weak);
+    if (!weak)
+        return;
+    for (size_t i = 0, j; i < n; i = j) {
+        const wref__py_rec *o = &e[i].obj;
+        for (j = i; j < n && e[j].obj.serial == o->serial; j++) {
+            const cb_rec *r = e[j].rec;
+            weak[j - i] = (wref__graph_weak){.type = r->wr_type[0] ? r->wr_type : NULL, .addr = r->wr_addr,
+                                             .callback = r->callback[0] ? r->callback : NULL, .api = r->api,
+                                             .finding = e[j].finding};
+        }
+        const wref__lang_frame *frames;
+        size_t nf = o->py_create && wref__lang_stack_get ? wref__lang_stack_get(o->py_create, &frames) : 0;
+        char created[300];
+        if (nf)
+            snprintf(created, sizeof created, "%s:%d in %s", frames[0].file, frames[0].line, frames[0].function);
+        else if (o->why_create != WREF__PY_ORIGIN_NONE)   /* "created: not recorded (why)" */
+            snprintf(created, sizeof created, "%s", wref__py_origin_label(o->why_create) + strlen("created: "));
+        wref__graph_obj g = {.frontend = "python", .serial = o->serial, .type = e[i].rec->type_name,
+                             .size = o->size, .addr = o->obj, .role = WREF__LEAK_DIRECT,
+                             .finding = e[i].finding, .created = nf || o->why_create != WREF__PY_ORIGIN_NONE ? created : NULL,
+                             .weak = weak, .n_weak = j - i};
+        wref__census_add_graph(&g);
+    }
+    free(weak);
+}
+
 /* At exit, after the interpreter finalized: a registration whose wrapper is still alive (its
  * weakref is alive and was never cleared) and was never called, whose referent was never
  * freed (it is still watched, not a tombstone) and held hidden references at Python exit:
- * the referent leaked, the callback never ran. */
+ * the referent leaked, the callback never ran. The referents then go into the leak graph. */
 void wref__py_callbacks_exit(void)
 {
     pthread_mutex_lock(&cbs.lock);
@@ -623,24 +741,32 @@ void wref__py_callbacks_exit(void)
         if (!r->called && !r->exempt && r->hidden)
             copies[k++] = *r;
     pthread_mutex_unlock(&cbs.lock);
+    never_ran *graph = k ? calloc(k, sizeof *graph) : NULL;
+    size_t n_graph = 0;
     /* oldest registration first (the list is newest first) */
     for (size_t i = k; i-- > 0;) {
         const cb_rec *r = &copies[i];
         wref__py_rec o;
         if (!wref__py_rec_find(r->referent, &o, false, NULL) || o.state != WREF__PY_WATCHED)
             continue;   /* freed (a tombstone: reported as such if at all) or never watched */
-        char what[500];
+        char what[700], cb[200] = "";
+        if (r->callback[0])
+            snprintf(cb, sizeof cb, "; the callback is %s", r->callback);
         snprintf(what, sizeof what,
                  "a weakref callback registered from C with %s never ran: its referent, a %s, is still alive "
                  "at exit; it leaked: at Python exit %u reference(s) to it were held by nothing the garbage "
-                 "collector knows (a Py_INCREF in C never released)",
-                 r->api, r->type_name, r->hidden);
+                 "collector knows (a Py_INCREF in C never released)%s",
+                 r->api, r->type_name, r->hidden, cb);
         wref__rec_copy obj = {.addr = o.obj, .serial = o.serial, .size = o.size, .state = WREF__ALIVE};
         wref__finding f = {.kind = WREF__K_CALLBACK_NEVER_RAN, .what = what, .object = &obj,
                            .address = r->referent, .type_name = r->type_name};
         add_history(&f, "callback registered (weakref created)", r->st_reg, r->tno_reg, r->py_reg);
-        wref__report(&f);
+        size_t id = wref__report(&f);
+        if (graph)
+            graph[n_graph++] = (never_ran){.rec = r, .obj = o, .finding = id, .age = k - 1 - i};
     }
+    exit_graph(graph, n_graph);
+    free(graph);
     free(copies);
 }
 

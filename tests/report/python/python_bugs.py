@@ -33,7 +33,7 @@ def call(fn, *args):
 
 def bug_borrow():
     """dangling-borrow in the extension (use_after_callback, victim_borrow.c)."""
-    holder = [Victim()]
+    holder = [Victim()]  # @borrow_new
     return call(vb.use_after_callback, weakref.ref(holder[0]), holder.clear)  # @borrow
 
 
@@ -58,6 +58,19 @@ def bug_callback_index():
     obj = Victim()
     vb.subscribe_proxy(obj, failing_index)  # @index_reg
     del obj  # @index_free
+
+
+def on_never(ref):
+    print("callback ran")
+
+
+def bug_never_ran():
+    """callback-never-ran (script only, report.python_dot): the referent of a callback
+    registered from C (subscribe) leaks: a reference taken in C (keep_forever) is never
+    released, so the referent is alive at exit and its callback never runs."""
+    lost = Victim()  # @nr_new
+    vb.subscribe(lost, on_never)  # @nr_reg
+    vb.keep_forever(lost)
 
 
 if __name__ == "__main__":
