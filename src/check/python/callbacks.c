@@ -781,10 +781,5 @@ void wref__py_callbacks_stats(size_t *registered, size_t *errors, size_t *suppre
 
 void wref__py_callbacks_fork(enum wref__fork_phase phase)
 {
-    if (phase == WREF__FORK_PREPARE)
-        pthread_mutex_lock(&cbs.lock);
-    else if (phase == WREF__FORK_PARENT)
-        pthread_mutex_unlock(&cbs.lock);
-    else
-        pthread_mutex_init(&cbs.lock, NULL);
+    wref__fork_mutex(&cbs.lock, phase);
 }
