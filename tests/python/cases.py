@@ -232,6 +232,15 @@ def case_uaf_weakref(ok=False):
     vb.forget_observed()  # the twin's reference released: its free is watched too
 
 
+def case_uaf_proxy(ok=False):
+    """The same with a proxy made from C (PyWeakref_NewProxy): the report names that API."""
+    obj = Victim("v")  # @uafp_new
+    vb.observe_proxy(obj)  # @uafp_ref
+    del obj  # @uafp_free
+    print(run(vb.use_observed))  # @uafp_use
+    vb.forget_observed()
+
+
 def case_uaf_weakref_incref(ok=False):
     """The same stale pointer's only use a Py_INCREF after the free (seen at exit)."""
     obj = Victim("v")  # @uafwi_new

@@ -201,6 +201,16 @@ CASES = {
         CREATED: (CREATED_C, [p("case_uaf_weakref", "uafw_new")] + MAIN, False),
         "what": "repr() of a Victim that was freed (a weakref to it was made with PyWeakref_NewRef)",
         "reference_error": True},
+    "uaf_proxy": {   # the same through a proxy: the message names PyWeakref_NewProxy
+        "kind": "use-after-free", "type": "Victim", "labels": ["where", "weakref created", DESTROYED, CREATED],
+        "where": ([c("freed_object_repr"), PY, c("use_observed", "obs_use")],
+                  [p("run", "run"), p("case_uaf_proxy", "uafp_use")] + MAIN, False),
+        "weakref created": ([c("PyWeakref_NewProxy"), c("observe_proxy", "obsp_ref")],
+                            [p("case_uaf_proxy", "uafp_ref")] + MAIN, False),
+        DESTROYED: ([c("py_object_free_hook"), PY], [p("case_uaf_proxy", "uafp_free")] + MAIN, False),
+        CREATED: (CREATED_C, [p("case_uaf_proxy", "uafp_new")] + MAIN, False),
+        "what": "repr() of a Victim that was freed (a weakref to it was made with PyWeakref_NewProxy)",
+        "reference_error": True},
     "uaf_weakref_incref": {   # reported at exit: no "where"
         "kind": "use-after-free", "type": "Victim", "labels": ["where", "weakref created", DESTROYED, CREATED],
         "where": ([], [], False),
@@ -254,6 +264,7 @@ SUMMARIES = {"callback": "dangling-borrow in use_after_callback", "eq": "danglin
              "never_ran": "callback-never-ran in subscribe", "use_after_clear": "use-after-clear in cache_raw",
              "weakref_dying": "use-after-clear in on_death_weakref",
              "suppressed": "callback-suppressed in fast_dealloc", "uaf_weakref": "use-after-free in use_observed",
+             "uaf_proxy": "use-after-free in use_observed",
              "uaf_weakref_incref": "use-after-free in observe", "weakref_dealloc": "use-after-clear in notify_closed",
              "borrow_finalizer": "dangling-borrow in use_kept"}
 CLEAN = {"callback_ok", "eq_ok", "thread_ok", "late_incref_ok", "get_ref_ok", "tracemalloc_ok", "dangling_weakref_ok",
