@@ -103,7 +103,7 @@ sanitizers. The format is an interface: the tests in `tests/victims/` parse it
     ...
 <label> by thread T<n> here:                                    the object's history,
     #0 ...                                                      most recent first
-SUMMARY: wref-check: <kind> in <first function outside the checker>
+SUMMARY: wref-check: <kind> in <the user's function>
 ```
 
 - The first line greps well: `grep 'ERROR: wref-check'`. `<Type>` is the `wref_type` name and
@@ -117,6 +117,12 @@ SUMMARY: wref-check: <kind> in <first function outside the checker>
   guard-page report), `created`; for callbacks `callback registered (weakref created)`,
   `referent destroyed`, `referent created`.
 - A leak that is a reference cycle adds a line `  reference cycle: Node#1 -> Node#2 -> Node#1`.
+- `<the user's function>` in the SUMMARY line is the first frame of the main stack (where it
+  happened, else the first history stack) outside the checker (in a CPython process, outside
+  the interpreter and the C library too); in a CPython process whose main stack has none, its
+  innermost Python frame, `<function> (<file>.py)`, as `wref-check report` names it
+  (`callback-error in case_callback_error (cases.py)`); failing both, the first such frame of
+  any stack.
 - When the process had findings, a last line counts them, and the process exits with status
   23 (option `exitcode`) unless it already died:
   `SUMMARY: wref-check: 1 finding(s) in process PID: 1 dangling-borrow`.

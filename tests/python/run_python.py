@@ -254,14 +254,18 @@ REFERROR = {"dangling-borrow": "dangling borrowed reference", "use-after-clear":
             "use-after-free": "use after free",
             "dangling-weakref": "dangling weakref: its dealloc never cleared it"}
 
-# Expected SUMMARY lines: the extension's function, not the interpreter's (nor libc's).
+# Expected SUMMARY lines: the extension's function, not the interpreter's (nor libc's): the first
+# of the stack where it happened ("where", else the first); without one there, the innermost Python
+# frame of that stack, "function (file)".
 SUMMARIES = {"callback": "dangling-borrow in use_after_callback", "eq": "dangling-borrow in use_after_eq",
-             "thread": "dangling-borrow in use_after_gil_release", "late_incref": "dangling-borrow in incref_too_late",
+             "thread": "dangling-borrow in use_after_gil_release",
+             # no extension frame where it happened: its innermost Python frame, as wref-check report names it
+             "late_incref": "dangling-borrow in run (cases.py)",
              "rebound": "dangling-borrow in use_kept", "tracemalloc_stop": "dangling-borrow in use_after_callback",
              "dangling_weakref": "dangling-weakref in leaky_dealloc",
              "dangling_weakref_py": "dangling-weakref in leaky_dealloc",
-             "dangling_weakref_managed": "dangling-weakref in leaky_managed_dealloc", "callback_error": "callback-error in subscribe_proxy",
-             "never_ran": "callback-never-ran in subscribe", "use_after_clear": "use-after-clear in cache_raw",
+             "dangling_weakref_managed": "dangling-weakref in leaky_managed_dealloc", "callback_error": "callback-error in case_callback_error (cases.py)",
+             "never_ran": "callback-never-ran in subscribe", "use_after_clear": "use-after-clear in case_use_after_clear (cases.py)",
              "weakref_dying": "use-after-clear in on_death_weakref",
              "suppressed": "callback-suppressed in fast_dealloc", "uaf_weakref": "use-after-free in use_observed",
              "uaf_proxy": "use-after-free in use_observed",

@@ -102,20 +102,38 @@ static size_t resolve_all(const wref__finding *f, wref__rstack *out)
 
 bool (*wref__lang_frame_is_runtime)(const struct wref__frame_info *fi);
 
-/* The user's code, for the SUMMARY line: the first frame outside the checker library and
- * outside the language runtime (wref__lang_frame_is_runtime: the interpreter, when a frontend
- * says so), or failing that the first frame outside the checker. */
-static const char *user_function(const wref__rstack *stacks, size_t n)
+/* A C frame of the user's code: outside the checker library and outside the language runtime
+ * (wref__lang_frame_is_runtime: the interpreter and libc, when a frontend says so). */
+static bool is_user_frame(const struct wref__frame_info *fi)
 {
+    return !wref__self_contains(fi->pc) && (!wref__lang_frame_is_runtime || !wref__lang_frame_is_runtime(fi));
+}
+
+/* The user's code, for the SUMMARY line, by wref-check report's rule (tools/report,
+ * fingerprint.c), so that both name a finding alike: the first user C frame of the main stack
+ * (stacks[0]: "where", else the first history stack); without one, the innermost interpreter
+ * frame of the main stack with a real file (not "<frozen ...>"), as "function (file.py)" (a
+ * callback written in Python that raised, a use from Python code); without that, the first
+ * user C frame of any stack, or failing that the first frame outside the checker. */
+static const char *user_function(const wref__rstack *stacks, size_t n, char *buf, size_t cap)
+{
+    for (size_t i = 0; n && i < stacks[0].n; i++)
+        if (is_user_frame(&stacks[0].frames[i]))
+            return stacks[0].frames[i].function ? stacks[0].frames[i].function : "??";
+    for (size_t i = 0; n && i < stacks[0].n_lang; i++) {
+        const wref__lang_frame *lf = &stacks[0].lang[i];
+        if (lf->file[0] && lf->file[0] != '<') {
+            snprintf(buf, cap, "%s (%s)", lf->function, base_name(lf->file));
+            return buf;
+        }
+    }
     const struct wref__frame_info *first = NULL;
     for (size_t s = 0; s < n; s++)
         for (size_t i = 0; i < stacks[s].n; i++) {
             const struct wref__frame_info *fi = &stacks[s].frames[i];
-            if (wref__self_contains(fi->pc))
-                continue;
-            if (!wref__lang_frame_is_runtime || !wref__lang_frame_is_runtime(fi))
+            if (is_user_frame(fi))
                 return fi->function ? fi->function : "??";
-            if (!first)
+            if (!first && !wref__self_contains(fi->pc))
                 first = fi;
         }
     return first && first->function ? first->function : "??";
@@ -345,7 +363,8 @@ size_t wref__report(const wref__finding *f)
 {
     wref__rstack stacks[WREF__MAX_STACKS + 1];
     size_t n = resolve_all(f, stacks);
-    const char *fn = user_function(stacks, n);
+    char fn_buf[256];
+    const char *fn = user_function(stacks, n, fn_buf, sizeof fn_buf);
     size_t id = 0;
 
     pthread_mutex_lock(&rep.lock);
