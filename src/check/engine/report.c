@@ -58,7 +58,7 @@ struct context {
     off_t json_slot;           /* its JSON "repeats" value (json.c), -1: none */
 };
 
-#define MAX_CONTEXTS 4096      /* remembered printed findings: 4096 * ~250 bytes at most */
+#define MAX_CONTEXTS 4096      /* remembered printed findings: 8192 slots of ~240 bytes, and their labels */
 #define KEY_CACHE 16384        /* stack ids whose key is known: 16384 * 16 bytes at most */
 
 struct key_slot {
