@@ -103,7 +103,7 @@ sanitizers. The format is an interface: the tests in `tests/victims/` parse it
     ...
 <label> by thread T<n> here:                                    the object's history,
     #0 ...                                                      most recent first
-SUMMARY: wref-check: <kind> in <first function outside the checker>
+SUMMARY: wref-check: <kind> in <the user's function>
 ```
 
 - The first line greps well: `grep 'ERROR: wref-check'`. `<Type>` is the `wref_type` name and
@@ -117,9 +117,28 @@ SUMMARY: wref-check: <kind> in <first function outside the checker>
   guard-page report), `created`; for callbacks `callback registered (weakref created)`,
   `referent destroyed`, `referent created`.
 - A leak that is a reference cycle adds a line `  reference cycle: Node#1 -> Node#2 -> Node#1`.
+- `<the user's function>` in the SUMMARY line is the first frame of the main stack (where it
+  happened, else the first history stack) outside the checker (in a CPython process, outside
+  the interpreter and the C library too); in a CPython process whose main stack has none, its
+  innermost Python frame, `<function> (<file>.py)`, as `wref-check report` names it
+  (`callback-error in case_callback_error (cases.py)`); failing both, the first such frame of
+  any stack.
 - When the process had findings, a last line counts them, and the process exits with status
   23 (option `exitcode`) unless it already died:
   `SUMMARY: wref-check: 1 finding(s) in process PID: 1 dangling-borrow`.
+- The same bug on other objects is reported once in full (option `fold_repeats`, default 1):
+  a finding with the kind, object type and stacks (every one, C and Python) of one printed
+  before is a *repeat*, counted and not printed. At exit, before the SUMMARY line, one line
+  says how many there were and one line per printed finding that had repeats names it, then
+  the SUMMARY counts every finding, repeats included
+  (`tests/victims/repeated_bug.c`: one bug on 1000 objects, and three cycles made by one loop):
+
+  ```
+  ==PID==wref-check: 1001 repeat(s) not printed: findings with the kind, object type and stacks of one printed above (fold_repeats=0 prints each):
+    use-after-free on Widget#1 in victim_release_twice: and 999 more like it: same kind and stacks, other objects (the last: Widget#1000 at 0xADDR)
+    leak on Node#1002 in victim_leak_cycle: and 2 more like it: same kind and stacks, other objects (the last: Node#1006 at 0xADDR)
+  SUMMARY: wref-check: 1004 finding(s) in process PID: 1001 use-after-free, 3 leak (3 printed, 1001 repeat(s) folded)
+  ```
 - A fault on a guard page (option `guard=sample|all`) is reported from the signal handler,
   which cannot symbolize: its frames are `(module+offset)` only; use
   `addr2line -e <module> <offset>`.
@@ -264,7 +283,7 @@ report is validated against it in the test suite (`tests/victims/check_report.py
 | `findings[]` | one object per finding, in the order they were made (below) |
 | `suppressions[]` | the suppressions that matched: `kind`, `pattern`, `count` |
 | `leak_graph` | at exit: the objects alive (`serial`, `type`, `size`, `address`, `role` direct/indirect/cycle, the `finding` that covers it, and for weakrefs their `referent` and whether a `callback` is pending) and `edges` `[holder, held]`; at most 10,000 objects (`truncated`) |
-| `summary` | `findings`, `by_kind`, `suppressed`, `exit_status` (the checker's exitcode when it ends the process, else null) |
+| `summary` | `findings` and `by_kind` (every finding, repeats included), `suppressed`, `repeats` (the findings folded into one in the array; with `fold_repeats=1`), `exit_status` (the checker's exitcode when it ends the process, else null) |
 | `complete` | `true` once the process ended normally; `false` while running or after a crash |
 
 A finding has `id` (1, 2, ... in the process), `kind`, `severity` (`error` for memory errors
@@ -272,8 +291,11 @@ and leaks, `warning` for clear-live and the callback kinds), `message` (the text
 second line), `object` (`type`, `serial`, `size`, `address`, or null), `address`, `thread`
 (`number`, `tid`; null at exit), `stacks[]` (`label`: `where` for the place it happened, then
 the history labels above; `thread`; `frames[]`), `leak` for leaks (`shape`, `count`, `bytes`,
-`indirect_count`, `indirect_bytes`, and the `cycle`'s serials) and `summary` (`<kind> in
-<function>`). A frame has `pc`, `module` (the file that held the pc when the stack was
+`indirect_count`, `indirect_bytes`, and the `cycle`'s serials), `summary` (`<kind> in
+<function>`) and, with `fold_repeats=1`, `repeats`: how many later findings of the process were
+this one again on other objects (rewritten in place, padded with spaces, as the count grows:
+exact once `complete` is true, a lower bound after a crash). `wref-check report` adds them to
+the finding's occurrences. A frame has `pc`, `module` (the file that held the pc when the stack was
 captured, even if it was `dlclose`d since), `build_id`, `offset` (pc minus the load bias, a
 return address: `addr2line -e module offset-1`), `function`, `file`, `line` and `inlined`
 (a function inlined at this pc; the next frame, same pc, is its caller). Addresses and

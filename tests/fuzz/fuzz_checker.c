@@ -196,6 +196,7 @@ int LLVMFuzzerInitialize(int *argc, char ***argv)
     (void)argv;
     wref__checker_init();
     wref__opt.exitcode = 0;   /* the injected findings are expected */
+    wref__opt.fold_repeats = 0;   /* each input's injected finding is read back: never a repeat of an earlier input's */
     g_memfd = memfd_create("fuzz_checker", MFD_CLOEXEC);
     if (g_memfd < 0 || !wref_check_active())
         abort();

@@ -131,6 +131,18 @@ def case_dangling_weakref_py(ok=False):
     print("survived")
 
 
+def case_dangling_weakref_many(ok=False):
+    """The same bug 2000 times: 2000 Leaky objects, each freed with a weakref made in Python
+    still pointing at it (the same code, so the same stacks): one report, 1999 repeats counted."""
+    refs = []
+    for _ in range(2000):
+        refs.append(weakly_referenced(vb.Tidy if ok else vb.Leaky))  # @dwn_call
+    print("referent gone:", refs[-1]() is None)
+    print(run(repr, refs[-1]()))  # a use through the weakref: ReferenceError, no second finding
+    del refs
+    print("survived")
+
+
 def case_dangling_weakref_managed(ok=False):
     """3.12+: the same with a managed weakref list (Py_TPFLAGS_MANAGED_WEAKREF, a heap type)."""
     ref = weakly_referenced(vb.TidyManaged if ok else vb.LeakyManaged)  # @dwm_call
@@ -230,6 +242,15 @@ def case_uaf_weakref(ok=False):
     del obj  # @uafw_free
     print(run(vb.use_observed))  # @uafw_use
     vb.forget_observed()  # the twin's reference released: its free is watched too
+
+
+def case_uaf_proxy(ok=False):
+    """The same with a proxy made from C (PyWeakref_NewProxy): the report names that API."""
+    obj = Victim("v")  # @uafp_new
+    vb.observe_proxy(obj)  # @uafp_ref
+    del obj  # @uafp_free
+    print(run(vb.use_observed))  # @uafp_use
+    vb.forget_observed()
 
 
 def case_uaf_weakref_incref(ok=False):

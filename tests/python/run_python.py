@@ -135,6 +135,18 @@ CASES = {
         CREATED: (CREATED_C, [p("weakly_referenced", "dwp_ref"), p("case_dangling_weakref_py", "dwp_call")] + MAIN,
                   False),
         "what": "a victim_borrow.Leaky was freed while weakrefs still point at it"},
+    # The same bug on 2000 objects (the same code, so the same stacks): one report, and the
+    # 1999 others counted as its repeats (fold_repeats=1).
+    "dangling_weakref_many": {
+        "kind": "dangling-weakref", "type": "victim_borrow.Leaky", "labels": ["where", "weakref created", CREATED],
+        "where": ([c("py_object_free_hook"), c("leaky_dealloc")], [p("weakly_referenced", "dwp_ref"),
+                  p("case_dangling_weakref_many", "dwn_call")] + MAIN, False),
+        "weakref created": ([c("py_object_malloc_hook"), PY], [p("weakly_referenced", "dwp_ref"),
+                            p("case_dangling_weakref_many", "dwn_call")] + MAIN, False),
+        CREATED: (CREATED_C, [p("weakly_referenced", "dwp_ref"), p("case_dangling_weakref_many", "dwn_call")] + MAIN,
+                  False),
+        "what": "a victim_borrow.Leaky was freed while weakrefs still point at it", "repeats": 1999,
+        "weaklisted": 2000},
     # 3.12+: the list in the pre-header (Py_TPFLAGS_MANAGED_WEAKREF); the dealloc frees through
     # PyObject_GC_Del, which tail-calls the allocator (no frame of its own).
     "dangling_weakref_managed": {
@@ -201,6 +213,16 @@ CASES = {
         CREATED: (CREATED_C, [p("case_uaf_weakref", "uafw_new")] + MAIN, False),
         "what": "repr() of a Victim that was freed (a weakref to it was made with PyWeakref_NewRef)",
         "reference_error": True},
+    "uaf_proxy": {   # the same through a proxy: the message names PyWeakref_NewProxy
+        "kind": "use-after-free", "type": "Victim", "labels": ["where", "weakref created", DESTROYED, CREATED],
+        "where": ([c("freed_object_repr"), PY, c("use_observed", "obs_use")],
+                  [p("run", "run"), p("case_uaf_proxy", "uafp_use")] + MAIN, False),
+        "weakref created": ([c("PyWeakref_NewProxy"), c("observe_proxy", "obsp_ref")],
+                            [p("case_uaf_proxy", "uafp_ref")] + MAIN, False),
+        DESTROYED: ([c("py_object_free_hook"), PY], [p("case_uaf_proxy", "uafp_free")] + MAIN, False),
+        CREATED: (CREATED_C, [p("case_uaf_proxy", "uafp_new")] + MAIN, False),
+        "what": "repr() of a Victim that was freed (a weakref to it was made with PyWeakref_NewProxy)",
+        "reference_error": True},
     "uaf_weakref_incref": {   # reported at exit: no "where"
         "kind": "use-after-free", "type": "Victim", "labels": ["where", "weakref created", DESTROYED, CREATED],
         "where": ([], [], False),
@@ -244,16 +266,22 @@ REFERROR = {"dangling-borrow": "dangling borrowed reference", "use-after-clear":
             "use-after-free": "use after free",
             "dangling-weakref": "dangling weakref: its dealloc never cleared it"}
 
-# Expected SUMMARY lines: the extension's function, not the interpreter's (nor libc's).
+# Expected SUMMARY lines: the extension's function, not the interpreter's (nor libc's): the first
+# of the stack where it happened ("where", else the first); without one there, the innermost Python
+# frame of that stack, "function (file)".
 SUMMARIES = {"callback": "dangling-borrow in use_after_callback", "eq": "dangling-borrow in use_after_eq",
-             "thread": "dangling-borrow in use_after_gil_release", "late_incref": "dangling-borrow in incref_too_late",
+             "thread": "dangling-borrow in use_after_gil_release",
+             # no extension frame where it happened: its innermost Python frame, as wref-check report names it
+             "late_incref": "dangling-borrow in run (cases.py)",
              "rebound": "dangling-borrow in use_kept", "tracemalloc_stop": "dangling-borrow in use_after_callback",
              "dangling_weakref": "dangling-weakref in leaky_dealloc",
              "dangling_weakref_py": "dangling-weakref in leaky_dealloc",
-             "dangling_weakref_managed": "dangling-weakref in leaky_managed_dealloc", "callback_error": "callback-error in subscribe_proxy",
-             "never_ran": "callback-never-ran in subscribe", "use_after_clear": "use-after-clear in cache_raw",
+             "dangling_weakref_many": "dangling-weakref in leaky_dealloc",
+             "dangling_weakref_managed": "dangling-weakref in leaky_managed_dealloc", "callback_error": "callback-error in case_callback_error (cases.py)",
+             "never_ran": "callback-never-ran in subscribe", "use_after_clear": "use-after-clear in case_use_after_clear (cases.py)",
              "weakref_dying": "use-after-clear in on_death_weakref",
              "suppressed": "callback-suppressed in fast_dealloc", "uaf_weakref": "use-after-free in use_observed",
+             "uaf_proxy": "use-after-free in use_observed",
              "uaf_weakref_incref": "use-after-free in observe", "weakref_dealloc": "use-after-clear in notify_closed",
              "borrow_finalizer": "dangling-borrow in use_kept"}
 CLEAN = {"callback_ok", "eq_ok", "thread_ok", "late_incref_ok", "get_ref_ok", "tracemalloc_ok", "dangling_weakref_ok",
@@ -261,7 +289,7 @@ CLEAN = {"callback_ok", "eq_ok", "thread_ok", "late_incref_ok", "get_ref_ok", "t
 # Cases where nothing is borrowed or weakly referenced from C: the frontend's weakref-list line
 # must show the free of a weakly referenced object checked (and for the victim, found) instead.
 UNWATCHED = {"dangling_weakref_py", "dangling_weakref_py_ok", "dangling_weakref_managed",
-             "dangling_weakref_managed_ok"}
+             "dangling_weakref_managed_ok", "dangling_weakref_many"}
 
 FRAME = re.compile(r"^    #(\d+) 0x[0-9a-f]+ in (\S+)(?: (\S+):(\d+))? \((.+)\+0x[0-9a-f]+\)$")
 PYFRAME = re.compile(r"^    #(\d+) (.+):(\d+) in (.+)$")
@@ -356,10 +384,11 @@ def check_py(label, frames, expect, prefix, errors):
             errors.append(f"{label}: Python #{i} expected cases.py:{line} in {fn}, got {gfile}:{gline} in {gfn}")
 
 
-def check_json(prefix, schema, finding, errors):
+def check_json(prefix, schema, finding, errors, repeats=0):
     """The run's one JSON report (<prefix>.<pid>.json): valid against the schema, and its first
     finding's Python frames (function, line) per stack equal to those of `finding`, the text
-    report's first finding as parse() gives it (None: no finding)."""
+    report's first finding as parse() gives it (None: no finding), with `repeats` folded into it
+    (its "repeats", and the summary's findings and repeats)."""
     docs = glob.glob(prefix + ".*.json")
     if len(docs) != 1:
         errors.append(f"expected one JSON report, got {docs}")
@@ -378,6 +407,11 @@ def check_json(prefix, schema, finding, errors):
     json_py = [[(fr["function"], fr["line"]) for fr in st.get("python_frames", [])] for st in js]
     if text_py != json_py:
         errors.append(f"JSON python_frames differ from the text report: {json_py} vs {text_py}")
+    if doc.get("findings") and doc["findings"][0].get("repeats", 0) != repeats:
+        errors.append(f"JSON: the finding's repeats is {doc['findings'][0].get('repeats')}, expected {repeats}")
+    if doc["summary"]["findings"] != len(doc["findings"]) + repeats or doc["summary"].get("repeats", 0) != repeats:
+        errors.append(f"JSON: summary {doc['summary']}, expected {len(doc['findings']) + repeats} findings and "
+                      f"{repeats} repeats")
 
 
 def main():
@@ -413,7 +447,8 @@ def main():
     lists = re.search(r"python frontend: weakref lists: (\d+) checked at the free of an unwatched object, (\d+) found "
                       r"not empty", proc.stderr)
     if a.case in UNWATCHED:
-        if not lists or int(lists.group(1)) < 1 or int(lists.group(2)) != (0 if a.case in CLEAN else 1):
+        found = 0 if a.case in CLEAN else CASES[a.case].get("weaklisted", 1)
+        if not lists or int(lists.group(1)) < 1 or int(lists.group(2)) != found:
             errors.append("the weakref-list statistics line is missing or shows no check (or a wrong count found)")
     elif not stats or int(stats.group(2)) < 1 or (int(stats.group(3)) < 1 and a.case != "never_ran"):
         errors.append("the frontend's statistics line is missing or shows no watched object or no watched free")
@@ -432,7 +467,10 @@ def main():
         if proc.returncode != 23:
             errors.append(f"exit status {proc.returncode}, expected 23")
         if len(findings) != 1 or findings[0]["kind"] != exp["kind"]:
-            errors.append(f"expected one {exp['kind']} finding, got {[f['kind'] for f in findings]}")
+            got = {}
+            for f in findings:
+                got[f["kind"]] = got.get(f["kind"], 0) + 1
+            errors.append(f"expected one {exp['kind']} finding, got {got}")
         elif (exp["kind"] in ("dangling-borrow", "dangling-weakref") or exp.get("reference_error")) and \
                 not re.search(r"^ReferenceError: wref-check: .* of a freed %s \(%s\)$" %
                               (re.escape(exp["type"]), re.escape(REFERROR[exp["kind"]])), proc.stdout, re.M):
@@ -463,13 +501,29 @@ def main():
                 ce, pe, pre = exp[label]
                 check_c(label, st["c"], ce, errors)
                 check_py(label, st["py"], pe, pre, errors)
+            # The folded repeats: one line naming the finding and its count, and the SUMMARY's.
+            reps = exp.get("repeats", 0)
+            fold = re.findall(r"^  %s on %s#\d+ in .*: and (\d+) more like it: same kind and stacks, other objects "
+                              r"\(the last: %s#\d+ at 0x[0-9a-f]+\)$" % (re.escape(exp["kind"]), re.escape(exp["type"]),
+                                                                        re.escape(exp["type"])), report, re.M)
+            if reps and fold != [str(reps)]:
+                errors.append(f"expected one line saying '... and {reps} more like it', got {fold}")
+            if not reps and "more like it" in report:
+                errors.append("repeats were folded, none expected")
+            summary = re.search(r"^SUMMARY: wref-check: (\d+) finding\(s\) in process \d+: .*$", report, re.M)
+            want = (f": {1 + reps} {exp['kind']} (1 printed, {reps} repeat(s) folded)" if reps else
+                    f": 1 {exp['kind']}")
+            if not summary or int(summary.group(1)) != 1 + reps or not summary.group(0).endswith(want):
+                errors.append(f"process SUMMARY {summary.group(0) if summary else None!r}, expected {1 + reps} "
+                              f"finding(s) ending {want!r}")
             if a.case == "thread" and f["stacks"]["destroyed (the last reference dropped)"]["thread"] == 0:
                 errors.append("thread case: destroyed by T0, expected the other thread")
             if a.case == "rebound" and f["stacks"]["borrowed"]["thread"] != 0:
                 errors.append("rebound case: borrowed by T%s, expected T0 (the newest borrow)"
                               % f["stacks"]["borrowed"]["thread"])
         if a.schema:
-            check_json(prefix, a.schema, findings[0] if findings else None, errors)
+            check_json(prefix, a.schema, findings[0] if findings else None, errors,
+                       CASES[a.case].get("repeats", 0) if a.case in CASES else 0)
     for e in errors:
         print("run_python: FAIL:", e)
     if not errors:

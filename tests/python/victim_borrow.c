@@ -4,7 +4,8 @@
  *     release, a late Py_INCREF);
  *   - a type whose dealloc forgets PyObject_ClearWeakRefs (Leaky; Tidy is correct), one whose
  *     dealloc makes a new weakref to itself after clearing them (Notifier);
- *   - a plain pointer kept beside a weakref made from C, used after the free (observe);
+ *   - a plain pointer kept beside a weakref made from C, used after the free (observe;
+ *     observe_proxy with a proxy);
  *   - weakref callbacks registered from C: subscribe/subscribe_proxy (a callback that raises,
  *     a referent leaked by keep_forever), cache_raw (death callbacks that resurrect or weakly
  *     reference the dying object through a pointer that held no reference), Fast (3.13: a
@@ -251,6 +252,18 @@ GUILTY static PyObject *observe(PyObject *self, PyObject *args)
     return keep(wr);
 }
 
+/* The same observer with a proxy (PyWeakref_NewProxy): the report must name that API. */
+GUILTY static PyObject *observe_proxy(PyObject *self, PyObject *obj)
+{
+    (void)self;
+    PyObject *wr = PyWeakref_NewProxy(obj, NULL);       /* @obsp_ref */
+    if (!wr)
+        return NULL;
+    observed = obj;                                     /* BUG: no reference */
+    observed_held = 0;
+    return keep(wr);
+}
+
 GUILTY static PyObject *use_observed(PyObject *self, PyObject *args)
 {
     (void)self;
@@ -474,6 +487,7 @@ static PyMethodDef methods[] = {
     {"get_ref", get_ref, METH_O, NULL},
     {"make_ref", make_ref, METH_O, NULL},
     {"observe", observe, METH_VARARGS, NULL},
+    {"observe_proxy", observe_proxy, METH_O, NULL},
     {"use_observed", use_observed, METH_NOARGS, NULL},
     {"incref_observed", incref_observed, METH_NOARGS, NULL},
     {"forget_observed", forget_observed, METH_NOARGS, NULL},

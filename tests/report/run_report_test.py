@@ -699,6 +699,48 @@ def case_victims():
     check("reference cycle: Node#1 -> Node#2 -> Node#1\n" in t, "victim leak: the cycle with its type names")
 
 
+def case_repeats():
+    """A finding's in-process repeats (the checker's "repeats", fold_repeats=1) count as
+    occurrences in every format; a bad value is rejected; a real run's totals are the checker's."""
+    w = work("repeats")
+    a = json.load(open(A))
+    a["findings"][0]["repeats"] = 4
+    pa = os.path.join(w, "a.json")
+    json.dump(a, open(pa, "w"))
+    t = report(pa, status=1).stdout
+    check("5 occurrences in 1 process" in t, "text: 1 finding with 4 repeats is 5 occurrences")
+    check("(5 occurrences)" in t, "text: the total counts them")
+    d = json.loads(report("--format=json", pa, B, status=1).stdout)
+    check(d["totals"]["occurrences"] == 6 and d["findings"][0]["occurrences"] == 6 and d["findings"][0]["processes"] == 2,
+          "json: merged with the same bug of another process, 6 occurrences in 2 processes")
+    r = json.loads(report("--format=sarif", pa, B, status=1).stdout)["runs"][0]["results"][0]
+    check(r["properties"]["occurrenceCount"] == 6, "sarif: occurrenceCount 6")
+    g = report("--format=github", pa, status=1).stdout
+    check("(5 occurrences in 1 process)" in g, "github: 5 occurrences")
+    check("(5 occurrences)" in report("--gen-suppressions", pa, status=0).stdout, "suppressions: 5 occurrences")
+    a["findings"][0]["repeats"] = -1
+    r = report("-", stdin=json.dumps(a))
+    check(r.returncode == 2 and "findings[0]: field 'repeats'" in r.stderr, "a negative repeats is rejected", r)
+    a["findings"][0]["repeats"] = "4"
+    r = report("-", stdin=json.dumps(a))
+    check(r.returncode == 2 and "field 'repeats': expected an integer" in r.stderr, "a string repeats is rejected", r)
+    # the checker's own report: victim repeated_bug (1001 use-after-free, 3 leaks, 3 printed)
+    env = dict(os.environ, LD_PRELOAD=os.environ["CHECK_LIB"], WREF_CHECK_OPTIONS="report=json:log_path=%s/r" % w)
+    env["ASAN_OPTIONS"] = "verify_asan_link_order=0:detect_leaks=0:handle_segv=0"
+    subprocess.run([os.path.join(os.environ["VICTIMS_BIN"], "victim_repeated_bug_preload")], env=env,
+                   capture_output=True)
+    files = [os.path.join(w, f) for f in os.listdir(w) if f.startswith("r.") and f.endswith(".json")]
+    check(len(files) == 1, "repeated_bug: one JSON report")
+    doc = json.load(open(files[0]))
+    check(len(doc["findings"]) == 3 and doc["summary"]["findings"] == 1004 and doc["summary"]["repeats"] == 1001,
+          "repeated_bug: 3 findings in the document, 1004 counted, 1001 of them repeats")
+    d = json.loads(report("--format=json", files[0], status=1).stdout)
+    occ = sorted((g["kind"], g["occurrences"]) for g in d["findings"])
+    # both use-after-free call sites have one fingerprint (function@file, no lines)
+    check(d["totals"]["occurrences"] == 1004 and occ == [("leak", 3), ("use-after-free", 1001)],
+          "repeated_bug: the tool counts 1004 occurrences: %s" % occ)
+
+
 # ---- CPython findings (report.python_*) ------------------------------------------------------
 # Real reports: tests/report/python/python_bugs.py run as a script, and test_python_bugs.py run
 # by pytest, under this tree's wref-check with report=json, on Debian's python3.11 with the

@@ -230,6 +230,7 @@ static void test_help_lists_every_option(void **state)
     static const char *const rows[] = {
         "halt_on_error      bool    0        0: report each finding",
         "exitcode           int     23       Exit status of a process that had findings",
+        "fold_repeats       bool    1        1: a finding with the kind, object type and stacks",
         "log_path           string  \"\"       Where reports go",
         "color              enum    auto     Colored text reports",
         "report             string  \"text\"   Report formats",

@@ -21,6 +21,8 @@ The report (stderr) is parsed into findings, each finding into stacks:
       other text                                extra lines
     SUMMARY: wref-check: KIND in FN             ends the finding
     SUMMARY: wref-check: N finding(s) in process PID: ...   the process summary
+    ==PID==wref-check: N repeat(s) not printed: ...          the folded repeats (fold_repeats=1),
+      KIND on TYPE#SERIAL in FN: and N more like it: ...     one line per finding that had some
 
 Expectation file syntax: tests/README.md, "Victim expectations". In short (one directive per
 line; '#' comments and blank lines are ignored; @exe stands for the program's file name,
@@ -30,6 +32,9 @@ line; '#' comments and blank lines are ignored; @exe stands for the program's fi
     finding KIND                the next finding of KIND in report order; every finding of the
                                 report must be claimed by one "finding" directive
       head TEXT / what TEXT / extra TEXT / extra-re REGEX / summary TEXT
+      repeats N                   the finding had N repeats folded into it (the exit line
+                                  "KIND on TYPE#SERIAL ...: and N more like it"; JSON "repeats");
+                                  a finding with repeats and no "repeats" directive fails
       thread L1 == L2 | L1 != L2
       stack LABEL [by thread TN]   one stack, then EVERY one of its frames, one per line:
         #0 FN FILE:LINE (MODULE)     the frame as printed, without pc, directory and offset
@@ -65,6 +70,10 @@ FRAME = re.compile(r"^    #(\d+) (0x[0-9a-f]+)(?: in (\S+))?(?: (\S+):(\d+))?(?:
 SECTION = re.compile(r"^(\S.*?)(?: by thread (T\d+))? here:$")
 SUMMARY = re.compile(r"^SUMMARY: wref-check: (\S+)(?: in (.*)|(?: \(.*\)))$")
 PROCESS_SUMMARY = re.compile(r"^SUMMARY: wref-check: \d+ finding\(s\) in process (\d+):")
+REPEATS_HEAD = re.compile(r"^==\d+==wref-check: (\d+) repeat\(s\) not printed: ")
+# the finding as "KIND on TYPE#SERIAL" (or "KIND at 0xADDR"), then its count
+REPEATS_LINE = re.compile(r"^  (\S+ (?:on \S+#\d+|at 0x[0-9a-f]+)) in .*: and (\d+) more like it: same kind and stacks, "
+                          r"other (?:objects|addresses) \(the last: .*\)$")
 
 
 def module_name(module, exe):
@@ -157,6 +166,8 @@ class Finding:
         self.sections = []          # [label, thread, [Frame]]
         self.extra = []
         self.summary = None
+        self.repeats = 0            # folded into it (the exit line "... and N more like it")
+        self.repeats_checked = False
 
     def section(self, label):
         for s in self.sections:
@@ -175,7 +186,21 @@ JSON_WHERE = re.compile(r"==\d+==wref-check: JSON report \(\d+ finding\(s\)\) wr
 def parse(text):
     findings, process_summary, stray = [], None, []
     cur = None
+    repeats_total = None
     for line in text.splitlines():
+        m = REPEATS_HEAD.match(line)
+        if m:
+            repeats_total = int(m.group(1))
+            cur = None
+            continue
+        m = REPEATS_LINE.match(line) if repeats_total is not None and cur is None else None
+        if m:
+            named = [f for f in findings if re.search(r"ERROR: wref-check: %s( at| \(|$)" % re.escape(m.group(1)), f.head)]
+            if len(named) == 1 and not named[0].repeats:
+                named[0].repeats = int(m.group(2))
+            else:
+                stray.append(line + "   <- names no single finding")
+            continue
         m = HEAD.match(line)
         if m:
             cur = Finding(m.group(2), line, m.group(1))
@@ -207,6 +232,8 @@ def parse(text):
             cur.sections.append([m.group(1), m.group(2), []])
             continue
         cur.extra.append(line)
+    if repeats_total is not None and repeats_total != sum(f.repeats for f in findings):
+        stray.append(f"(the repeats line counts {repeats_total}, the findings' lines {sum(f.repeats for f in findings)})")
     return findings, process_summary, stray
 
 
@@ -266,12 +293,17 @@ def check_json(schema, workdir, findings, finished, fail):
                          f"json {a}, text {b.canonical('')!r}")
         if t.summary is not None and "SUMMARY: wref-check: " + j["summary"] != t.summary:
             fail(f"json: {j['kind']}: summary {j['summary']!r}, text has {t.summary!r}")
-    if doc["summary"]["findings"] != len(findings):
-        fail(f"json: summary counts {doc['summary']['findings']} findings, text has {len(findings)}")
+        if j.get("repeats", 0) != t.repeats:
+            fail(f"json: {j['kind']} #{j['id']}: repeats {j.get('repeats')}, text has {t.repeats}")
+    repeats = sum(f.repeats for f in findings)
+    if doc["summary"]["findings"] != len(findings) + repeats:
+        fail(f"json: summary counts {doc['summary']['findings']} findings, text has {len(findings)} and {repeats} repeat(s)")
+    if doc["summary"].get("repeats", 0) != repeats:
+        fail(f"json: summary counts {doc['summary'].get('repeats')} repeats, text has {repeats}")
 
 
 def describe(f, exe):
-    out = [f"    {f.head}"]
+    out = [f"    {f.head}" + (f"  (+{f.repeats} repeat(s))" if f.repeats else "")]
     for label, thread, frames in f.sections:
         out.append(f"      [{label}{' ' + thread if thread else ''}]")
         out.extend("        " + x for x in canonical_frames(frames, exe))
@@ -307,6 +339,8 @@ def generate(proc, findings, process_summary, exe):
             out.append(f"  extra {x.strip()}")
         if f.summary:
             out.append(f"  summary {f.summary}")
+        if f.repeats:
+            out.append(f"  repeats {f.repeats}")
     if process_summary:
         out.append("process-summary " + re.sub(r"in process \d+:", "in process @PID:", process_summary))
     else:
@@ -451,7 +485,7 @@ def main(argv):
                 pending.remove(cur)
                 exp = Expected(cur, where)
         elif cur is None or exp is None:
-            if word in ("head", "what", "stack", "thread", "extra", "extra-re", "summary"):
+            if word in ("head", "what", "stack", "thread", "extra", "extra-re", "summary", "repeats"):
                 continue   # the finding is missing: already reported
             fail(f"{where}: unknown directive {word!r}")
         elif word == "head":
@@ -480,6 +514,10 @@ def main(argv):
         elif word == "summary":
             if cur.summary != arg:
                 fail(f"{where}: {cur.kind}: expected {arg!r}, got {cur.summary!r}")
+        elif word == "repeats":
+            cur.repeats_checked = True
+            if cur.repeats != int(arg):
+                fail(f"{where}: {cur.kind}: expected {arg} repeat(s) folded into it, got {cur.repeats}")
         else:
             fail(f"{where}: unknown directive {word!r}")
     close()
@@ -495,6 +533,9 @@ def main(argv):
     for f in findings:
         if f.summary is None:
             fail(f"{f.kind}: finding has no SUMMARY line (cut short?)")
+        if f.repeats and not f.repeats_checked:
+            fail(f"{f.kind}: {f.repeats} repeat(s) were folded into the finding, and no 'repeats' directive says so:\n"
+                 f"      {f.head}")
     if stray:
         fail("stderr has lines outside any finding:\n      " + "\n      ".join(stray[:20]))
 

@@ -71,7 +71,7 @@ static void annotate(FILE *out, const struct group *g, const char *root)
         fputs("; in test: ", out);
         escape(out, f->test, 0);
     }
-    fprintf(out, " (%zu occurrence%s in %zu process%s)\n", g->nocc, g->nocc == 1 ? "" : "s",
+    fprintf(out, " (%zu occurrence%s in %zu process%s)\n", g->count, g->count == 1 ? "" : "s",
             g->nprocesses, g->nprocesses == 1 ? "" : "es");
 }
 

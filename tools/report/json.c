@@ -30,7 +30,7 @@ static json_t *group_json(const struct group *g)
                                               "id", (json_int_t)g->occ[i]->id));
     json_t *o = json_pack("{s:s,s:s,s:s,s:s,s:I,s:I,s:o}", "fingerprint", f->fingerprint, "summary",
                           f->fp_summary, "kind", f->kind->id, "severity", f->severity, "occurrences",
-                          (json_int_t)g->nocc, "processes", (json_int_t)g->nprocesses, "instances", inst);
+                          (json_int_t)g->count, "processes", (json_int_t)g->nprocesses, "instances", inst);
     char *cycle = report_cycle_text(f);
     if (cycle) {
         json_object_set_new(o, "cycle", json_string(cycle));

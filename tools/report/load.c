@@ -199,6 +199,14 @@ static int load_stack(struct ctx *c, json_t *v, const char *path, struct stack *
     return 0;
 }
 
+/* The optional "repeats" (fold_repeats=1): later findings of the process folded into this
+ * one; 0 when absent. */
+static int load_repeats(struct ctx *c, json_t *v, const char *path, struct finding *f)
+{
+    f->repeats = 0;
+    return json_object_get(v, "repeats") ? get_int(c, v, path, "repeats", REQUIRED, 0, &f->repeats) : 0;
+}
+
 /* The optional "test" (CPython frontend, under pytest): a string when present. */
 static int load_test(struct ctx *c, json_t *v, const char *path, struct finding *f)
 {
@@ -291,6 +299,7 @@ static int load_finding(struct ctx *c, json_t *v, const char *path, struct findi
         get_hex(c, v, path, "address", REQUIRED, &f->address) ||
         get_str(c, v, path, "summary", REQUIRED, &f->summary) || load_object(c, v, path, f) ||
         load_thread(c, v, path, f) || load_leak(c, v, path, f) || load_test(c, v, path, f) ||
+        load_repeats(c, v, path, f) ||
         get_typed(c, v, path, "stacks", JSON_ARRAY, &stacks))
         return -1;
     if (strcmp(f->severity, "error") && strcmp(f->severity, "warning"))

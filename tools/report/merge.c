@@ -27,6 +27,7 @@ static void add_occurrence(struct group *g, struct finding *f)
     if (!g->nocc || g->occ[g->nocc - 1]->report != f->report)
         g->nprocesses++;   /* occurrences of one report are consecutive */
     g->occ[g->nocc++] = f;
+    g->count += 1 + (size_t)f->repeats;   /* a finding the checker folded counts as often as it happened */
 }
 
 void report_merge(struct merged *m, struct report **reports, size_t nreports)
@@ -53,7 +54,7 @@ void report_merge(struct merged *m, struct report **reports, size_t nreports)
             if (!table[s])
                 table[s] = ++m->ngroups;
             add_occurrence(&m->groups[table[s] - 1], f);
-            m->noccurrences++;
+            m->noccurrences += 1 + (size_t)f->repeats;
         }
     }
     free(table);

@@ -64,6 +64,7 @@ struct finding {
     const char *severity;     /* "error" or "warning" */
     const char *message, *address, *summary;
     const char *test;         /* the pytest test that was running, or NULL */
+    long repeats;             /* in-process repeats folded into it ("repeats"; 0 when absent) */
     int has_object;
     const char *type;         /* object fields, when has_object */
     long serial, size;
@@ -118,6 +119,7 @@ struct report {
 struct group {
     struct finding **occ;         /* in load order; occ[0] is the first occurrence */
     size_t nocc;
+    size_t count;                 /* occurrences: nocc plus their in-process repeats */
     size_t nprocesses;            /* distinct reports among the occurrences */
 };
 
@@ -126,7 +128,7 @@ struct merged {
     size_t nreports;
     struct group *groups;         /* in order of first occurrence */
     size_t ngroups;
-    size_t noccurrences;
+    size_t noccurrences;          /* every finding, in-process repeats included */
 };
 
 /* Options every output format may read (cli.c fills them). */

@@ -256,7 +256,7 @@ static json_t *result(const struct group *g, const char *root)
     json_object_set_new(r, "partialFingerprints", json_pack("{s:s}", "wrefFingerprint/v1", f->fingerprint));
     json_object_set_new(r, "relatedLocations", related(f, ms, root));
     json_object_set_new(r, "stacks", stacks);
-    json_t *props = json_pack("{s:I,s:I,s:s,s:I,s:s}", "occurrenceCount", (json_int_t)g->nocc,
+    json_t *props = json_pack("{s:I,s:I,s:s,s:I,s:s}", "occurrenceCount", (json_int_t)g->count,
                               "processCount", (json_int_t)g->nprocesses, "program",
                               f->report->program, "pid", (json_int_t)f->report->pid, "fingerprintSummary",
                               f->fp_summary);

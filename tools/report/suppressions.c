@@ -73,7 +73,7 @@ int report_write_suppressions(const struct merged *m, const struct out_opts *o)
         for (char *p = comment; *p; p++)
             if (*p == '\n' || *p == '\r')
                 *p = ' ';
-        fprintf(o->out, "# %s (%zu occurrence%s)\n%s\n", comment, g->nocc, g->nocc == 1 ? "" : "s", buf);
+        fprintf(o->out, "# %s (%zu occurrence%s)\n%s\n", comment, g->count, g->count == 1 ? "" : "s", buf);
     }
     for (size_t j = 0; j < nseen; j++)
         free(seen[j]);

@@ -85,7 +85,7 @@ static void print_group(FILE *out, const struct group *g, size_t index, size_t n
     fprintf(out, "[%zu/%zu] %s%s%s%s\n", index, n, warning ? p->kind_warning : p->kind_error,
             f->kind->id, p->reset, f->fp_summary + strlen(f->kind->id));
     fprintf(out, "    %s: %zu occurrence%s in %zu process%s; fingerprint %s\n", f->severity,
-            g->nocc, plural(g->nocc), g->nprocesses, g->nprocesses == 1 ? "" : "es",
+            g->count, plural(g->count), g->nprocesses, g->nprocesses == 1 ? "" : "es",
             f->fingerprint);
     fprintf(out, "    first: finding %ld of %s (pid %ld) in %s\n", f->id,
             report_basename(f->report->program), f->report->pid, f->report->name);

@@ -65,6 +65,27 @@ typedef struct wref__finding {
 
 const char *wref__finding_type_name(const wref__finding *f);   /* f->type_name, else the record's */
 
+/* A finding's context: what makes two findings the same report (report.c folds a repeat of a
+ * printed one, fold_repeats=1). Equal contexts: the same kind, the same stacks (`where` and
+ * each history stack in order, each named by a key of its frames that report.c gives: the
+ * code they are in, up to the C library's process or thread entry; and their interpreter
+ * stacks' ids) and the same strings (object type, history labels, test name: compared by a
+ * 64-bit hash, a collision of which would also need equal stacks). The objects, addresses,
+ * threads and sentences may differ. Unused slots are zero, so a context compares and hashes
+ * as bytes. */
+typedef struct wref__context {
+    uint64_t strings;                         /* FNV-1a 64 of type name, labels, test name */
+    uint32_t kind, n_history;
+    uint64_t where;                           /* stack keys; 0: no stack */
+    uint64_t history[WREF__MAX_STACKS];
+    uint32_t lang_where;
+    uint32_t lang_history[WREF__MAX_STACKS];
+} wref__context;
+
+/* f's context; stack_keys[0] is the key of f->where, stack_keys[1 + i] that of history[i]. */
+void wref__context_of(const wref__finding *f, const uint64_t *stack_keys, wref__context *out);
+uint64_t wref__context_hash(const wref__context *c);
+
 /* A stack resolved for output: its frames symbolized (inlined frames expanded). */
 typedef struct wref__rstack {
     const char *label;               /* "where" for the place of the finding */

@@ -335,11 +335,27 @@ static void leak_json(wref__buf *b, const wref__leak_info *l)
     wref__buf_printf(b, "}");
 }
 
-void wref__json_finding(size_t id, const wref__finding *f, const wref__rstack *stacks, size_t n_stacks,
-                        const char *summary)
+/* A finding's "repeats" value: a number, left-aligned and padded with spaces (JSON whitespace)
+ * to a fixed width, so that it is rewritten in place as the count grows. */
+#define REPEATS_WIDTH 20   /* the digits of SIZE_MAX */
+
+static void repeats_text(char out[REPEATS_WIDTH], size_t n)
+{
+    char tmp[24];
+    int len = 0;
+    do {
+        tmp[len++] = (char)('0' + n % 10);
+        n /= 10;
+    } while (n && len < REPEATS_WIDTH);
+    for (int i = 0; i < REPEATS_WIDTH; i++)
+        out[i] = i < len ? tmp[len - 1 - i] : ' ';
+}
+
+off_t wref__json_finding(size_t id, const wref__finding *f, const wref__rstack *stacks, size_t n_stacks,
+                         const char *summary)
 {
     if (!ensure_open())
-        return;
+        return -1;
     wref__buf b = {0};
     wref__buf_printf(&b, "%s\n{\"id\":%zu,\"kind\":\"%s\",\"severity\":\"%s\",\"message\":", js.n_findings ? "," : "",
                      id, wref__kind_name(f->kind), wref__kind_severity(f->kind));
@@ -390,6 +406,14 @@ void wref__json_finding(size_t id, const wref__finding *f, const wref__rstack *s
         leak_json(&b, f->leak);
     wref__buf_printf(&b, ",\"summary\":");
     wref__buf_json_string(&b, summary);
+    size_t slot = 0;   /* the "repeats" value's offset in b; 0: none */
+    if (wref__opt.fold_repeats) {
+        char zero[REPEATS_WIDTH];
+        repeats_text(zero, 0);
+        wref__buf_printf(&b, ",\"repeats\":");
+        slot = b.len;
+        wref__buf_printf(&b, "%.*s", REPEATS_WIDTH, zero);
+    }
     wref__buf_printf(&b, "}");
     size_t before = js.pending.len;
     if (b.data)
@@ -399,15 +423,31 @@ void wref__json_finding(size_t id, const wref__finding *f, const wref__rstack *s
         js.pending.len = before;   /* never half a finding: the document must stay valid */
         wref__checker_warn(&once, "out of memory: finding %zu is missing from the JSON report %s", id, js.path);
         wref__buf_free(&b);
-        return;
+        return -1;
     }
     js.n_findings++;
     wref__buf_free(&b);
+    /* pending is written at body_end (with the next tail), so its bytes keep their file offsets */
+    return slot ? js.body_end + (off_t)(before + slot) : -1;
+}
+
+void wref__json_set_repeats(off_t slot, size_t n)
+{
+    if (slot < 0 || js.fd < 0)
+        return;
+    char text[REPEATS_WIDTH];
+    repeats_text(text, n);
+    if (slot + REPEATS_WIDTH <= js.body_end) {   /* written: in place, same length, still valid JSON */
+        if (!write_at(text, REPEATS_WIDTH, slot))
+            warn_write();
+    } else if (slot >= js.body_end && (size_t)(slot - js.body_end) + REPEATS_WIDTH <= js.pending.len) {
+        memcpy(js.pending.data + (slot - js.body_end), text, REPEATS_WIDTH);   /* not written yet */
+    }
 }
 
 /* ---- tail --------------------------------------------------------------------------------- */
 
-void wref__json_tail(const size_t *by_kind, size_t total, size_t suppressed, const char *leak_graph,
+void wref__json_tail(const size_t *by_kind, size_t total, size_t suppressed, size_t repeats, const char *leak_graph,
                      bool final, int exit_status)
 {
     if (!ensure_open())
@@ -428,7 +468,10 @@ void wref__json_tail(const size_t *by_kind, size_t total, size_t suppressed, con
             sep = ",";
         }
     }
-    wref__buf_printf(&b, "},\"suppressed\":%zu,\"exit_status\":", suppressed);
+    wref__buf_printf(&b, "},\"suppressed\":%zu,", suppressed);
+    if (wref__opt.fold_repeats)
+        wref__buf_printf(&b, "\"repeats\":%zu,", repeats);
+    wref__buf_printf(&b, "\"exit_status\":");
     if (exit_status >= 0)
         wref__buf_printf(&b, "%d", exit_status);
     else
@@ -490,7 +533,7 @@ static void s_put_n(void *ctx, const char *p, size_t n)
 }
 
 /* The tail as wref__json_tail writes it (no leak graph), complete=false. */
-static void s_tail(struct sbuf *b, const size_t *by_kind, size_t total, size_t suppressed)
+static void s_tail(struct sbuf *b, const size_t *by_kind, size_t total, size_t suppressed, size_t repeats)
 {
     s_put(b, "\n],\n\"suppressions\":");
     wref__suppress_table_json_put(s_put_n, b);
@@ -510,6 +553,10 @@ static void s_tail(struct sbuf *b, const size_t *by_kind, size_t total, size_t s
     }
     s_put(b, "},\"suppressed\":");
     s_num(b, suppressed);
+    if (wref__opt.fold_repeats) {
+        s_put(b, ",\"repeats\":");
+        s_num(b, repeats);
+    }
     s_put(b, ",\"exit_status\":null},\n\"complete\":false}\n");
 }
 
@@ -517,12 +564,12 @@ static void s_tail(struct sbuf *b, const size_t *by_kind, size_t total, size_t s
  * reporter), and static because it may run on a small alternate stack. */
 static char signal_out[65536];
 
-bool wref__json_signal_tail(const size_t *by_kind, size_t total, size_t suppressed)
+bool wref__json_signal_tail(const size_t *by_kind, size_t total, size_t suppressed, size_t repeats)
 {
     if (!create_in_signal())
         return false;
     struct sbuf b = {signal_out, 0, sizeof signal_out};
-    s_tail(&b, by_kind, total, suppressed);
+    s_tail(&b, by_kind, total, suppressed, repeats);
     if (b.len == b.cap)
         return false;   /* cut short (a suppressions table larger than the buffer): keep the old tail */
     if (!write_at(signal_out, b.len, js.body_end))
@@ -532,7 +579,7 @@ bool wref__json_signal_tail(const size_t *by_kind, size_t total, size_t suppress
 }
 
 bool wref__json_signal_finding(const char *finding, size_t len, const size_t *by_kind, size_t total,
-                               size_t suppressed)
+                               size_t suppressed, size_t repeats)
 {
     char *out = signal_out;
     if (!create_in_signal())
@@ -544,7 +591,7 @@ bool wref__json_signal_finding(const char *finding, size_t len, const size_t *by
     memcpy(out + b.len, finding, len);
     b.len += len;
     size_t tail_at = b.len;
-    s_tail(&b, by_kind, total, suppressed);
+    s_tail(&b, by_kind, total, suppressed, repeats);
     if (b.len == b.cap)
         return false;   /* cut short: nothing written, the text goes to the stream instead */
     if (!write_at(out, b.len, js.body_end))

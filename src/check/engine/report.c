@@ -9,7 +9,22 @@
  *   <label> by thread T<n> here:                          <- the object's history
  *       #0 ...
  *   SUMMARY: wref-check: <kind> in <first frame outside wref>
- * The format is an API: tests and docs/reports.md match it. JSON: json.c. */
+ * The format is an API: tests and docs/reports.md match it. JSON: json.c.
+ *
+ * Repeats (fold_repeats=1, valgrind's "errors from contexts"): a finding whose context
+ * (finding.h: kind, object type, every stack) equals that of one printed before is a repeat:
+ * counted (exit status, the SUMMARY, wref_check_findings) and not printed; at exit one line
+ * per folded context says how many it had, and the JSON's first finding carries the count.
+ * A stack is compared by a key of its frames (stack_key: module and offset of each, up to the
+ * C library's process or thread entry), not by its depot id alone: the first capture of a
+ * call chain may hold the start-up frames below that entry (__libc_start_main, _start) where
+ * later captures of the same chain end at it, two ids for one chain. The key of each depot
+ * id is kept (a bounded cache), so a repeat whose stacks were all seen before is recognized
+ * without resolving (symbolizing) them. Suppressions come first (a suppressed finding is no
+ * context; equal contexts get the same verdict: the frames, type and kind decide it). The
+ * table of contexts is bounded (MAX_CONTEXTS): past it, new contexts are printed and not
+ * remembered, and the exit lines say how many. The fault handler's findings
+ * (wref__report_signal_finding) are never folded: it cannot take the lock. */
 #include "report.h"
 #include "buf.h"
 #include "core.h"
@@ -29,14 +44,43 @@
 #include <string.h>
 #include <unistd.h>
 
+/* A printed finding's context and its repeats. */
+struct context {
+    wref__context key;
+    uint64_t hash;             /* wref__context_hash(&key); 0: empty slot */
+    size_t id;                 /* the printed finding's id */
+    size_t repeats;
+    char *label;               /* "<kind> on <Type>#<serial> in <function>", for the exit line; may be NULL */
+    bool has_object;
+    uint64_t last_serial;      /* the latest repeat's object (has_object) or address */
+    uintptr_t last_addr;
+    char last_type[64];
+    off_t json_slot;           /* its JSON "repeats" value (json.c), -1: none */
+};
+
+#define MAX_CONTEXTS 4096      /* remembered printed findings: 8192 slots of ~240 bytes, and their labels */
+#define KEY_CACHE 16384        /* stack ids whose key is known: 16384 * 16 bytes at most */
+
+struct key_slot {
+    wref__stack_id id;         /* 0: empty */
+    uint64_t key;
+};
+
 static struct {
     pthread_mutex_t lock;      /* one finding at a time; guards everything below */
     int fd;                    /* text destination; -1 until the first write */
     bool text, json;           /* formats asked for (report=) */
     bool finished;
     bool dying;                /* flush_on_signal: the process dies by a signal, not exitcode */
-    size_t total, suppressed;
-    size_t by_kind[WREF__K_COUNT];
+    size_t total, suppressed;  /* total: every finding, repeats included (the exit status) */
+    size_t printed;            /* findings printed: the last id (total - repeats) */
+    size_t repeats;            /* findings folded into a printed one */
+    size_t by_kind[WREF__K_COUNT];   /* repeats included */
+    struct context *ctx;       /* open addressing, cap a power of two (load <= 1/2); NULL: none yet */
+    size_t n_ctx, cap_ctx;
+    size_t unremembered;       /* printed findings whose context the full table could not keep */
+    struct key_slot *keys;     /* open addressing, KEY_CACHE slots, filled to 3/4 at most; NULL: none yet */
+    size_t n_keys;
     wref__buf lsan;            /* leak_format=lsan blocks, written at finish */
     size_t lsan_bytes, lsan_objects;
     char signal_path[600];     /* the text log's file name, formatted before any fault; "" for stderr/stdout */
@@ -102,20 +146,38 @@ static size_t resolve_all(const wref__finding *f, wref__rstack *out)
 
 bool (*wref__lang_frame_is_runtime)(const struct wref__frame_info *fi);
 
-/* The user's code, for the SUMMARY line: the first frame outside the checker library and
- * outside the language runtime (wref__lang_frame_is_runtime: the interpreter, when a frontend
- * says so), or failing that the first frame outside the checker. */
-static const char *user_function(const wref__rstack *stacks, size_t n)
+/* A C frame of the user's code: outside the checker library and outside the language runtime
+ * (wref__lang_frame_is_runtime: the interpreter and libc, when a frontend says so). */
+static bool is_user_frame(const struct wref__frame_info *fi)
 {
+    return !wref__self_contains(fi->pc) && (!wref__lang_frame_is_runtime || !wref__lang_frame_is_runtime(fi));
+}
+
+/* The user's code, for the SUMMARY line, by wref-check report's rule (tools/report,
+ * fingerprint.c), so that both name a finding alike: the first user C frame of the main stack
+ * (stacks[0]: "where", else the first history stack); without one, the innermost interpreter
+ * frame of the main stack with a real file (not "<frozen ...>"), as "function (file.py)" (a
+ * callback written in Python that raised, a use from Python code); without that, the first
+ * user C frame of any stack, or failing that the first frame outside the checker. */
+static const char *user_function(const wref__rstack *stacks, size_t n, char *buf, size_t cap)
+{
+    for (size_t i = 0; n && i < stacks[0].n; i++)
+        if (is_user_frame(&stacks[0].frames[i]))
+            return stacks[0].frames[i].function ? stacks[0].frames[i].function : "??";
+    for (size_t i = 0; n && i < stacks[0].n_lang; i++) {
+        const wref__lang_frame *lf = &stacks[0].lang[i];
+        if (lf->file[0] && lf->file[0] != '<') {
+            snprintf(buf, cap, "%s (%s)", lf->function, base_name(lf->file));
+            return buf;
+        }
+    }
     const struct wref__frame_info *first = NULL;
     for (size_t s = 0; s < n; s++)
         for (size_t i = 0; i < stacks[s].n; i++) {
             const struct wref__frame_info *fi = &stacks[s].frames[i];
-            if (wref__self_contains(fi->pc))
-                continue;
-            if (!wref__lang_frame_is_runtime || !wref__lang_frame_is_runtime(fi))
+            if (is_user_frame(fi))
                 return fi->function ? fi->function : "??";
-            if (!first)
+            if (!first && !wref__self_contains(fi->pc))
                 first = fi;
         }
     return first && first->function ? first->function : "??";
@@ -286,6 +348,249 @@ void wref__report_init(void)
         wref__suppress_load(wref__opt.suppressions);
 }
 
+/* ---- contexts (repeats) ---------------------------------------------------------------- */
+
+static uint64_t nonzero(uint64_t h)
+{
+    return h ? h : 1;
+}
+
+/* The C library's (or a sanitizer runtime's) process or thread entry: a stack's key ends there. */
+static bool is_start(const char *fn)
+{
+    static const char *const start[] = {"__libc_start_call_main", "__libc_start_main", "_start", "start_thread",
+                                        "clone3", "clone", "__tsan_thread_start_func", "asan_thread_start"};
+    for (size_t i = 0; fn && i < sizeof start / sizeof *start; i++)
+        if (!strcmp(fn, start[i]))
+            return true;
+    return false;
+}
+
+static uint64_t fnv_bytes(uint64_t h, const void *p, size_t n)
+{
+    for (size_t i = 0; i < n; i++)
+        h = (h ^ ((const unsigned char *)p)[i]) * 0x100000001b3ULL;
+    return h;
+}
+
+/* A resolved stack's key: its frames (module basename and offset, or the pc without a
+ * module) up to and with the first process or thread entry; 0 for no frames. */
+static uint64_t stack_key(const wref__rstack *rs)
+{
+    if (!rs->n)
+        return 0;
+    uint64_t h = 0xcbf29ce484222325ULL;
+    for (size_t i = 0; i < rs->n; i++) {
+        const struct wref__frame_info *fi = &rs->frames[i];
+        if (fi->module) {
+            const char *m = base_name(fi->module);
+            h = fnv_bytes(h, m, strlen(m) + 1);
+            h = fnv_bytes(h, &fi->module_offset, sizeof fi->module_offset);
+        } else {
+            h = fnv_bytes(h, &fi->pc, sizeof fi->pc);
+        }
+        if (is_start(fi->function))
+            break;
+    }
+    return h ? h : 1;
+}
+
+static size_t key_slot_of(wref__stack_id id)
+{
+    return (size_t)(id * 0x9E3779B1u) & (KEY_CACHE - 1);
+}
+
+/* The key of depot stack id (0 for id 0), when known; false when not. Under rep.lock. */
+static bool key_known(wref__stack_id id, uint64_t *key)
+{
+    if (!id) {
+        *key = 0;
+        return true;
+    }
+    for (size_t i = key_slot_of(id); rep.keys && rep.keys[i].id; i = (i + 1) & (KEY_CACHE - 1))
+        if (rep.keys[i].id == id) {
+            *key = rep.keys[i].key;
+            return true;
+        }
+    return false;
+}
+
+static void key_remember(wref__stack_id id, uint64_t key)
+{
+    uint64_t known;
+    if (!id || key_known(id, &known) || rep.n_keys >= KEY_CACHE / 4 * 3)
+        return;   /* full: such a stack is resolved again at each of its findings */
+    if (!rep.keys && !(rep.keys = calloc(KEY_CACHE, sizeof *rep.keys)))
+        return;
+    size_t i = key_slot_of(id);
+    while (rep.keys[i].id)
+        i = (i + 1) & (KEY_CACHE - 1);
+    rep.keys[i] = (struct key_slot){id, key};
+    rep.n_keys++;
+}
+
+/* f's context from the keys of its stacks' ids; false when one is not known yet. Under rep.lock. */
+static bool context_from_ids(const wref__finding *f, wref__context *out)
+{
+    uint64_t keys[WREF__MAX_STACKS + 1];
+    if (!key_known(f->where, &keys[0]))
+        return false;
+    for (unsigned i = 0; i < f->n_history && i < WREF__MAX_STACKS; i++)
+        if (!key_known(f->history[i].stack, &keys[1 + i]))
+            return false;
+    wref__context_of(f, keys, out);
+    return true;
+}
+
+/* The key of stack id, resolved as rs, remembered for id. A stack that could not be resolved
+ * (out of memory) is keyed by its id, never remembered: it matches only itself. */
+static uint64_t resolved_key(wref__stack_id id, const wref__rstack *rs)
+{
+    if (!id)
+        return 0;
+    if (!rs->n)
+        return 1ull << 63 | id;
+    uint64_t key = stack_key(rs);
+    key_remember(id, key);
+    return key;
+}
+
+/* f's context from its resolved stacks (resolve_all's order), remembering each id's key.
+ * Under rep.lock. */
+static void context_from_stacks(const wref__finding *f, const wref__rstack *stacks, wref__context *out)
+{
+    uint64_t keys[WREF__MAX_STACKS + 1] = {0};
+    size_t s = 0;
+    if (f->where)
+        keys[0] = resolved_key(f->where, &stacks[s++]);
+    for (unsigned i = 0; i < f->n_history && i < WREF__MAX_STACKS; i++, s++)
+        keys[1 + i] = resolved_key(f->history[i].stack, &stacks[s]);
+    wref__context_of(f, keys, out);
+}
+
+/* The printed finding with context k, or NULL. Under rep.lock. */
+static struct context *context_find(const wref__context *k, uint64_t h)
+{
+    if (!rep.cap_ctx)
+        return NULL;
+    for (size_t i = h & (rep.cap_ctx - 1);; i = (i + 1) & (rep.cap_ctx - 1)) {
+        struct context *c = &rep.ctx[i];
+        if (!c->hash)
+            return NULL;
+        if (c->hash == h && !memcmp(&c->key, k, sizeof *k))
+            return c;
+    }
+}
+
+/* Remembers printed finding `id`'s context; false when the table is full (or out of memory).
+ * Under rep.lock. */
+static struct context *context_add(const wref__context *k, uint64_t h, size_t id)
+{
+    if (rep.n_ctx >= MAX_CONTEXTS)
+        return NULL;
+    if ((rep.n_ctx + 1) * 2 > rep.cap_ctx) {   /* grow: 64, 128, ... 2 * MAX_CONTEXTS */
+        size_t cap = rep.cap_ctx ? rep.cap_ctx * 2 : 64;
+        struct context *t = calloc(cap, sizeof *t);
+        if (!t)
+            return NULL;
+        for (size_t i = 0; i < rep.cap_ctx; i++) {
+            if (!rep.ctx[i].hash)
+                continue;
+            size_t j = rep.ctx[i].hash & (cap - 1);
+            while (t[j].hash)
+                j = (j + 1) & (cap - 1);
+            t[j] = rep.ctx[i];
+        }
+        free(rep.ctx);
+        rep.ctx = t;
+        rep.cap_ctx = cap;
+    }
+    size_t i = h & (rep.cap_ctx - 1);
+    while (rep.ctx[i].hash)
+        i = (i + 1) & (rep.cap_ctx - 1);
+    rep.ctx[i] = (struct context){.key = *k, .hash = h, .id = id, .json_slot = -1};
+    rep.n_ctx++;
+    return &rep.ctx[i];
+}
+
+static void contexts_free(void)
+{
+    free(rep.keys);   /* the depot's ids are the child's too, but the cache goes with the table */
+    rep.keys = NULL;
+    rep.n_keys = 0;
+    for (size_t i = 0; i < rep.cap_ctx; i++)
+        free(rep.ctx[i].label);
+    free(rep.ctx);
+    rep.ctx = NULL;
+    rep.n_ctx = rep.cap_ctx = 0;
+    rep.unremembered = 0;
+}
+
+static bool is_power_of_two(size_t n)
+{
+    return n && !(n & (n - 1));
+}
+
+/* f is a repeat of c: counted, not printed. The JSON's count and tail are brought up to date at
+ * the 1st, 2nd, 4th, ... repeat (and at exit): a crash leaves a lower bound. Under rep.lock. */
+static void count_repeat(struct context *c, const wref__finding *f)
+{
+    rep.total++;
+    rep.repeats++;
+    rep.by_kind[f->kind]++;
+    c->repeats++;
+    c->last_addr = f->object ? f->object->addr : f->address;
+    c->last_serial = f->object ? f->object->serial : 0;
+    c->has_object = f->object != NULL;
+    if (f->object)
+        snprintf(c->last_type, sizeof c->last_type, "%s", wref__finding_type_name(f));
+    if (rep.json && is_power_of_two(c->repeats)) {
+        wref__json_set_repeats(c->json_slot, c->repeats);
+        wref__json_tail(rep.by_kind, rep.total, rep.suppressed, rep.repeats, NULL, false, -1);
+    }
+}
+
+static int by_id(const void *a, const void *b)
+{
+    size_t x = (*(const struct context *const *)a)->id, y = (*(const struct context *const *)b)->id;
+    return x < y ? -1 : x > y;
+}
+
+/* At exit: one line per printed finding that had repeats, and one if the table was full. */
+static void format_repeats(wref__buf *b, int pid)
+{
+    if (!rep.repeats && !rep.unremembered)
+        return;
+    if (rep.repeats)
+        wref__buf_printf(b, "==%d==wref-check: %zu repeat(s) not printed: findings with the kind, object type and "
+                            "stacks of one printed above (fold_repeats=0 prints each):\n", pid, rep.repeats);
+    /* in the order of the findings they repeat (the table is in hash order) */
+    size_t n = 0;
+    const struct context **list = rep.repeats ? malloc(rep.n_ctx * sizeof *list) : NULL;
+    for (size_t i = 0; list && i < rep.cap_ctx; i++)
+        if (rep.ctx[i].hash && rep.ctx[i].repeats)
+            list[n++] = &rep.ctx[i];
+    if (n)
+        qsort(list, n, sizeof *list, by_id);
+    if (rep.repeats && !list)
+        wref__buf_printf(b, "  (out of memory: the findings they repeat are not listed)\n");
+    for (size_t i = 0; i < n; i++) {
+        const struct context *c = list[i];
+        wref__buf_printf(b, "  %s: and %zu more like it: same kind and stacks, other %s (the last: ",
+                         c->label ? c->label : "(out of memory)", c->repeats, c->has_object ? "objects" : "addresses");
+        if (c->has_object)
+            wref__buf_printf(b, "%s#%llu at 0x%lx)\n", c->last_type, (unsigned long long)c->last_serial,
+                             (unsigned long)c->last_addr);
+        else
+            wref__buf_printf(b, "at 0x%lx)\n", (unsigned long)c->last_addr);
+    }
+    free(list);
+    if (rep.unremembered)
+        wref__buf_printf(b, "==%d==WARNING: wref-check: %zu finding(s) printed without a repeat check: the table of "
+                            "%d finding contexts was full, so their repeats are printed too\n",
+                         pid, rep.unremembered, MAX_CONTEXTS);
+}
+
 /* ---- formats ------------------------------------------------------------------------------ */
 
 static void format_text(wref__buf *b, const wref__finding *f, const wref__rstack *stacks, size_t n,
@@ -341,19 +646,73 @@ static void format_lsan(const wref__finding *f, const wref__rstack *stacks, size
     rep.lsan_objects += l->count;
 }
 
+/* Halts the process after a finding (halt_on_error=1). */
+static void halt_if_asked(size_t id)
+{
+    if (id && wref__opt.halt_on_error) {
+        wref__report_finish(NULL);
+        fflush(NULL);
+        _exit(wref__opt.exitcode);
+    }
+}
+
 size_t wref__report(const wref__finding *f)
 {
+    bool fold = wref__opt.fold_repeats;
+    wref__context key;
+    uint64_t hash = 0;
+    size_t id = 0;
+    if (fold) {   /* a repeat whose stack ids were seen is recognized before resolving them */
+        pthread_mutex_lock(&rep.lock);
+        struct context *c = NULL;
+        if (!rep.finished && context_from_ids(f, &key))
+            c = context_find(&key, hash = nonzero(wref__context_hash(&key)));
+        if (c) {
+            count_repeat(c, f);
+            id = c->id;
+        }
+        pthread_mutex_unlock(&rep.lock);
+        if (id) {
+            halt_if_asked(id);
+            return id;
+        }
+    }
+
     wref__rstack stacks[WREF__MAX_STACKS + 1];
     size_t n = resolve_all(f, stacks);
-    const char *fn = user_function(stacks, n);
-    size_t id = 0;
+    char fn_buf[256];
+    const char *fn = user_function(stacks, n, fn_buf, sizeof fn_buf);
 
     pthread_mutex_lock(&rep.lock);
+    struct context *c = NULL;
+    if (fold) {
+        context_from_stacks(f, stacks, &key);
+        hash = nonzero(wref__context_hash(&key));
+    }
     if (wref__suppress_match(f, stacks, n)) {
         rep.suppressed++;
+    } else if (fold && !rep.finished && (c = context_find(&key, hash)) != NULL) {   /* printed meanwhile */
+        count_repeat(c, f);
+        id = c->id;
     } else {
-        id = ++rep.total;
+        rep.total++;
+        id = ++rep.printed;
         rep.by_kind[f->kind]++;
+        if (fold && !(c = context_add(&key, hash, id)))
+            rep.unremembered++;
+        if (c) {
+            wref__buf label = {0};
+            wref__buf_printf(&label, "%s", wref__kind_name(f->kind));
+            if (f->object)
+                wref__buf_printf(&label, " on %s#%llu", wref__finding_type_name(f),
+                                 (unsigned long long)f->object->serial);
+            else if (f->address)
+                wref__buf_printf(&label, " at 0x%lx", (unsigned long)f->address);
+            wref__buf_printf(&label, " in %s", fn);
+            c->label = label.failed ? NULL : label.data;   /* NULL: the exit line says out of memory */
+            if (label.failed)
+                wref__buf_free(&label);
+        }
         if (rep.text) {
             wref__buf b = {0};
             format_text(&b, f, stacks, n, fn);
@@ -370,8 +729,10 @@ size_t wref__report(const wref__finding *f)
         if (rep.json) {
             char summary[300];
             snprintf(summary, sizeof summary, "%s in %s", wref__kind_name(f->kind), fn);
-            wref__json_finding(id, f, stacks, n, summary);
-            wref__json_tail(rep.by_kind, rep.total, rep.suppressed, NULL, false, -1);
+            off_t slot = wref__json_finding(id, f, stacks, n, summary);
+            if (c)
+                c->json_slot = slot;
+            wref__json_tail(rep.by_kind, rep.total, rep.suppressed, rep.repeats, NULL, false, -1);
         }
         if (f->leak && wref__opt.leak_format == WREF__LEAK_FORMAT_LSAN)
             format_lsan(f, stacks, n);
@@ -379,12 +740,7 @@ size_t wref__report(const wref__finding *f)
     pthread_mutex_unlock(&rep.lock);
     for (size_t i = 0; i < n; i++)
         free(stacks[i].frames);
-
-    if (id && wref__opt.halt_on_error) {
-        wref__report_finish(NULL);
-        fflush(NULL);
-        _exit(wref__opt.exitcode);
-    }
+    halt_if_asked(id);
     return id;
 }
 
@@ -399,7 +755,8 @@ void wref__report_fork(enum wref__fork_phase phase)
             close(rep.fd);
         rep.fd = -1;
         rep.finished = false;
-        rep.total = rep.suppressed = 0;
+        rep.total = rep.suppressed = rep.printed = rep.repeats = 0;
+        contexts_free();   /* the parent's findings are not the child's */
         memset(rep.by_kind, 0, sizeof rep.by_kind);
         wref__buf_free(&rep.lsan);
         rep.lsan_bytes = rep.lsan_objects = 0;
@@ -415,6 +772,7 @@ void wref__report_signal_finding(enum wref__kind kind, const char *text, size_t 
     if (rep.finished)
         return;
     rep.total++;   /* no lock: the thread that holds it may be this one, and the process is dying */
+    rep.printed++;  /* never a repeat: the table needs the lock */
     rep.by_kind[kind]++;
     if (rep.text) {
         if (rep.fd < 0) {   /* open_log formats and warns: not here. stderr if it fails */
@@ -423,7 +781,7 @@ void wref__report_signal_finding(enum wref__kind kind, const char *text, size_t 
         }
         report_write(text, text_len);
     }
-    if (rep.json && !wref__json_signal_finding(json, json_len, rep.by_kind, rep.total, rep.suppressed) &&
+    if (rep.json && !wref__json_signal_finding(json, json_len, rep.by_kind, rep.total, rep.suppressed, rep.repeats) &&
         !rep.text)
         (void)!write(rep.signal_fd == 1 ? 1 : 2, text, text_len);   /* never lost: the text on the stream */
 }
@@ -434,7 +792,7 @@ void wref__report_signal_suppressed(void)
         return;
     rep.suppressed++;   /* no lock, as wref__report_signal_finding */
     if (rep.json)
-        (void)wref__json_signal_tail(rep.by_kind, rep.total, rep.suppressed);
+        (void)wref__json_signal_tail(rep.by_kind, rep.total, rep.suppressed, rep.repeats);
 }
 
 void wref__report_dying_by_signal(void)
@@ -444,7 +802,7 @@ void wref__report_dying_by_signal(void)
 
 size_t wref__report_count_unlocked(void)
 {
-    return rep.total;
+    return rep.printed;
 }
 
 size_t wref__report_count(void)
@@ -474,6 +832,7 @@ void wref__report_finish(const char *leak_graph)
     }
     if (wref__opt.print_suppressions)
         wref__suppress_table_text(&b);
+    format_repeats(&b, pid);
     if (rep.total && wref__opt.print_summary) {
         wref__buf_printf(&b, "SUMMARY: wref-check: %zu finding(s) in process %d:", rep.total, pid);
         const char *sep = " ";
@@ -483,13 +842,19 @@ void wref__report_finish(const char *leak_graph)
                 sep = ", ";
             }
         }
+        if (rep.repeats)
+            wref__buf_printf(&b, " (%zu printed, %zu repeat(s) folded)", rep.printed, rep.repeats);
         wref__buf_printf(&b, "\n");
     }
     if (b.len && (rep.text || rep.lsan.len))
         report_write(b.data, b.len);
     wref__buf_free(&b);
-    if (rep.json)
-        wref__json_tail(rep.by_kind, rep.total, rep.suppressed, leak_graph, true,
+    if (rep.json) {
+        for (size_t i = 0; i < rep.cap_ctx; i++)   /* the exact counts (count_repeat wrote powers of two) */
+            if (rep.ctx[i].hash && rep.ctx[i].repeats)
+                wref__json_set_repeats(rep.ctx[i].json_slot, rep.ctx[i].repeats);
+        wref__json_tail(rep.by_kind, rep.total, rep.suppressed, rep.repeats, leak_graph, true,
                         rep.total && !rep.dying ? wref__opt.exitcode : -1);
+    }
     pthread_mutex_unlock(&rep.lock);
 }
