@@ -25,7 +25,8 @@ enum wref__py_how {          /* how the object came to be watched (the latest ev
     WREF__PY_BORROWED,        /* PyWeakref_GetObject returned it */
     WREF__PY_WEAKREF_CREATED, /* PyWeakref_NewRef made a weakref to it */
     WREF__PY_FREED,           /* not watched; recognized at its free (wide.c, python_watch=all) */
-    WREF__PY_WEAKLISTED       /* not watched; freed with weakrefs still pointing at it (weaklists.c) */
+    WREF__PY_WEAKLISTED,      /* not watched; freed with weakrefs still pointing at it (weaklists.c) */
+    WREF__PY_PROXY_CREATED    /* PyWeakref_NewProxy made a proxy to it (otherwise as WEAKREF_CREATED) */
 };
 
 enum wref__py_state {

@@ -233,8 +233,9 @@ __attribute__((no_sanitize("thread"))) static py_object *new_weakref(py_object *
     if (wrap)
         wref__py.decref(wrap);   /* the weakref holds it now (or it dies with a failed call) */
     if (wref__py_active && r && ob && ob != wref__py.none) {
-        wref__py_check_dying(ob, api, pc, WREF__PY_WEAKREF_CREATED);
-        wref__py_watch_borrow(ob, pc, WREF__PY_WEAKREF_CREATED);
+        int how = real == wref__py.weakref_new_proxy ? WREF__PY_PROXY_CREATED : WREF__PY_WEAKREF_CREATED;
+        wref__py_check_dying(ob, api, pc, how);
+        wref__py_watch_borrow(ob, pc, how);
     }
     return r;
 }

@@ -11,7 +11,6 @@
  *                exit.
  * A block is only tombstoned at its free, after its dealloc finished, so it never sits in the
  * trashcan (which keeps pointers in the count field) at that time. */
-#include "../engine/symbolize.h"
 #include "frontend.h"
 #include "origins.h"
 #include "pystack.h"
@@ -48,21 +47,10 @@ static const char *use_kind(const wref__py_rec *r)
     return "use after free";
 }
 
-/* The C API that made the weakref a WREF__PY_WEAKREF_CREATED record r was watched for: the
- * function of frame #0 of its "weakref created" stack, the interposer the extension called
- * (intercept.c: PyWeakref_NewRef or PyWeakref_NewProxy, by the symbol table; a static alias's
- * name is accepted too). Report time only: it symbolizes. */
+/* The C API that made the weakref a weakref-created record r was watched for. */
 static const char *weakref_api(const wref__py_rec *r)
 {
-    const uintptr_t *pcs;
-    struct wref__frame_info fi[9];
-    if (wref__stack_get(r->st_borrow, &pcs)) {
-        size_t n = wref__symbolize_frames(pcs[0], wref__stack_gen(r->st_borrow), fi, sizeof fi / sizeof *fi);
-        const char *fn = n ? fi[n - 1].function : NULL;   /* the holder, after what is inlined in it */
-        if (fn && (!strcmp(fn, "PyWeakref_NewProxy") || !strcmp(fn, "weakref_new_proxy")))
-            return "PyWeakref_NewProxy";
-    }
-    return "PyWeakref_NewRef";
+    return r->how == WREF__PY_PROXY_CREATED ? "PyWeakref_NewProxy" : "PyWeakref_NewRef";
 }
 
 /* Reports a use of the tombstone o by operation `op` (once per object) and sets
