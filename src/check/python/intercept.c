@@ -192,7 +192,9 @@ __attribute__((noinline, no_sanitize("thread"))) static py_object *get_object_sl
 __attribute__((no_sanitize("thread"))) NO_FRAME_POINTER static py_object *weakref_get_object(py_object *ref)
 {
     uintptr_t pc = (uintptr_t)__builtin_return_address(0);
-    void *const *slot = wref__py_ts_slot;   /* set: STARTED (pystack.h) */
+    void *const *slot = __atomic_load_n(&wref__py_ts_global, __ATOMIC_RELAXED);   /* set: STARTED (pystack.h) */
+    if (!slot)
+        slot = wref__py_ts_slot;   /* 3.12+, or this interpreter's global not found */
     if (__builtin_expect(slot && ref && ref->ob_type == wref__py.weakref_ref_type, 1)) {
         py_object *o = ref_referent(ref);
         if (o == wref__py.none)

@@ -397,6 +397,7 @@ static struct {
     size_t offset;            /* TS_TLS: the variable's offset in the module's TLS block */
 } tsv;
 __thread __attribute__((tls_model("initial-exec"))) void *const *wref__py_ts_slot;
+void *const *wref__py_ts_global;
 
 typedef struct tls_find {
     uintptr_t addr;   /* in: an address inside the module */
@@ -462,6 +463,8 @@ void wref__py_thread_state_init(void)
     }
     if (tsv.mode != TS_API)
         (void)wref__py_thread_state_slow();   /* this thread's slot */
+    if (tsv.mode == TS_GLOBAL)
+        __atomic_store_n(&wref__py_ts_global, tsv.global, __ATOMIC_RELEASE);
     else if (wref__opt.verbosity >= 1)
         wref__checker_warn(NULL, "python frontend: CPython %s: the thread state variable was not found; reading it "
                            "through the C API (slower)", wref__py.version);

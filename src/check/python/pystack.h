@@ -145,6 +145,10 @@ static inline __attribute__((always_inline)) bool wref__py_innermost_fast(void *
  * answer there; until then, or when the variable is not found (pystack.c), the C API answers.
  * NULL: no thread state. GIL held. */
 extern __thread __attribute__((tls_model("initial-exec"))) void *const *wref__py_ts_slot;
+/* 3.9-3.11: the same variable for every thread (a global of the interpreter), set once by
+ * wref__py_thread_state_init when it is the C API's answer; NULL otherwise. One load fewer
+ * than the thread's slot on the interposer's path. */
+extern void *const *wref__py_ts_global;
 void *wref__py_thread_state_slow(void);
 static inline __attribute__((always_inline)) void *wref__py_thread_state(void)
 {
