@@ -766,10 +766,9 @@ def py_markers():
     return out
 
 
-def python_reports(case):
-    """Runs the script (bugs borrow, callback_parse, callback_index) and the pytest file under
-    wref-check; returns (work dir, script report path, pytest report path, checker text of the
-    script run)."""
+def python_modules():
+    """The directory of the CPython victim modules (PY_MODULES); skips (77) without Debian's
+    python3.11 or victim_borrow.so there."""
     mods = os.environ.get("PY_MODULES", "")
     if not os.path.exists(PY311):
         print("SKIP: %s is missing (Debian's python3.11)" % PY311)
@@ -778,6 +777,14 @@ def python_reports(case):
         print("SKIP: %s/victim_borrow.so is missing (tests/python builds it when /usr/include/python3.11 "
               "has Python.h: python3.11-dev)" % mods)
         sys.exit(77)
+    return mods
+
+
+def python_reports(case):
+    """Runs the script (bugs borrow, callback_parse, callback_index) and the pytest file under
+    wref-check; returns (work dir, script report path, pytest report path, checker text of the
+    script run)."""
+    mods = python_modules()
     if subprocess.run([PY311, "-c", "import pytest"], capture_output=True).returncode:
         print("SKIP: %s has no pytest (python3-pytest)" % PY311)
         sys.exit(77)
@@ -930,14 +937,7 @@ def case_python_sarif():
 def python_run(w, name, bugs):
     """Runs python_bugs.py with `bugs` under wref-check (report=json, log_path w/name); returns
     the JSON report's path. Skips (77) without Debian's python3.11 or victim_borrow.so."""
-    mods = os.environ.get("PY_MODULES", "")
-    if not os.path.exists(PY311):
-        print("SKIP: %s is missing (Debian's python3.11)" % PY311)
-        sys.exit(77)
-    if not os.path.exists(os.path.join(mods, "victim_borrow.so")):
-        print("SKIP: %s/victim_borrow.so is missing (tests/python builds it when /usr/include/python3.11 "
-              "has Python.h: python3.11-dev)" % mods)
-        sys.exit(77)
+    mods = python_modules()
     env = {k: v for k, v in os.environ.items() if k not in ("ASAN_OPTIONS", "PYTEST_PLUGINS", "PYTHONPATH")}
     env.update(PYTHONDONTWRITEBYTECODE="1", WREF_CHECK_OPTIONS="report=json:log_path=%s/%s" % (w, name))
     r = subprocess.run([TOOL, "--", PY311, BUGS, mods] + bugs, env=env, cwd=PYCASES, capture_output=True,
