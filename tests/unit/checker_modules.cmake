@@ -1,4 +1,4 @@
-# Unit tests of the checker modules (stack, options, addrmap, symbolize, and the rest in test_checker_modules). Include it from
+# Unit tests of the checker modules (stack, options, addrmap, known, symbolize, and the rest in test_checker_modules). Include it from
 # tests/unit/CMakeLists.txt with this one line:
 #   include(${CMAKE_CURRENT_SOURCE_DIR}/checker_modules.cmake)
 #
@@ -28,6 +28,9 @@ wref_checker_unit_test(test_options ${WREF_CHECKER_SRC}/check/engine/options.c)
 
 wref_checker_unit_test(test_addrmap ${WREF_CHECKER_SRC}/check/engine/addrmap.c)
 set_tests_properties(test_addrmap PROPERTIES LABELS "unit;checker")
+
+wref_checker_unit_test(test_known ${WREF_CHECKER_SRC}/check/python/known.c)
+set_tests_properties(test_known PROPERTIES LABELS "unit;checker")
 
 wref_checker_unit_test(test_stack ${WREF_CHECKER_SRC}/check/engine/stack.c ${WREF_CHECKER_SRC}/check/engine/stats.c
                                   ${WREF_CHECKER_SRC}/check/engine/symbolize.c)

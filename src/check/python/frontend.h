@@ -16,6 +16,7 @@
 #include "../engine/report.h"
 #include "../engine/stack.h"
 #include "capi.h"
+#include "known.h"
 #include "pystack.h"
 
 #include <stdbool.h>
@@ -91,11 +92,6 @@ void wref__py_site_stacks(uintptr_t caller_pc, wref__stack_id *st, uint32_t *py)
  * PyWeakref_NewRef there (how; GIL held): watch it. */
 void wref__py_watch_borrow(py_object *o, uintptr_t caller_pc, int how);
 
-/* The borrow's site: the C caller and the innermost Python position (pystack.h); code is 0
- * when there is no Python frame. */
-typedef struct wref__py_site_key {
-    uintptr_t pc, code, where;
-} wref__py_site_key;
 static inline __attribute__((always_inline)) wref__py_site_key wref__py_site_key_of(uintptr_t pc)
 {
     wref__py_site_key k = {pc, 0, 0};
@@ -103,23 +99,14 @@ static inline __attribute__((always_inline)) wref__py_site_key wref__py_site_key
         k.code = k.where = 0;
     return k;
 }
-/* This thread's last borrow site (a one-entry cache in front of objects.c's per-thread site
- * cache): its key, the stacks of its first borrow (their Python stack pins the code object,
- * so the key stays that code's) and the thread's number; and the object last borrowed there
- * with the generation then (0: none). Set by objects.c for borrows through
- * PyWeakref_GetObject (WREF__PY_BORROWED) only. */
-typedef struct wref__py_last {
-    uintptr_t pc, code, where;
-    uint64_t stacks;   /* wref__py_stacks_pack(st, py) */
-    unsigned tno;
-    uintptr_t obj;
-    const wref__py_rec *rec;   /* obj's record (type-stable: pooled, never freed) */
-    uint64_t generation;
-} wref__py_last;
-extern __thread __attribute__((tls_model("initial-exec"))) wref__py_last wref__py_last_borrow;
-/* Bumped under objects.c's lock, odd while a change that lock-free readers could see half made
- * is under way (a sequence lock, objects.c). */
-extern uint64_t wref__py_generation;
+/* The sequence counters lock-free readers check, in one cache line, written under objects.c's
+ * lock. generation: bumped around a change that lock-free readers could see half made (odd
+ * meanwhile: a record unlinked or leaving the watched state). borrows: bumped after a watched
+ * record's borrow facts (stacks, thread, kind) changed. */
+typedef struct wref__py_seq {
+    uint64_t generation, borrows;
+} __attribute__((aligned(64))) wref__py_seq_t;
+extern wref__py_seq_t wref__py_seq;
 
 #define WREF__PY_BUCKETS 16384
 #define WREF__PY_MAX_WALK 64   /* chain links a lock-free reader follows before it gives up */
@@ -139,26 +126,27 @@ static inline __attribute__((always_inline)) bool wref__py_rec_holds_last(const 
            __atomic_load_n(&r->tno_borrow, __ATOMIC_ACQUIRE) == l->tno &&
            __atomic_load_n(&r->how, __ATOMIC_ACQUIRE) == WREF__PY_BORROWED;
 }
-/* A borrow through PyWeakref_GetObject that changes nothing, decided inline without a lock:
- * from this thread's last site, of the object borrowed last there (no record left the watched
- * state since: gen, read with acquire before) whose record still holds that borrow (no other
- * thread borrowed it since), or of an object whose record holds
- * this site's stacks, this thread and kind already (the generation unchanged across the
- * read). Then it remembers o as the last object of the site. */
-static inline __attribute__((always_inline)) bool wref__py_borrow_known(py_object *o, wref__py_site_key k,
-                                                                        uint64_t gen)
+/* A borrow through PyWeakref_GetObject that changes nothing, decided inline without a lock
+ * and without a call: from this thread's last site, of an object known borrowed there
+ * (known.h; gen: the generation, read with acquire before). */
+static inline __attribute__((always_inline)) bool wref__py_borrow_cached(py_object *o, wref__py_site_key k,
+                                                                         uint64_t gen)
+{
+    const wref__py_last *l = &wref__py_last_borrow;
+    return wref__py_last_at(l, k) &&
+           wref__py_known_has(l, (uintptr_t)o, gen, __atomic_load_n(&wref__py_seq.borrows, __ATOMIC_ACQUIRE));
+}
+/* The same, or of an object whose record holds this site's stacks, thread and kind already
+ * (the generation unchanged across the read): then o is entered as known. */
+static inline bool wref__py_borrow_known(py_object *o, wref__py_site_key k, uint64_t gen)
 {
     wref__py_last *l = &wref__py_last_borrow;
-    if (l->pc != k.pc || l->code != k.code || l->where != k.where)   /* l->code is never 0 once set */
+    if (!wref__py_last_at(l, k) || (gen & 1))
         return false;
     uintptr_t obj = (uintptr_t)o;
-    if (gen & 1)
-        return false;
-    /* The same record (nothing unlinked since), unless another thread borrowed the object since:
-     * this thread's own later borrows or weakrefs of it move or clear l (objects.c set_last), so
-     * only another thread can have written the record, and its number is then another. */
-    if (l->obj == obj && l->generation == gen)
-        return __atomic_load_n(&l->rec->tno_borrow, __ATOMIC_ACQUIRE) == l->tno;
+    uint64_t borrows = __atomic_load_n(&wref__py_seq.borrows, __ATOMIC_ACQUIRE);
+    if (wref__py_known_has(l, obj, gen, borrows))
+        return true;
     const wref__py_rec *r = __atomic_load_n(&wref__py_by_obj[wref__py_slot(obj)], __ATOMIC_ACQUIRE);
     for (int n = 0; r && __atomic_load_n(&r->obj, __ATOMIC_ACQUIRE) != obj;
          r = __atomic_load_n(&r->next_obj, __ATOMIC_ACQUIRE))
@@ -166,21 +154,21 @@ static inline __attribute__((always_inline)) bool wref__py_borrow_known(py_objec
             return false;
     /* Its state and block need no check: a borrow of a tombstone or of a stale record (another
      * block now) records nothing either (objects.c). */
-    if (!r || !wref__py_rec_holds_last(r, l) || __atomic_load_n(&wref__py_generation, __ATOMIC_RELAXED) != gen)
+    if (!r || !wref__py_rec_holds_last(r, l) ||
+        __atomic_load_n(&wref__py_seq.generation, __ATOMIC_RELAXED) != gen)
         return false;   /* the generation is read again after the record's acquire loads */
-    l->obj = obj;
-    l->rec = r;
-    l->generation = gen;
+    if (l->generation != gen || l->borrows != borrows)
+        wref__py_known_epoch(l, gen, borrows);
+    wref__py_known_enter(l, obj);
     return true;
 }
-/* wref__py_watch_borrow past the inline check (the site pc/code/where, gen:
- * wref__py_generation read before the check). */
-void wref__py_watch_borrow_at(py_object *o, uintptr_t pc, uintptr_t code, uintptr_t where, uint64_t gen, int how);
+/* wref__py_watch_borrow past the inline check (the site pc/code/where). */
+void wref__py_watch_borrow_at(py_object *o, uintptr_t pc, uintptr_t code, uintptr_t where, int how);
 /* wref__py_watch_borrow(o, caller_pc, WREF__PY_BORROWED), its check inline (the
  * PyWeakref_GetObject interposer). */
 static inline __attribute__((always_inline)) void wref__py_watch_borrowed(py_object *o, uintptr_t caller_pc)
 {
-    uint64_t gen = __atomic_load_n(&wref__py_generation, __ATOMIC_ACQUIRE);
+    uint64_t gen = __atomic_load_n(&wref__py_seq.generation, __ATOMIC_ACQUIRE);
     void *ts = wref__py.thread_state_unchecked();
     wref__py_site_key k = {caller_pc, 0, 0};
     /* The frame's code address unchecked: equal to the last site's, it is that code object (the
@@ -194,7 +182,7 @@ static inline __attribute__((always_inline)) void wref__py_watch_borrowed(py_obj
         if (wref__py_borrow_known(o, k, gen))
             return;
     }
-    wref__py_watch_borrow_at(o, k.pc, k.code, k.where, gen, WREF__PY_BORROWED);
+    wref__py_watch_borrow_at(o, k.pc, k.code, k.where, WREF__PY_BORROWED);
 }
 /* use-after-clear: o, just borrowed or weakly referenced by `api` (called at caller_pc, how),
  * has a count of 0 (it is being destroyed); reported once per object, with its earlier

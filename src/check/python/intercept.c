@@ -159,7 +159,7 @@ __attribute__((noinline, no_sanitize("thread"))) static py_object *get_object_sl
         wref__py_check_dying(o, "PyWeakref_GetObject", pc, WREF__PY_BORROWED);
     }
     n_calls++;
-    uint64_t gen = __atomic_load_n(&wref__py_generation, __ATOMIC_ACQUIRE);
+    uint64_t gen = __atomic_load_n(&wref__py_seq.generation, __ATOMIC_ACQUIRE);
     void *ts = wref__py_thread_state();
     wref__py_site_key k = {pc, 0, 0};
     /* as in weakref_get_object; then the checked key (the C API's when the read fails) */
@@ -168,7 +168,7 @@ __attribute__((noinline, no_sanitize("thread"))) static py_object *get_object_sl
         return o;
     k = wref__py_site_key_of(pc);
     if (read || !wref__py_borrow_known(o, k, gen))
-        wref__py_watch_borrow_at(o, k.pc, k.code, k.where, gen, WREF__PY_BORROWED);
+        wref__py_watch_borrow_at(o, k.pc, k.code, k.where, WREF__PY_BORROWED);
     return o;
 }
 
@@ -199,13 +199,13 @@ __attribute__((no_sanitize("thread"))) NO_FRAME_POINTER static py_object *weakre
         py_object *o = ref_referent(ref);
         if (o == wref__py.none)
             return o;
-        uint64_t gen = __atomic_load_n(&wref__py_generation, __ATOMIC_ACQUIRE);
+        uint64_t gen = __atomic_load_n(&wref__py_seq.generation, __ATOMIC_ACQUIRE);
         void *ts = __atomic_load_n(slot, __ATOMIC_RELAXED);
         /* The frame's code address unchecked: equal to the last site's, it is that code object
          * (the site's stored Python stack pins it); anything else takes the checked key. */
         wref__py_site_key k = {pc, 0, 0};
         if (__builtin_expect(ts && wref__py_innermost_read(ts, &k.code, &k.where, false) &&
-                             wref__py_borrow_known(o, k, gen), 1)) {
+                             wref__py_borrow_cached(o, k, gen), 1)) {
             n_calls++;
             return o;
         }

@@ -18,8 +18,10 @@
  * Lock-free reads: a borrow of an object that is watched already and holds this borrow's
  * stacks, and a free or malloc of a block that is not watched, change nothing and take no
  * lock. They walk the hash chains with atomic loads and trust what they read only when
- * wref__py_generation is even and the same before and after (a sequence lock: it is odd while
- * a record is unlinked or leaves the watched state). That needs type-stable records: they are
+ * wref__py_seq.generation is even and the same before and after (a sequence lock: it is odd while
+ * a record is unlinked or leaves the watched state). A borrow known to each thread's last site
+ * (known.h) also needs wref__py_seq.borrows unchanged: it is bumped after a
+ * watched record's borrow facts change. That needs type-stable records: they are
  * never returned to malloc but kept on a free list (pool), so a reader that still holds a
  * record that was unlinked and reused reads a record, never freed memory; the walk is
  * bounded, and anything the reader cannot trust goes to the locked path. Nothing here relies
@@ -53,7 +55,7 @@ static struct {
     wref__py_rec *pool;               /* free records (linked by pool_next), never freed */
 } tab = {.lock = PTHREAD_MUTEX_INITIALIZER};
 
-uint64_t wref__py_generation;   /* written under tab.lock; odd while a change is half made */
+wref__py_seq_t wref__py_seq;   /* written under tab.lock (frontend.h) */
 wref__py_rec *wref__py_by_obj[BUCKETS];
 #define by_obj wref__py_by_obj
 
@@ -67,18 +69,18 @@ wref__py_rec *wref__py_by_obj[BUCKETS];
  * watched state. */
 static void gen_begin(void)
 {
-    __atomic_store_n(&wref__py_generation, wref__py_generation + 1, __ATOMIC_RELAXED);
+    __atomic_store_n(&wref__py_seq.generation, wref__py_seq.generation + 1, __ATOMIC_RELAXED);
 }
 
 static void gen_end(void)
 {
-    __atomic_store_n(&wref__py_generation, wref__py_generation + 1, __ATOMIC_RELEASE);
+    __atomic_store_n(&wref__py_seq.generation, wref__py_seq.generation + 1, __ATOMIC_RELEASE);
 }
 
 /* The reader's check after its reads: nothing it read was being changed. */
 static inline __attribute__((always_inline)) bool gen_still(uint64_t g)
 {
-    return !(g & 1) && __atomic_load_n(&wref__py_generation, __ATOMIC_RELAXED) == g;
+    return !(g & 1) && __atomic_load_n(&wref__py_seq.generation, __ATOMIC_RELAXED) == g;
 }
 
 static __thread __attribute__((tls_model("initial-exec"))) int in_frontend;
@@ -196,7 +198,7 @@ static void forget_block(void *p)
 {
     if (!p || !LOAD(tab.watched) || in_frontend)
         return;
-    if (block_absent((uintptr_t)p, __atomic_load_n(&wref__py_generation, __ATOMIC_ACQUIRE)))
+    if (block_absent((uintptr_t)p, __atomic_load_n(&wref__py_seq.generation, __ATOMIC_ACQUIRE)))
         return;
     pthread_mutex_lock(&tab.lock);
     wref__py_rec *r = find_block((uintptr_t)p);
@@ -360,7 +362,7 @@ static __attribute__((noinline)) wref__py_rec *weaklisted(uintptr_t p)
 /* The free of a block that may be watched (some object is): its record, now a tombstone's. */
 static __attribute__((noinline)) wref__py_rec *watched_free(void *p)
 {
-    if (block_absent((uintptr_t)p, __atomic_load_n(&wref__py_generation, __ATOMIC_ACQUIRE)))
+    if (block_absent((uintptr_t)p, __atomic_load_n(&wref__py_seq.generation, __ATOMIC_ACQUIRE)))
         return NULL;
     pthread_mutex_lock(&tab.lock);
     wref__py_rec *r = tab.watched ? find_block((uintptr_t)p) : NULL;
@@ -583,8 +585,6 @@ void wref__py_site_stacks(uintptr_t pc, wref__stack_id *st, uint32_t *py)
     site_stacks(&k, st, py);
 }
 
-__thread __attribute__((tls_model("initial-exec"))) wref__py_last wref__py_last_borrow;
-
 static __thread __attribute__((tls_model("initial-exec"))) unsigned my_tno;   /* thread number + 1; 0: not yet */
 
 static inline __attribute__((always_inline)) unsigned thread_no(void)
@@ -594,20 +594,21 @@ static inline __attribute__((always_inline)) unsigned thread_no(void)
     return my_tno - 1;
 }
 
-/* After a recorded borrow of o at k (how) with stacks st/py (cacheable: the site's own):
- * this thread's last site and object (frontend.h, wref__py_borrow_known). */
-static void set_last(py_object *o, const wref__py_rec *r, const wref__py_site_key *k, uint64_t gen, int how,
+/* After a recorded borrow of o at k (how) with stacks st/py (cacheable: the site's own), the
+ * counters read under the lock right after it (gen, borrows): o known at this thread's last
+ * site (known.h). Any other recorded borrow changed a record's facts (and bumped borrows) or
+ * made a new record, which no entry can name (the object's earlier record, if any, was
+ * unlinked: the generation moved). */
+static void set_last(py_object *o, const wref__py_site_key *k, uint64_t gen, uint64_t borrows, int how,
                      bool cacheable, wref__stack_id st, uint32_t py, unsigned tno)
 {
     wref__py_last *l = &wref__py_last_borrow;
-    if (how == WREF__PY_BORROWED && cacheable && k->code)
-        *l = (wref__py_last){k->pc, k->code, k->where, wref__py_stacks_pack(st, py), tno, (uintptr_t)o, r, gen};
-    else if (l->obj == (uintptr_t)o)
-        l->obj = 0;   /* its record holds another borrow now */
+    if (how == WREF__PY_BORROWED && cacheable &&
+        wref__py_last_set(l, *k, wref__py_stacks_pack(st, py), tno, gen, borrows))
+        wref__py_known_enter(l, (uintptr_t)o);
 }
 
-void wref__py_watch_borrow_at(py_object *o, uintptr_t caller_pc, uintptr_t code, uintptr_t where, uint64_t gen,
-                              int how)
+void wref__py_watch_borrow_at(py_object *o, uintptr_t caller_pc, uintptr_t code, uintptr_t where, int how)
 {
     wref__py_alloc_ensure();   /* a watch is worth nothing if the free will not be seen */
     in_frontend++;
@@ -622,11 +623,16 @@ void wref__py_watch_borrow_at(py_object *o, uintptr_t caller_pc, uintptr_t code,
     pthread_mutex_lock(&tab.lock);
     wref__py_rec *r = find_obj((uintptr_t)o);
     if (r && r->state == WREF__PY_WATCHED && r->block == block) {   /* borrowed again: the newest borrow */
-        STORE(r->borrow_stacks, wref__py_stacks_pack(st, py));
-        STORE(r->tno_borrow, tno);
-        STORE(r->how, (uint8_t)how);
+        uint64_t stacks = wref__py_stacks_pack(st, py);
+        if (r->borrow_stacks != stacks || r->tno_borrow != tno || r->how != (uint8_t)how) {
+            STORE(r->borrow_stacks, stacks);
+            STORE(r->tno_borrow, tno);
+            STORE(r->how, (uint8_t)how);
+            STORE(wref__py_seq.borrows, wref__py_seq.borrows + 1);   /* after: frontend.h */
+        }
+        uint64_t g = wref__py_seq.generation, b = wref__py_seq.borrows;
         pthread_mutex_unlock(&tab.lock);
-        set_last(o, r, &k, gen, how, cacheable, st, py, tno);
+        set_last(o, &k, g, b, how, cacheable, st, py, tno);
         in_frontend--;
         return;
     }
@@ -657,6 +663,7 @@ void wref__py_watch_borrow_at(py_object *o, uintptr_t caller_pc, uintptr_t code,
     STORE(r->next_obj, by_obj[slot(r->obj)]);
     __atomic_store_n(&by_obj[slot(r->obj)], r, __ATOMIC_RELEASE);
     STORE(tab.watched, tab.watched + 1);
+    uint64_t g = wref__py_seq.generation, b = wref__py_seq.borrows;
     pthread_mutex_unlock(&tab.lock);
     wref__py_rec c = {0};   /* its create stacks (origins.c), found outside the lock: may allocate */
     c.why_create = (uint8_t)wref__py_origin_get(block, &c.st_create, &c.py_create, &c.tno_create);
@@ -664,17 +671,17 @@ void wref__py_watch_borrow_at(py_object *o, uintptr_t caller_pc, uintptr_t code,
     if (find_obj((uintptr_t)o) == r)   /* still the record (it cannot have been evicted meanwhile, but check) */
         r->st_create = c.st_create, r->py_create = c.py_create, r->tno_create = c.tno_create, r->why_create = c.why_create;
     pthread_mutex_unlock(&tab.lock);
-    set_last(o, r, &k, gen, how, cacheable, st, py, tno);
+    set_last(o, &k, g, b, how, cacheable, st, py, tno);
     in_frontend--;
 }
 
 void wref__py_watch_borrow(py_object *o, uintptr_t caller_pc, int how)
 {
     wref__py_site_key k = wref__py_site_key_of(caller_pc);
-    uint64_t gen = __atomic_load_n(&wref__py_generation, __ATOMIC_ACQUIRE);
+    uint64_t gen = __atomic_load_n(&wref__py_seq.generation, __ATOMIC_ACQUIRE);
     if (how == WREF__PY_BORROWED && wref__py_borrow_known(o, k, gen))
         return;
-    wref__py_watch_borrow_at(o, k.pc, k.code, k.where, gen, how);
+    wref__py_watch_borrow_at(o, k.pc, k.code, k.where, how);
 }
 
 void wref__py_check_dying_slow(py_object *o, const char *api, uintptr_t caller_pc, int how)
