@@ -74,9 +74,10 @@ def markdown(res, ir):
                "`bench/python/pyget.c` (the module `wref_pybench`, built per interpreter): a C loop of "
                "%d calls of `o = PyWeakref_GetObject(ref); Py_INCREF(o); Py_DECREF(o);`, timed inside "
                "the process; %d batches per process after a warm-up, the median batch per process, "
-               "then the median over %d rounds. **same**: one weakref again and again (the checker's "
-               "last-borrow cache hits); **many**: 1024 weakrefs to distinct live objects in turn (the "
-               "checker looks each one up in its table). Nanoseconds of the thread's CPU time per "
+               "then the median over %d rounds. **same**: one weakref again and again; **many**: 1024 "
+               "weakrefs to distinct live objects in turn, from the same call site (the checker "
+               "answers both from its per-thread table of objects known borrowed at the thread's "
+               "last site, one entry read per call; \"many\" spreads the reads over 32 KB of it). Nanoseconds of the thread's CPU time per "
                "call (`CLOCK_THREAD_CPUTIME_ID`; on this shared machine wall time also counts the "
                "time the process waited for a CPU); in parentheses the median of the same-round "
                "ratios to plain." % (res["n"], res["batches"], res["rounds"]),

@@ -128,24 +128,25 @@ static inline __attribute__((always_inline)) bool wref__py_rec_holds_last(const 
 }
 /* A borrow through PyWeakref_GetObject that changes nothing, decided inline without a lock
  * and without a call: from this thread's last site, of an object known borrowed there
- * (known.h; gen: the generation, read with acquire before). */
-static inline __attribute__((always_inline)) bool wref__py_borrow_cached(py_object *o, wref__py_site_key k,
-                                                                         uint64_t gen)
+ * (known.h, its set chosen by key: the weakref's address, which the caller has before the
+ * referent's; gen: the generation, read with acquire before). */
+static inline __attribute__((always_inline)) bool wref__py_borrow_cached(py_object *o, uintptr_t key,
+                                                                         wref__py_site_key k, uint64_t gen)
 {
-    const wref__py_last *l = &wref__py_last_borrow;
+    wref__py_last *l = &wref__py_last_borrow;
     return wref__py_last_at(l, k) &&
-           wref__py_known_has(l, (uintptr_t)o, gen, __atomic_load_n(&wref__py_seq.borrows, __ATOMIC_ACQUIRE));
+           wref__py_known_has(l, key, (uintptr_t)o, gen, __atomic_load_n(&wref__py_seq.borrows, __ATOMIC_ACQUIRE));
 }
 /* The same, or of an object whose record holds this site's stacks, thread and kind already
  * (the generation unchanged across the read): then o is entered as known. */
-static inline bool wref__py_borrow_known(py_object *o, wref__py_site_key k, uint64_t gen)
+static inline bool wref__py_borrow_known(py_object *o, uintptr_t key, wref__py_site_key k, uint64_t gen)
 {
     wref__py_last *l = &wref__py_last_borrow;
     if (!wref__py_last_at(l, k) || (gen & 1))
         return false;
     uintptr_t obj = (uintptr_t)o;
     uint64_t borrows = __atomic_load_n(&wref__py_seq.borrows, __ATOMIC_ACQUIRE);
-    if (wref__py_known_has(l, obj, gen, borrows))
+    if (wref__py_known_has(l, key, obj, gen, borrows))
         return true;
     const wref__py_rec *r = __atomic_load_n(&wref__py_by_obj[wref__py_slot(obj)], __ATOMIC_ACQUIRE);
     for (int n = 0; r && __atomic_load_n(&r->obj, __ATOMIC_ACQUIRE) != obj;
@@ -159,31 +160,12 @@ static inline bool wref__py_borrow_known(py_object *o, wref__py_site_key k, uint
         return false;   /* the generation is read again after the record's acquire loads */
     if (l->generation != gen || l->borrows != borrows)
         wref__py_known_epoch(l, gen, borrows);
-    wref__py_known_enter(l, obj);
+    wref__py_known_enter(l, key, obj);
     return true;
 }
-/* wref__py_watch_borrow past the inline check (the site pc/code/where). */
-void wref__py_watch_borrow_at(py_object *o, uintptr_t pc, uintptr_t code, uintptr_t where, int how);
-/* wref__py_watch_borrow(o, caller_pc, WREF__PY_BORROWED), its check inline (the
- * PyWeakref_GetObject interposer). */
-static inline __attribute__((always_inline)) void wref__py_watch_borrowed(py_object *o, uintptr_t caller_pc)
-{
-    uint64_t gen = __atomic_load_n(&wref__py_seq.generation, __ATOMIC_ACQUIRE);
-    void *ts = wref__py.thread_state_unchecked();
-    wref__py_site_key k = {caller_pc, 0, 0};
-    /* The frame's code address unchecked: equal to the last site's, it is that code object (the
-     * site's stored Python stack pins it); anything else takes the checked key. */
-    if (ts && wref__py_innermost_read(ts, &k.code, &k.where, false)) {
-        if (wref__py_borrow_known(o, k, gen))
-            return;
-        k = wref__py_site_key_of(caller_pc);
-    } else {
-        k = wref__py_site_key_of(caller_pc);
-        if (wref__py_borrow_known(o, k, gen))
-            return;
-    }
-    wref__py_watch_borrow_at(o, k.pc, k.code, k.where, WREF__PY_BORROWED);
-}
+/* wref__py_watch_borrow past the inline check (the site pc/code/where; key as for
+ * wref__py_borrow_known). */
+void wref__py_watch_borrow_at(py_object *o, uintptr_t key, uintptr_t pc, uintptr_t code, uintptr_t where, int how);
 /* use-after-clear: o, just borrowed or weakly referenced by `api` (called at caller_pc, how),
  * has a count of 0 (it is being destroyed); reported once per object, with its earlier
  * borrow or weakref when it was watched before. Call before wref__py_watch_borrow. */

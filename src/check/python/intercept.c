@@ -164,11 +164,11 @@ __attribute__((noinline, no_sanitize("thread"))) static py_object *get_object_sl
     wref__py_site_key k = {pc, 0, 0};
     /* as in weakref_get_object; then the checked key (the C API's when the read fails) */
     bool read = ts && wref__py_innermost_read(ts, &k.code, &k.where, false);
-    if (read && wref__py_borrow_known(o, k, gen))
+    if (read && wref__py_borrow_known(o, (uintptr_t)ref, k, gen))
         return o;
     k = wref__py_site_key_of(pc);
-    if (read || !wref__py_borrow_known(o, k, gen))
-        wref__py_watch_borrow_at(o, k.pc, k.code, k.where, WREF__PY_BORROWED);
+    if (read || !wref__py_borrow_known(o, (uintptr_t)ref, k, gen))
+        wref__py_watch_borrow_at(o, (uintptr_t)ref, k.pc, k.code, k.where, WREF__PY_BORROWED);
     return o;
 }
 
@@ -205,7 +205,7 @@ __attribute__((no_sanitize("thread"))) NO_FRAME_POINTER static py_object *weakre
          * (the site's stored Python stack pins it); anything else takes the checked key. */
         wref__py_site_key k = {pc, 0, 0};
         if (__builtin_expect(ts && wref__py_innermost_read(ts, &k.code, &k.where, false) &&
-                             wref__py_borrow_cached(o, k, gen), 1)) {
+                             wref__py_borrow_cached(o, (uintptr_t)ref, k, gen), 1)) {
             n_calls++;
             return o;
         }

@@ -11,7 +11,7 @@ void wref__py_known_epoch(wref__py_last *l, uint64_t gen, uint64_t borrows)
 {
     uintptr_t next = (l->tag >> WREF__PY_KNOWN_SHIFT) + 1;
     if (next >> (64 - WREF__PY_KNOWN_SHIFT)) {   /* wrapped: no old entry may look current again */
-        memset(l->known, 0, WREF__PY_KNOWN * sizeof *l->known);
+        memset(l->known, 0, WREF__PY_KNOWN_SETS * sizeof *l->known);
         next = 1;
     }
     l->tag = next << WREF__PY_KNOWN_SHIFT;
@@ -44,7 +44,7 @@ static bool table(wref__py_last *l)
     if (l->known)
         return true;
     (void)pthread_once(&key_once, key_make);
-    uintptr_t *t = key_made ? calloc(WREF__PY_KNOWN, sizeof *t) : NULL;
+    uintptr_t(*t)[2] = key_made ? calloc(WREF__PY_KNOWN_SETS, sizeof *t) : NULL;
     if (!t || pthread_setspecific(key, t) != 0) {
         free(t);
         return false;

@@ -599,16 +599,17 @@ static inline __attribute__((always_inline)) unsigned thread_no(void)
  * site (known.h). Any other recorded borrow changed a record's facts (and bumped borrows) or
  * made a new record, which no entry can name (the object's earlier record, if any, was
  * unlinked: the generation moved). */
-static void set_last(py_object *o, const wref__py_site_key *k, uint64_t gen, uint64_t borrows, int how,
-                     bool cacheable, wref__stack_id st, uint32_t py, unsigned tno)
+static void set_last(py_object *o, uintptr_t key, const wref__py_site_key *k, uint64_t gen, uint64_t borrows,
+                     int how, bool cacheable, wref__stack_id st, uint32_t py, unsigned tno)
 {
     wref__py_last *l = &wref__py_last_borrow;
     if (how == WREF__PY_BORROWED && cacheable &&
         wref__py_last_set(l, *k, wref__py_stacks_pack(st, py), tno, gen, borrows))
-        wref__py_known_enter(l, (uintptr_t)o);
+        wref__py_known_enter(l, key, (uintptr_t)o);
 }
 
-void wref__py_watch_borrow_at(py_object *o, uintptr_t caller_pc, uintptr_t code, uintptr_t where, int how)
+void wref__py_watch_borrow_at(py_object *o, uintptr_t key, uintptr_t caller_pc, uintptr_t code, uintptr_t where,
+                              int how)
 {
     wref__py_alloc_ensure();   /* a watch is worth nothing if the free will not be seen */
     in_frontend++;
@@ -632,7 +633,7 @@ void wref__py_watch_borrow_at(py_object *o, uintptr_t caller_pc, uintptr_t code,
         }
         uint64_t g = wref__py_seq.generation, b = wref__py_seq.borrows;
         pthread_mutex_unlock(&tab.lock);
-        set_last(o, &k, g, b, how, cacheable, st, py, tno);
+        set_last(o, key, &k, g, b, how, cacheable, st, py, tno);
         in_frontend--;
         return;
     }
@@ -671,7 +672,7 @@ void wref__py_watch_borrow_at(py_object *o, uintptr_t caller_pc, uintptr_t code,
     if (find_obj((uintptr_t)o) == r)   /* still the record (it cannot have been evicted meanwhile, but check) */
         r->st_create = c.st_create, r->py_create = c.py_create, r->tno_create = c.tno_create, r->why_create = c.why_create;
     pthread_mutex_unlock(&tab.lock);
-    set_last(o, &k, g, b, how, cacheable, st, py, tno);
+    set_last(o, key, &k, g, b, how, cacheable, st, py, tno);
     in_frontend--;
 }
 
@@ -679,9 +680,9 @@ void wref__py_watch_borrow(py_object *o, uintptr_t caller_pc, int how)
 {
     wref__py_site_key k = wref__py_site_key_of(caller_pc);
     uint64_t gen = __atomic_load_n(&wref__py_seq.generation, __ATOMIC_ACQUIRE);
-    if (how == WREF__PY_BORROWED && wref__py_borrow_known(o, k, gen))
+    if (how == WREF__PY_BORROWED && wref__py_borrow_known(o, (uintptr_t)o, k, gen))
         return;
-    wref__py_watch_borrow_at(o, k.pc, k.code, k.where, how);
+    wref__py_watch_borrow_at(o, (uintptr_t)o, k.pc, k.code, k.where, how);
 }
 
 void wref__py_check_dying_slow(py_object *o, const char *api, uintptr_t caller_pc, int how)
