@@ -186,7 +186,7 @@ __attribute__((noinline, no_sanitize("thread"))) static py_object *get_object_sl
  * The common call is answered inline, calling nothing, so with no frame and no saved register
  * (measured: bench/python/notes.md): STARTED (this thread's thread state slot is set, pystack.h),
  * an exact weakref.ref (ref_referent) and a borrow that changes nothing (frontend.h
- * wref__py_borrow_known), the thread state read through the slot. Anything else starts over in
+ * wref__py_borrow_cached), the thread state read through the slot. Anything else starts over in
  * get_object_slow, called, not jumped to: this frame must be the outermost checker frame of a
  * stack captured there (frame #0 of the reports, engine/core.c wref__capture). */
 __attribute__((no_sanitize("thread"))) NO_FRAME_POINTER static py_object *weakref_get_object(py_object *ref)

@@ -43,13 +43,13 @@ typedef struct wref__py_last {
 } wref__py_last;
 extern __thread __attribute__((tls_model("initial-exec"))) wref__py_last wref__py_last_borrow;
 
-/* The set of key (an address: the weakref's): nearby keys get distinct sets. Within an aligned
- * 64 KB the set is the key's 16-byte line, permuted per 64 KB; two entries a set for keys of
- * two regions whose lines meet (weakrefs made in a row are spread over pools and arenas:
- * measured, bench/python/notes.md). */
+/* The set of key (an address: the weakref's): nearby keys get distinct sets, the set is the
+ * key's 16-byte line within an aligned 64 KB; two entries a set for keys of two regions whose
+ * lines meet (weakrefs made in a row are spread over pools and arenas). Permuting the sets per
+ * 64 KB cost more than it saved (measured: bench/python/notes.md). */
 static inline __attribute__((always_inline)) size_t wref__py_known_set(uintptr_t key)
 {
-    return (size_t)((key >> 4) ^ (key >> 16)) % WREF__PY_KNOWN_SETS;
+    return (size_t)(key >> 4) % WREF__PY_KNOWN_SETS;
 }
 
 /* l's site is k. A set site's code is never 0, so a key without a Python frame never matches. */
