@@ -465,9 +465,11 @@ void wref__py_thread_state_init(void)
         (void)wref__py_thread_state_slow();   /* this thread's slot */
     if (tsv.mode == TS_GLOBAL)
         __atomic_store_n(&wref__py_ts_global, tsv.global, __ATOMIC_RELEASE);
-    else if (wref__opt.verbosity >= 1)
-        wref__checker_warn(NULL, "python frontend: CPython %s: the thread state variable was not found; reading it "
-                           "through the C API (slower)", wref__py.version);
+    if (wref__opt.verbosity >= 1)   /* one line whichever way: TS_TLS is found too */
+        wref__checker_warn(NULL, "python frontend: CPython %s: the thread state is read %s", wref__py.version,
+                           tsv.mode == TS_GLOBAL ? "through the interpreter's global (_PyRuntime)"
+                           : tsv.mode == TS_TLS  ? "through libpython's thread-local variable"
+                                                 : "through the C API (its variable was not found: slower)");
 }
 
 void *wref__py_thread_state_slow(void)
