@@ -117,10 +117,15 @@ static void high_addresses_are_never_known(void **state)
 {
     (void)state;
     wref__py_last *l = at_a_with_obj();
-    uintptr_t high = (uintptr_t)1 << WREF__PY_KNOWN_SHIFT | obj;
-    wref__py_known_enter(l, high, high);
-    assert_false(wref__py_known_has(l, high, high, 2, 5));
-    assert_true(wref__py_known_has(l, obj, obj, 2, 5));   /* its set's entries are untouched */
+    uintptr_t high = (uintptr_t)1 << WREF__PY_KNOWN_SHIFT | obj;   /* obj's set, obj's low bits */
+    /* Two epochs in a row: in the odd one, obj's entry is obj | high's top bit. */
+    for (int i = 0; i < 2; i++) {
+        wref__py_known_epoch(l, 2, 5);
+        wref__py_known_enter(l, obj, obj);
+        wref__py_known_enter(l, high, high);
+        assert_false(wref__py_known_has(l, high, high, 2, 5));
+        assert_true(wref__py_known_has(l, obj, obj, 2, 5));   /* its set's entries are untouched */
+    }
 }
 
 static void an_old_entry_is_not_known_after_the_epoch_wraps(void **state)

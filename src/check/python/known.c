@@ -49,8 +49,7 @@ static bool table(wref__py_last *l)
         free(t);
         return false;
     }
-    l->known = t;
-    l->tag = 0;
+    l->known = t;   /* its tag is 0 (never set, or cleared by table_free): the first epoch is 1 */
     return true;
 }
 
@@ -64,7 +63,7 @@ bool wref__py_last_set(wref__py_last *l, wref__py_site_key k, uint64_t stacks, u
         l->stacks = stacks;
         l->tno = tno;
         wref__py_known_epoch(l, gen, borrows);
-    } else if (l->generation != gen || l->borrows != borrows || !l->tag) {
+    } else if (l->generation != gen || l->borrows != borrows) {
         wref__py_known_epoch(l, gen, borrows);
     }
     return true;

@@ -10,8 +10,9 @@
  * entry at once.
  *
  * The table: WREF__PY_KNOWN_SETS sets of two words, chosen by a key (wref__py_known_set: the
- * weakref's address), each word an object's address with the epoch in its top bits. Exact: an address at or above 2^48 is never
- * entered, and when the epoch wraps the table is cleared. It is the thread's own, allocated
+ * weakref's address), each word an object's address with the epoch in its top bits. Exact: an
+ * address at or above 2^48 is never entered or known, and when the epoch wraps the table is
+ * cleared. It is the thread's own, allocated
  * with its first site (not in TLS: under LD_AUDIT the initial-exec TLS comes out of a small
  * surplus) and freed at the thread's exit, which also unsets the site.
  *
