@@ -17,7 +17,7 @@ static NOINLINE void victim_destroy_widget(wref_object *ob)
 __attribute__((no_sanitize("address"))) static NOINLINE void victim_write_stale(struct widget *w)
 {
     OPAQUE(w);
-    w->payload = 42;   /* BUG: destroyed */
+    w->payload = ~w->payload;   /* BUG: destroyed (each byte changes, whatever poison it held) */
 }
 
 int main(void)
